@@ -1,0 +1,32 @@
+"""How chunks get executed: natively, as Ray tasks/actors, or as Lithops functions.
+
+Every executor runs the same ``workload.map`` on the same chunks through
+:func:`rayjoule.frameworks.chunk.run_chunk`, so the per-task records (host,
+pid, start, end, CPU time) mean the same thing on every framework.
+"""
+
+from __future__ import annotations
+
+from rayjoule.config import RunConfig
+from rayjoule.errors import ConfigError
+from rayjoule.frameworks.base import Executor
+
+
+def executor_for(config: RunConfig) -> Executor:
+    """The executor for ``config.framework`` (imports the framework lazily)."""
+    if config.framework == "native":
+        from rayjoule.frameworks.native import NativeExecutor
+
+        return NativeExecutor(config)
+    if config.framework == "ray":
+        from rayjoule.frameworks.ray_exec import RayExecutor
+
+        return RayExecutor(config)
+    if config.framework == "lithops":
+        from rayjoule.frameworks.lithops_exec import LithopsExecutor
+
+        return LithopsExecutor(config)
+    raise ConfigError(f"unknown framework {config.framework!r}")
+
+
+__all__ = ["Executor", "executor_for"]

@@ -1,0 +1,40 @@
+"""Human-readable reports of results (rich tables); every energy figure names its meter."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from rayjoule.result import RunResult
+
+
+def source_of(result: RunResult) -> str:
+    """'meter tdp, modelled' — the label every printed energy figure carries."""
+    return f"meter {result.meter.name}, {result.meter.kind}"
+
+
+def print_run(result: RunResult, console: Console | None = None, top: int = 5) -> None:
+    """Wall time, joules (total/static/dynamic), meter and kind, top tasks, summary."""
+    console = console or Console()
+    e = result.energy
+    reps = f" (median of {len(result.repeats)} repeats)" if result.repeats else ""
+    console.print(
+        f"[bold]{result.workload}[/] on [bold]{result.framework}[/] — run {result.run_id}{reps}"
+    )
+    console.print(f"  wall time   {result.wall_s:9.3f} s")
+    console.print(
+        f"  energy      {e.total_j:9.2f} J total = {e.static_j:.2f} J static + "
+        f"{e.dynamic_j:.2f} J dynamic   [{source_of(result)}]"
+    )
+    for h in result.hosts:
+        console.print(f"  host {h.host}: idle {h.idle_w:.2f} W ({h.idle_policy})")
+    if result.tasks:
+        table = Table(title=f"top {min(top, len(result.tasks))} of {len(result.tasks)} tasks "
+                            f"by energy [{source_of(result)}]")
+        for col in ("task", "host", "pid", "seconds", "cpu s", "energy J"):
+            table.add_column(col, justify="right")
+        for t in sorted(result.tasks, key=lambda t: -t.energy_j)[:top]:
+            table.add_row(str(t.task_id), t.host, str(t.pid), f"{t.end - t.start:.3f}",
+                          f"{t.cpu_s:.3f}", f"{t.energy_j:.3f}")
+        console.print(table)
+    console.print("  summary     " + ", ".join(f"{k}={v}" for k, v in result.summary.items()))

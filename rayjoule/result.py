@@ -1,0 +1,201 @@
+"""Records of a metered run: what ran where, how long, and how many joules.
+
+Units are in the field names (``energy_j``, ``wall_s``). Every energy figure
+travels with the meter that produced it and whether it was measured or
+modelled. Records round-trip through ``to_dict``/``from_dict``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TaskRecord:
+    """One chunk's execution: where it ran, when, its own CPU time and its share of energy."""
+
+    task_id: int
+    node_id: str
+    host: str
+    pid: int
+    start: float
+    end: float
+    cpu_s: float
+    energy_j: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskRecord:
+        return cls(**d)
+
+
+@dataclass(frozen=True)
+class Energy:
+    """Energy of one run (or one host): total = static + dynamic, per-domain totals."""
+
+    total_j: float
+    static_j: float
+    dynamic_j: float
+    by_domain: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "total_j": self.total_j,
+            "static_j": self.static_j,
+            "dynamic_j": self.dynamic_j,
+            "by_domain": dict(self.by_domain),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Energy:
+        return cls(d["total_j"], d["static_j"], d["dynamic_j"], dict(d.get("by_domain", {})))
+
+
+@dataclass(frozen=True)
+class MeterLabel:
+    """Where an energy figure came from: meter name(s) and measured/modelled."""
+
+    name: str
+    kind: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind}
+
+
+@dataclass(frozen=True)
+class HostEnergy:
+    """A physical host's share of a run, with the idle policy that split static from dynamic."""
+
+    host: str
+    meter: MeterLabel
+    energy: Energy
+    idle_w: float
+    idle_policy: str
+    unattributed_j: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "host": self.host,
+            "meter": self.meter.to_dict(),
+            "energy": self.energy.to_dict(),
+            "idle_w": self.idle_w,
+            "idle_policy": self.idle_policy,
+            "unattributed_j": self.unattributed_j,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> HostEnergy:
+        return cls(
+            host=d["host"],
+            meter=MeterLabel(**d["meter"]),
+            energy=Energy.from_dict(d["energy"]),
+            idle_w=d["idle_w"],
+            idle_policy=d["idle_policy"],
+            unattributed_j=d.get("unattributed_j", 0.0),
+        )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run = workload × framework × config → wall time, energy, tasks, summary.
+
+    With ``repeats`` > 1 the top-level figures are medians over ``repeats``
+    and ``spread`` holds min/max of each.
+    """
+
+    run_id: str
+    workload: str
+    framework: str
+    config: dict[str, Any]
+    wall_s: float
+    energy: Energy
+    meter: MeterLabel
+    tasks: list[TaskRecord]
+    summary: dict[str, Any]
+    hosts: list[HostEnergy] = field(default_factory=list)
+    status: str = "ok"
+    error: str | None = None
+    started_at: float = 0.0
+    repeats: list[RunResult] = field(default_factory=list)
+    spread: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "run_id": self.run_id,
+            "workload": self.workload,
+            "framework": self.framework,
+            "config": dict(self.config),
+            "wall_s": self.wall_s,
+            "energy": self.energy.to_dict(),
+            "meter": self.meter.to_dict(),
+            "tasks": [t.to_dict() for t in self.tasks],
+            "summary": dict(self.summary),
+            "hosts": [h.to_dict() for h in self.hosts],
+            "status": self.status,
+            "error": self.error,
+            "started_at": self.started_at,
+        }
+        if self.repeats:
+            d["repeats"] = [r.to_dict() for r in self.repeats]
+            d["spread"] = {k: dict(v) for k, v in self.spread.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunResult:
+        return cls(
+            run_id=d["run_id"],
+            workload=d["workload"],
+            framework=d["framework"],
+            config=dict(d["config"]),
+            wall_s=d["wall_s"],
+            energy=Energy.from_dict(d["energy"]),
+            meter=MeterLabel(**d["meter"]),
+            tasks=[TaskRecord.from_dict(t) for t in d.get("tasks", [])],
+            summary=dict(d.get("summary", {})),
+            hosts=[HostEnergy.from_dict(h) for h in d.get("hosts", [])],
+            status=d.get("status", "ok"),
+            error=d.get("error"),
+            started_at=d.get("started_at", 0.0),
+            repeats=[RunResult.from_dict(r) for r in d.get("repeats", [])],
+            spread={k: dict(v) for k, v in d.get("spread", {}).items()},
+        )
+
+
+def combine_repeats(run_id: str, results: list[RunResult]) -> RunResult:
+    """Fold several repeats of one config into a result whose figures are medians.
+
+    The tasks of the median-energy repeat are kept as representative; every
+    repeat stays available under ``repeats``.
+    """
+    if not results:
+        raise ValueError("combine_repeats needs at least one result")
+    if len(results) == 1:
+        return results[0]
+    series = {
+        "wall_s": [r.wall_s for r in results],
+        "total_j": [r.energy.total_j for r in results],
+        "static_j": [r.energy.static_j for r in results],
+        "dynamic_j": [r.energy.dynamic_j for r in results],
+    }
+    med = {k: statistics.median(v) for k, v in series.items()}
+    spread = {
+        k: {"min": min(v), "max": max(v), "stdev": statistics.stdev(v)} for k, v in series.items()
+    }
+    by_total = sorted(results, key=lambda r: r.energy.total_j)
+    representative = by_total[(len(by_total) - 1) // 2]
+    domains = sorted({d for r in results for d in r.energy.by_domain})
+    by_domain = {d: statistics.median([r.energy.by_domain.get(d, 0.0) for r in results])
+                 for d in domains}
+    return dataclasses.replace(
+        representative,
+        run_id=run_id,
+        wall_s=med["wall_s"],
+        energy=Energy(med["total_j"], med["static_j"], med["dynamic_j"], by_domain),
+        repeats=list(results),
+        spread=spread,
+    )
