@@ -40,13 +40,15 @@ def run(
     db: str | Path | Store = DEFAULT_DB,
     on_task_done: OnTaskDone | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_repeat: Callable[[RunResult], None] | None = None,
     study: str | None = None,
     trial: int | None = None,
 ) -> RunResult:
     """One metered run (with ``config.repeats`` repeats) of a workload on a framework.
 
-    ``on_start(n_tasks)`` is called before each repeat's map and ``on_task_done``
-    after each task (progress bars). Raises ConfigError/WorkloadError/MeterError
+    ``on_start(n_tasks)`` is called before each repeat's map, ``on_task_done``
+    after each task (progress bars) and ``on_repeat(result)`` after each stored
+    repeat (the tuner prunes from there by raising). Raises ConfigError/WorkloadError/MeterError
     for bad input before anything is stored, RunFailed when the work fails.
     """
     config = config.validated()
@@ -67,6 +69,8 @@ def run(
                 _one_repeat(config, wl, chunks, executor, metering, idle, store,
                             on_task_done, parent_id, study, trial)
             )
+            if on_repeat:
+                on_repeat(results[-1])
         if parent_id is None:
             return results[0]
         combined = combine_repeats(parent_id, results)

@@ -80,6 +80,8 @@ _FLOORS = ("second", "third", "fourth", "fifth")
 # Tone of a review: positive, negative, neutral, mixed, automated cancellation, empty.
 _TONES = np.array([0.66, 0.10, 0.13, 0.07, 0.03, 0.01])
 _SENTENCES = np.array([0.10, 0.18, 0.24, 0.20, 0.14, 0.09, 0.05])  # P(1..7 sentences)
+_FACTUAL_SHARE = 0.25  # of the sentences in positive and negative reviews
+_POOLS = {0: _POSITIVE, 1: _NEGATIVE, 2: _NEUTRAL}
 
 
 def cache_dir() -> Path:
@@ -130,45 +132,51 @@ def ensure_corpus(seed: int, rows: int) -> Path:
 
 
 def generate_block(seed: int, block: int) -> tuple[list[int], list[str | None]]:
-    """Listing ids and review texts of one block of :data:`ROWS_PER_BLOCK` rows."""
+    """Listing ids and review texts of one block of :data:`ROWS_PER_BLOCK` rows.
+
+    All random numbers are drawn up front as arrays (one numpy call each); the loop only
+    formats strings, which keeps generation at a few microseconds per review.
+    """
     rng = np.random.default_rng([seed, block])
     n = ROWS_PER_BLOCK
     tones = rng.choice(len(_TONES), size=n, p=_TONES).tolist()
     lengths = (rng.choice(len(_SENTENCES), size=n, p=_SENTENCES) + 1).tolist()
     listings = rng.integers(10_000, 60_000_000, size=n).tolist()
-    return listings, [_review(rng, tone, length) for tone, length in zip(tones, lengths,
-                                                                          strict=True)]
+    factual = (rng.random((n, len(_SENTENCES))) < _FACTUAL_SHARE).tolist()
+    picks = rng.integers(0, 1 << 30, size=(n, len(_SENTENCES), 9)).tolist()
+    reviews = [
+        _review(tones[i], lengths[i], factual[i], picks[i]) for i in range(n)
+    ]
+    return listings, reviews
 
 
-def _review(rng: np.random.Generator, tone: int, length: int) -> str | None:
+def _review(tone: int, length: int, factual: list[bool], picks: list[list[int]]) -> str | None:
     """One review: sentences of its tone, with a few factual ones mixed in."""
     if tone == 5:
-        return None if rng.random() < 0.5 else ""
+        return None if picks[0][0] % 2 else ""
     if tone == 4:
-        return _AUTOMATED.format(days=int(rng.integers(1, 30)))
-    pools = {0: _POSITIVE, 1: _NEGATIVE, 2: _NEUTRAL}
+        return _AUTOMATED.format(days=1 + picks[0][0] % 29)
     sentences = []
     for k in range(length):
         if tone == 3:
             pool = _POSITIVE if k % 2 == 0 else _NEGATIVE
-        elif tone != 2 and rng.random() < 0.25:
+        elif tone != 2 and factual[k]:
             pool = _NEUTRAL
         else:
-            pool = pools[tone]
-        sentences.append(_fill(pool[int(rng.integers(len(pool)))], rng))
+            pool = _POOLS[tone]
+        sentences.append(_fill(pool[picks[k][0] % len(pool)], picks[k]))
     return " ".join(sentences)
 
 
-def _fill(template: str, rng: np.random.Generator) -> str:
-    """Fill a template's slots; unused draws are harmless, so always draw all of them."""
-    picks = rng.integers(0, 1 << 30, size=8).tolist()
+def _fill(template: str, picks: list[int]) -> str:
+    """Fill a template's slots from pre-drawn integers (``picks[0]`` chose the template)."""
     return template.format(
-        host=_HOSTS[picks[0] % len(_HOSTS)],
-        place=_PLACES[picks[1] % len(_PLACES)],
-        area=_AREAS[picks[2] % len(_AREAS)],
-        amenity=_AMENITIES[picks[3] % len(_AMENITIES)],
-        month=_MONTHS[picks[4] % len(_MONTHS)],
-        floor=_FLOORS[picks[5] % len(_FLOORS)],
-        nights=2 + picks[6] % 12,
-        minutes=3 + picks[7] % 20,
+        host=_HOSTS[picks[1] % len(_HOSTS)],
+        place=_PLACES[picks[2] % len(_PLACES)],
+        area=_AREAS[picks[3] % len(_AREAS)],
+        amenity=_AMENITIES[picks[4] % len(_AMENITIES)],
+        month=_MONTHS[picks[5] % len(_MONTHS)],
+        floor=_FLOORS[picks[6] % len(_FLOORS)],
+        nights=2 + picks[7] % 12,
+        minutes=3 + picks[8] % 20,
     )

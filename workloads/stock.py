@@ -20,7 +20,7 @@ import numpy as np
 from workloads._base import Param, ParamValue, Size, Workload, block_items, split_blocks
 
 BLOCK = 64
-"""Forecasts per block: ~47k normals at 730 days, and enough blocks to feed many tasks."""
+"""Forecasts per block: ~47k normals at 730 days, and ~3900 blocks at the default size."""
 
 MID_DAY = 365
 
@@ -115,7 +115,7 @@ WORKLOAD = Workload(
     name="stock",
     description="Monte Carlo stock price forecasts with a geometric random walk",
     size_meaning="total forecasts (random walks)",
-    default_size=10**4,
+    default_size=250_000,
     params=(
         Param("days", int, 730, "days per forecast (the last day is reported as day 730)",
               minimum=1),

@@ -1,0 +1,109 @@
+"""PNG figures of tuning and comparison results (matplotlib, headless).
+
+Axis labels carry the meter and kind, so a modelled figure is never mistaken
+for a measurement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def tune_figures(report: Any, out_dir: str | Path) -> list[Path]:
+    """Joules vs parallelism, optimisation history and (multi-objective) the Pareto front."""
+    plt = _pyplot()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    done = [t for t in report.trials if t["state"] == "COMPLETE" and t["total_j"] is not None]
+    source = f"{report.meter['name']}, {report.meter['kind']}" if report.meter else "no meter"
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for t in done:
+        p = t["params"]
+        label = p.get("framework", "") + (f"/{p['mode']}" if p.get("framework") == "ray" else "")
+        groups.setdefault(label, []).append(t)
+    for label, ts in sorted(groups.items()):
+        ax.scatter([_parallelism(t["params"]) for t in ts], [t["total_j"] for t in ts],
+                   label=label, alpha=0.8)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("parallelism (min(tasks, concurrency))")
+    ax.set_ylabel(f"energy per run, J ({source})")
+    ax.set_title(f"{report.study_name}: joules vs parallelism")
+    if groups:
+        ax.legend()
+    paths.append(_save(fig, out / "energy_vs_parallelism.png", plt))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    xs = [t["number"] for t in done]
+    ys = [t["total_j"] for t in done]
+    ax.plot(xs, ys, "o", label="trial", alpha=0.7)
+    best, running = [], float("inf")
+    for y in ys:
+        running = min(running, y)
+        best.append(running)
+    ax.step(xs, best, where="post", label="best so far")
+    ax.set_xlabel("trial")
+    ax.set_ylabel(f"energy per run, J ({source})")
+    ax.set_title("optimisation history")
+    ax.legend()
+    paths.append(_save(fig, out / "optimisation_history.png", plt))
+
+    if report.pareto:
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        ax.scatter([t["wall_s"] for t in done], [t["total_j"] for t in done], alpha=0.4,
+                   label="trials")
+        front = sorted(report.pareto, key=lambda t: t["wall_s"])
+        ax.plot([t["wall_s"] for t in front], [t["total_j"] for t in front], "o-", color="C3",
+                label="Pareto front")
+        ax.set_xlabel("wall time, s")
+        ax.set_ylabel(f"energy per run, J ({source})")
+        ax.set_title("energy / time Pareto front")
+        ax.legend()
+        paths.append(_save(fig, out / "pareto_front.png", plt))
+    return paths
+
+
+def compare_figure(frameworks: dict[str, dict[str, Any]], meter: dict[str, str],
+                   path: str | Path) -> Path:
+    """Bars of joules per framework, static and dynamic stacked, with 95 % CI error bars."""
+    plt = _pyplot()
+    names: Sequence[str] = list(frameworks)
+    static = [frameworks[n]["static_j"]["median"] for n in names]
+    dynamic = [frameworks[n]["dynamic_j"]["median"] for n in names]
+    totals = [frameworks[n]["total_j"] for n in names]
+    err = [[max(t["median"] - t["ci95"][0], 0) for t in totals],
+           [max(t["ci95"][1] - t["median"], 0) for t in totals]]
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    ax.bar(names, static, label="static (idle power × time)", color="C7")
+    ax.bar(names, dynamic, bottom=static, label="dynamic", color="C0")
+    ax.errorbar(names, [t["median"] for t in totals], yerr=err, fmt="none", ecolor="k",
+                capsize=6, label="total, 95 % CI")
+    ax.set_ylabel(f"energy per run, J ({meter['name']}, {meter['kind']})")
+    ax.set_title("energy per framework")
+    ax.legend()
+    return _save(fig, Path(path), plt)
+
+
+def _parallelism(params: dict[str, Any]) -> int:
+    return max(1, min(int(params.get("tasks", 1)), int(params.get("concurrency", 1))))
+
+
+def _save(fig, path: Path, plt) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,123 @@
+"""The tuner's search space: which settings Optuna may vary, and within what bounds.
+
+Each dimension is either fixed (``--mode actors``, ``--tasks 8``) or a range
+(``--tasks 4:128``). ``mode`` and ``num_cpus`` only mean something on Ray, so
+they are suggested only for Ray trials (a conditional space Optuna handles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rayjoule.config import FRAMEWORKS, MODES
+from rayjoule.errors import ConfigError
+
+#: num_cpus values tried by the exhaustive grid sampler
+NUM_CPUS_GRID = (0.25, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Range:
+    """An inclusive numeric range; ``low == high`` means fixed."""
+
+    low: float
+    high: float
+
+    @property
+    def fixed(self) -> bool:
+        return self.low == self.high
+
+
+def parse_range(name: str, text: str, kind: type = int) -> Range:
+    """``"8"`` → fixed 8, ``"4:128"`` → 4..128. Empty or inverted ranges are ConfigErrors.
+
+    >>> parse_range("tasks", "4:128")
+    Range(low=4, high=128)
+    """
+    parts = str(text).split(":")
+    if len(parts) not in (1, 2) or any(not p.strip() for p in parts):
+        raise ConfigError(f"--{name.replace('_', '-')} expects N or LOW:HIGH, got {text!r}")
+    try:
+        values = [kind(p) for p in parts]
+    except ValueError:
+        raise ConfigError(f"--{name.replace('_', '-')}: {text!r} is not a {kind.__name__} "
+                          "or range") from None
+    low, high = values[0], values[-1]
+    if low > high:
+        raise ConfigError(f"--{name.replace('_', '-')} range {text!r} is inverted (low > high)")
+    if low <= 0:
+        raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {text!r}")
+    return Range(low, high)
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    frameworks: tuple[str, ...]
+    tasks: Range
+    concurrency: Range
+    num_cpus: Range
+    modes: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not self.frameworks:
+            raise ConfigError("--frameworks is empty")
+        for fw in self.frameworks:
+            if fw not in FRAMEWORKS:
+                raise ConfigError(f"unknown framework {fw!r}; known: {', '.join(FRAMEWORKS)}")
+        for mode in self.modes:
+            if mode not in MODES:
+                raise ConfigError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")
+
+    def suggest(self, trial: Any) -> dict[str, Any]:
+        """Ask an Optuna trial for one point of the space (RunConfig fields)."""
+        params: dict[str, Any] = {}
+        params["framework"] = (trial.suggest_categorical("framework", list(self.frameworks))
+                               if len(self.frameworks) > 1 else self.frameworks[0])
+        params["tasks"] = _int(trial, "tasks", self.tasks, log=True)
+        params["concurrency"] = _int(trial, "concurrency", self.concurrency, log=False)
+        if params["framework"] == "ray":
+            params["mode"] = (trial.suggest_categorical("mode", list(self.modes))
+                              if len(self.modes) > 1 else self.modes[0])
+            params["num_cpus"] = (float(self.num_cpus.low) if self.num_cpus.fixed else
+                                  trial.suggest_float("num_cpus", self.num_cpus.low,
+                                                      self.num_cpus.high))
+        else:
+            params["mode"] = "tasks"
+        return params
+
+    def grid(self) -> dict[str, list[Any]]:
+        """A finite grid for the exhaustive baseline: powers of two for tasks, every concurrency."""
+        grid: dict[str, list[Any]] = {}
+        if len(self.frameworks) > 1:
+            grid["framework"] = list(self.frameworks)
+        if not self.tasks.fixed:
+            grid["tasks"] = _powers_of_two(int(self.tasks.low), int(self.tasks.high))
+        if not self.concurrency.fixed:
+            grid["concurrency"] = list(range(int(self.concurrency.low),
+                                             int(self.concurrency.high) + 1))
+        if "ray" in self.frameworks:
+            if len(self.modes) > 1:
+                grid["mode"] = list(self.modes)
+            if not self.num_cpus.fixed:
+                grid["num_cpus"] = [c for c in NUM_CPUS_GRID
+                                    if self.num_cpus.low <= c <= self.num_cpus.high] or \
+                    [self.num_cpus.low, self.num_cpus.high]
+        return grid
+
+
+def _int(trial: Any, name: str, r: Range, log: bool) -> int:
+    if r.fixed:
+        return int(r.low)
+    return trial.suggest_int(name, int(r.low), int(r.high), log=log)
+
+
+def _powers_of_two(low: int, high: int) -> list[int]:
+    values, v = [low], 1
+    while v <= high:
+        if v > low:
+            values.append(v)
+        v *= 2
+    if values[-1] != high:
+        values.append(high)
+    return values

@@ -1,0 +1,245 @@
+"""Optuna searches the settings that minimise measured joules.
+
+Trials run one at a time: the meters see the whole host, so two trials at
+once would pollute each other's joules. Each trial is one ``rayjoule.run``
+(``repeats`` times, median taken), stored in the results store and linked to
+its trial; the trial's user attributes hold its joules, wall time, meter,
+kind and run id, so ``optuna-dashboard`` shows where every number came from.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import statistics
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rayjoule.config import RunConfig
+from rayjoule.errors import ConfigError, RunFailed
+from rayjoule.result import RunResult
+from rayjoule.search_space import SearchSpace
+from rayjoule.store import Store
+
+log = logging.getLogger(__name__)
+
+SAMPLERS = ("tpe", "gp", "random", "grid")
+METRICS = {"energy": "total_j", "dynamic": "dynamic_j", "time": "wall_s"}
+
+
+def parse_objective(text: str) -> tuple[str, ...]:
+    """``"energy"``, ``"dynamic"`` or a pair such as ``"energy,time"`` (a Pareto front)."""
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not names or len(names) > 2 or len(set(names)) != len(names) or \
+            any(n not in METRICS for n in names):
+        raise ConfigError(
+            f"--objective must be energy, dynamic, or two of them with time "
+            f"(e.g. energy,time); got {text!r}")
+    if len(names) == 1 and names[0] == "time":
+        raise ConfigError("--objective time alone does not involve energy; use energy,time")
+    return names
+
+
+def default_storage(db: str | Path) -> str:
+    """An Optuna SQLite file beside the results store: ``x.sqlite`` → ``x.optuna.sqlite``."""
+    path = Path(db).expanduser().resolve()
+    return f"sqlite:///{path.with_name(path.stem + '.optuna.sqlite')}"
+
+
+@dataclass
+class TuneSettings:
+    base: RunConfig
+    space: SearchSpace
+    objective: tuple[str, ...] = ("energy",)
+    max_seconds: float | None = None
+    repeats: int = 1
+    sampler: str = "tpe"
+    seed: int = 0
+    storage: str = ""
+    study_name: str = ""
+    prune: bool = True
+
+    def __post_init__(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ConfigError(f"--max-seconds must be > 0, got {self.max_seconds}")
+        if self.repeats < 1:
+            raise ConfigError(f"--repeats must be >= 1, got {self.repeats}")
+        if not self.study_name:
+            self.study_name = default_study_name(self)
+
+
+def default_study_name(s: TuneSettings) -> str:
+    name = (f"{s.base.workload}-size{s.base.size}-seed{s.base.seed}-"
+            f"{'+'.join(s.space.frameworks)}-{'+'.join(s.objective)}")
+    return name + (f"-max{s.max_seconds:g}s" if s.max_seconds else "")
+
+
+@dataclass
+class TuneReport:
+    """What a study has found so far (over every completed trial, resumed ones included)."""
+
+    study_name: str
+    storage: str
+    objective: tuple[str, ...]
+    max_seconds: float | None
+    trials: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] | None = None
+    pareto: list[dict[str, Any]] = field(default_factory=list)
+    meter: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "study_name": self.study_name, "storage": self.storage,
+            "objective": ",".join(self.objective), "max_seconds": self.max_seconds,
+            "meter": self.meter, "best": self.best, "pareto": self.pareto, "trials": self.trials,
+        }
+
+
+class Tuner:
+    """Runs an Optuna study over :class:`SearchSpace` with rayjoule runs as the objective."""
+
+    def __init__(self, settings: TuneSettings, db: Store) -> None:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        self.s = settings
+        self.db = db
+        self._optuna = optuna
+        multi = len(settings.objective) > 1
+        pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1)
+                  if settings.prune and not multi and settings.repeats > 1
+                  else optuna.pruners.NopPruner())
+        self.study = optuna.create_study(
+            storage=settings.storage, study_name=settings.study_name, load_if_exists=True,
+            sampler=self._sampler(), pruner=pruner,
+            directions=["minimize"] * len(settings.objective),
+        )
+        stored = self.study.directions
+        if len(stored) != len(settings.objective):
+            raise ConfigError(f"study {settings.study_name!r} exists with {len(stored)} "
+                              "objective(s); use another --study-name")
+
+    def _sampler(self):
+        samplers = self._optuna.samplers
+        constraints = _constraints if self.s.max_seconds else None
+        if self.s.sampler == "tpe":
+            return samplers.TPESampler(seed=self.s.seed, constraints_func=constraints,
+                                       n_startup_trials=5, multivariate=True,
+                                       warn_independent_sampling=False)
+        if self.s.sampler == "gp":
+            try:
+                import scipy  # noqa: F401
+                import torch  # noqa: F401
+            except ImportError:
+                raise ConfigError("--sampler gp needs PyTorch and SciPy: "
+                                  "pip install 'rayjoule[gp]'") from None
+            return samplers.GPSampler(seed=self.s.seed, constraints_func=constraints,
+                                      n_startup_trials=5, warn_independent_sampling=False)
+        if self.s.sampler == "random":
+            return samplers.RandomSampler(seed=self.s.seed)
+        return samplers.GridSampler(self.s.space.grid(), seed=self.s.seed)
+
+    def optimize(self, n_trials: int, on_trial: Callable[[Any], None] | None = None) -> None:
+        """Run ``n_trials`` more trials; a failing run is a FAIL trial and the study goes on."""
+        callbacks = [lambda study, ft: on_trial(ft)] if on_trial else None
+        self.study.optimize(self._objective, n_trials=n_trials, catch=(RunFailed,),
+                            callbacks=callbacks)
+
+    def _objective(self, trial) -> float | tuple[float, ...]:
+        from rayjoule.runner import run
+
+        params = self.s.space.suggest(trial)
+        config = dataclasses.replace(self.s.base, **params, repeats=self.s.repeats)
+        trial.set_user_attr("config", {k: config.to_dict()[k] for k in params})
+        values: list[RunResult] = []
+        metric = METRICS[self.s.objective[0]]
+
+        def on_repeat(result: RunResult) -> None:
+            values.append(result)
+            if len(self.s.objective) == 1 and self.s.repeats > 1:
+                trial.report(getattr_energy(result, metric), step=len(values) - 1)
+                if trial.should_prune():
+                    self._record(trial, values, pruned=True)
+                    raise self._optuna.TrialPruned()
+
+        try:
+            result = run(config, db=self.db, on_repeat=on_repeat,
+                         study=self.s.study_name, trial=trial.number)
+        except RunFailed as exc:
+            trial.set_user_attr("error", str(exc))
+            raise
+        attrs = self._record(trial, values, pruned=False, result=result)
+        if self.s.max_seconds:
+            trial.set_user_attr("constraint", [attrs["wall_s"] - self.s.max_seconds])
+        return tuple(attrs[METRICS[o]] for o in self.s.objective) if len(self.s.objective) > 1 \
+            else attrs[METRICS[self.s.objective[0]]]
+
+    @staticmethod
+    def _record(trial, values: list[RunResult], pruned: bool,
+                result: RunResult | None = None) -> dict[str, Any]:
+        """Median figures over the repeats so far, as the trial's user attributes."""
+        attrs = {
+            "total_j": statistics.median(r.energy.total_j for r in values),
+            "static_j": statistics.median(r.energy.static_j for r in values),
+            "dynamic_j": statistics.median(r.energy.dynamic_j for r in values),
+            "wall_s": statistics.median(r.wall_s for r in values),
+            "meter": values[-1].meter.name,
+            "kind": values[-1].meter.kind,
+            "run_id": result.run_id if result else values[-1].run_id,
+            "repeat_run_ids": [r.run_id for r in values],
+        }
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        return attrs
+
+    def report(self) -> TuneReport:
+        return build_report(self.study, self.s)
+
+
+def getattr_energy(result: RunResult, metric: str) -> float:
+    return result.wall_s if metric == "wall_s" else getattr(result.energy, metric)
+
+
+def _constraints(frozen_trial) -> list[float]:
+    return list(frozen_trial.user_attrs.get("constraint", [0.0]))
+
+
+def _trial_row(ft) -> dict[str, Any]:
+    ua = ft.user_attrs
+    return {
+        "number": ft.number, "state": ft.state.name,
+        "params": dict(ua.get("config", ft.params)),
+        "total_j": ua.get("total_j"), "dynamic_j": ua.get("dynamic_j"),
+        "wall_s": ua.get("wall_s"), "meter": ua.get("meter"), "kind": ua.get("kind"),
+        "run_id": ua.get("run_id"), "error": ua.get("error"),
+        "feasible": not ua.get("constraint") or ua["constraint"][0] <= 0,
+    }
+
+
+def build_report(study, s: TuneSettings) -> TuneReport:
+    """Best (feasible) settings, Pareto front and every trial of a study."""
+    rows = [_trial_row(ft) for ft in study.get_trials(deepcopy=False)]
+    done = [r for r in rows if r["state"] == "COMPLETE" and r["feasible"]]
+    metric = METRICS[s.objective[0]]
+    best_row = min(done, key=lambda r: r[metric]) if done else None
+    pareto: list[dict[str, Any]] = []
+    if len(s.objective) > 1:
+        keys = [METRICS[o] for o in s.objective]
+        pareto = sorted(_non_dominated(done, keys), key=lambda r: r[keys[0]])
+    meter = {"name": best_row["meter"], "kind": best_row["kind"]} if best_row else None
+    best = None if best_row is None else {
+        k: best_row[k] for k in ("params", "total_j", "dynamic_j", "wall_s", "run_id", "number")
+    }
+    return TuneReport(s.study_name, s.storage, s.objective, s.max_seconds, rows, best, pareto,
+                      meter)
+
+
+def _non_dominated(rows: list[dict[str, Any]], keys: list[str]) -> list[dict[str, Any]]:
+    def dominates(a, b):
+        return all(a[k] <= b[k] for k in keys) and any(a[k] < b[k] for k in keys)
+
+    return [r for r in rows if not any(dominates(o, r) for o in rows if o is not r)]
