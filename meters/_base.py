@@ -69,7 +69,9 @@ class Reading:
         tops = tuple(self.total_domains) or tuple(self.joules)
         unknown = [d for d in tops if d not in self.joules]
         if unknown:
-            raise ValueError(f"total_domains {unknown} are not among the domains {list(self.joules)}")
+            raise ValueError(
+                f"total_domains {unknown} are not among the domains {list(self.joules)}"
+            )
         object.__setattr__(self, "total_domains", tops)
         if self.kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")

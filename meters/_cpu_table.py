@@ -77,7 +77,8 @@ def _load(path: str) -> tuple[CpuPowerRow, ...]:
                     source=rec["source"].strip(),
                 )
             except (KeyError, TypeError, ValueError) as exc:
-                raise ValueError(f"{path}:{lineno}: malformed CPU power row {rec!r}: {exc}") from exc
+                raise ValueError(f"{path}:{lineno}: malformed CPU power row {rec!r}: {exc}") \
+                    from exc
             if row.tdp_w <= 0 or row.threads <= 0 or row.cores <= 0:
                 raise ValueError(f"{path}:{lineno}: TDP, cores and threads must be > 0")
             rows.append(row)

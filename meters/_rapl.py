@@ -82,7 +82,7 @@ def read_text(path: Path) -> str:
 
 
 def powercap_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The powercap root: ``root``, else ``$RAYJOULE_POWERCAP_ROOT``, else ``/sys/class/powercap``."""
+    """``root``, else ``$RAYJOULE_POWERCAP_ROOT``, else ``/sys/class/powercap``."""
     if root is not None:
         return Path(root)
     return Path(os.environ.get(POWERCAP_ROOT_ENV) or DEFAULT_POWERCAP_ROOT)
@@ -203,7 +203,7 @@ def discover_zones(
             in_total = raw.startswith("dram")
         if domain in taken:
             if control == "intel-rapl-mmio":
-                log.debug("skip %s: %s already read through MSR (%s)", zone_id, domain, taken[domain])
+                log.debug("skip %s: %s is read through MSR", zone_id, domain)
                 continue
             domain = f"{domain}@{zone_id}"
         folder = dirs[zone_id]

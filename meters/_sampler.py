@@ -54,7 +54,9 @@ class Sampler:
         """Start the thread (once)."""
         if self._thread is not None:
             raise RuntimeError(f"sampler {self.name!r} already started")
-        self._thread = threading.Thread(target=self._loop, name=f"rayjoule-{self.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._loop, name=f"rayjoule-{self.name}", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout_s: float = 5.0) -> None:

@@ -23,9 +23,8 @@ EXIT_BAD_INPUT = 2
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exception classes whose message is meant for the user (imported lazily)."""
     from meters import MeterError
-    from workloads import WorkloadError
-
     from rayjoule.errors import RayjouleError
+    from workloads import WorkloadError
 
     return (MeterError, WorkloadError, RayjouleError)
 
@@ -72,8 +71,9 @@ class Parser(argparse.ArgumentParser):
 def add_workload_args(parser: argparse.ArgumentParser, default_workload: str | None = None) -> None:
     """--workload/--size/--seed/--param, shared by run, tune and compare."""
     parser.add_argument("--workload", required=default_workload is None,
-                        default=default_workload, help="workload name (python -m rayjoule.workloads)")
-    parser.add_argument("--size", type=int, help="problem size (the workload's default if omitted)")
+                        default=default_workload,
+                        help="workload name (see python -m rayjoule.workloads)")
+    parser.add_argument("--size", help="problem size, e.g. 1e8 (the workload's default if omitted)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
     parser.add_argument("--param", action="append", default=[], metavar="K=V",
                         help="workload parameter, repeatable (e.g. --param max_iter=500)")

@@ -42,7 +42,7 @@ class RunConfig:
     """
 
     workload: str = "pi"
-    size: int | None = None
+    size: int | float | str | None = None  # the workload converts (sleep takes seconds)
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
     framework: str = "native"
@@ -85,7 +85,7 @@ class RunConfig:
         if self.lithops_config and self.framework != "lithops":
             raise ConfigError("lithops_config is only used with framework 'lithops'")
         wl = workloads.get(self.workload)
-        size, params = wl.validate(self.size, self.tasks, dict(self.params))
+        size, params = wl.validate(self.size, self.tasks, dict(self.params), seed=self.seed)
         return dataclasses.replace(self, size=size, params=params, num_cpus=float(self.num_cpus))
 
     def to_dict(self) -> dict[str, Any]:

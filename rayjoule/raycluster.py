@@ -55,7 +55,9 @@ def disconnect() -> None:
 def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
-        raise ConfigError(f"Ray address must be host:port, 'auto' or ray://host:port; got {address!r}")
+        raise ConfigError(
+            f"Ray address must be host:port, 'auto' or ray://host:port; got {address!r}"
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=timeout_s):
             pass

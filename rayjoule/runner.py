@@ -9,6 +9,7 @@ measured so far) before raising :class:`RunFailed`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -34,10 +35,52 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
+class Session:
+    """An open framework + metering for one config: idle baseline once, then repeats.
+
+    ``compare`` keeps one Session per framework open and interleaves their
+    repeats; ``run`` is one Session used ``config.repeats`` times.
+    """
+
+    def __init__(self, config: RunConfig, store: Store, workload: Any | None = None,
+                 study: str | None = None, trial: int | None = None) -> None:
+        self.config = config.validated()
+        self.workload = workload or workloads.get(self.config.workload)
+        c = self.config
+        self.chunks = self.workload.partition(c.tasks, c.size, c.seed, dict(c.params))
+        self.store, self.study, self.trial = store, study, trial
+        self._stack = ExitStack()
+        self.executor = self._stack.enter_context(executor_for(self.config))
+        try:
+            self.metering = _metering_for(self.config, self.executor)
+            self._stack.callback(self.metering.close)
+            self.idle = self.metering.idle(self.config.idle_seconds)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def run_once(self, on_task_done: OnTaskDone | None = None,
+                 parent_id: str | None = None) -> RunResult:
+        """One metered, attributed, stored repeat."""
+        return _one_repeat(self.config, self.workload, self.chunks, self.executor,
+                           self.metering, self.idle, self.store, on_task_done, parent_id,
+                           self.study, self.trial)
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def run(
     config: RunConfig,
     *,
     db: str | Path | Store = DEFAULT_DB,
+    workload: Any | None = None,
     on_task_done: OnTaskDone | None = None,
     on_start: Callable[[int], None] | None = None,
     on_repeat: Callable[[RunResult], None] | None = None,
@@ -46,29 +89,23 @@ def run(
 ) -> RunResult:
     """One metered run (with ``config.repeats`` repeats) of a workload on a framework.
 
-    ``on_start(n_tasks)`` is called before each repeat's map, ``on_task_done``
-    after each task (progress bars) and ``on_repeat(result)`` after each stored
-    repeat (the tuner prunes from there by raising). Raises ConfigError/WorkloadError/MeterError
-    for bad input before anything is stored, RunFailed when the work fails.
+    ``workload`` overrides the registered one of that name (tests, custom
+    workloads). ``on_start(n_tasks)`` is called before each repeat's map,
+    ``on_task_done`` after each task (progress bars) and ``on_repeat(result)``
+    after each stored repeat (the tuner prunes from there by raising).
+    Raises ConfigError/WorkloadError/MeterError for bad input before anything
+    is stored, RunFailed when the work fails (the failed run is stored).
     """
     config = config.validated()
-    wl = workloads.get(config.workload)
-    chunks = wl.partition(config.tasks, config.size, config.seed, dict(config.params))
     with ExitStack() as stack:
         store = db if isinstance(db, Store) else stack.enter_context(Store(db))
-        executor = stack.enter_context(executor_for(config))
-        metering = _metering_for(config, executor)
-        stack.callback(metering.close)
-        idle = metering.idle(config.idle_seconds)
+        session = stack.enter_context(Session(config, store, workload, study, trial))
         parent_id = new_run_id() if config.repeats > 1 else None
         results = []
         for _ in range(config.repeats):
             if on_start:
-                on_start(len(chunks))
-            results.append(
-                _one_repeat(config, wl, chunks, executor, metering, idle, store,
-                            on_task_done, parent_id, study, trial)
-            )
+                on_start(len(session.chunks))
+            results.append(session.run_once(on_task_done, parent_id))
             if on_repeat:
                 on_repeat(results[-1])
         if parent_id is None:
@@ -111,7 +148,7 @@ def _one_repeat(config, wl, chunks, executor, metering, idle, store, on_task_don
     dynamic = {h.host: h.energy.dynamic_j for h in hosts}
     tasks, unattributed = attribute(records, dynamic) if records else ([], dynamic)
     hosts = [
-        HostEnergy(h.host, h.meter, h.energy, h.idle_w, h.idle_policy, unattributed.get(h.host, 0.0))
+        dataclasses.replace(h, unattributed_j=unattributed.get(h.host, 0.0))
         for h in hosts
     ]
     result = RunResult(

@@ -89,7 +89,9 @@ class Store:
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"{self.path} is not a usable rayjoule results store: {exc}") from None
+            raise ConfigError(
+                f"{self.path} is not a usable rayjoule results store: {exc}"
+            ) from None
 
     def close(self) -> None:
         self._db.close()

@@ -25,7 +25,14 @@ from rayjoule.config import MODES, TDP_SCOPES, RunConfig
 from rayjoule.errors import ConfigError
 from rayjoule.search_space import SearchSpace, parse_range
 from rayjoule.store import Store
-from rayjoule.tuner import SAMPLERS, Tuner, TuneReport, TuneSettings, default_storage, parse_objective
+from rayjoule.tuner import (
+    SAMPLERS,
+    Tuner,
+    TuneReport,
+    TuneSettings,
+    default_storage,
+    parse_objective,
+)
 
 
 def build_parser() -> Parser:

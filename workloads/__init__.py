@@ -1,4 +1,4 @@
-"""The applications rayjoule meters, written as pure map/reduce so every framework runs the same code.
+"""The applications rayjoule meters, as pure map/reduce: every framework runs the same code.
 
 >>> import workloads
 >>> wl = workloads.get("primes")
@@ -17,7 +17,6 @@ from workloads._base import (
     WorkloadError,
     parse_param,
     parse_params,
-    split_even,
 )
 from workloads._registry import execute, get, names
 
@@ -31,5 +30,4 @@ __all__ = [
     "names",
     "parse_param",
     "parse_params",
-    "split_even",
 ]

@@ -76,8 +76,8 @@ def read_comments(uri: str, start: int, stop: int) -> list[str | None]:
     if stop <= start:
         return []
     fs, path = open_location(uri)
-    column = _read_csv_rows(fs, path, uri, start, stop) if is_csv(path) else (
-        _read_parquet_rows(fs, path, uri, start, stop))
+    read_rows = _read_csv_rows if is_csv(path) else _read_parquet_rows
+    column = read_rows(fs, path, uri, start, stop)
     if len(column) != stop - start:
         raise WorkloadError(f"review data {uri!r} has fewer than {stop} rows")
     return _as_text(column, uri).to_pylist()

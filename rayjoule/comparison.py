@@ -1,0 +1,113 @@
+"""Native vs Ray vs Lithops on the same chunks: how many joules the framework itself costs.
+
+Repeats are interleaved (A B C A B C …) so drift and heat hit every framework
+alike, after each framework's idle baseline. Every framework must produce the
+same workload summary, or the comparison is meaningless and fails loudly.
+Overhead energy = framework − native at the same tasks and concurrency,
+paired by repeat, with a bootstrap 95 % interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from typing import Any
+
+from rayjoule.config import RunConfig
+from rayjoule.errors import ConfigError, RunFailed
+from rayjoule.result import RunResult
+from rayjoule.runner import Session
+from rayjoule.stats import median_ci
+from rayjoule.store import Store
+
+BASELINE = "native"
+
+
+def compare(
+    base: RunConfig,
+    frameworks: Sequence[str],
+    repeats: int,
+    store: Store,
+    workload: Any | None = None,
+    on_run: Callable[[RunResult], None] | None = None,
+) -> dict[str, Any]:
+    """Run every framework ``repeats`` times, interleaved; return the DESIGN.md compare dict."""
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+    if len(set(frameworks)) != len(frameworks) or not frameworks:
+        raise ConfigError(f"--frameworks must name distinct frameworks, got {list(frameworks)}")
+    configs = {fw: dataclasses.replace(base, framework=fw, repeats=1,
+                                       mode="tasks" if fw != "ray" else base.mode,
+                                       address=base.address if fw == "ray" else None,
+                                       lithops_config=base.lithops_config
+                                       if fw == "lithops" else None).validated()
+               for fw in frameworks}
+    results: dict[str, list[RunResult]] = {fw: [] for fw in frameworks}
+    with ExitStack() as stack:
+        sessions = {fw: stack.enter_context(Session(cfg, store, workload))
+                    for fw, cfg in configs.items()}
+        for _ in range(repeats):
+            for fw, session in sessions.items():
+                result = session.run_once()
+                results[fw].append(result)
+                if on_run:
+                    on_run(result)
+    return summarise(base, results)
+
+
+def summarise(base: RunConfig, results: dict[str, list[RunResult]]) -> dict[str, Any]:
+    """Medians, intervals and overheads from the interleaved results (checks summaries first)."""
+    check_identical_summaries(results)
+    first = next(iter(results.values()))[0]
+    out: dict[str, Any] = {
+        "workload": base.workload,
+        "size": first.config.get("size"),
+        "tasks": base.tasks,
+        "concurrency": base.concurrency,
+        "repeats": len(next(iter(results.values()))),
+        "summary_identical": True,
+        "summary": first.summary,
+        "meter": _meter_of(results),
+        "frameworks": {},
+    }
+    native = results.get(BASELINE)
+    for fw, runs in results.items():
+        entry: dict[str, Any] = {
+            "wall_s": median_ci([r.wall_s for r in runs]),
+            "total_j": median_ci([r.energy.total_j for r in runs]),
+            "static_j": median_ci([r.energy.static_j for r in runs]),
+            "dynamic_j": median_ci([r.energy.dynamic_j for r in runs]),
+            "meter": runs[0].meter.to_dict(),
+            "run_ids": [r.run_id for r in runs],
+        }
+        if fw != BASELINE and native:
+            diffs = [r.energy.total_j - n.energy.total_j for r, n in zip(runs, native,
+                                                                        strict=True)]
+            entry["overhead_j"] = median_ci(diffs)
+            entry["overhead_j_per_task"] = median_ci([d / base.tasks for d in diffs])
+            entry["overhead_fraction"] = median_ci(
+                [d / n.energy.total_j for d, n in zip(diffs, native, strict=True)
+                 if n.energy.total_j > 0] or [0.0])
+        out["frameworks"][fw] = entry
+    return out
+
+
+def check_identical_summaries(results: dict[str, list[RunResult]]) -> None:
+    """Every run of every framework must give the same workload summary, bit for bit."""
+    seen: dict[str, list[str]] = {}
+    for fw, runs in results.items():
+        for r in runs:
+            seen.setdefault(json.dumps(r.summary, sort_keys=True), []).append(f"{fw}:{r.run_id}")
+    if len(seen) > 1:
+        detail = " | ".join(f"{s} from {', '.join(who[:3])}" for s, who in seen.items())
+        raise RunFailed(f"frameworks disagree on the workload's summary, so their energy is not "
+                        f"comparable: {detail}")
+
+
+def _meter_of(results: dict[str, list[RunResult]]) -> dict[str, str]:
+    labels = {(r.meter.name, r.meter.kind) for runs in results.values() for r in runs}
+    names = sorted({n for n, _ in labels})
+    kinds = {k for _, k in labels}
+    return {"name": "+".join(names), "kind": "measured" if kinds == {"measured"} else "modelled"}
