@@ -47,7 +47,7 @@ class RunConfig:
     params: Mapping[str, Any] = field(default_factory=dict)
     framework: str = "native"
     tasks: int = 1
-    concurrency: int = 1
+    concurrency: int | None = None  # None: this machine's CPU count
     num_cpus: float = 1.0
     mode: str = "tasks"
     meter: str = "auto"
@@ -66,7 +66,8 @@ class RunConfig:
         import workloads
 
         _check_int("tasks", self.tasks, minimum=1)
-        _check_int("concurrency", self.concurrency, minimum=1)
+        concurrency = (os.cpu_count() or 1) if self.concurrency is None else self.concurrency
+        _check_int("concurrency", concurrency, minimum=1)
         _check_int("repeats", self.repeats, minimum=1)
         _check_int("seed", self.seed, minimum=0)
         if not isinstance(self.num_cpus, int | float) or isinstance(self.num_cpus, bool):
@@ -86,7 +87,8 @@ class RunConfig:
             raise ConfigError("lithops_config is only used with framework 'lithops'")
         wl = workloads.get(self.workload)
         size, params = wl.validate(self.size, self.tasks, dict(self.params), seed=self.seed)
-        return dataclasses.replace(self, size=size, params=params, num_cpus=float(self.num_cpus))
+        return dataclasses.replace(self, size=size, params=params, num_cpus=float(self.num_cpus),
+                                   concurrency=concurrency)
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.result import RunResult
 
 
 def source_of(result: RunResult) -> str:
-    """'meter tdp, modelled' — the label every printed energy figure carries."""
-    return f"meter {result.meter.name}, {result.meter.kind}"
+    """'[meter tdp, modelled]' — the label every printed energy figure carries."""
+    return escape(f"[meter {result.meter.name}, {result.meter.kind}]")
 
 
 def print_run(result: RunResult, console: Console | None = None, top: int = 5) -> None:
@@ -24,13 +25,13 @@ def print_run(result: RunResult, console: Console | None = None, top: int = 5) -
     console.print(f"  wall time   {result.wall_s:9.3f} s")
     console.print(
         f"  energy      {e.total_j:9.2f} J total = {e.static_j:.2f} J static + "
-        f"{e.dynamic_j:.2f} J dynamic   [{source_of(result)}]"
+        f"{e.dynamic_j:.2f} J dynamic   {source_of(result)}"
     )
     for h in result.hosts:
         console.print(f"  host {h.host}: idle {h.idle_w:.2f} W ({h.idle_policy})")
     if result.tasks:
         table = Table(title=f"top {min(top, len(result.tasks))} of {len(result.tasks)} tasks "
-                            f"by energy [{source_of(result)}]")
+                            f"by energy {source_of(result)}")
         for col in ("task", "host", "pid", "seconds", "cpu s", "energy J"):
             table.add_column(col, justify="right")
         for t in sorted(result.tasks, key=lambda t: -t.energy_j)[:top]:

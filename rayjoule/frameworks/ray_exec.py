@@ -99,9 +99,10 @@ class RayExecutor(Executor):
         from ray.util import ActorPool
 
         size = min(self.config.concurrency, len(chunks))
-        cls = ray.remote(RayjouleWorker).options(num_cpus=self.config.num_cpus, max_restarts=0)
+        cls = ray.remote(RayjouleWorker)
         token = uuid.uuid4().hex[:8]
-        actors = [cls.options(name=f"{WORKER_NAME}-{token}-{k}").remote() for k in range(size)]
+        actors = [cls.options(name=f"{WORKER_NAME}-{token}-{k}", num_cpus=self.config.num_cpus,
+                              max_restarts=0).remote() for k in range(size)]
         pool = ActorPool(actors)
         results: dict[int, tuple[Any, dict]] = {}
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import meters
 from meters import (
     CompositeMeter,
+    Detection,
     Meter,
     MeterError,
     Probe,
@@ -159,11 +161,14 @@ def test_get_meter_by_name() -> None:
 
 
 def test_create_closes_what_it_built_when_one_fails(powercap: FakePowercap) -> None:
-    from meters import Detection
+    def samplers() -> int:
+        return sum(t.name == "rayjoule-rapl-sampler" for t in threading.enumerate())
 
+    before = samplers()
     d = Detection(chosen=["rapl", "nope"], meters=[])
     with pytest.raises(MeterError, match="unknown meter"):
         d.create({"rapl": {"root": powercap.root}})
+    assert samplers() == before, "the rapl meter built first was closed"
 
 
 class TestConstantPluginContract(MeterContract):

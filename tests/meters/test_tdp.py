@@ -203,7 +203,7 @@ def test_a_child_that_exits_between_samples_still_counts() -> None:
     before = tree()
     subprocess.run([sys.executable, "-c", BURN.format(s=0.3)], check=True)  # never sampled
     used = tree() - before
-    assert used >= 0.3
+    assert used >= 0.3 - 0.05  # tick-based accounting (10 ms) vs the child's own clock
     assert used < 0.3 + 1.0  # the child's own CPU plus interpreter start-up and ours
 
 
@@ -218,7 +218,7 @@ def test_a_child_seen_alive_is_not_counted_twice() -> None:
     child.wait()
     used = tree() - before
     assert seen
-    assert 0.4 <= used < 0.4 + 1.0
+    assert 0.4 - 0.05 <= used < 0.4 + 1.0
 
 
 def test_extra_pids_are_counted_without_this_process() -> None:
