@@ -91,16 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     tasks = parse_range("tasks", args.tasks)
     num_cpus = parse_range("num_cpus", args.num_cpus, float)
     modes = (args.mode,) if args.mode else MODES
-    SearchSpace(frameworks, tasks, tasks, num_cpus, modes)  # validate before connecting
-    settings_kw = dict(objective=objective, max_seconds=args.max_seconds, repeats=args.repeats,
-                       sampler=args.sampler, seed=args.seed, prune=not args.no_prune,
-                       storage=args.storage or default_storage(args.db),
-                       study_name=args.study_name or "")
-    Store(args.db).close()  # a bad --db is bad input: fail before any work
+    # everything is validated before Ray starts: bad input must cost nothing
+    settings = TuneSettings(
+        base=base, space=SearchSpace(frameworks, tasks, tasks, num_cpus, modes),
+        objective=objective, max_seconds=args.max_seconds, repeats=args.repeats,
+        sampler=args.sampler, seed=args.seed, prune=not args.no_prune,
+        storage=args.storage or default_storage(args.db), study_name=args.study_name or "")
+    if args.concurrency:
+        parse_range("concurrency", args.concurrency)
+    Store(args.db).close()
     cpus, started = _cluster_cpus(frameworks, args.address)
     concurrency = parse_range("concurrency", args.concurrency or f"1:{2 * cpus}")
-    space = SearchSpace(frameworks, tasks, concurrency, num_cpus, modes)
-    settings = TuneSettings(base=base, space=space, **settings_kw)
+    settings.space = SearchSpace(frameworks, tasks, concurrency, num_cpus, modes)
     console = Console()
     try:
         with Store(args.db) as store:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import statistics
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,9 +111,11 @@ class Tuner:
         self.db = db
         self._optuna = optuna
         multi = len(settings.objective) > 1
-        pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1)
-                  if settings.prune and not multi and settings.repeats > 1
-                  else optuna.pruners.NopPruner())
+        with warnings.catch_warnings():  # WilcoxonPruner is "experimental" since 3.6
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1)
+                      if settings.prune and not multi and settings.repeats > 1
+                      else optuna.pruners.NopPruner())
         self.study = optuna.create_study(
             storage=settings.storage, study_name=settings.study_name, load_if_exists=True,
             sampler=self._sampler(), pruner=pruner,
@@ -125,11 +128,8 @@ class Tuner:
 
     def _sampler(self):
         samplers = self._optuna.samplers
-        constraints = _constraints if self.s.max_seconds else None
         if self.s.sampler == "tpe":
-            return samplers.TPESampler(seed=self.s.seed, constraints_func=constraints,
-                                       n_startup_trials=5, multivariate=True,
-                                       warn_independent_sampling=False)
+            return samplers.TPESampler(seed=self.s.seed, n_startup_trials=5, multivariate=True)
         if self.s.sampler == "gp":
             try:
                 import scipy  # noqa: F401
@@ -137,8 +137,7 @@ class Tuner:
             except ImportError:
                 raise ConfigError("--sampler gp needs PyTorch and SciPy: "
                                   "pip install 'rayjoule[gp]'") from None
-            return samplers.GPSampler(seed=self.s.seed, constraints_func=constraints,
-                                      n_startup_trials=5, warn_independent_sampling=False)
+            return samplers.GPSampler(seed=self.s.seed, n_startup_trials=5)
         if self.s.sampler == "random":
             return samplers.RandomSampler(seed=self.s.seed)
         return samplers.GridSampler(self.s.space.grid(), seed=self.s.seed)
@@ -173,8 +172,8 @@ class Tuner:
             trial.set_user_attr("error", str(exc))
             raise
         attrs = self._record(trial, values, pruned=False, result=result)
-        if self.s.max_seconds:
-            trial.set_user_attr("constraint", [attrs["wall_s"] - self.s.max_seconds])
+        if self.s.max_seconds:  # feasible when ≤ 0; TPE and GP read it through the trial
+            trial.set_constraint("max_seconds", attrs["wall_s"] - self.s.max_seconds)
         return tuple(attrs[METRICS[o]] for o in self.s.objective) if len(self.s.objective) > 1 \
             else attrs[METRICS[self.s.objective[0]]]
 
@@ -204,10 +203,6 @@ def getattr_energy(result: RunResult, metric: str) -> float:
     return result.wall_s if metric == "wall_s" else getattr(result.energy, metric)
 
 
-def _constraints(frozen_trial) -> list[float]:
-    return list(frozen_trial.user_attrs.get("constraint", [0.0]))
-
-
 def _trial_row(ft) -> dict[str, Any]:
     ua = ft.user_attrs
     return {
@@ -216,7 +211,7 @@ def _trial_row(ft) -> dict[str, Any]:
         "total_j": ua.get("total_j"), "dynamic_j": ua.get("dynamic_j"),
         "wall_s": ua.get("wall_s"), "meter": ua.get("meter"), "kind": ua.get("kind"),
         "run_id": ua.get("run_id"), "error": ua.get("error"),
-        "feasible": not ua.get("constraint") or ua["constraint"][0] <= 0,
+        "feasible": all(v <= 0 for v in (ft.constraints or {}).values()),
     }
 
 
