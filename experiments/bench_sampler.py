@@ -12,8 +12,10 @@ and reports each as a percentage of one core (CPU seconds / wall seconds).
 The RAPL sampler reads a *fake* powercap tree on tmpfs (/dev/shm), shaped like
 a two-socket server (package, core, uncore, dram per socket, plus psys):
 real sysfs reads cost a few µs more each, but the sampler's work is the same.
-The tdp sampler (process scope) walks this process's tree plus a few idle
-child processes; host scope has no sampler thread at all (see meters._tdp).
+The tdp sampler (process scope) follows this process's tree plus a few idle
+child processes, then a one-process tree on a host crowded with a few hundred
+other processes (its cost grows with the host's new pids, see meters._proctree);
+host scope has no sampler thread at all (see meters._tdp).
 
     python experiments/bench_sampler.py            # ~15 s per sampler
     python experiments/bench_sampler.py --seconds 5
@@ -23,8 +25,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -41,6 +45,7 @@ from meters import Meter, RaplMeter, TdpMeter  # noqa: E402
 from tests.meters.fake_powercap import make_powercap_tree  # noqa: E402
 
 RESULTS = ROOT / "experiments" / "results"
+PROC_NOTE = "reads /proc: one stat per tracked pid and per new pid on the host"
 FIELDS = ["sampler", "scenario", "interval_s", "wall_s", "samples", "sampler_thread_cpu_s",
           "process_cpu_s", "thread_pct_of_core", "process_pct_of_core", "per_sample_us",
           "note"]
@@ -109,11 +114,30 @@ def bench_tdp(seconds: float, children: int) -> dict:
             procs = len(m.tracked_pids)
             return measure("tdp", f"process scope: this process + {children} children "
                            f"({procs} pids tracked, {len(psutil.pids())} pids on host)",
-                           m, seconds, "walks the host's process table every sample")
+                           m, seconds, PROC_NOTE)
     finally:
         for k in kids:
             k.kill()
             k.wait()
+
+
+def bench_tdp_crowded(seconds: float, crowd: int) -> dict:
+    """A tree of one process on a host with ``crowd`` more processes that are not in it."""
+    helper = subprocess.Popen(["sh", "-c", f"for i in $(seq {crowd}); do sleep 3600 & done; wait"],
+                              start_new_session=True)
+    target = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)"])
+    try:
+        time.sleep(1.0)  # let the crowd start
+        with TdpMeter(scope="process", pids=[target.pid], include_self=False) as m:
+            m.read()
+            return measure("tdp", f"process scope on a crowded host: 1 tracked pid, "
+                           f"{len(psutil.pids())} pids on host", m, seconds,
+                           PROC_NOTE)
+    finally:
+        target.kill()
+        target.wait()
+        os.killpg(helper.pid, signal.SIGKILL)
+        helper.wait()
 
 
 def baseline(seconds: float) -> dict:
@@ -132,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=15.0, help="window per sampler (15)")
     ap.add_argument("--children", type=int, default=4, help="idle children for tdp (4)")
+    ap.add_argument("--crowd", type=int, default=300,
+                    help="extra processes for the crowded-host tdp case (300; 0 skips it)")
     ap.add_argument("--out", type=Path, default=RESULTS / "bench_sampler.csv")
     args = ap.parse_args(argv)
 
@@ -139,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{psutil.cpu_count()} vCPU, Python {platform.python_version()}")
     rows = [baseline(min(args.seconds, 5.0)), bench_rapl(args.seconds),
             bench_tdp(args.seconds, args.children)]
+    if args.crowd > 0:
+        rows.append(bench_tdp_crowded(args.seconds, args.crowd))
     for r in rows:
         print(f"{r['sampler']:>5} | {r['scenario']}")
         if r["sampler"] != "none":

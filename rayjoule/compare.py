@@ -9,6 +9,7 @@ import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.cli import (
@@ -53,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     cpus = os.cpu_count() or 1
     base = RunConfig(
         workload=args.workload, size=args.size, seed=args.seed, params=parse_params(args.param),
-        framework="native", tasks=args.tasks or cpus, concurrency=args.concurrency or cpus,
+        framework="native", tasks=cpus if args.tasks is None else args.tasks,
+        concurrency=cpus if args.concurrency is None else args.concurrency,
         num_cpus=args.num_cpus, mode="tasks", meter=args.meter, tdp_scope=args.tdp_scope,
         idle_seconds=args.idle_seconds, keep_alive=args.keep_alive,
     ).validated()
@@ -84,9 +86,10 @@ def main(argv: list[str] | None = None) -> int:
 def print_report(report: dict, console: Console) -> None:
     m = report["meter"]
     source = f"meter {m['name']}, {m['kind']}"
-    table = Table(title=f"{report['workload']} (size {report['size']}), {report['tasks']} tasks, "
-                        f"concurrency {report['concurrency']}, {report['repeats']} interleaved "
-                        f"repeats — medians [95 % CI] [{source}]")
+    title = (f"{report['workload']} (size {report['size']}), {report['tasks']} tasks, "
+             f"concurrency {report['concurrency']}, {report['repeats']} interleaved repeats — "
+             f"medians [95 % CI] [{source}]")
+    table = Table(title=escape(title))
     for col in ("framework", "wall s", "total J", "dynamic J", "overhead J", "overhead J/task"):
         table.add_column(col, justify="right")
     for fw, e in report["frameworks"].items():

@@ -12,7 +12,7 @@ import pytest
 
 from meters import MeterError, TdpMeter, load_cpu_table, match_cpu, normalise_cpu_name
 from meters._cpu_table import DEFAULT_TABLE, read_cpu_model
-from meters._proctree import ProcessTreeCpu
+from meters._proctree import LinuxProcTable, ProcessTreeCpu, ProcStat, PsutilProcTable
 from meters._tdp import CCF_IDLE_W_PER_VCPU, CCF_MAX_W_PER_VCPU, IDLE_FRACTION
 from tests.meters.contract import MeterContract
 
@@ -198,8 +198,12 @@ def test_probe_and_describe() -> None:
 
 
 # -- the process tree ------------------------------------------------------------------------
-def test_a_child_that_exits_between_samples_still_counts() -> None:
-    tree = ProcessTreeCpu(lambda: [os.getpid()])
+TABLES = [pytest.param(LinuxProcTable, id="proc"), pytest.param(PsutilProcTable, id="psutil")]
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_a_child_that_exits_between_samples_still_counts(table) -> None:
+    tree = ProcessTreeCpu(lambda: [os.getpid()], table=table())
     before = tree()
     subprocess.run([sys.executable, "-c", BURN.format(s=0.3)], check=True)  # never sampled
     used = tree() - before
@@ -207,8 +211,9 @@ def test_a_child_that_exits_between_samples_still_counts() -> None:
     assert used < 0.3 + 1.0  # the child's own CPU plus interpreter start-up and ours
 
 
-def test_a_child_seen_alive_is_not_counted_twice() -> None:
-    tree = ProcessTreeCpu(lambda: [os.getpid()])
+@pytest.mark.parametrize("table", TABLES)
+def test_a_child_seen_alive_is_not_counted_twice(table) -> None:
+    tree = ProcessTreeCpu(lambda: [os.getpid()], table=table())
     before = tree()
     child = subprocess.Popen([sys.executable, "-c", BURN.format(s=0.4)])
     seen = False
@@ -251,3 +256,16 @@ def test_process_scope_static_is_the_host_idle() -> None:
     with meter_at(host, scope="process", cpu_model="AMD EPYC", vcpus=2, interval_s=3600) as m:
         host.run(10.0, 0.1, 2)  # the tree used 2 CPU-seconds in 10 s
         assert m.read().total == pytest.approx(10 * 1.48 + 2.0 * 2.76)
+
+
+def test_proc_stat_parsing_with_an_odd_command_name(tmp_path: Path) -> None:
+    tick = os.sysconf("SC_CLK_TCK")
+    rest = ["S", "77"] + ["0"] * 9 + ["250", "50", "1000", "500"] + ["0"] * 4 + ["12345"]
+    for pid, ppid in [(4242, 77), (77, 1)]:
+        (tmp_path / str(pid)).mkdir()
+        rest[1] = str(ppid)
+        (tmp_path / str(pid) / "stat").write_text(f"{pid} (a (b) c) " + " ".join(rest) + "\n")
+    table = LinuxProcTable(proc=str(tmp_path))
+    assert table.ppids() == {4242: 77, 77: 1}
+    assert table.stat(4242) == ProcStat(77, 300 / tick, 1500 / tick, 12345 / tick)
+    assert table.stat(999) is None

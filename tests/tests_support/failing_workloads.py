@@ -29,6 +29,10 @@ def _sum_pids(partials):
     return sum(partials)
 
 
+def _pid_summary(result):
+    return {"pids": result}
+
+
 def raising():
     return dataclasses.replace(workloads.get("sleep"), name="cursed", map=_raise)
 
@@ -40,7 +44,7 @@ def killing():
 def nondeterministic():
     """Its summary depends on which process ran it, so frameworks disagree."""
     return dataclasses.replace(workloads.get("sleep"), name="pidsum", map=_pid_dependent,
-                               reduce=_sum_pids, summary=lambda r: {"pids": r})
+                               reduce=_sum_pids, summary=_pid_summary)
 
 
 def ship_by_value() -> None:
