@@ -3,11 +3,11 @@
 import math
 
 import pytest
-from tests_support import failing_workloads as fw
 
 import workloads
 from rayjoule import RunConfig, RunFailed, run
 from rayjoule.store import Store
+from tests_support import failing_workloads as fw
 
 
 def cfg(**kw):
