@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Self
@@ -236,7 +236,3 @@ class Meter(ABC):
     def _close(self) -> None:  # noqa: B027 - optional hook, most meters hold resources
         """Release resources; called once by :meth:`close`."""
 
-
-def sum_domains(domains: Iterable[str], joules: Mapping[str, float]) -> float:
-    """Sum of ``joules`` over ``domains`` (helper for meters and tests)."""
-    return float(sum(joules[d] for d in domains))
