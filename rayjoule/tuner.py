@@ -118,29 +118,13 @@ class Tuner:
                       else optuna.pruners.NopPruner())
         self.study = optuna.create_study(
             storage=settings.storage, study_name=settings.study_name, load_if_exists=True,
-            sampler=self._sampler(), pruner=pruner,
+            sampler=make_sampler(settings.sampler, settings.seed, settings.space), pruner=pruner,
             directions=["minimize"] * len(settings.objective),
         )
         stored = self.study.directions
         if len(stored) != len(settings.objective):
             raise ConfigError(f"study {settings.study_name!r} exists with {len(stored)} "
                               "objective(s); use another --study-name")
-
-    def _sampler(self):
-        samplers = self._optuna.samplers
-        if self.s.sampler == "tpe":
-            return samplers.TPESampler(seed=self.s.seed, n_startup_trials=5, multivariate=True)
-        if self.s.sampler == "gp":
-            try:
-                import scipy  # noqa: F401
-                import torch  # noqa: F401
-            except ImportError:
-                raise ConfigError("--sampler gp needs PyTorch and SciPy: "
-                                  "pip install 'rayjoule[gp]'") from None
-            return samplers.GPSampler(seed=self.s.seed, n_startup_trials=5)
-        if self.s.sampler == "random":
-            return samplers.RandomSampler(seed=self.s.seed)
-        return samplers.GridSampler(self.s.space.grid(), seed=self.s.seed)
 
     def optimize(self, n_trials: int, on_trial: Callable[[Any], None] | None = None) -> None:
         """Run ``n_trials`` more trials; a failing run is a FAIL trial and the study goes on."""
@@ -197,6 +181,27 @@ class Tuner:
 
     def report(self) -> TuneReport:
         return build_report(self.study, self.s)
+
+
+def make_sampler(name: str, seed: int, space: SearchSpace):
+    """The Optuna sampler for ``--sampler`` (shared with the replay benchmark)."""
+    import optuna
+
+    samplers = optuna.samplers
+    if name == "tpe":
+        return samplers.TPESampler(seed=seed, n_startup_trials=5, multivariate=True)
+    if name == "gp":
+        try:
+            import scipy  # noqa: F401
+            import torch  # noqa: F401
+        except ImportError:
+            raise ConfigError("--sampler gp needs PyTorch: pip install 'rayjoule[gp]'") from None
+        return samplers.GPSampler(seed=seed, n_startup_trials=5)
+    if name == "random":
+        return samplers.RandomSampler(seed=seed)
+    if name == "grid":
+        return samplers.GridSampler(space.grid(), seed=seed)
+    raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
 
 
 def getattr_energy(result: RunResult, metric: str) -> float:

@@ -44,16 +44,16 @@ class RayExecutor(Executor):
     def __init__(self, config) -> None:
         super().__init__(config)
         self._started_here = False
+        self._cluster_cpus = 0.0
 
     def open(self) -> None:
         self._started_here = connect(self.config.address)
         import ray
 
-        cpus = ray.cluster_resources().get("CPU", 0)
-        if self.config.mode == "tasks" and self.config.num_cpus > cpus:
-            raise ConfigError(
-                f"num_cpus {self.config.num_cpus} per task exceeds the cluster's {cpus:g} CPUs"
-            )
+        self._cluster_cpus = ray.cluster_resources().get("CPU", 0)
+        if self.config.num_cpus > self._cluster_cpus:
+            raise ConfigError(f"num_cpus {self.config.num_cpus} per task exceeds the cluster's "
+                              f"{self._cluster_cpus:g} CPUs")
 
     def close(self) -> None:
         if self._started_here and not self.config.keep_alive:
@@ -98,7 +98,10 @@ class RayExecutor(Executor):
     def _actors(self, ray, wl_ref, name, chunks, on_done):
         from ray.util import ActorPool
 
-        size = min(self.config.concurrency, len(chunks))
+        # actors hold their CPUs for life: more than the cluster can place would never start,
+        # and work handed to them would wait forever
+        fits = max(1, int(self._cluster_cpus // self.config.num_cpus))
+        size = min(self.config.concurrency, len(chunks), fits)
         cls = ray.remote(RayjouleWorker)
         token = uuid.uuid4().hex[:8]
         actors = [cls.options(name=f"{WORKER_NAME}-{token}-{k}", num_cpus=self.config.num_cpus,

@@ -64,3 +64,16 @@ def test_a_killed_ray_worker_fails_the_run_clearly(ray_session, tmp_path):
         run(cfg(workload="sleep", size=0.01, tasks=1), db=db, workload=fw.killing())
     with Store(db) as s:
         assert [r["status"] for r in s.runs()] == ["failed"]
+
+
+def test_more_actors_than_the_cluster_can_place_still_completes(ray_session, tmp_path):
+    r = run(cfg(mode="actors", num_cpus=2.0, concurrency=4, tasks=4, size=400_000),
+            db=tmp_path / "r.sqlite")
+    assert len(r.tasks) == 4 and len({t.pid for t in r.tasks}) == 1  # one 2-CPU actor fits
+
+
+def test_num_cpus_beyond_the_cluster_is_bad_input(ray_session, tmp_path):
+    from rayjoule.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="exceeds the cluster"):
+        run(cfg(num_cpus=3.0), db=tmp_path / "r.sqlite")
