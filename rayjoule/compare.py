@@ -31,7 +31,8 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m rayjoule.compare", description=__doc__.splitlines()[0])
     add_workload_args(p, default_workload="pi")
     p.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS,
-                   help="comma list (default %(default)s); native is the overhead baseline")
+                   help="comma list (default %(default)s; ray:actors for Ray's actor pool); "
+                        "native is the overhead baseline")
     p.add_argument("--tasks", type=int, default=None, help="chunks (default: CPU count)")
     p.add_argument("--concurrency", type=int, default=None, help="default: CPU count")
     p.add_argument("--num-cpus", type=float, default=1.0, help="Ray CPUs per task")

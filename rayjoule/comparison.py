@@ -33,17 +33,16 @@ def compare(
     workload: Any | None = None,
     on_run: Callable[[RunResult], None] | None = None,
 ) -> dict[str, Any]:
-    """Run every framework ``repeats`` times, interleaved; return the DESIGN.md compare dict."""
+    """Run every framework ``repeats`` times, interleaved; return the DESIGN.md compare dict.
+
+    ``frameworks`` are specs for :func:`config_for` (``ray:actors`` compares Ray's
+    actor pool as a framework of its own).
+    """
     if repeats < 1:
         raise ConfigError(f"--repeats must be >= 1, got {repeats}")
     if len(set(frameworks)) != len(frameworks) or not frameworks:
         raise ConfigError(f"--frameworks must name distinct frameworks, got {list(frameworks)}")
-    configs = {fw: dataclasses.replace(base, framework=fw, repeats=1,
-                                       mode="tasks" if fw != "ray" else base.mode,
-                                       address=base.address if fw == "ray" else None,
-                                       lithops_config=base.lithops_config
-                                       if fw == "lithops" else None).validated()
-               for fw in frameworks}
+    configs = {spec: config_for(base, spec) for spec in frameworks}
     results: dict[str, list[RunResult]] = {fw: [] for fw in frameworks}
     with ExitStack() as stack:
         sessions = {fw: stack.enter_context(Session(cfg, store, workload))
@@ -55,6 +54,23 @@ def compare(
                 if on_run:
                     on_run(result)
     return summarise(base, results)
+
+
+def config_for(base: RunConfig, spec: str) -> RunConfig:
+    """``native``, ``ray``, ``ray:actors``, ``ray:tasks`` or ``lithops`` → that run's config.
+
+    Ray's mode comes from the spec, else from ``base.mode``; the other
+    frameworks run chunks as plain calls.
+    """
+    framework, _, mode = spec.partition(":")
+    if mode and framework != "ray":
+        raise ConfigError(f"only ray takes a mode (ray:tasks, ray:actors), got {spec!r}")
+    return dataclasses.replace(
+        base, framework=framework, repeats=1,
+        mode=(mode or base.mode) if framework == "ray" else "tasks",
+        address=base.address if framework == "ray" else None,
+        lithops_config=base.lithops_config if framework == "lithops" else None,
+    ).validated()
 
 
 def summarise(base: RunConfig, results: dict[str, list[RunResult]]) -> dict[str, Any]:

@@ -187,7 +187,7 @@ class PowerPublisher:
         self._stop.set()
 
     def publish_once(self) -> None:
-        """Read every HostMeter and set the gauge from the previous reading (none the first time)."""
+        """Read every HostMeter; set the gauge from the previous reading (none the first time)."""
         for hm in self._host_meters():
             snap = hm.read()
             prev = self._last.get(id(hm))

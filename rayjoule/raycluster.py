@@ -1,8 +1,9 @@
 """Connecting to Ray and finding the physical hosts behind its nodes.
 
-Local by default (a fresh instance sized to this machine); ``address`` (or
-``RAY_ADDRESS``) joins an existing cluster. An unreachable address is a
-user error, reported in one line before Ray spends a minute retrying.
+Local by default (a fresh instance sized to this machine, or with
+``keep_alive`` a head of its own that outlives the driver); ``address`` (or
+``RAY_ADDRESS``) joins an existing cluster. An unreachable address is a user
+error, reported in one line before Ray spends a minute retrying.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from collections.abc import Iterable
 from typing import Any
 
 from rayjoule.errors import ConfigError
@@ -18,31 +20,67 @@ log = logging.getLogger(__name__)
 
 #: the fixed namespace of rayjoule's long-lived (meter) actors
 NAMESPACE = "rayjoule"
+#: the resource only the head node holds (how ``ray.nodes()`` tells the head apart)
+HEAD_RESOURCE = "node:__internal_head__"
 
 
-def connect(address: str | None = None, **init_kwargs: Any) -> bool:
-    """Make sure this process is connected to Ray; return True when it started Ray itself."""
+def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwargs: Any) -> bool:
+    """Make sure this process is connected to Ray; return True when rayjoule provided the instance.
+
+    ``address`` (or ``RAY_ADDRESS``) joins an existing cluster: False is
+    returned, and nobody should shut that cluster down. Without one, a local
+    instance is used and True is returned:
+
+    * ``keep_alive=False``: ``ray.init()`` starts one owned by this process (it
+      dies with it; :func:`disconnect` stops it);
+    * ``keep_alive=True``: a head started by ``ray start --head`` as its own
+      process, so it and its dashboard outlive the driver; an already running
+      local head (a previous ``--keep-alive``) is reused
+      (:func:`rayjoule.keepalive.ensure_local_head`).
+    """
     import ray
 
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if keep_alive and not address:
+        from rayjoule.keepalive import ensure_local_head
+
+        ensure_local_head(num_cpus=init_kwargs.pop("num_cpus", None))
+        # "auto" (not the head's explicit address) is what makes Ray pick up the
+        # local auth token, exactly as for any cluster found on this machine.
+        _init(ray, "auto", {**_quiet(), **init_kwargs})
+        return True
     if address and address not in ("auto", "local") and not address.startswith("ray://"):
         _check_reachable(address)
-    kwargs: dict[str, Any] = {
-        "address": address,
-        "logging_level": logging.WARNING,
-        "log_to_driver": False,
-        "configure_logging": True,
-    }
+    kwargs: dict[str, Any] = {"address": address, **_quiet()}
     if not address:
         kwargs.setdefault("include_dashboard", True)
     kwargs.update(init_kwargs)
+    _init(ray, address, kwargs)
+    return not address or address == "local"
+
+
+def _quiet() -> dict[str, Any]:
+    return {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+
+
+def _init(ray: Any, address: str | None, kwargs: dict[str, Any]) -> None:
+    kwargs = {**kwargs, "address": address}
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
-        raise ConfigError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
-    return not address or address == "local"
+        raise ConfigError(f"cannot connect to the Ray cluster at {address}: "
+                          f"{_connection_hint(exc)}") from None
+
+
+def _connection_hint(exc: BaseException) -> str:
+    """The useful part of Ray's connection error (the cause hides the real reason)."""
+    cause = exc.__cause__
+    if cause is not None and type(cause).__name__ == "AuthenticationError":
+        return ("the cluster uses token authentication; set RAY_AUTH_MODE=token and make its "
+                "token available (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+    return str(exc) if cause is None else f"{exc} ({type(cause).__name__}: {cause})"
 
 
 def disconnect() -> None:
@@ -71,15 +109,36 @@ def _node_host(node_id: str) -> tuple[str, str]:
     return node_id, host_key()
 
 
-def hosts_of_cluster() -> dict[str, list[str]]:
-    """Physical host key → ids of the alive Ray nodes on it.
+def alive_nodes() -> list[dict[str, Any]]:
+    """``ray.nodes()`` entries of the nodes alive now."""
+    import ray
+
+    return [n for n in ray.nodes() if n.get("Alive")]
+
+
+def is_head(node: dict[str, Any]) -> bool:
+    """Whether a ``ray.nodes()`` entry is the head (it holds the internal head resource)."""
+    return HEAD_RESOURCE in (node.get("Resources") or {})
+
+
+def hosts_of_cluster(node_ids: Iterable[str] | None = None,
+                     timeout_s: float | None = None) -> dict[str, list[str]]:
+    """Physical host key → ids of the alive Ray nodes on it (or of ``node_ids`` only).
 
     Each node is asked for its host key by a zero-CPU task pinned to it, so
-    several nodes on one machine map to one host.
+    several nodes on one machine map to one host. The head node comes first in
+    its host's list, so callers that pin to ``[0]`` land on it when they can.
+    ``timeout_s`` bounds the wait (a node that has just joined may not run
+    tasks yet): GetTimeoutError is raised and the caller may retry later.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    nodes = alive_nodes()
+    if node_ids is not None:
+        wanted = set(node_ids)
+        nodes = [n for n in nodes if n["NodeID"] in wanted]
+    nodes.sort(key=lambda n: (not is_head(n), n["NodeID"]))
     probe = ray.remote(_node_host)
     refs = [
         probe.options(
@@ -87,11 +146,10 @@ def hosts_of_cluster() -> dict[str, list[str]]:
             name="rayjoule.host_probe",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
         ).remote(node["NodeID"])
-        for node in ray.nodes()
-        if node.get("Alive")
+        for node in nodes
     ]
     hosts: dict[str, list[str]] = {}
-    for node_id, host in ray.get(refs):
+    for node_id, host in ray.get(refs, timeout=timeout_s):
         hosts.setdefault(host, []).append(node_id)
     return hosts
 

@@ -101,3 +101,13 @@ def test_compare_cli_writes_json_and_plot(tmp_path):
     assert set(data["frameworks"]["lithops"]) >= {"wall_s", "total_j", "dynamic_j",
                                                   "overhead_j", "overhead_j_per_task"}
     assert (tmp_path / "c.png").stat().st_size > 1000
+
+
+def test_framework_specs_pick_rays_mode():
+    from rayjoule.comparison import config_for
+
+    assert config_for(base(), "ray:actors").mode == "actors"
+    assert config_for(base(mode="tasks"), "ray").mode == "tasks"
+    assert config_for(base(), "lithops").framework == "lithops"
+    with pytest.raises(ConfigError, match="only ray takes a mode"):
+        config_for(base(), "native:actors")

@@ -1,0 +1,160 @@
+"""``--keep-alive``: a local Ray head that outlives the command, and how to reach it.
+
+Why a head of its own: a Ray instance started by ``ray.init()`` belongs to the
+driver process and dies with it, taking the dashboard and the meter actors'
+metrics along. ``ray start --head`` runs Ray as separate daemons instead, so
+after ``python -m rayjoule.run … --keep-alive`` the dashboard, the detached
+``rayjoule-meter:<host>`` actors and their Prometheus metrics stay up until the
+user runs ``ray stop``. A later command on this machine (with or without
+``--keep-alive``) finds that head through Ray's own ``ray_current_cluster``
+file and reuses it, so the energy counters keep accumulating.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rayjoule.errors import RayjouleError
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 120.0
+
+
+def ray_cli() -> list[str]:
+    """The ``ray`` command of *this* Python (the venv's), so head and driver run one Ray version."""
+    beside = Path(sys.executable).with_name("ray")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return [str(beside)]
+    on_path = shutil.which("ray")
+    if on_path:
+        log.warning("no ray command next to %s; using %s", sys.executable, on_path)
+        return [on_path]
+    return [sys.executable, "-m", "ray.scripts.scripts"]
+
+
+def free_port() -> int:
+    """A TCP port free at this moment (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return int(s.getsockname()[1])
+
+
+def running_local_head() -> str | None:
+    """The GCS address of the local head ``ray start`` last started, if it still answers."""
+    try:
+        from ray._private.utils import read_ray_address  # private: Ray has no public lookup
+    except ImportError:
+        log.warning("this Ray has no read_ray_address(); cannot look for a running local head")
+        return None
+    address = read_ray_address()
+    if not address:
+        return None
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2.0):
+            return address
+    except (OSError, ValueError) as exc:
+        log.info("stale Ray address %s (%s); starting a new head", address, exc)
+        return None
+
+
+def start_command(num_cpus: int | None = None, metrics_port: int | None = None) -> list[str]:
+    """The ``ray start --head`` command line for a keep-alive head.
+
+    The dashboard binds to 127.0.0.1 only (it can run code on the cluster);
+    the metrics export port is fixed so it can be printed and scraped.
+    """
+    return [
+        *ray_cli(), "start", "--head",
+        "--dashboard-host", "127.0.0.1",
+        "--metrics-export-port", str(metrics_port or free_port()),
+        "--num-cpus", str(num_cpus or os.cpu_count() or 1),
+        "--disable-usage-stats",
+    ]
+
+
+def start_local_head(num_cpus: int | None = None) -> str:
+    """Start a local head as its own daemons; return its GCS address.
+
+    Raises RayjouleError with Ray's own message when ``ray start`` fails.
+    """
+    cmd = start_command(num_cpus)
+    log.info("starting a local Ray head: %s", " ".join(cmd))
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=START_TIMEOUT_S,
+                              check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RayjouleError(f"could not start a local Ray head ({' '.join(cmd)}): {exc}") from None
+    if proc.returncode != 0:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+        raise RayjouleError(f"`ray start --head` exited {proc.returncode}: " + " | ".join(tail))
+    address = running_local_head()
+    if address is None:
+        raise RayjouleError("`ray start --head` succeeded but wrote no reachable address "
+                            "(ray_current_cluster); try `ray status`")
+    return address
+
+
+def ensure_local_head(num_cpus: int | None = None) -> str:
+    """The running local head's address, starting one when there is none."""
+    address = running_local_head()
+    if address:
+        log.info("reusing the local Ray head at %s", address)
+        return address
+    return start_local_head(num_cpus)
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """Where the kept-alive Ray instance can be seen, and how to stop it."""
+
+    dashboard_url: str | None
+    metrics_urls: list[str] = field(default_factory=list)
+    stop_command: str = "ray stop"
+
+    def lines(self) -> list[str]:
+        out = ["Ray is kept alive."]
+        out.append(f"  dashboard: {self.dashboard_url}" if self.dashboard_url
+                   else "  dashboard: not running (install ray[default] for it)")
+        for url in self.metrics_urls:
+            out.append(f"  metrics:   {url}   (curl it | grep ray_rayjoule)")
+        out.append(f"  stop it:   {self.stop_command}   (stops every Ray instance on this machine)")
+        return out
+
+
+def describe() -> Announcement:
+    """Read the connected cluster's dashboard URL and every node's metrics export URL."""
+    import ray
+
+    if not ray.is_initialized():
+        raise RayjouleError("not connected to Ray: nothing to keep alive")
+    dashboard: str | None
+    try:
+        dashboard = ray._private.worker.get_dashboard_url() or None
+    except Exception:  # private API; a missing URL must not fail a finished run
+        log.exception("could not read the dashboard URL")
+        dashboard = None
+    if dashboard and "://" not in dashboard:
+        dashboard = f"http://{dashboard}"
+    metrics = [
+        f"http://{n['NodeManagerAddress']}:{n['MetricsExportPort']}/metrics"
+        for n in ray.nodes() if n.get("Alive") and n.get("MetricsExportPort")
+    ]
+    return Announcement(dashboard, metrics, f"{' '.join(ray_cli())} stop")
+
+
+def announce(print_fn: Callable[[str], None] = print) -> Announcement:
+    """Print the dashboard URL, the metrics export URLs and the stop command (CLIs call this)."""
+    info = describe()
+    for line in info.lines():
+        print_fn(line)
+    return info
