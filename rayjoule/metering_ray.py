@@ -2,40 +2,67 @@
 
 Each actor owns its host's :class:`~rayjoule.metering.HostMeter` and lives in
 the fixed ``rayjoule`` namespace, detached, so later runs find and reuse it by
-name and its cumulative counters (and metrics) outlive any single run. The
-actors take no CPU resource, so they never compete with the work.
+name and its cumulative counters (and Ray metrics, :mod:`rayjoule.metrics`)
+outlive any single run. The actors take no CPU resource, so they never compete
+with the work. An actor is pinned to the driver's node (else the head) when its
+host has one, so removing a worker node in the middle of a run does not take
+the meter and its window with it.
+
+Hosts that join the cluster during a run get a meter actor and a window from
+a watcher thread (:class:`NodeWatcher`); they have no idle baseline, which the
+runner records as such.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rayjoule.metering import HostMeter, IdleBaseline, WindowEnergy
-from rayjoule.raycluster import NAMESPACE, hosts_of_cluster, ray_process_pids
+from rayjoule.metrics import EnergyMetrics, PowerPublisher
+from rayjoule.raycluster import NAMESPACE, alive_nodes, hosts_of_cluster, is_head, ray_process_pids
 from rayjoule.result import MeterLabel
 
 log = logging.getLogger(__name__)
 
 ACTOR_PREFIX = "rayjoule-meter:"
+#: bumped when MeterActor's methods change, so a detached actor left by an older
+#: rayjoule on a long-lived cluster is replaced instead of failing mid-run
+API_VERSION = 2
+WATCH_INTERVAL_S = 2.0
+PROBE_TIMEOUT_S = 10.0
 
 
 class MeterActor:
-    """Holds one HostMeter per (meter, scope) asked for on this host."""
+    """Holds one HostMeter per (meter, scope) asked for on this host, and exports their energy."""
 
     def __init__(self) -> None:
         self._meters: dict[tuple[str, str], HostMeter] = {}
         self._extra_pids: set[int] = set()
+        self._lock = threading.Lock()
+        self._metrics = EnergyMetrics()
+        self._power = PowerPublisher(self._metrics, self._host_meters)
 
     def _get(self, meter: str, scope: str) -> HostMeter:
         key = (meter, scope)
-        if key not in self._meters:
-            self._meters[key] = HostMeter(meter, scope, pids=self._pids)
+        with self._lock:  # the actor is threaded (max_concurrency > 1)
+            if key not in self._meters:
+                self._meters[key] = HostMeter(meter, scope, pids=self._pids)
+        self._power.start()
         return self._meters[key]
+
+    def _host_meters(self) -> list[HostMeter]:
+        with self._lock:
+            return list(self._meters.values())
 
     def _pids(self) -> list[int]:
         return sorted(set(ray_process_pids()) | self._extra_pids)
+
+    def api_version(self) -> int:
+        return API_VERSION
 
     def label(self, meter: str, scope: str) -> MeterLabel:
         return self._get(meter, scope).label
@@ -50,8 +77,22 @@ class MeterActor:
     def start_window(self, meter: str, scope: str) -> int:
         return self._get(meter, scope).start_window()
 
-    def stop_window(self, meter: str, scope: str, wid: int) -> WindowEnergy:
-        return self._get(meter, scope).stop_window(wid)
+    def stop_window(self, meter: str, scope: str, wid: int, workload: str | None = None,
+                    framework: str = "ray") -> WindowEnergy:
+        """Close a window; with a ``workload``, add its joules to the exported counters."""
+        window = self._get(meter, scope).stop_window(wid)
+        if workload is not None:
+            try:
+                self._metrics.record_window(workload, framework, window)
+            except Exception:  # exporting must never lose the measurement itself
+                log.exception("exporting the energy of %s failed", workload)
+        return window
+
+    def record_tasks(self, meter: str, scope: str, workload: str, framework: str,
+                     energies_j: list[float]) -> int:
+        """Observe the attributed energy of tasks that ran on this host (the histogram)."""
+        hm = self._get(meter, scope)
+        return self._metrics.record_tasks(workload, framework, hm.host, hm.label, energies_j)
 
     def host(self) -> str:
         from rayjoule.hostid import host_key
@@ -59,47 +100,143 @@ class MeterActor:
         return host_key()
 
 
-def meter_actors(meter: str, scope: str) -> dict[str, Any]:
-    """Get or create the meter actor of every physical host in the cluster: host → handle."""
+def actor_name(host: str) -> str:
+    return f"{ACTOR_PREFIX}{host}"
+
+
+def anchor_node(node_ids: list[str], preferred: Iterable[str]) -> str:
+    """The node of a host to pin its meter on: the first of ``preferred`` on it, else the first."""
+    for node_id in preferred:
+        if node_id in node_ids:
+            return node_id
+    return node_ids[0]
+
+
+def meter_actor(host: str, node_id: str) -> Any:
+    """Get the meter actor of ``host`` by name, or create it pinned to ``node_id``.
+
+    An actor from an older rayjoule (other API version) is killed and replaced.
+    """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+    options = dict(
+        name=actor_name(host),
+        namespace=NAMESPACE,
+        lifetime="detached",
+        get_if_exists=True,
+        num_cpus=0,
+        max_concurrency=8,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+    )
     cls = ray.remote(MeterActor)
-    actors = {}
-    for host, node_ids in sorted(hosts_of_cluster().items()):
-        actors[host] = cls.options(
-            name=f"{ACTOR_PREFIX}{host}",
-            namespace=NAMESPACE,
-            lifetime="detached",
-            get_if_exists=True,
-            num_cpus=0,
-            max_concurrency=8,
-            scheduling_strategy=NodeAffinitySchedulingStrategy(node_ids[0], soft=False),
-        ).remote()
-    return actors
+    actor = cls.options(**options).remote()
+    try:
+        version = ray.get(actor.api_version.remote())
+    except AttributeError:
+        version = None
+    if version == API_VERSION:
+        return actor
+    log.warning("replacing the meter actor of %s (API version %s, want %s)",
+                host, version, API_VERSION)
+    ray.kill(actor)
+    return cls.options(**options).remote()
+
+
+def meter_actors(meter: str, scope: str) -> dict[str, Any]:
+    """Get or create the meter actor of every physical host in the cluster: host → handle."""
+    import ray
+
+    preferred = [ray.get_runtime_context().get_node_id(),
+                 *(n["NodeID"] for n in alive_nodes() if is_head(n))]
+    return {host: meter_actor(host, anchor_node(node_ids, preferred))
+            for host, node_ids in sorted(hosts_of_cluster().items())}
+
+
+class NodeWatcher:
+    """Polls the cluster's alive nodes; calls ``on_new_host(host, node_ids)`` for unseen hosts.
+
+    The Ray calls are parameters (``list_nodes`` → node ids, ``hosts_of`` →
+    host → node ids for some node ids) so the logic is testable without a
+    cluster. A node whose host cannot be probed yet (it has just joined) is
+    retried at the next poll.
+    """
+
+    def __init__(self, known_nodes: Iterable[str], known_hosts: Iterable[str],
+                 on_new_host: Callable[[str, list[str]], None],
+                 list_nodes: Callable[[], list[str]],
+                 hosts_of: Callable[[list[str]], dict[str, list[str]]],
+                 interval_s: float = WATCH_INTERVAL_S) -> None:
+        self._nodes = set(known_nodes)
+        self._hosts = set(known_hosts)
+        self._on_new_host = on_new_host
+        self._list_nodes, self._hosts_of = list_nodes, hosts_of
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> list[str]:
+        """One look at the cluster; return the hosts that were new."""
+        fresh = [n for n in self._list_nodes() if n not in self._nodes]
+        if not fresh:
+            return []
+        hosts = self._hosts_of(fresh)
+        new = []
+        for host, node_ids in sorted(hosts.items()):
+            self._nodes.update(node_ids)
+            if host not in self._hosts:
+                self._hosts.add(host)
+                self._on_new_host(host, node_ids)
+                new.append(host)
+        return new
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="rayjoule-node-watcher",
+                                        daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self.poll()
+            except Exception:  # a failed poll (node just joined/left) is retried next time
+                log.exception("watching for new Ray nodes failed; retrying")
 
 
 class RayMetering:
-    """Metering across a Ray cluster through the per-host meter actors."""
+    """Metering across a Ray cluster through the per-host meter actors.
 
-    def __init__(self, meter: str, tdp_scope: str) -> None:
+    ``workload`` and ``framework`` tag the energy the actors export
+    (:mod:`rayjoule.metrics`); without a ``workload`` nothing is exported.
+    """
+
+    def __init__(self, meter: str, tdp_scope: str, *, workload: str | None = None,
+                 framework: str = "ray", watch_interval_s: float = WATCH_INTERVAL_S) -> None:
         import ray
 
         self._ray = ray
         self._meter, self._scope = meter, tdp_scope
+        self._workload, self._framework = workload, framework
+        self._watch_interval = watch_interval_s
+        self._lock = threading.Lock()
         self._actors = meter_actors(meter, tdp_scope)
         ray.get([a.watch_pids.remote([os.getpid()]) for a in self._actors.values()])
         labels = ray.get([a.label.remote(meter, tdp_scope) for a in self._actors.values()])
-        names = sorted({lb.name for lb in labels})
-        kinds = {lb.kind for lb in labels}
-        self.label = MeterLabel(
-            name="+".join(names), kind="measured" if kinds == {"measured"} else "modelled"
-        )
+        self.label = _combined_label(labels)
         self._wids: dict[str, int] = {}
+        self._watcher: NodeWatcher | None = None
 
     @property
     def hosts(self) -> list[str]:
-        return list(self._actors)
+        with self._lock:
+            return list(self._actors)
 
     def idle(self, seconds: float) -> dict[str, IdleBaseline]:
         refs = {h: a.idle_baseline.remote(self._meter, self._scope, seconds)
@@ -107,13 +244,39 @@ class RayMetering:
         return {h: self._ray.get(r) for h, r in refs.items()}
 
     def start(self) -> None:
-        refs = {h: a.start_window.remote(self._meter, self._scope)
-                for h, a in self._actors.items()}
-        self._wids = {h: self._ray.get(r) for h, r in refs.items()}
+        """Open a window on every host's meter, and watch for hosts that join meanwhile."""
+        with self._lock:
+            actors = dict(self._actors)
+        refs = {h: a.start_window.remote(self._meter, self._scope) for h, a in actors.items()}
+        wids = {h: self._ray.get(r) for h, r in refs.items()}
+        with self._lock:
+            self._wids = wids
+        self._watcher = NodeWatcher(
+            known_nodes=[n["NodeID"] for n in alive_nodes()], known_hosts=actors,
+            on_new_host=self._join, list_nodes=lambda: [n["NodeID"] for n in alive_nodes()],
+            hosts_of=lambda ids: hosts_of_cluster(ids, timeout_s=PROBE_TIMEOUT_S),
+            interval_s=self._watch_interval,
+        )
+        self._watcher.start()
+
+    def _join(self, host: str, node_ids: list[str]) -> None:
+        """A host joined during the window: give it a meter and open a window there too."""
+        actor = meter_actor(host, node_ids[0])
+        self._ray.get(actor.watch_pids.remote([]))
+        wid = self._ray.get(actor.start_window.remote(self._meter, self._scope))
+        with self._lock:
+            self._actors[host] = actor
+            self._wids[host] = wid
+        log.info("host %s joined the cluster during the run; metering it from now on", host)
 
     def stop(self) -> dict[str, WindowEnergy]:
-        wids, self._wids = self._wids, {}
-        refs = {h: self._actors[h].stop_window.remote(self._meter, self._scope, w)
+        """Close every open window; a host whose meter was lost is logged and left out."""
+        self._stop_watcher()
+        with self._lock:
+            wids, self._wids = self._wids, {}
+            actors = dict(self._actors)
+        refs = {h: actors[h].stop_window.remote(self._meter, self._scope, w, self._workload,
+                                                self._framework)
                 for h, w in wids.items()}
         out = {}
         for h, r in refs.items():
@@ -123,5 +286,43 @@ class RayMetering:
                 log.warning("meter of host %s was lost: %s", h, exc)
         return out
 
+    def record_tasks(self, tasks: Iterable[Any]) -> None:
+        """Export each task's attributed energy (``TaskRecord.energy_j``) from its host's meter.
+
+        Called by the runner after attribution, which happens in the driver,
+        whose own metrics would die with it.
+        """
+        if self._workload is None:
+            return
+        by_host: dict[str, list[float]] = {}
+        for t in tasks:
+            by_host.setdefault(t.host, []).append(float(t.energy_j))
+        with self._lock:
+            actors = dict(self._actors)
+        refs = {h: actors[h].record_tasks.remote(self._meter, self._scope, self._workload,
+                                                 self._framework, energies)
+                for h, energies in by_host.items() if h in actors}
+        for h in set(by_host) - set(actors):
+            log.warning("tasks ran on host %s, which has no meter; their energy is not exported",
+                        h)
+        for h, r in refs.items():
+            try:
+                self._ray.get(r)
+            except self._ray.exceptions.RayError as exc:
+                log.warning("exporting task energies on host %s failed: %s", h, exc)
+
+    def _stop_watcher(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher = None
+
     def close(self) -> None:
-        """The actors stay alive on purpose (reused by later runs, exporting metrics)."""
+        """Stop watching; the actors stay alive on purpose (reused later, exporting metrics)."""
+        self._stop_watcher()
+
+
+def _combined_label(labels: Iterable[MeterLabel]) -> MeterLabel:
+    labels = list(labels)
+    names = sorted({lb.name for lb in labels})
+    kinds = {lb.kind for lb in labels}
+    return MeterLabel(name="+".join(names), kind="measured" if kinds == {"measured"} else "modelled")
