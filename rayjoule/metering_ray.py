@@ -21,6 +21,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from rayjoule.hostid import host_key
 from rayjoule.metering import HostMeter, IdleBaseline, WindowEnergy
 from rayjoule.metrics import EnergyMetrics, PowerPublisher
 from rayjoule.raycluster import NAMESPACE, alive_nodes, hosts_of_cluster, is_head, ray_process_pids
@@ -41,7 +42,7 @@ class MeterActor:
 
     def __init__(self) -> None:
         self._meters: dict[tuple[str, str], HostMeter] = {}
-        self._extra_pids: set[int] = set()
+        self._extra_pids: dict[int, float] = {}  # pid → create time (pids get reused)
         self._lock = threading.Lock()
         self._metrics = EnergyMetrics()
         self._power = PowerPublisher(self._metrics, self._host_meters)
@@ -59,7 +60,7 @@ class MeterActor:
             return list(self._meters.values())
 
     def _pids(self) -> list[int]:
-        return sorted(set(ray_process_pids()) | self._extra_pids)
+        return sorted(set(ray_process_pids()) | set(_still_alive(self._extra_pids)))
 
     def api_version(self) -> int:
         return API_VERSION
@@ -68,8 +69,18 @@ class MeterActor:
         return self._get(meter, scope).label
 
     def watch_pids(self, pids: list[int]) -> None:
-        """Also charge these processes (e.g. the driver) in a process-scope model."""
-        self._extra_pids.update(pids)
+        """Also charge these processes of this host (e.g. the driver) in a process-scope model.
+
+        The actor outlives drivers, so a pid is only charged while the process
+        that had it when it was given still runs.
+        """
+        import psutil
+
+        for pid in pids:
+            try:
+                self._extra_pids[pid] = psutil.Process(pid).create_time()
+            except psutil.Error as exc:
+                log.warning("not watching pid %d: %s", pid, exc)
 
     def idle_baseline(self, meter: str, scope: str, seconds: float) -> IdleBaseline:
         return self._get(meter, scope).idle_baseline(seconds)
@@ -95,9 +106,22 @@ class MeterActor:
         return self._metrics.record_tasks(workload, framework, hm.host, hm.label, energies_j)
 
     def host(self) -> str:
-        from rayjoule.hostid import host_key
-
         return host_key()
+
+
+def _still_alive(pids: dict[int, float]) -> list[int]:
+    import psutil
+
+    alive = []
+    for pid, created in list(pids.items()):
+        try:
+            if psutil.Process(pid).create_time() == created:
+                alive.append(pid)
+                continue
+        except psutil.Error:
+            pass  # gone: forgotten below
+        pids.pop(pid, None)
+    return alive
 
 
 def actor_name(host: str) -> str:
@@ -143,22 +167,31 @@ def meter_actor(host: str, node_id: str) -> Any:
     return cls.options(**options).remote()
 
 
-def meter_actors(meter: str, scope: str) -> dict[str, Any]:
-    """Get or create the meter actor of every physical host in the cluster: host → handle."""
+def meter_actors(meter: str, scope: str,
+                 hosts: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """Get or create the meter actor of every physical host: host → handle.
+
+    ``hosts`` (host → node ids, from :func:`~rayjoule.raycluster.hosts_of_cluster`)
+    defaults to the whole cluster now. ``meter`` and ``scope`` are not needed to
+    create an actor (one actor serves every meter); they are accepted for callers
+    that think of "the actors for this meter".
+    """
     import ray
 
+    hosts = hosts_of_cluster() if hosts is None else hosts
     preferred = [ray.get_runtime_context().get_node_id(),
                  *(n["NodeID"] for n in alive_nodes() if is_head(n))]
     return {host: meter_actor(host, anchor_node(node_ids, preferred))
-            for host, node_ids in sorted(hosts_of_cluster().items())}
+            for host, node_ids in sorted(hosts.items())}
 
 
 class NodeWatcher:
     """Polls the cluster's alive nodes; calls ``on_new_host(host, node_ids)`` for unseen hosts.
 
-    The Ray calls are parameters (``list_nodes`` → node ids, ``hosts_of`` →
-    host → node ids for some node ids) so the logic is testable without a
-    cluster. A node whose host cannot be probed yet (it has just joined) is
+    It remembers what it has seen across start/stop, so one watcher serves
+    every window of a session. The Ray calls are parameters (``list_nodes`` →
+    node ids, ``hosts_of`` → host → node ids for some node ids) so the logic
+    is testable without a cluster. A node whose host cannot be probed yet (it has just joined) is
     retried at the next poll.
     """
 
@@ -224,14 +257,21 @@ class RayMetering:
         self._ray = ray
         self._meter, self._scope = meter, tdp_scope
         self._workload, self._framework = workload, framework
-        self._watch_interval = watch_interval_s
         self._lock = threading.Lock()
-        self._actors = meter_actors(meter, tdp_scope)
-        ray.get([a.watch_pids.remote([os.getpid()]) for a in self._actors.values()])
+        hosts = hosts_of_cluster()
+        self._actors = meter_actors(meter, tdp_scope, hosts)
+        here = self._actors.get(host_key())  # the driver is a process of its own host only
+        if here is not None:
+            ray.get(here.watch_pids.remote([os.getpid()]))
         labels = ray.get([a.label.remote(meter, tdp_scope) for a in self._actors.values()])
         self.label = _combined_label(labels)
         self._wids: dict[str, int] = {}
-        self._watcher: NodeWatcher | None = None
+        self._watcher = NodeWatcher(
+            known_nodes=[n for ids in hosts.values() for n in ids], known_hosts=hosts,
+            on_new_host=self._join, list_nodes=lambda: [n["NodeID"] for n in alive_nodes()],
+            hosts_of=lambda ids: hosts_of_cluster(ids, timeout_s=PROBE_TIMEOUT_S),
+            interval_s=watch_interval_s,
+        )
 
     @property
     def hosts(self) -> list[str]:
@@ -251,18 +291,11 @@ class RayMetering:
         wids = {h: self._ray.get(r) for h, r in refs.items()}
         with self._lock:
             self._wids = wids
-        self._watcher = NodeWatcher(
-            known_nodes=[n["NodeID"] for n in alive_nodes()], known_hosts=actors,
-            on_new_host=self._join, list_nodes=lambda: [n["NodeID"] for n in alive_nodes()],
-            hosts_of=lambda ids: hosts_of_cluster(ids, timeout_s=PROBE_TIMEOUT_S),
-            interval_s=self._watch_interval,
-        )
         self._watcher.start()
 
     def _join(self, host: str, node_ids: list[str]) -> None:
         """A host joined during the window: give it a meter and open a window there too."""
         actor = meter_actor(host, node_ids[0])
-        self._ray.get(actor.watch_pids.remote([]))
         wid = self._ray.get(actor.start_window.remote(self._meter, self._scope))
         with self._lock:
             self._actors[host] = actor
@@ -271,7 +304,7 @@ class RayMetering:
 
     def stop(self) -> dict[str, WindowEnergy]:
         """Close every open window; a host whose meter was lost is logged and left out."""
-        self._stop_watcher()
+        self._watcher.stop()
         with self._lock:
             wids, self._wids = self._wids, {}
             actors = dict(self._actors)
@@ -311,18 +344,14 @@ class RayMetering:
             except self._ray.exceptions.RayError as exc:
                 log.warning("exporting task energies on host %s failed: %s", h, exc)
 
-    def _stop_watcher(self) -> None:
-        if self._watcher is not None:
-            self._watcher.stop()
-            self._watcher = None
-
     def close(self) -> None:
         """Stop watching; the actors stay alive on purpose (reused later, exporting metrics)."""
-        self._stop_watcher()
+        self._watcher.stop()
 
 
 def _combined_label(labels: Iterable[MeterLabel]) -> MeterLabel:
     labels = list(labels)
     names = sorted({lb.name for lb in labels})
     kinds = {lb.kind for lb in labels}
-    return MeterLabel(name="+".join(names), kind="measured" if kinds == {"measured"} else "modelled")
+    kind = "measured" if kinds == {"measured"} else "modelled"
+    return MeterLabel(name="+".join(names), kind=kind)

@@ -10,6 +10,7 @@ import os
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
@@ -151,7 +152,10 @@ def _optimize(tuner: Tuner, n_trials: int, console: Console) -> bool:
 
 
 def print_report(report: TuneReport, console: Console) -> None:
-    table = Table(title=f"study {report.study_name} ({len(report.trials)} trials)")
+    source = (f"meter {report.meter['name']}, {report.meter['kind']}" if report.meter
+              else "no completed trial")
+    table = Table(title=escape(f"study {report.study_name} ({len(report.trials)} trials) "
+                               f"[{source}]"))
     for col in ("#", "state", "framework", "mode", "tasks", "conc.", "cpus", "joules", "wall s"):
         table.add_column(col, justify="right")
     for t in report.trials:
@@ -166,9 +170,9 @@ def print_report(report: TuneReport, console: Console) -> None:
         console.print(f"[bold red]no feasible trial{limit}[/]: no completed trial met the limit")
         return
     b = report.best
-    source = f"meter {report.meter['name']}, {report.meter['kind']}"
-    console.print(f"[bold]best[/] (trial {b['number']}): {b['params']} → "
-                  f"{b['total_j']:.2f} J in {b['wall_s']:.2f} s  [{source}], run {b['run_id']}")
+    console.print(f"[bold]best[/] (trial {b['number']}): "
+                  + escape(f"{b['params']} → {b['total_j']:.2f} J in {b['wall_s']:.2f} s "
+                           f"[{source}], run {b['run_id']}"))
     if report.pareto:
         console.print("Pareto front (joules, seconds): " + "; ".join(
             f"{t['total_j']:.1f} J / {t['wall_s']:.2f} s" for t in report.pareto))
