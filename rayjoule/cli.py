@@ -47,7 +47,11 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
         print(f"rayjoule: run failed: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except _user_errors() as exc:
-        print(f"rayjoule: error: {exc}", file=sys.stderr)
+        # an error raised inside a Ray actor arrives wrapped (RayTaskError subclasses its
+        # cause's type, with the remote traceback in its message): show the cause alone
+        cause = getattr(exc, "cause", None)
+        message = cause if isinstance(cause, _user_errors()) else exc
+        print(f"rayjoule: error: {message}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
 

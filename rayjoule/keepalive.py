@@ -27,6 +27,8 @@ from rayjoule.errors import RayjouleError
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 120.0
+#: Ray's conventional GCS port (what ``ray start --address=<ip>:6379`` on other nodes expects)
+DEFAULT_GCS_PORT = 6379
 
 
 def ray_cli() -> list[str]:
@@ -41,10 +43,13 @@ def ray_cli() -> list[str]:
     return [sys.executable, "-m", "ray.scripts.scripts"]
 
 
-def free_port() -> int:
-    """A TCP port free at this moment (the OS picks it)."""
+def free_port(preferred: int = 0) -> int:
+    """``preferred`` if it is free at this moment, else a port the OS picks."""
     with socket.socket() as s:
-        s.bind(("", 0))
+        try:
+            s.bind(("", preferred))
+        except OSError:
+            s.bind(("", 0))
         return int(s.getsockname()[1])
 
 
@@ -70,11 +75,13 @@ def running_local_head() -> str | None:
 def start_command(num_cpus: int | None = None, metrics_port: int | None = None) -> list[str]:
     """The ``ray start --head`` command line for a keep-alive head.
 
-    The dashboard binds to 127.0.0.1 only (it can run code on the cluster);
-    the metrics export port is fixed so it can be printed and scraped.
+    The GCS gets Ray's usual port 6379 unless another instance holds it; the
+    dashboard binds to 127.0.0.1 only (it can run code on the cluster); the
+    metrics export port is fixed so it can be printed and scraped.
     """
     return [
         *ray_cli(), "start", "--head",
+        "--port", str(free_port(DEFAULT_GCS_PORT)),
         "--dashboard-host", "127.0.0.1",
         "--metrics-export-port", str(metrics_port or free_port()),
         "--num-cpus", str(num_cpus or os.cpu_count() or 1),
@@ -120,9 +127,13 @@ class Announcement:
     dashboard_url: str | None
     metrics_urls: list[str] = field(default_factory=list)
     stop_command: str = "ray stop"
+    gcs_address: str | None = None
 
     def lines(self) -> list[str]:
         out = ["Ray is kept alive."]
+        if self.gcs_address:
+            out.append(f"  address:   {self.gcs_address}   (--address for later runs; "
+                       f"other machines join with `ray start --address={self.gcs_address}`)")
         out.append(f"  dashboard: {self.dashboard_url}" if self.dashboard_url
                    else "  dashboard: not running (install ray[default] for it)")
         for url in self.metrics_urls:
@@ -149,7 +160,8 @@ def describe() -> Announcement:
         f"http://{n['NodeManagerAddress']}:{n['MetricsExportPort']}/metrics"
         for n in ray.nodes() if n.get("Alive") and n.get("MetricsExportPort")
     ]
-    return Announcement(dashboard, metrics, f"{' '.join(ray_cli())} stop")
+    gcs = ray.get_runtime_context().gcs_address
+    return Announcement(dashboard, metrics, f"{' '.join(ray_cli())} stop", gcs)
 
 
 def announce(print_fn: Callable[[str], None] = print) -> Announcement:
