@@ -45,6 +45,7 @@ class RayExecutor(Executor):
         super().__init__(config)
         self._started_here = False
         self._cluster_cpus = 0.0
+        self._remote = None
 
     def open(self) -> None:
         self._started_here = connect(self.config.address)
@@ -70,7 +71,9 @@ class RayExecutor(Executor):
         return self._tasks(ray, wl_ref, workload.name, chunks, on_done)
 
     def _tasks(self, ray, wl_ref, name, chunks, on_done):
-        remote = ray.remote(_map_chunk).options(
+        if self._remote is None:  # defined once per executor: Ray exports it once
+            self._remote = ray.remote(_map_chunk)
+        remote = self._remote.options(
             name=f"{name}.map", num_cpus=self.config.num_cpus, max_retries=3,
             retry_exceptions=False,
         )

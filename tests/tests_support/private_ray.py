@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -144,3 +145,18 @@ def wait_for_metric(url: str, predicate, timeout_s: float = 30.0, every_s: float
         if found or time.monotonic() > deadline:
             return found
         time.sleep(every_s)
+
+
+_SERIES_RE = re.compile(
+    r"^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>.*)\})?\s+(?P<value>\S+)$")
+_LABEL_RE = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def series(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """The samples of metric ``name`` in Prometheus text format: (labels, value) pairs."""
+    out = []
+    for line in text.splitlines():
+        m = _SERIES_RE.match(line.strip())
+        if m and m["name"] == name:
+            out.append((dict(_LABEL_RE.findall(m["labels"] or "")), float(m["value"])))
+    return out
