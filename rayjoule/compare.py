@@ -43,7 +43,8 @@ def build_parser() -> Parser:
     p.add_argument("--idle-seconds", type=float, default=2.0)
     p.add_argument("--address", help="Ray cluster address (default: a local instance)")
     p.add_argument("--lithops-config", help="a Lithops config file instead of localhost")
-    p.add_argument("--keep-alive", action="store_true")
+    p.add_argument("--keep-alive", action="store_true",
+                   help="keep the local Ray instance (and dashboard) up afterwards")
     p.add_argument("--plot", metavar="PNG", help="bar chart of joules per framework")
     add_store_args(p)
     return p
@@ -81,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         from rayjoule.plots import compare_figure
 
         console.print(f"figure: {compare_figure(report['frameworks'], report['meter'], args.plot)}")
+    if args.keep_alive and any(f.partition(":")[0] == "ray" for f in frameworks):
+        from rayjoule.keepalive import announce
+
+        announce()
     return 0
 
 

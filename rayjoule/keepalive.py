@@ -128,17 +128,21 @@ class Announcement:
     metrics_urls: list[str] = field(default_factory=list)
     stop_command: str = "ray stop"
     gcs_address: str | None = None
+    token_auth: bool = False
 
     def lines(self) -> list[str]:
-        out = ["Ray is kept alive."]
+        out = ["Ray is kept alive (later commands on this machine find and reuse it)."]
         if self.gcs_address:
-            out.append(f"  address:   {self.gcs_address}   (--address for later runs; "
-                       f"other machines join with `ray start --address={self.gcs_address}`)")
+            out.append(f"  address:   {self.gcs_address}   (other machines join with "
+                       f"`ray start --address={self.gcs_address}`)")
         out.append(f"  dashboard: {self.dashboard_url}" if self.dashboard_url
                    else "  dashboard: not running (install ray[default] for it)")
         for url in self.metrics_urls:
             out.append(f"  metrics:   {url}   (curl it | grep ray_rayjoule)")
         out.append(f"  stop it:   {self.stop_command}   (stops every Ray instance on this machine)")
+        if self.token_auth:
+            out.append("  token authentication is on: set RAY_AUTH_MODE=token for "
+                       "`ray list actors` and for --address")
         return out
 
 
@@ -161,7 +165,9 @@ def describe() -> Announcement:
         for n in ray.nodes() if n.get("Alive") and n.get("MetricsExportPort")
     ]
     gcs = ray.get_runtime_context().gcs_address
-    return Announcement(dashboard, metrics, f"{' '.join(ray_cli())} stop", gcs)
+    # ray.init sets RAY_AUTH_MODE=token in this process when it picked up the local token
+    token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+    return Announcement(dashboard, metrics, f"{' '.join(ray_cli())} stop", gcs, token)
 
 
 def announce(print_fn: Callable[[str], None] = print) -> Announcement:

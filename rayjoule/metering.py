@@ -213,5 +213,8 @@ class LocalMetering:
         wid, self._wid = self._wid, None
         return {self._hm.host: self._hm.stop_window(wid)}
 
+    def record_tasks(self, tasks: list) -> None:
+        """Native and Lithops runs export no Ray metrics (RayMetering does): nothing to do."""
+
     def close(self) -> None:
         self._hm.close()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -164,7 +165,20 @@ def meter_actor(host: str, node_id: str) -> Any:
     log.warning("replacing the meter actor of %s (API version %s, want %s)",
                 host, version, API_VERSION)
     ray.kill(actor)
+    _wait_name_released(ray, actor_name(host))
     return cls.options(**options).remote()
+
+
+def _wait_name_released(ray: Any, name: str, timeout_s: float = 10.0) -> None:
+    """``ray.kill`` is asynchronous: wait until the name is free, so it is not handed back."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get_actor(name, namespace=NAMESPACE)
+        except ValueError:
+            return
+        time.sleep(0.1)
+    log.warning("the killed actor %s still holds its name after %.0f s", name, timeout_s)
 
 
 def meter_actors(meter: str, scope: str,
@@ -294,13 +308,25 @@ class RayMetering:
         self._watcher.start()
 
     def _join(self, host: str, node_ids: list[str]) -> None:
-        """A host joined during the window: give it a meter and open a window there too."""
+        """A host joined: give it a meter, and a window too while one is open."""
         actor = meter_actor(host, node_ids[0])
-        wid = self._ray.get(actor.start_window.remote(self._meter, self._scope))
+        with self._lock:
+            in_window = bool(self._wids)
+        wid = None
+        if in_window:
+            wid = self._ray.get(actor.start_window.remote(self._meter, self._scope))
         with self._lock:
             self._actors[host] = actor
-            self._wids[host] = wid
-        log.info("host %s joined the cluster during the run; metering it from now on", host)
+            if wid is not None:
+                self._wids[host] = wid
+        log.info("host %s joined the cluster; metering it from now on", host)
+
+    def watch_once(self) -> list[str]:
+        """Look for hosts that joined now (what the watcher does every few seconds in a window).
+
+        Returns the new hosts, each given a meter (and a window when one is open).
+        """
+        return self._watcher.poll()
 
     def stop(self) -> dict[str, WindowEnergy]:
         """Close every open window; a host whose meter was lost is logged and left out."""

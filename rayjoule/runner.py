@@ -121,7 +121,8 @@ def _metering_for(config: RunConfig, executor: Executor):
     if config.framework == "ray":
         from rayjoule.metering_ray import RayMetering
 
-        return RayMetering(config.meter, config.tdp_scope)
+        return RayMetering(config.meter, config.tdp_scope, workload=config.workload,
+                           framework=config.framework)
     return LocalMetering(config.meter, config.tdp_scope, pids=None)
 
 
@@ -147,6 +148,7 @@ def _one_repeat(config, wl, chunks, executor, metering, idle, store, on_task_don
     hosts = _host_energy(windows, idle, wall_s, metering.label)
     dynamic = {h.host: h.energy.dynamic_j for h in hosts}
     tasks, unattributed = attribute(records, dynamic) if records else ([], dynamic)
+    metering.record_tasks(tasks)  # Ray: the per-task energy histogram, exported by the meters
     hosts = [
         dataclasses.replace(h, unattributed_j=unattributed.get(h.host, 0.0))
         for h in hosts

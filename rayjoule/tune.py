@@ -65,7 +65,8 @@ def build_parser() -> Parser:
     return p
 
 
-def _cluster_cpus(frameworks: tuple[str, ...], address: str | None) -> tuple[int, bool]:
+def _cluster_cpus(frameworks: tuple[str, ...], address: str | None,
+                  keep_alive: bool = False) -> tuple[int, bool]:
     """CPUs to size the concurrency range; connects to Ray first when Ray is searched."""
     if "ray" not in frameworks:
         return os.cpu_count() or 1, False
@@ -73,7 +74,7 @@ def _cluster_cpus(frameworks: tuple[str, ...], address: str | None) -> tuple[int
 
     from rayjoule.raycluster import connect
 
-    started = connect(address)
+    started = connect(address, keep_alive=keep_alive)
     return int(ray.cluster_resources().get("CPU", 1)), started
 
 
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.concurrency:
         parse_range("concurrency", args.concurrency)
     Store(args.db).close()
-    cpus, started = _cluster_cpus(frameworks, args.address)
+    cpus, started = _cluster_cpus(frameworks, args.address, args.keep_alive)
     concurrency = parse_range("concurrency", args.concurrency or f"1:{2 * cpus}")
     settings.space = SearchSpace(frameworks, tasks, concurrency, num_cpus, modes)
     console = Console()

@@ -16,7 +16,9 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+        # address="local": always a fresh instance, even when a head kept alive by
+        # `--keep-alive` (or any `ray start`) runs on this machine
+        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
                  logging_level="WARNING")
     yield ray
     ray.shutdown()

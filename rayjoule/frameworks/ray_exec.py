@@ -48,7 +48,7 @@ class RayExecutor(Executor):
         self._remote = None
 
     def open(self) -> None:
-        self._started_here = connect(self.config.address)
+        self._started_here = connect(self.config.address, keep_alive=self.config.keep_alive)
         import ray
 
         self._cluster_cpus = ray.cluster_resources().get("CPU", 0)

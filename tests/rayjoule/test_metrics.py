@@ -94,6 +94,18 @@ def test_power_publisher_sets_watts_from_consecutive_readings():
     assert [v for _, v, _ in store[rm.POWER]] == [25.0]
 
 
+def test_the_grafana_dashboard_queries_only_metrics_rayjoule_exports():
+    dashboard = json.loads((Path(__file__).parents[2] / "dashboards" / "rayjoule.json").read_text())
+    exported = {rm.prometheus_name(rm.ENERGY), rm.prometheus_name(rm.HOST_ENERGY),
+                rm.prometheus_name(rm.POWER, "gauge"),
+                *(rm.prometheus_name(rm.TASK_ENERGY, "histogram") + suffix
+                  for suffix in ("_bucket", "_count", "_sum"))}
+    queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    queries += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
+    used = {name for q in queries for name in re.findall(r"\bray_[a-z_]+", q)}
+    assert queries and used and used <= exported, used - exported
+
+
 # -- scraped from real heads ---------------------------------------------------------------
 
 def _rayjoule_run(tmp_path: Path, env: dict, *args: str) -> dict:
@@ -119,7 +131,7 @@ def test_run_against_a_ray_start_head_exports_the_energy_counter(tmp_path):
     with private_head(num_cpus=2) as head:
         run = _rayjoule_run(tmp_path, head.env, "--address", head.address)
         value = wait_for_metric(head.metrics_url, _pi_counter, timeout_s=30)
-        assert value > 0
+        assert value > 0, f"no {ENERGY_TOTAL}{{workload=\"pi\"}} on {head.metrics_url}"
         text = wait_for_metric(head.metrics_url, lambda t: t if series(
             t, "ray_rayjoule_task_energy_joules_count") else "", timeout_s=15)
         [(tags, n)] = series(text, "ray_rayjoule_task_energy_joules_count")

@@ -51,12 +51,16 @@ def _pi(db: str, concurrency: int, tasks: int = 6, **kw) -> RunConfig:
 
 def three_nodes(cluster, ray, db: str) -> dict[str, Any]:
     """The same work on the head alone, then on head + two nodes (same machine)."""
+    from rayjoule.metering_ray import RayMetering
+
     one = run(_pi(db, concurrency=1, tdp_scope="process"), db=db)
+    metering = RayMetering("tdp", "host")  # knows the head only
     for _ in range(2):
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
+    joined = metering.watch_once()  # probes the two new nodes: same host, no new meter
     three = run(_pi(db, concurrency=3, tdp_scope="process"), db=db)
-    return {"one": _result(one), "three": _result(three),
+    return {"one": _result(one), "three": _result(three), "joined_hosts": joined,
             "nodes": [n["NodeID"] for n in ray.nodes() if n["Alive"]],
             "meter_actors": _meter_actors(ray),
             "model_idle_w": meters.TdpMeter().idle_watts,
@@ -91,21 +95,23 @@ def node_removed(cluster, ray, db: str) -> dict[str, Any]:
 
     def remove_soon(_n: int) -> None:
         def go() -> None:
-            time.sleep(1.0)  # the first three tasks (one per node) sleep 1.5 s each
-            removed["node_id"] = victim.node_id
-            removed["t"] = time.monotonic()
-            cluster.remove_node(victim, allow_graceful=False)
+            # remove the node as soon as a task has started there (each sleeps 1.5 s)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if any(p.name.startswith(victim.node_id) for p in _marks_dir().iterdir()):
+                    removed["node_id"] = victim.node_id
+                    cluster.remove_node(victim, allow_graceful=False)
+                    return
+                time.sleep(0.05)
 
         threading.Thread(target=go, daemon=True).start()
 
     cfg = RunConfig(workload="sleep", size=9.0, framework="ray", tasks=6, concurrency=3,
                     meter="tdp", idle_seconds=0)
-    t0 = time.monotonic()
     marking = dataclasses.replace(workloads.get("sleep"), map=_marking_sleep)
     r = run(cfg, db=db, on_start=remove_soon, workload=marking)
     starts = [p.name.split(".")[0] for p in _marks_dir().iterdir()]
     return {"run": _result(r), "removed": removed.get("node_id"), "starts": starts,
-            "removed_after_s": removed.get("t", t0) - t0,
             "meter_actors": _meter_actors(ray),
             "alive": [n["NodeID"] for n in ray.nodes() if n["Alive"]]}
 

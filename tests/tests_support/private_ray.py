@@ -35,6 +35,8 @@ import psutil
 log = logging.getLogger(__name__)
 
 RAY = str(Path(sys.executable).with_name("ray"))
+#: the checkout under test; subprocesses import rayjoule, meters and workloads from it first
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -45,8 +47,14 @@ def free_port() -> int:
 
 
 def isolated_env(temp_dir: Path, **extra: str) -> dict[str, str]:
-    """The environment for a subprocess whose Ray must stay inside ``temp_dir``."""
+    """The environment for a subprocess whose Ray must stay inside ``temp_dir``.
+
+    ``PYTHONPATH`` starts with this checkout, so the subprocess and its Ray
+    workers run the code under test whatever their working directory (and
+    however the package happens to be installed).
+    """
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), env.get("PYTHONPATH")) if p)
     env.update(RAY_TMPDIR=str(temp_dir), RAY_USAGE_STATS_ENABLED="0",
                RAY_DISABLE_DOCKER_CPU_WARNING="1", PYTHONUNBUFFERED="1")
     env.update(extra)
