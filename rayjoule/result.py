@@ -25,9 +25,14 @@ class TaskRecord:
     end: float
     cpu_s: float
     energy_j: float = 0.0
+    #: the framework's own per-call timings where it gives them (Lithops' future stats)
+    framework_stats: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if not self.framework_stats:
+            del d["framework_stats"]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskRecord:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rayjoule.hostid import host_key
@@ -34,10 +35,17 @@ def run_chunk(workload: Any, task_id: int, chunk: Any, node_id: str = "") -> tup
     return partial, record
 
 
-class TaskError(Exception):
-    """A chunk raised: carries the task id and a readable cause for RunFailed."""
+def collect(
+    outputs: Iterable[tuple[Any, dict]], on_done: Callable[[Any], None] | None = None
+) -> tuple[list[Any], list[Any]]:
+    """``run_chunk`` outputs, in chunk order → (partials, TaskRecords), reporting each record."""
+    from rayjoule.result import TaskRecord
 
-    def __init__(self, task_id: int, cause: str) -> None:
-        super().__init__(f"task {task_id} failed: {cause}")
-        self.task_id = task_id
-        self.cause = cause
+    partials, records = [], []
+    for partial, rec in outputs:
+        record = TaskRecord(**rec)
+        partials.append(partial)
+        records.append(record)
+        if on_done:
+            on_done(record)
+    return partials, records

@@ -21,10 +21,15 @@ from typing import Any
 
 from rayjoule.errors import ConfigError, RunFailed
 from rayjoule.frameworks.base import Executor, OnTaskDone
-from rayjoule.frameworks.chunk import run_chunk
+from rayjoule.frameworks.chunk import collect, run_chunk
 from rayjoule.result import TaskRecord
 
 log = logging.getLogger(__name__)
+
+#: the per-call future stats kept with each task record
+LITHOPS_STATS = ("host_submit_tstamp", "worker_start_tstamp", "worker_func_start_tstamp",
+                 "worker_func_end_tstamp", "worker_end_tstamp", "worker_exec_time",
+                 "worker_func_exec_time", "worker_cold_start", "host_status_done_tstamp")
 
 
 def _call(workload: Any, task_id: int, chunk: Any) -> tuple[Any, dict]:
@@ -98,12 +103,9 @@ class LithopsExecutor(Executor):
         if len(chunks) == 1 and isinstance(outputs, tuple) and len(outputs) == 2 \
                 and isinstance(outputs[1], dict):
             outputs = [outputs]
-        partials, records = [], []
-        for out in outputs:
-            partial, rec = out
-            record = TaskRecord(**rec)
-            partials.append(partial)
-            records.append(record)
-            if on_done:
-                on_done(record)
-        return partials, records
+        # Lithops' timings ride along; its CPU figures are system-wide, so attribution keeps
+        # using run_chunk's own per-call CPU time
+        for (_, rec), future in zip(outputs, futures, strict=True):
+            rec["framework_stats"] = {k: future.stats[k] for k in LITHOPS_STATS
+                                      if k in future.stats}
+        return collect(outputs, on_done)

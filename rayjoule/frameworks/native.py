@@ -14,7 +14,7 @@ from typing import Any
 
 from rayjoule.errors import RunFailed
 from rayjoule.frameworks.base import Executor, OnTaskDone
-from rayjoule.frameworks.chunk import run_chunk
+from rayjoule.frameworks.chunk import collect, run_chunk
 from rayjoule.result import TaskRecord
 
 
@@ -32,18 +32,14 @@ class NativeExecutor(Executor):
         return self._pool(workload, chunks, workers, on_done)
 
     def _serial(self, workload, chunks, on_done):
-        partials, records = [], []
-        for i, chunk in enumerate(chunks):
-            try:
-                partial, rec = run_chunk(workload, i, chunk)
-            except Exception as exc:
-                raise RunFailed(f"task {i} raised {type(exc).__name__}: {exc}") from exc
-            record = TaskRecord(**rec)
-            partials.append(partial)
-            records.append(record)
-            if on_done:
-                on_done(record)
-        return partials, records
+        def outputs():
+            for i, chunk in enumerate(chunks):
+                try:
+                    yield run_chunk(workload, i, chunk)
+                except Exception as exc:
+                    raise RunFailed(f"task {i} raised {type(exc).__name__}: {exc}") from exc
+
+        return collect(outputs(), on_done)
 
     def _pool(self, workload, chunks, workers, on_done):
         partials: list[Any] = [None] * len(chunks)

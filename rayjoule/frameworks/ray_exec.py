@@ -14,7 +14,7 @@ from typing import Any
 
 from rayjoule.errors import ConfigError, RunFailed
 from rayjoule.frameworks.base import Executor, OnTaskDone
-from rayjoule.frameworks.chunk import run_chunk
+from rayjoule.frameworks.chunk import collect, run_chunk
 from rayjoule.raycluster import connect, disconnect
 from rayjoule.result import TaskRecord
 
@@ -148,6 +148,4 @@ def _failure(ray, exc: BaseException, task_id: int | None) -> RunFailed:
 
 
 def _ordered(results: dict[int, tuple[Any, dict]], n: int):
-    partials = [results[i][0] for i in range(n)]
-    records = [TaskRecord(**results[i][1]) for i in range(n)]
-    return partials, records
+    return collect(results[i] for i in range(n))

@@ -111,3 +111,14 @@ def test_framework_specs_pick_rays_mode():
     assert config_for(base(), "lithops").framework == "lithops"
     with pytest.raises(ConfigError, match="only ray takes a mode"):
         config_for(base(), "native:actors")
+
+
+def test_lithops_tasks_keep_the_futures_timings(tmp_path):
+    r = run(base(framework="lithops"), db=tmp_path / "r.sqlite")
+    for t in r.tasks:
+        stats = t.framework_stats
+        assert stats["worker_start_tstamp"] <= stats["worker_end_tstamp"]
+        assert stats["worker_func_exec_time"] >= 0
+    from rayjoule.result import RunResult
+
+    assert RunResult.from_dict(r.to_dict()) == r
