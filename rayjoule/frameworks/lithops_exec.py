@@ -96,7 +96,11 @@ class LithopsExecutor(Executor):
         assert self._fexec is not None, "open() first"
         iterdata = [{"workload": workload, "task_id": i, "chunk": c} for i, c in enumerate(chunks)]
         try:
-            futures = self._fexec.map(_call, iterdata)
+            # on localhost the runtime is this interpreter, which imports rayjoule and the
+            # workloads itself: shipping copies of their modules only adds work (and a stale
+            # copy can shadow the installed package); a cloud runtime gets them shipped
+            modules = None if self.config.lithops_config is None else []
+            futures = self._fexec.map(_call, iterdata, include_modules=modules)
             outputs = self._fexec.get_result(futures)
         except Exception as exc:
             raise RunFailed(f"a Lithops call failed: {type(exc).__name__}: {exc}") from exc
