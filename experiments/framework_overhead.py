@@ -116,7 +116,9 @@ def granularity(args, store: Store) -> None:
         ax.legend()
     ax1.set_ylabel(f"overhead J per call ({source})")
     ax2.set_ylabel("overhead, % of the native job's energy")
-    ax2.axhline(5, color="C3", ls="--", lw=1)
+    ax2.set_yscale("symlog", linthresh=1)
+    ax2.axhline(5, color="C3", ls="--", lw=1, label="5 %")
+    ax2.legend()
     fig.suptitle(f"framework overhead vs task granularity ({args.tasks} tasks, "
                  f"concurrency {cpus}, median and 95 % CI)")
     fig.tight_layout()
