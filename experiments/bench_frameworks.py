@@ -21,7 +21,6 @@ Writes ``experiments/results/bench_frameworks.csv``.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import statistics
 import sys
@@ -32,12 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import meters  # noqa: E402
 import workloads  # noqa: E402
+from experiments._results import RESULTS as RESULTS_DIR  # noqa: E402
+from experiments._results import write_rows  # noqa: E402
 from rayjoule.config import RunConfig  # noqa: E402
 from rayjoule.raycluster import connect, disconnect  # noqa: E402
 from rayjoule.runner import Session  # noqa: E402
 from rayjoule.store import Store  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_frameworks.csv"
+RESULTS = RESULTS_DIR / "bench_frameworks.csv"
 
 
 def cpu_seconds() -> float:
@@ -132,12 +133,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{100 * (on_wall / off_wall - 1):+.2f} %"
           f"\n  ≈ {(on_cpu - off_cpu) * dyn_w_per_vcpu:+.3f} J per run "
           f"(tdp model, modelled: {dyn_w_per_vcpu:.2f} W per busy vCPU)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    print(f"\nrows: {args.out}")
+    print(f"\nrows: {write_rows(args.out, rows)}")
     return 0
 
 

@@ -24,7 +24,6 @@ host scope has no sampler thread at all (see meters._tdp).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import platform
 import shutil
@@ -41,10 +40,10 @@ sys.path.insert(0, str(ROOT))
 
 import psutil  # noqa: E402
 
+from experiments._results import RESULTS, write_rows  # noqa: E402
 from meters import Meter, RaplMeter, TdpMeter  # noqa: E402
 from tests.meters.fake_powercap import make_powercap_tree  # noqa: E402
 
-RESULTS = ROOT / "experiments" / "results"
 PROC_NOTE = "reads /proc: one stat per tracked pid and per new pid on the host"
 FIELDS = ["sampler", "scenario", "interval_s", "wall_s", "samples", "sampler_thread_cpu_s",
           "process_cpu_s", "thread_pct_of_core", "process_pct_of_core", "per_sample_us",
@@ -178,12 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"      whole process {r['process_pct_of_core']} % of one core")
         if r["note"]:
             print(f"      note: {r['note']}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-    print(f"wrote {args.out}")
+    print(f"wrote {write_rows(args.out, rows, FIELDS)}")
     worst = max(float(r["process_pct_of_core"]) for r in rows if r["sampler"] != "none")
     return 0 if worst < 0.5 else 1
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments._results import RESULTS, write_rows  # noqa: E402
 from rayjoule.search_space import Range, SearchSpace  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 TARGET = 1.05
 
 
@@ -76,11 +76,7 @@ def record(args) -> None:
             print(f"  {i + 1}/{len(points)} {point} {r.energy.total_j:.1f} J "
                   f"({time.time() - t0:.0f} s)", flush=True)
     store.close()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    write_rows(out, rows)
 
 
 def _snap(params: dict, grid: dict) -> tuple:
@@ -138,12 +134,7 @@ def replay(args) -> None:
                   f"median {med:g} ({100 * med / len(energy):.1f} % of the grid), "
                   f"mean {statistics.mean(finite) if finite else math.inf:.1f}, "
                   f"max {max(needed):g}, reached in {len(finite)}/{args.seeds}")
-    out = RESULTS / "tuner_replay.csv"
-    with out.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    print(f"\nrows: {out}")
+    print(f"\nrows: {write_rows(RESULTS / 'tuner_replay.csv', rows)}")
 
 
 def _cast(text: str, values: list):

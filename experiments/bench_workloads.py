@@ -13,7 +13,6 @@ Writes ``experiments/results/bench_workloads.csv`` (one row per run).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -25,8 +24,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import workloads  # noqa: E402
+from experiments._results import RESULTS as RESULTS_DIR  # noqa: E402
+from experiments._results import write_rows  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results" / "bench_workloads.csv"
+RESULTS = RESULTS_DIR / "bench_workloads.csv"
 
 
 def time_one(name: str, size: str | None, params: dict[str, object]) -> tuple[float, dict]:
@@ -67,12 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:<11} size={size:<12g} median {statistics.median(times):7.2f} s  "
               f"({', '.join(f'{t:.2f}' for t in times)})", flush=True)
 
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with args.out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {args.out}")
+    print(f"wrote {write_rows(args.out, rows)}")
     return 0
 
 

@@ -21,19 +21,18 @@ labelled with the meter and whether it was measured or modelled.
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from experiments._results import RESULTS, write_rows  # noqa: E402
 from rayjoule.comparison import compare  # noqa: E402
 from rayjoule.config import RunConfig  # noqa: E402
 from rayjoule.raycluster import connect  # noqa: E402
 from rayjoule.store import Store  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
 FRAMEWORKS = ["native", "ray", "ray:actors", "lithops"]
 #: pi points per millisecond of one core on the development VM (bench_workloads: 5e8 in 2.7 s)
 PI_POINTS_PER_MS = 185_000
@@ -70,13 +69,7 @@ def _rows(report: dict, **extra) -> list[dict]:
 
 
 def _write(rows: list[dict], name: str) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.csv"
-    with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    return path
+    return write_rows(RESULTS / f"{name}.csv", rows)
 
 
 def _pyplot():
