@@ -2,7 +2,9 @@
 
 Tasks are named ``<workload>.map`` and actors ``rayjoule-worker`` so the Ray
 dashboard is legible. Every chunk records the node it ran on, so each task's
-energy comes from the meter of its own physical host.
+energy comes from the meter of its own physical host. The actor pool lives as
+long as the executor (one run's repeats, one compare session): started by the
+first map, inside its meter window, reused by later ones, killed on close.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class RayExecutor(Executor):
         self._started_here = False
         self._cluster_cpus = 0.0
         self._remote = None
+        self._workers: list[Any] = []
 
     def open(self) -> None:
         self._started_here = connect(self.config.address, keep_alive=self.config.keep_alive)
@@ -57,6 +60,8 @@ class RayExecutor(Executor):
                               f"{self._cluster_cpus:g} CPUs")
 
     def close(self) -> None:
+        if self._workers and ray_is_up():
+            self._kill_workers()
         if self._started_here and not self.config.keep_alive:
             disconnect()
 
@@ -101,15 +106,7 @@ class RayExecutor(Executor):
     def _actors(self, ray, wl_ref, name, chunks, on_done):
         from ray.util import ActorPool
 
-        # actors hold their CPUs for life: more than the cluster can place would never start,
-        # and work handed to them would wait forever
-        fits = max(1, int(self._cluster_cpus // self.config.num_cpus))
-        size = min(self.config.concurrency, len(chunks), fits)
-        cls = ray.remote(RayjouleWorker)
-        token = uuid.uuid4().hex[:8]
-        actors = [cls.options(name=f"{WORKER_NAME}-{token}-{k}", num_cpus=self.config.num_cpus,
-                              max_restarts=0).remote() for k in range(size)]
-        pool = ActorPool(actors)
+        pool = ActorPool(self._worker_pool(ray, len(chunks)))
         results: dict[int, tuple[Any, dict]] = {}
         try:
             for i in range(len(chunks)):
@@ -123,10 +120,42 @@ class RayExecutor(Executor):
                 results[rec["task_id"]] = (partial, rec)
                 if on_done:
                     on_done(TaskRecord(**rec))
-        finally:
-            for a in actors:
-                ray.kill(a)
+        except BaseException:
+            self._kill_workers()  # a failed or interrupted pool is not reused
+            raise
         return _ordered(results, len(chunks))
+
+    def _worker_pool(self, ray, n_chunks: int) -> list[Any]:
+        """The session's worker actors, started by the first map (inside its meter window).
+
+        Like Ray's own task workers, they are long-lived: later repeats reuse them, so
+        only the first run of a session pays their start-up, and its energy is measured.
+        """
+        if self._workers:
+            return self._workers
+        # actors hold their CPUs for life: more than the cluster can place would never start,
+        # and work handed to them would wait forever
+        fits = max(1, int(self._cluster_cpus // self.config.num_cpus))
+        size = min(self.config.concurrency, n_chunks, fits)
+        cls = ray.remote(RayjouleWorker)
+        token = uuid.uuid4().hex[:8]
+        self._workers = [cls.options(name=f"{WORKER_NAME}-{token}-{k}",
+                                     num_cpus=self.config.num_cpus, max_restarts=0).remote()
+                         for k in range(size)]
+        return self._workers
+
+    def _kill_workers(self) -> None:
+        import ray
+
+        workers, self._workers = self._workers, []
+        for actor in workers:
+            ray.kill(actor)
+
+
+def ray_is_up() -> bool:
+    import ray
+
+    return ray.is_initialized()
 
 
 def _get(ray, ref, i):

@@ -77,3 +77,12 @@ def test_num_cpus_beyond_the_cluster_is_bad_input(ray_session, tmp_path):
 
     with pytest.raises(ConfigError, match="exceeds the cluster"):
         run(cfg(num_cpus=3.0), db=tmp_path / "r.sqlite")
+
+
+def test_the_actor_pool_is_reused_across_repeats_and_removed_after(ray_session, tmp_path):
+    r = run(cfg(mode="actors", repeats=3, size=400_000), db=tmp_path / "r.sqlite")
+    pids = [{t.pid for t in rep.tasks} for rep in r.repeats]
+    assert pids[0] == pids[1] == pids[2] and len(pids[0]) == 2
+    live = [a for a in ray_session.util.list_named_actors(all_namespaces=True)
+            if a["name"].startswith("rayjoule-worker")]
+    assert live == []
