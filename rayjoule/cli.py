@@ -102,3 +102,12 @@ def parse_params(items: list[str]) -> dict[str, str]:
             raise ConfigError(f"--param expects key=value, got {item!r}")
         params[key.strip()] = value.strip()
     return params
+
+
+def progress_bar(console: Any, transient: bool = False) -> Any:
+    """The rich progress bar every command shows while work runs (n of N, elapsed time)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    return Progress("[progress.description]{task.description}", BarColumn(),
+                    MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                    transient=transient)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
 from rayjoule.cli import (
     Parser,
     add_store_args,
     add_workload_args,
     parse_params,
+    progress_bar,
     run_command,
     write_json,
 )
@@ -64,9 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     from rayjoule.runner import run
 
     console = Console(stderr=True)
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
+    with progress_bar(console, transient=True) as progress:
         bar = progress.add_task(f"{config.workload} on {config.framework}", total=None)
 
         def on_start(n: int) -> None:

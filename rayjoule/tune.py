@@ -11,7 +11,6 @@ import sys
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from rayjoule.cli import (
@@ -19,6 +18,7 @@ from rayjoule.cli import (
     add_store_args,
     add_workload_args,
     parse_params,
+    progress_bar,
     run_command,
     write_json,
 )
@@ -133,8 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _optimize(tuner: Tuner, n_trials: int, console: Console) -> bool:
     """Run the trials with a progress bar; True when Ctrl-C stopped them (completed ones kept)."""
-    with Progress("[progress.description]{task.description}", BarColumn(),
-                  MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
+    with progress_bar(console) as progress:
         bar = progress.add_task("trials", total=n_trials)
 
         def on_trial(ft) -> None:
