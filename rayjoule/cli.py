@@ -83,6 +83,28 @@ def add_workload_args(parser: argparse.ArgumentParser, default_workload: str | N
                         help="workload parameter, repeatable (e.g. --param max_iter=500)")
 
 
+def add_metering_args(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """--meter/--tdp-scope/--idle-seconds/--address/--keep-alive, shared by run, tune, compare.
+
+    ``defaults=False`` leaves every value None when not given, so ``rayjoule.run`` can let the
+    environment and its config file fill them (RunConfig.resolve's precedence).
+    """
+    from rayjoule.config import TDP_SCOPES
+
+    def default(value: Any) -> Any:
+        return value if defaults else None
+
+    parser.add_argument("--meter", default=default("auto"),
+                        help="auto (default) or a meter name: rapl, perf, tdp, nvml")
+    parser.add_argument("--tdp-scope", choices=TDP_SCOPES, default=default("host"),
+                        help="tdp model scope: whole host (default) or the run's process tree")
+    parser.add_argument("--idle-seconds", type=float, default=default(2.0),
+                        help="idle baseline length (default 2)")
+    parser.add_argument("--address", help="Ray cluster address (default: a local instance)")
+    parser.add_argument("--keep-alive", action="store_true", default=default(False),
+                        help="keep the local Ray instance (and dashboard) up afterwards")
+
+
 def add_store_args(parser: argparse.ArgumentParser) -> None:
     """--db/--json, shared by the commands that run work."""
     from rayjoule.config import DEFAULT_DB

@@ -14,14 +14,14 @@ from rich.table import Table
 
 from rayjoule.cli import (
     Parser,
+    add_metering_args,
     add_store_args,
     add_workload_args,
     parse_params,
     run_command,
     write_json,
 )
-from rayjoule.config import MODES, TDP_SCOPES, RunConfig
-from rayjoule.errors import ConfigError
+from rayjoule.config import MODES, RunConfig
 from rayjoule.store import Store
 
 DEFAULT_FRAMEWORKS = "native,ray,lithops"
@@ -38,13 +38,8 @@ def build_parser() -> Parser:
     p.add_argument("--num-cpus", type=float, default=1.0, help="Ray CPUs per task")
     p.add_argument("--mode", choices=MODES, default="tasks", help="Ray tasks or actors")
     p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
-    p.add_argument("--meter", default="auto")
-    p.add_argument("--tdp-scope", choices=TDP_SCOPES, default="host")
-    p.add_argument("--idle-seconds", type=float, default=2.0)
-    p.add_argument("--address", help="Ray cluster address (default: a local instance)")
+    add_metering_args(p)
     p.add_argument("--lithops-config", help="a Lithops config file instead of localhost")
-    p.add_argument("--keep-alive", action="store_true",
-                   help="keep the local Ray instance (and dashboard) up afterwards")
     p.add_argument("--plot", metavar="PNG", help="bar chart of joules per framework")
     add_store_args(p)
     return p
@@ -54,19 +49,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     cpus = os.cpu_count() or 1
+    # compare() validates one config per framework (Ray's mode only applies to Ray) before
+    # any work starts, so bad input still costs nothing
     base = RunConfig(
         workload=args.workload, size=args.size, seed=args.seed, params=parse_params(args.param),
         framework="native", tasks=cpus if args.tasks is None else args.tasks,
         concurrency=cpus if args.concurrency is None else args.concurrency,
-        num_cpus=args.num_cpus, mode="tasks", meter=args.meter, tdp_scope=args.tdp_scope,
-        idle_seconds=args.idle_seconds, keep_alive=args.keep_alive,
-    ).validated()
-    import dataclasses
-
-    base = dataclasses.replace(base, mode=args.mode, address=args.address,
-                               lithops_config=args.lithops_config)
-    if args.repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {args.repeats}")
+        num_cpus=args.num_cpus, mode=args.mode, meter=args.meter, tdp_scope=args.tdp_scope,
+        idle_seconds=args.idle_seconds, address=args.address,
+        lithops_config=args.lithops_config, keep_alive=args.keep_alive,
+    )
     from rayjoule.comparison import compare
 
     console = Console()

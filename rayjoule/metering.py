@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import meters
 from rayjoule.hostid import host_key
@@ -175,9 +174,6 @@ class HostMeter:
         for m in self._meters:
             m.close()
 
-    def describe(self) -> dict[str, Any]:
-        return {"host": self.host, "meter": self.label.to_dict(),
-                "domains": sorted(self.read().by_domain)}
 
 
 def _build(name: str, tdp_scope: str, pids: PidProvider | None) -> meters.Meter:

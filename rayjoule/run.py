@@ -13,6 +13,7 @@ from rich.console import Console
 
 from rayjoule.cli import (
     Parser,
+    add_metering_args,
     add_store_args,
     add_workload_args,
     parse_params,
@@ -20,7 +21,7 @@ from rayjoule.cli import (
     run_command,
     write_json,
 )
-from rayjoule.config import FRAMEWORKS, MODES, TDP_SCOPES, RunConfig
+from rayjoule.config import FRAMEWORKS, MODES, RunConfig
 from rayjoule.report import print_run
 
 
@@ -32,15 +33,9 @@ def build_parser() -> Parser:
     p.add_argument("--concurrency", type=int, help="processes/actors working at once")
     p.add_argument("--num-cpus", type=float, help="Ray CPUs per task (fractional allowed)")
     p.add_argument("--mode", choices=MODES, help="Ray tasks or a pool of actors")
-    p.add_argument("--meter", help="auto (default) or a meter name: rapl, perf, tdp, nvml")
-    p.add_argument("--tdp-scope", choices=TDP_SCOPES,
-                   help="tdp model scope: whole host (default) or the run's process tree")
-    p.add_argument("--idle-seconds", type=float, help="idle baseline length (default 2)")
+    add_metering_args(p, defaults=False)
     p.add_argument("--repeats", type=int, help="repeat the run; report medians")
-    p.add_argument("--address", help="Ray cluster address (default: a local instance)")
     p.add_argument("--lithops-config", help="Lithops config file (framework lithops)")
-    p.add_argument("--keep-alive", action="store_true", default=None,
-                   help="keep the local Ray instance (and dashboard) up afterwards")
     p.add_argument("--config", help="TOML file of run settings (arguments override it)")
     add_store_args(p)
     return p

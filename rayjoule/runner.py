@@ -23,7 +23,7 @@ from rayjoule.attribution import attribute
 from rayjoule.config import DEFAULT_DB, RunConfig
 from rayjoule.errors import RunFailed
 from rayjoule.frameworks import executor_for
-from rayjoule.frameworks.base import Executor, OnTaskDone
+from rayjoule.frameworks.base import OnTaskDone
 from rayjoule.metering import IdleBaseline, LocalMetering, WindowEnergy
 from rayjoule.result import Energy, HostEnergy, MeterLabel, RunResult, combine_repeats
 from rayjoule.store import Store
@@ -52,7 +52,7 @@ class Session:
         self._stack = ExitStack()
         self.executor = self._stack.enter_context(executor_for(self.config))
         try:
-            self.metering = _metering_for(self.config, self.executor)
+            self.metering = _metering_for(self.config)
             self._stack.callback(self.metering.close)
             self.idle = self.metering.idle(self.config.idle_seconds)
         except BaseException:
@@ -117,7 +117,7 @@ def run(
         return combined
 
 
-def _metering_for(config: RunConfig, executor: Executor):
+def _metering_for(config: RunConfig):
     if config.framework == "ray":
         from rayjoule.metering_ray import RayMetering
 

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from rayjoule.cli import (
     Parser,
+    add_metering_args,
     add_store_args,
     add_workload_args,
     parse_params,
@@ -22,7 +23,7 @@ from rayjoule.cli import (
     run_command,
     write_json,
 )
-from rayjoule.config import MODES, TDP_SCOPES, RunConfig
+from rayjoule.config import MODES, RunConfig
 from rayjoule.errors import ConfigError
 from rayjoule.search_space import SearchSpace, parse_range
 from rayjoule.store import Store
@@ -54,12 +55,7 @@ def build_parser() -> Parser:
     p.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)}")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite beside --db)")
     p.add_argument("--study-name", help="default: derived from workload, size and objective")
-    p.add_argument("--meter", default="auto", help="auto or a meter name")
-    p.add_argument("--tdp-scope", choices=TDP_SCOPES, default="host")
-    p.add_argument("--idle-seconds", type=float, default=2.0)
-    p.add_argument("--address", help="Ray cluster address (default: a local instance)")
-    p.add_argument("--keep-alive", action="store_true",
-                   help="keep the local Ray instance (and dashboard) up afterwards")
+    add_metering_args(p)
     p.add_argument("--plot", metavar="DIR", help="write PNG figures here")
     add_store_args(p)
     return p

@@ -144,7 +144,7 @@ class Tuner:
         def on_repeat(result: RunResult) -> None:
             values.append(result)
             if len(self.s.objective) == 1 and self.s.repeats > 1:
-                trial.report(getattr_energy(result, metric), step=len(values) - 1)
+                trial.report(metric_of(result, metric), step=len(values) - 1)
                 if trial.should_prune():
                     self._record(trial, values, pruned=True)
                     raise self._optuna.TrialPruned()
@@ -204,7 +204,8 @@ def make_sampler(name: str, seed: int, space: SearchSpace):
     raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
 
 
-def getattr_energy(result: RunResult, metric: str) -> float:
+def metric_of(result: RunResult, metric: str) -> float:
+    """A result's figure for a METRICS name (joules from its energy, or its wall time)."""
     return result.wall_s if metric == "wall_s" else getattr(result.energy, metric)
 
 

@@ -39,10 +39,6 @@ class Executor(ABC):
     ) -> tuple[list[Any], list[TaskRecord]]:
         """Run ``workload.map`` on every chunk; return (partials, task records)."""
 
-    def metering_pids(self) -> list[int]:
-        """Extra processes (framework daemons) to include in a process-scope model."""
-        return []
-
     def __enter__(self) -> Executor:
         self.open()
         return self
