@@ -33,10 +33,10 @@ import meters  # noqa: E402
 import workloads  # noqa: E402
 from experiments._results import RESULTS as RESULTS_DIR  # noqa: E402
 from experiments._results import write_rows  # noqa: E402
-from rayjoule.config import RunConfig  # noqa: E402
-from rayjoule.raycluster import connect, disconnect  # noqa: E402
-from rayjoule.runner import Session  # noqa: E402
-from rayjoule.store import Store  # noqa: E402
+from rayjoule.cluster.connect import connect, disconnect  # noqa: E402
+from rayjoule.core.config import RunConfig  # noqa: E402
+from rayjoule.runs.session import Session  # noqa: E402
+from rayjoule.runs.store import Store  # noqa: E402
 
 RESULTS = RESULTS_DIR / "bench_frameworks.csv"
 

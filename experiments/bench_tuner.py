@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments._results import RESULTS, write_rows  # noqa: E402
-from rayjoule.search_space import Range, SearchSpace  # noqa: E402
+from rayjoule.tuning.space import Range, SearchSpace  # noqa: E402
 
 TARGET = 1.05
 
@@ -51,10 +51,10 @@ def grid_points(space: SearchSpace) -> list[dict]:
 
 
 def record(args) -> None:
-    from rayjoule.config import RunConfig
-    from rayjoule.raycluster import connect
-    from rayjoule.runner import run
-    from rayjoule.store import Store
+    from rayjoule.cluster.connect import connect
+    from rayjoule.core.config import RunConfig
+    from rayjoule.runs.session import run
+    from rayjoule.runs.store import Store
 
     cpus = os.cpu_count() or 1
     connect(None, num_cpus=cpus, include_dashboard=False)
@@ -96,7 +96,7 @@ def _snap(params: dict, grid: dict) -> tuple:
 def replay(args) -> None:
     import optuna
 
-    from rayjoule.tuner import make_sampler
+    from rayjoule.tuning.tuner import make_sampler
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     rows = []
@@ -142,7 +142,7 @@ def _cast(text: str, values: list):
 
 
 def live(args) -> None:
-    from rayjoule import tune
+    from rayjoule.cli import tune
 
     out = RESULTS / f"tuner_live_{args.workload}.json"
     tune.main(["--workload", args.workload, "--size", str(args.size), "--trials", "20",

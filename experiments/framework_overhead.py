@@ -9,7 +9,7 @@
 * ``parallelism``: joules and wall time vs tasks for each framework on two
   workloads.
 
-Every point is a :func:`rayjoule.comparison.compare` run (interleaved repeats,
+Every point is a :func:`rayjoule.comparing.comparator.compare` run (interleaved repeats,
 summaries checked identical, bootstrap 95 % intervals); every figure is
 labelled with the meter and whether it was measured or modelled.
 
@@ -28,10 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments._results import RESULTS, write_rows  # noqa: E402
-from rayjoule.comparison import compare  # noqa: E402
-from rayjoule.config import RunConfig  # noqa: E402
-from rayjoule.raycluster import connect  # noqa: E402
-from rayjoule.store import Store  # noqa: E402
+from rayjoule.cluster.connect import connect  # noqa: E402
+from rayjoule.comparing.comparator import compare  # noqa: E402
+from rayjoule.core.config import RunConfig  # noqa: E402
+from rayjoule.runs.store import Store  # noqa: E402
 
 FRAMEWORKS = ["native", "ray", "ray:actors", "lithops"]
 #: pi points per millisecond of one core on the development VM (bench_workloads: 5e8 in 2.7 s)
@@ -87,7 +87,7 @@ def seed(args, store: Store) -> None:
     report = compare(base, ["native", "lithops", "ray"], args.repeats, store)
     rows = _rows(report, study="seed", workload=args.workload)
     path = _write(rows, "seed_study")
-    from rayjoule.plots import compare_figure
+    from rayjoule.cli.plots import compare_figure
 
     png = compare_figure(report["frameworks"], report["meter"], RESULTS / "seed_study.png")
     _print(rows)

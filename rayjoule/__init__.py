@@ -9,16 +9,22 @@ run needs them.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
-from rayjoule.config import RunConfig
-from rayjoule.errors import ConfigError, RayjouleError, RunFailed
-from rayjoule.result import Energy, HostEnergy, MeterLabel, RunResult, TaskRecord
+from rayjoule.core.config import RunConfig
+from rayjoule.core.errors import ConfigError, RayjouleError, RunFailed
+from rayjoule.core.result import Energy, HostEnergy, MeterLabel, RunResult, TaskRecord
+
+try:
+    __version__ = version("rayjoule")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def run(config: RunConfig, **kwargs: Any) -> RunResult:
-    """One metered run; see :func:`rayjoule.runner.run`."""
-    from rayjoule.runner import run as _run
+    """One metered run; see :func:`rayjoule.runs.session.run`."""
+    from rayjoule.runs.session import run as _run
 
     return _run(config, **kwargs)
 
@@ -33,5 +39,6 @@ __all__ = [
     "RunFailed",
     "RunResult",
     "TaskRecord",
+    "__version__",
     "run",
 ]

@@ -7,23 +7,23 @@ pid, start, end, CPU time) mean the same thing on every framework.
 
 from __future__ import annotations
 
-from rayjoule.config import RunConfig
-from rayjoule.errors import ConfigError
+from rayjoule.core.config import RunConfig
+from rayjoule.core.errors import ConfigError
 from rayjoule.frameworks.base import Executor
 
 
 def executor_for(config: RunConfig) -> Executor:
     """The executor for ``config.framework`` (imports the framework lazily)."""
     if config.framework == "native":
-        from rayjoule.frameworks.native import NativeExecutor
+        from rayjoule.frameworks.native_executor import NativeExecutor
 
         return NativeExecutor(config)
     if config.framework == "ray":
-        from rayjoule.frameworks.ray_exec import RayExecutor
+        from rayjoule.frameworks.ray_executor import RayExecutor
 
         return RayExecutor(config)
     if config.framework == "lithops":
-        from rayjoule.frameworks.lithops_exec import LithopsExecutor
+        from rayjoule.frameworks.lithops_executor import LithopsExecutor
 
         return LithopsExecutor(config)
     raise ConfigError(f"unknown framework {config.framework!r}")

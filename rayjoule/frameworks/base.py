@@ -6,8 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from rayjoule.config import RunConfig
-from rayjoule.result import TaskRecord
+from rayjoule.core.config import RunConfig
+from rayjoule.core.result import TaskRecord
 
 #: called with each finished task's record, for progress bars
 OnTaskDone = Callable[[TaskRecord], None]
@@ -19,7 +19,7 @@ class Executor(ABC):
     Lifecycle: ``open()`` once (start or connect to the framework), ``map()``
     once per repeat, ``close()`` at the end. ``map`` returns the partials in
     chunk order and one TaskRecord per chunk; a chunk that raises or a worker
-    that dies ends ``map`` with :class:`rayjoule.errors.RunFailed`.
+    that dies ends ``map`` with :class:`rayjoule.core.errors.RunFailed`.
     """
 
     name: str = ""

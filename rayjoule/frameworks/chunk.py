@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rayjoule.hostid import host_key
+from rayjoule.cluster.hosts import host_key
 
 
 def run_chunk(workload: Any, task_id: int, chunk: Any, node_id: str = "") -> tuple[Any, dict]:
@@ -39,7 +39,7 @@ def collect(
     outputs: Iterable[tuple[Any, dict]], on_done: Callable[[Any], None] | None = None
 ) -> tuple[list[Any], list[Any]]:
     """``run_chunk`` outputs, in chunk order → (partials, TaskRecords), reporting each record."""
-    from rayjoule.result import TaskRecord
+    from rayjoule.core.result import TaskRecord
 
     partials, records = [], []
     for partial, rec in outputs:

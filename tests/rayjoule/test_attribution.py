@@ -2,8 +2,8 @@ import math
 
 import pytest
 
-from rayjoule.attribution import attribute
-from rayjoule.result import TaskRecord
+from rayjoule.core.attribution import attribute
+from rayjoule.core.result import TaskRecord
 
 
 def task(i, host, cpu, start=0.0, end=1.0):

@@ -15,8 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from rayjoule import keepalive
-from rayjoule.metering_ray import API_VERSION, NAMESPACE, NodeWatcher, anchor_node, meter_actor
+from rayjoule.cluster import keepalive
+from rayjoule.metering.ray_meters import (
+    API_VERSION,
+    NAMESPACE,
+    NodeWatcher,
+    anchor_node,
+    meter_actor,
+)
 from tests_support import old_meter
 from tests_support.private_ray import isolated_env, private_dir
 

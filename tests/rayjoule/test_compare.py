@@ -8,10 +8,10 @@ import pytest
 
 import workloads
 from rayjoule import RunConfig, RunFailed, run
-from rayjoule.comparison import compare
-from rayjoule.errors import ConfigError
-from rayjoule.stats import median_ci
-from rayjoule.store import Store
+from rayjoule.comparing.comparator import compare
+from rayjoule.core.errors import ConfigError
+from rayjoule.core.stats import median_ci
+from rayjoule.runs.store import Store
 from tests_support import failing_workloads as fw
 
 
@@ -104,7 +104,7 @@ def test_compare_cli_writes_json_and_plot(tmp_path):
 
 
 def test_framework_specs_pick_rays_mode():
-    from rayjoule.comparison import config_for
+    from rayjoule.comparing.comparator import config_for
 
     assert config_for(base(), "ray:actors").mode == "actors"
     assert config_for(base(mode="tasks"), "ray").mode == "tasks"
@@ -119,6 +119,6 @@ def test_lithops_tasks_keep_the_futures_timings(tmp_path):
         stats = t.framework_stats
         assert stats["worker_start_tstamp"] <= stats["worker_end_tstamp"]
         assert stats["worker_func_exec_time"] >= 0
-    from rayjoule.result import RunResult
+    from rayjoule.core.result import RunResult
 
     assert RunResult.from_dict(r.to_dict()) == r

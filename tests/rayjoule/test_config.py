@@ -1,7 +1,7 @@
 import pytest
 
-from rayjoule.config import RunConfig
-from rayjoule.errors import ConfigError
+from rayjoule.core.config import RunConfig
+from rayjoule.core.errors import ConfigError
 from workloads import WorkloadError
 
 

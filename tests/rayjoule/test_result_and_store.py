@@ -3,8 +3,8 @@ import sqlite3
 
 import pytest
 
-from rayjoule.errors import ConfigError
-from rayjoule.result import (
+from rayjoule.core.errors import ConfigError
+from rayjoule.core.result import (
     Energy,
     HostEnergy,
     MeterLabel,
@@ -12,7 +12,7 @@ from rayjoule.result import (
     TaskRecord,
     combine_repeats,
 )
-from rayjoule.store import Store, open_existing
+from rayjoule.runs.store import Store, open_existing
 
 
 def make_result(run_id="r1", total=10.0, wall=2.0):
@@ -75,7 +75,7 @@ def test_store_rejects_bad_paths(tmp_path):
 def test_export_parquet_is_readable_by_pandas(tmp_path):
     import pandas as pd
 
-    from rayjoule.export import export_parquet
+    from rayjoule.cli.export import export_parquet
 
     with Store(tmp_path / "r.sqlite") as s:
         s.begin("r1", workload="pi", framework="native", config={})

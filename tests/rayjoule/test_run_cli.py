@@ -65,8 +65,8 @@ def test_unavailable_meter_inside_a_ray_actor_is_one_clear_line(tmp_path):
 
 def test_exit_statuses_follow_the_design(capsys):
     from meters import MeterUnavailable
-    from rayjoule.cli import run_command
-    from rayjoule.errors import ConfigError, RunFailed
+    from rayjoule.cli.common import run_command
+    from rayjoule.core.errors import ConfigError, RunFailed
 
     def failing(exc):
         def main(argv):

@@ -6,7 +6,7 @@ import pytest
 
 import workloads
 from rayjoule import RunConfig, RunFailed, run
-from rayjoule.store import Store
+from rayjoule.runs.store import Store
 from tests_support import failing_workloads as fw
 
 

@@ -6,7 +6,7 @@ import pytest
 
 import workloads
 from rayjoule import RunConfig, RunFailed, run
-from rayjoule.store import Store
+from rayjoule.runs.store import Store
 from tests_support import failing_workloads as fw
 
 
@@ -38,7 +38,7 @@ def test_ray_split_conserves_energy(ray_session, tmp_path):
 
 
 def test_one_meter_actor_per_physical_host(ray_session, tmp_path):
-    from rayjoule.hostid import host_key
+    from rayjoule.cluster.hosts import host_key
 
     run(cfg(size=100_000), db=tmp_path / "r.sqlite")
     run(cfg(size=100_000), db=tmp_path / "r.sqlite")
@@ -73,7 +73,7 @@ def test_more_actors_than_the_cluster_can_place_still_completes(ray_session, tmp
 
 
 def test_num_cpus_beyond_the_cluster_is_bad_input(ray_session, tmp_path):
-    from rayjoule.errors import ConfigError
+    from rayjoule.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="exceeds the cluster"):
         run(cfg(num_cpus=3.0), db=tmp_path / "r.sqlite")

@@ -1,8 +1,8 @@
 import pytest
 
-from rayjoule.errors import ConfigError
-from rayjoule.search_space import Range, SearchSpace, parse_range
-from rayjoule.tuner import default_storage, parse_objective
+from rayjoule.core.errors import ConfigError
+from rayjoule.tuning.space import Range, SearchSpace, parse_range
+from rayjoule.tuning.tuner import default_storage, parse_objective
 
 
 def test_parse_range_fixed_and_bounded():

@@ -7,7 +7,7 @@ import sys
 import optuna
 import pytest
 
-from rayjoule import tune
+from rayjoule.cli import tune
 
 SMALL = ["--workload", "pi", "--size", "200000", "--frameworks", "native", "--meter", "tdp",
          "--idle-seconds", "0", "--tasks", "1:8", "--concurrency", "1:2"]
@@ -31,7 +31,7 @@ def test_resume_accumulates_trials_and_best_is_the_minimum(tmp_path):
     study = optuna.load_study(study_name=second["study_name"], storage=second["storage"])
     attrs = study.trials[0].user_attrs
     assert {"total_j", "static_j", "dynamic_j", "wall_s", "meter", "kind", "run_id"} <= set(attrs)
-    from rayjoule.store import Store
+    from rayjoule.runs.store import Store
 
     with Store(tmp_path / "r.sqlite") as s:
         rows = s.runs(study=second["study_name"])
@@ -74,7 +74,7 @@ def test_grid_sampler_covers_the_grid(tmp_path):
 
 def test_repeats_use_the_median(tmp_path):
     code, out = tune_cli(tmp_path, "--trials", "2", "--repeats", "3")
-    from rayjoule.store import Store
+    from rayjoule.runs.store import Store
 
     with Store(tmp_path / "r.sqlite") as s:
         for t in out["trials"]:

@@ -150,11 +150,7 @@ def test_synthetic_corpus_looks_like_reviews():
 
 
 def test_cli_exits_2_on_missing_file(tmp_path, capsys):
-    try:
-        from meters import MeterError  # noqa: F401  (rayjoule.cli maps it lazily)
-    except ImportError:
-        pytest.skip("meters.MeterError not available yet; rayjoule.cli needs it to map errors")
-    from rayjoule.cli import run_command
+    from rayjoule.cli.common import run_command
     from rayjoule.workloads import main
 
     code = run_command(main, ["airbnb", "--param", f"data={tmp_path / 'missing.csv'}"])

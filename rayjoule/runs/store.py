@@ -16,8 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rayjoule.errors import ConfigError
-from rayjoule.result import RunResult, TaskRecord
+from rayjoule.core.errors import ConfigError
+from rayjoule.core.result import RunResult, TaskRecord
 
 SCHEMA_VERSION = 1
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import meters
-from rayjoule.hostid import host_key
-from rayjoule.result import MeterLabel
+from rayjoule.cluster.hosts import host_key
+from rayjoule.core.result import MeterLabel
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def _build(name: str, tdp_scope: str, pids: PidProvider | None) -> meters.Meter:
 class LocalMetering:
     """Metering for frameworks whose work stays on this host (native, Lithops localhost).
 
-    The same interface as :class:`rayjoule.metering_ray.RayMetering`: idle
+    The same interface as :class:`rayjoule.metering.ray_meters.RayMetering`: idle
     baseline, then start/stop around each repeat, per physical host.
     """
 

@@ -1,8 +1,8 @@
 """Meter actors: one long-lived ``rayjoule-meter:<host>`` actor per physical host.
 
-Each actor owns its host's :class:`~rayjoule.metering.HostMeter` and lives in
+Each actor owns its host's :class:`~rayjoule.metering.host_meter.HostMeter` and lives in
 the fixed ``rayjoule`` namespace, detached, so later runs find and reuse it by
-name and its cumulative counters (and Ray metrics, :mod:`rayjoule.metrics`)
+name and its cumulative counters (and Ray metrics, :mod:`rayjoule.metering.metrics`)
 outlive any single run. The actors take no CPU resource, so they never compete
 with the work. An actor is pinned to the driver's node (else the head) when its
 host has one, so removing a worker node in the middle of a run does not take
@@ -22,11 +22,17 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from rayjoule.hostid import host_key
-from rayjoule.metering import HostMeter, IdleBaseline, WindowEnergy
-from rayjoule.metrics import EnergyMetrics, PowerPublisher
-from rayjoule.raycluster import NAMESPACE, alive_nodes, hosts_of_cluster, is_head, ray_process_pids
-from rayjoule.result import MeterLabel
+from rayjoule.cluster.connect import (
+    NAMESPACE,
+    alive_nodes,
+    hosts_of_cluster,
+    is_head,
+    ray_process_pids,
+)
+from rayjoule.cluster.hosts import host_key
+from rayjoule.core.result import MeterLabel
+from rayjoule.metering.host_meter import HostMeter, IdleBaseline, WindowEnergy
+from rayjoule.metering.metrics import EnergyMetrics, PowerPublisher
 
 log = logging.getLogger(__name__)
 
@@ -185,7 +191,7 @@ def meter_actors(meter: str, scope: str,
                  hosts: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Get or create the meter actor of every physical host: host → handle.
 
-    ``hosts`` (host → node ids, from :func:`~rayjoule.raycluster.hosts_of_cluster`)
+    ``hosts`` (host → node ids, from :func:`~rayjoule.cluster.connect.hosts_of_cluster`)
     defaults to the whole cluster now. ``meter`` and ``scope`` are not needed to
     create an actor (one actor serves every meter); they are accepted for callers
     that think of "the actors for this meter".
@@ -261,7 +267,7 @@ class RayMetering:
     """Metering across a Ray cluster through the per-host meter actors.
 
     ``workload`` and ``framework`` tag the energy the actors export
-    (:mod:`rayjoule.metrics`); without a ``workload`` nothing is exported.
+    (:mod:`rayjoule.metering.metrics`); without a ``workload`` nothing is exported.
     """
 
     def __init__(self, meter: str, tdp_scope: str, *, workload: str | None = None,

@@ -19,10 +19,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rayjoule.errors import ConfigError, RunFailed
+from rayjoule.core.errors import ConfigError, RunFailed
+from rayjoule.core.result import TaskRecord
 from rayjoule.frameworks.base import Executor, OnTaskDone
 from rayjoule.frameworks.chunk import collect, run_chunk
-from rayjoule.result import TaskRecord
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.result import RunResult
+from rayjoule.core.result import RunResult
 
 
 def source_of(result: RunResult) -> str:

@@ -23,7 +23,7 @@ EXIT_BAD_INPUT = 2
 def _user_errors() -> tuple[type[BaseException], ...]:
     """The exception classes whose message is meant for the user (imported lazily)."""
     from meters import MeterError
-    from rayjoule.errors import RayjouleError
+    from rayjoule.core.errors import RayjouleError
     from workloads import WorkloadError
 
     return (MeterError, WorkloadError, RayjouleError)
@@ -35,7 +35,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     >>> run_command(lambda argv: 0, [])
     0
     """
-    from rayjoule.errors import RunFailed
+    from rayjoule.core.errors import RunFailed
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -67,6 +67,12 @@ def write_json(path: str | Path, payload: dict[str, Any]) -> None:
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit status 2 (no usage dump)."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        from rayjoule import __version__
+
+        self.add_argument("--version", action="version", version=f"rayjoule {__version__}")
+
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
@@ -89,7 +95,7 @@ def add_metering_args(parser: argparse.ArgumentParser, *, defaults: bool = True)
     ``defaults=False`` leaves every value None when not given, so ``rayjoule.run`` can let the
     environment and its config file fill them (RunConfig.resolve's precedence).
     """
-    from rayjoule.config import TDP_SCOPES
+    from rayjoule.core.config import TDP_SCOPES
 
     def default(value: Any) -> Any:
         return value if defaults else None
@@ -107,7 +113,7 @@ def add_metering_args(parser: argparse.ArgumentParser, *, defaults: bool = True)
 
 def add_store_args(parser: argparse.ArgumentParser) -> None:
     """--db/--json, shared by the commands that run work."""
-    from rayjoule.config import DEFAULT_DB
+    from rayjoule.core.config import DEFAULT_DB
 
     parser.add_argument("--db", default=DEFAULT_DB, help="results store (default %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON here")
@@ -115,7 +121,7 @@ def add_store_args(parser: argparse.ArgumentParser) -> None:
 
 def parse_params(items: list[str]) -> dict[str, str]:
     """``["k=v", ...]`` → ``{"k": "v"}``; the workload converts the values to its types."""
-    from rayjoule.errors import ConfigError
+    from rayjoule.core.errors import ConfigError
 
     params = {}
     for item in items:

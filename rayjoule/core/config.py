@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rayjoule.errors import ConfigError
+from rayjoule.core.errors import ConfigError
 
 FRAMEWORKS = ("native", "ray", "lithops")
 MODES = ("tasks", "actors")

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rayjoule.errors import RayjouleError
+from rayjoule.core.errors import RayjouleError
 
 log = logging.getLogger(__name__)
 

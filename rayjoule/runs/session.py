@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import workloads
-from rayjoule.attribution import attribute
-from rayjoule.config import DEFAULT_DB, RunConfig
-from rayjoule.errors import RunFailed
+from rayjoule.core.attribution import attribute
+from rayjoule.core.config import DEFAULT_DB, RunConfig
+from rayjoule.core.errors import RunFailed
+from rayjoule.core.result import Energy, HostEnergy, MeterLabel, RunResult, combine_repeats
 from rayjoule.frameworks import executor_for
 from rayjoule.frameworks.base import OnTaskDone
-from rayjoule.metering import IdleBaseline, LocalMetering, WindowEnergy
-from rayjoule.result import Energy, HostEnergy, MeterLabel, RunResult, combine_repeats
-from rayjoule.store import Store
+from rayjoule.metering.host_meter import IdleBaseline, LocalMetering, WindowEnergy
+from rayjoule.runs.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -119,7 +119,7 @@ def run(
 
 def _metering_for(config: RunConfig):
     if config.framework == "ray":
-        from rayjoule.metering_ray import RayMetering
+        from rayjoule.metering.ray_meters import RayMetering
 
         return RayMetering(config.meter, config.tdp_scope, workload=config.workload,
                            framework=config.framework)

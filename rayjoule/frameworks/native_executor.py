@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
-from rayjoule.errors import RunFailed
+from rayjoule.core.errors import RunFailed
+from rayjoule.core.result import TaskRecord
 from rayjoule.frameworks.base import Executor, OnTaskDone
 from rayjoule.frameworks.chunk import collect, run_chunk
-from rayjoule.result import TaskRecord
 
 
 class NativeExecutor(Executor):

@@ -14,7 +14,7 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
-from rayjoule.errors import ConfigError
+from rayjoule.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
     * ``keep_alive=True``: a head started by ``ray start --head`` as its own
       process, so it and its dashboard outlive the driver; an already running
       local head (a previous ``--keep-alive``) is reused
-      (:func:`rayjoule.keepalive.ensure_local_head`).
+      (:func:`rayjoule.cluster.keepalive.ensure_local_head`).
     """
     import ray
 
@@ -44,7 +44,7 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
     if keep_alive and not address:
-        from rayjoule.keepalive import ensure_local_head
+        from rayjoule.cluster.keepalive import ensure_local_head
 
         ensure_local_head(num_cpus=init_kwargs.pop("num_cpus", None))
         # "auto" (not the head's explicit address) is what makes Ray pick up the
@@ -104,7 +104,7 @@ def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
 
 
 def _node_host(node_id: str) -> tuple[str, str]:
-    from rayjoule.hostid import host_key
+    from rayjoule.cluster.hosts import host_key
 
     return node_id, host_key()
 

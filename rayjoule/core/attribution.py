@@ -13,7 +13,7 @@ import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from rayjoule.result import TaskRecord
+from rayjoule.core.result import TaskRecord
 
 
 def attribute(

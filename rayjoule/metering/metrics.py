@@ -19,7 +19,7 @@ Ray name                        type      Prometheus series
 Domains overlap (``core-0`` lies inside ``package-0``, ``psys`` contains the
 packages), so summing ``rayjoule_energy_joules`` over ``domain`` double counts;
 ``rayjoule_host_energy_joules`` is the host's total without double counting
-(:attr:`rayjoule.metering.WindowEnergy.total_j`) and is what dashboards sum.
+(:attr:`rayjoule.metering.host_meter.WindowEnergy.total_j`) and is what dashboards sum.
 
 This module only formats and records; it never decides what was measured.
 """
@@ -32,8 +32,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from rayjoule.metering import HostMeter, Snapshot, WindowEnergy
-from rayjoule.result import MeterLabel
+from rayjoule.core.result import MeterLabel
+from rayjoule.metering.host_meter import HostMeter, Snapshot, WindowEnergy
 
 log = logging.getLogger(__name__)
 

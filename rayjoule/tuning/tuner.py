@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rayjoule.config import RunConfig
-from rayjoule.errors import ConfigError, RunFailed
-from rayjoule.result import RunResult
-from rayjoule.search_space import SearchSpace
-from rayjoule.store import Store
+from rayjoule.core.config import RunConfig
+from rayjoule.core.errors import ConfigError, RunFailed
+from rayjoule.core.result import RunResult
+from rayjoule.runs.store import Store
+from rayjoule.tuning.space import SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class Tuner:
                             callbacks=callbacks)
 
     def _objective(self, trial) -> float | tuple[float, ...]:
-        from rayjoule.runner import run
+        from rayjoule.runs.session import run
 
         params = self.s.space.suggest(trial)
         config = dataclasses.replace(self.s.base, **params, repeats=self.s.repeats)

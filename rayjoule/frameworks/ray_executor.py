@@ -14,11 +14,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from rayjoule.errors import ConfigError, RunFailed
+from rayjoule.cluster.connect import connect, disconnect
+from rayjoule.core.errors import ConfigError, RunFailed
+from rayjoule.core.result import TaskRecord
 from rayjoule.frameworks.base import Executor, OnTaskDone
 from rayjoule.frameworks.chunk import collect, run_chunk
-from rayjoule.raycluster import connect, disconnect
-from rayjoule.result import TaskRecord
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rayjoule.config import FRAMEWORKS, MODES
-from rayjoule.errors import ConfigError
+from rayjoule.core.config import FRAMEWORKS, MODES
+from rayjoule.core.errors import ConfigError
 
 #: num_cpus values tried by the exhaustive grid sampler
 NUM_CPUS_GRID = (0.25, 0.5, 1.0, 2.0)

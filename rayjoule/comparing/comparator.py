@@ -15,12 +15,12 @@ from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
-from rayjoule.config import RunConfig
-from rayjoule.errors import ConfigError, RunFailed
-from rayjoule.result import RunResult
-from rayjoule.runner import Session
-from rayjoule.stats import median_ci
-from rayjoule.store import Store
+from rayjoule.core.config import RunConfig
+from rayjoule.core.errors import ConfigError, RunFailed
+from rayjoule.core.result import RunResult
+from rayjoule.core.stats import median_ci
+from rayjoule.runs.session import Session
+from rayjoule.runs.store import Store
 
 BASELINE = "native"
 

@@ -1,0 +1,1 @@
+"""What the commands share: arguments, config resolution, exit codes, rendering, plots."""

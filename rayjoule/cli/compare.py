@@ -1,0 +1,104 @@
+"""``python -m rayjoule.compare``: native vs Ray vs Lithops — the framework's own energy.
+
+Default: ``pi`` on native, Ray and Lithops, 5 interleaved repeats each.
+"""
+
+from __future__ import annotations
+
+import os
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rayjoule.cli.common import (
+    Parser,
+    add_metering_args,
+    add_store_args,
+    add_workload_args,
+    parse_params,
+    write_json,
+)
+from rayjoule.core.config import MODES, RunConfig
+from rayjoule.runs.store import Store
+
+DEFAULT_FRAMEWORKS = "native,ray,lithops"
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m rayjoule.compare", description=__doc__.splitlines()[0])
+    add_workload_args(p, default_workload="pi")
+    p.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS,
+                   help="comma list (default %(default)s; ray:actors for Ray's actor pool); "
+                        "native is the overhead baseline")
+    p.add_argument("--tasks", type=int, default=None, help="chunks (default: CPU count)")
+    p.add_argument("--concurrency", type=int, default=None, help="default: CPU count")
+    p.add_argument("--num-cpus", type=float, default=1.0, help="Ray CPUs per task")
+    p.add_argument("--mode", choices=MODES, default="tasks", help="Ray tasks or actors")
+    p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
+    add_metering_args(p)
+    p.add_argument("--lithops-config", help="a Lithops config file instead of localhost")
+    p.add_argument("--plot", metavar="PNG", help="bar chart of joules per framework")
+    add_store_args(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    cpus = os.cpu_count() or 1
+    # compare() validates one config per framework (Ray's mode only applies to Ray) before
+    # any work starts, so bad input still costs nothing
+    base = RunConfig(
+        workload=args.workload, size=args.size, seed=args.seed, params=parse_params(args.param),
+        framework="native", tasks=cpus if args.tasks is None else args.tasks,
+        concurrency=cpus if args.concurrency is None else args.concurrency,
+        num_cpus=args.num_cpus, mode=args.mode, meter=args.meter, tdp_scope=args.tdp_scope,
+        idle_seconds=args.idle_seconds, address=args.address,
+        lithops_config=args.lithops_config, keep_alive=args.keep_alive,
+    )
+    from rayjoule.comparing.comparator import compare
+
+    console = Console()
+    with Store(args.db) as store, console.status("comparing…") as status:
+        def on_run(r) -> None:
+            status.update(f"{r.framework}: {r.energy.total_j:.1f} J in {r.wall_s:.2f} s")
+
+        report = compare(base, frameworks, args.repeats, store, on_run=on_run)
+    print_report(report, console)
+    if args.json:
+        write_json(args.json, report)
+    if args.plot:
+        from rayjoule.cli.plots import compare_figure
+
+        console.print(f"figure: {compare_figure(report['frameworks'], report['meter'], args.plot)}")
+    if args.keep_alive and any(f.partition(":")[0] == "ray" for f in frameworks):
+        from rayjoule.cluster.keepalive import announce
+
+        announce()
+    return 0
+
+
+def print_report(report: dict, console: Console) -> None:
+    m = report["meter"]
+    source = f"meter {m['name']}, {m['kind']}"
+    title = (f"{report['workload']} (size {report['size']}), {report['tasks']} tasks, "
+             f"concurrency {report['concurrency']}, {report['repeats']} interleaved repeats — "
+             f"medians [95 % CI] [{source}]")
+    table = Table(title=escape(title))
+    for col in ("framework", "wall s", "total J", "dynamic J", "overhead J", "overhead J/task"):
+        table.add_column(col, justify="right")
+    for fw, e in report["frameworks"].items():
+        table.add_row(fw, _ci(e["wall_s"], ".2f"), _ci(e["total_j"], ".1f"),
+                      _ci(e["dynamic_j"], ".1f"),
+                      _ci(e.get("overhead_j"), ".1f"), _ci(e.get("overhead_j_per_task"), ".3f"))
+    console.print(table)
+    console.print(f"summary identical on every framework: {report['summary']}")
+
+
+def _ci(stat, spec: str) -> str:
+    if stat is None:
+        return "—"
+    lo, hi = stat["ci95"]
+    return f"{format(stat['median'], spec)} [{format(lo, spec)}, {format(hi, spec)}]"
+

@@ -1,0 +1,1 @@
+"""Floor 4: framework overhead — interleaved sessions and bootstrap intervals."""

@@ -1,0 +1,1 @@
+"""Floor 4: profiles → fitted energy/time models → predictions → the optimiser."""

@@ -1,0 +1,1 @@
+"""Floor 4: the Optuna search over settings for the fewest joules."""
