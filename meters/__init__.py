@@ -11,8 +11,13 @@ take differences of two readings for their windows::
         r0 = m.read(); ...; r1 = m.read()
         print(r1.total - r0.total, "J", r1.kind, r1.source)
 
+Every meter says what its figures rest on (``meter.basis``, JSON-safe), and
+:func:`describe_host` says what the machine was; both are stored with every run.
+Inside a remote function, :class:`CallMeter` meters the call itself.
+
 This package imports only the standard library, psutil and numpy
-(``nvidia-ml-py`` lazily, inside :class:`NvmlMeter`).
+(``nvidia-ml-py`` lazily, inside :class:`NvmlMeter`). The conformance suite
+for meters is :mod:`meters.testing` (it imports pytest, so only tests import it).
 """
 
 from meters._base import (
@@ -25,8 +30,10 @@ from meters._base import (
     Probe,
     Reading,
 )
+from meters._callmeter import MEMORY_W_PER_GB, CallMeter, process_cpu_seconds
 from meters._composite import CompositeMeter
 from meters._cpu_table import CpuPowerRow, load_cpu_table, match_cpu, normalise_cpu_name
+from meters._cpuinfo import CPUINFO_ENV, CpuInfo, parse_cpuinfo, read_cpuinfo
 from meters._detect import (
     CPU_ORDER,
     ENTRY_POINT_GROUP,
@@ -36,29 +43,41 @@ from meters._detect import (
     get_meter,
     meter_classes,
 )
+from meters._dies import DIE_COUNTERS, DieRule
+from meters._host import describe_host
 from meters._nvml import NvmlMeter
 from meters._perf import PerfMeter, PerfSample, parse_perf_stat, parse_perf_stat_line
-from meters._rapl import (
+from meters._powercap import (
     POWERCAP_ROOT_ENV,
-    RAPL_ACCESS_HELP,
-    RaplMeter,
-    counter_delta,
+    PowercapScan,
+    RaplZone,
     discover_zones,
+    scan_powercap,
 )
+from meters._rapl import RAPL_ACCESS_HELP, RaplMeter, counter_delta
 from meters._sampler import Sampler, SamplerFailed
-from meters._tdp import TdpMeter, TdpModel, resolve_model
+from meters._tdp import TdpMeter
+from meters._tdp_model import CPU_THREADS_ENV, TDP_WATTS_ENV, TdpModel, resolve_model
 
 __all__ = [
+    "CPUINFO_ENV",
     "CPU_ORDER",
+    "CPU_THREADS_ENV",
+    "DIE_COUNTERS",
     "ENTRY_POINT_GROUP",
     "KINDS",
     "MEASURED",
+    "MEMORY_W_PER_GB",
     "MODELLED",
     "POWERCAP_ROOT_ENV",
     "RAPL_ACCESS_HELP",
+    "TDP_WATTS_ENV",
+    "CallMeter",
     "CompositeMeter",
+    "CpuInfo",
     "CpuPowerRow",
     "Detection",
+    "DieRule",
     "Meter",
     "MeterError",
     "MeterInfo",
@@ -66,14 +85,17 @@ __all__ = [
     "NvmlMeter",
     "PerfMeter",
     "PerfSample",
+    "PowercapScan",
     "Probe",
     "RaplMeter",
+    "RaplZone",
     "Reading",
     "Sampler",
     "SamplerFailed",
     "TdpMeter",
     "TdpModel",
     "counter_delta",
+    "describe_host",
     "detect",
     "discover_zones",
     "get_meter",
@@ -81,7 +103,11 @@ __all__ = [
     "match_cpu",
     "meter_classes",
     "normalise_cpu_name",
+    "parse_cpuinfo",
     "parse_perf_stat",
     "parse_perf_stat_line",
+    "process_cpu_seconds",
+    "read_cpuinfo",
     "resolve_model",
+    "scan_powercap",
 ]

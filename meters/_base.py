@@ -147,7 +147,7 @@ class Probe:
 class Meter(ABC):
     """An energy meter: cumulative joules per domain since creation.
 
-    Contract (checked for every meter by ``tests/meters/contract.py``):
+    Contract (checked for every meter by :class:`meters.testing.MeterContract`):
 
     * :meth:`read` samples the counters at the moment of the call and returns a
       :class:`Reading` whose per-domain joules never decrease and whose ``t``
@@ -157,10 +157,14 @@ class Meter(ABC):
     * constructing a meter that cannot work raises :class:`MeterUnavailable`;
     * :meth:`probe` never raises: it returns a :class:`Probe` with the reason;
     * :meth:`close` stops background threads or processes, may be called more
-      than once, and the meter is a context manager that closes itself.
+      than once, and the meter is a context manager that closes itself;
+    * :attr:`basis` is a JSON-safe dict saying what the figures rest on (stored
+      with every run): at least ``meter``, ``kind`` and ``domains``, plus what
+      the meter adds in :meth:`_basis` (RAPL: the zones counted; tdp: the table
+      row or override and the watts per vCPU; perf: the events; NVML: the GPUs).
 
     Subclasses implement :meth:`_read` and :meth:`_probe` (and :meth:`_close`
-    when they hold resources).
+    when they hold resources, :meth:`_basis` to describe themselves).
     """
 
     name: ClassVar[str] = "meter"
@@ -190,6 +194,19 @@ class Meter(ABC):
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def basis(self) -> dict[str, Any]:
+        """JSON-safe: what this meter's figures rest on (valid open or closed).
+
+        >>> from meters import TdpMeter
+        >>> with TdpMeter(cpu_model="AMD EPYC", vcpus=2) as m:
+        ...     b = m.basis
+        >>> b["meter"], b["kind"], b["domains"], b["basis"]
+        ('tdp', 'modelled', ['cpu'], 'fallback')
+        """
+        return {"meter": self.name, "kind": self.kind, "domains": list(self.domains),
+                **self._basis()}
 
     @classmethod
     def probe(cls, **options: Any) -> Probe:
@@ -235,4 +252,8 @@ class Meter(ABC):
 
     def _close(self) -> None:  # noqa: B027 - optional hook, most meters hold resources
         """Release resources; called once by :meth:`close`."""
+
+    def _basis(self) -> dict[str, Any]:
+        """What :attr:`basis` adds for this meter (JSON-safe values only)."""
+        return {}
 

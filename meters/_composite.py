@@ -59,6 +59,9 @@ class CompositeMeter(Meter):
         return Reading(joules, t=time.monotonic(), kind=self.kind, source=self.source,
                        total_domains=tuple(tops))
 
+    def _basis(self) -> dict[str, Any]:
+        return {"source": self.source, "parts": [m.basis for m in self.meters]}
+
     def _close(self) -> None:
         errors = []
         for m in self.meters:

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 DEFAULT_TABLE = Path(__file__).with_name("cpu_power.csv")
-DEFAULT_CPUINFO = Path("/proc/cpuinfo")
 
 _NOISE = [
     re.compile(r"\((?:r|tm|c)\)"),  # (R) (TM) (C), after lowercasing
@@ -108,17 +107,3 @@ def match_cpu(cpu_name: str, table: list[CpuPowerRow] | None = None) -> CpuPower
         if any(tuple(tokens[i : i + n]) == want for i in range(len(tokens) - n + 1)):
             best = row
     return best
-
-
-def read_cpu_model(cpuinfo: str | os.PathLike[str] | None = None) -> str | None:
-    """The first ``model name`` of ``/proc/cpuinfo`` (or ``cpuinfo``), or None if absent."""
-    path = Path(cpuinfo) if cpuinfo is not None else DEFAULT_CPUINFO
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return None
-    for line in text.splitlines():
-        key, sep, value = line.partition(":")
-        if sep and key.strip().lower() == "model name" and value.strip():
-            return value.strip()
-    return None

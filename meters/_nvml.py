@@ -118,12 +118,31 @@ class NvmlMeter(Meter):
         except Exception as exc:
             nv.nvmlShutdown()
             raise MeterUnavailable(f"NVML cannot read GPU energy or power: {exc}") from exc
+        self._names = [self._device_name(h) for h in self._handles]
         self.power_integrated = [self.domains[k] for k, b in enumerate(self._base_mj) if b is None]
         self.source = "nvml(power×time)" if self.power_integrated else "nvml"
         self._sampler: Sampler | None = None
         if self.power_integrated:
             self._sampler = Sampler(self._sample_power, power_interval_s, name="nvml-power")
             self._sampler.start()
+
+    def _device_name(self, handle: Any) -> str | None:
+        """The GPU's product name for the basis (None when the bindings cannot tell)."""
+        getter = getattr(self._nvml, "nvmlDeviceGetName", None)
+        if getter is None:
+            return None
+        try:
+            name = getter(handle)
+        except Exception as exc:  # a cosmetic field: say why it is missing, keep metering
+            return f"unknown ({exc})"
+        return name.decode() if isinstance(name, bytes) else str(name)
+
+    def _basis(self) -> dict[str, Any]:
+        return {"devices": [
+            {"index": i, "domain": d, "name": n,
+             "method": "power x time" if d in self.power_integrated else "energy counter"}
+            for i, d, n in zip(self.indices, self.domains, self._names, strict=True)
+        ]}
 
     def _power_w(self, k: int) -> float:
         return float(self._nvml.nvmlDeviceGetPowerUsage(self._handles[k])) / 1000.0

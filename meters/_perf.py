@@ -267,6 +267,14 @@ class PerfMeter(Meter):
         return Reading(joules, t=time.monotonic(), kind=MEASURED, source=self.name,
                        total_domains=self.total_domains)
 
+    def _basis(self) -> dict[str, Any]:
+        return {
+            "events": [f"power/{e}/" for e in self.events],
+            "command": list(self.command),
+            "total_domains": list(self.total_domains),
+            "note": "perf adds every socket up; joules are the sum of the intervals printed",
+        }
+
     def _close(self) -> None:
         proc = self._proc
         if proc.poll() is None:

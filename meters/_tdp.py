@@ -4,22 +4,14 @@ Why: VMs and containers rarely expose RAPL or perf power events, yet runs
 there still need an energy figure. This meter *estimates* it, and says so:
 its ``kind`` is always ``"modelled"``.
 
-The curve (per vCPU, linear between idle and full load)::
+The curve (per vCPU, linear between idle and full load; the constants and
+where they come from — the CPU power table, ``tdp_watts`` / ``cpu_threads``
+or ``$RAYJOULE_TDP_WATTS`` / ``$RAYJOULE_CPU_THREADS``, threads or cores as
+the unit — are worked out by :mod:`meters._tdp_model`)::
 
-    P_max  = TDP / threads                 W per vCPU at 100 % busy
-    P_idle = IDLE_FRACTION × P_max         W per vCPU when idle
-    P(u)   = N·P_idle + u·N·(P_max − P_idle)    host watts at utilisation u ∈ [0, 1]
+    P(u) = N·P_idle + u·N·(P_max − P_idle)    host watts at utilisation u ∈ [0, 1]
 
-``N`` is the number of vCPUs this host sees (``psutil.cpu_count()``), ``TDP``
-and ``threads`` come from the CPU power table row matching the CPU's
-``model name`` (``meters/cpu_power.csv``), or from ``tdp_watts`` (with
-``cpu_threads``, default: the table row's threads, else ``N``). An unknown
-CPU (a VM that only says "AMD EPYC") falls back to Cloud Carbon Footprint's
-AWS averages, :data:`CCF_IDLE_W_PER_VCPU` = 0.74 W and
-:data:`CCF_MAX_W_PER_VCPU` = 3.5 W per vCPU
-(https://www.cloudcarbonfootprint.org/docs/methodology/).
-:data:`IDLE_FRACTION` is the ratio of those two averages, 0.74 / 3.5 ≈ 0.21.
-
+``N`` is the number of vCPUs this host sees (``psutil.cpu_count()``).
 Because the curve is linear, energy over an interval Δt only needs the busy
 CPU-seconds ``C`` spent in it, whatever happened inside::
 
@@ -44,118 +36,20 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import psutil
 
 from meters._base import MODELLED, Meter, MeterError, Probe, Reading
-from meters._cpu_table import CpuPowerRow, load_cpu_table, match_cpu, read_cpu_model
 from meters._proctree import ProcessTreeCpu
 from meters._sampler import Sampler
+from meters._tdp_model import IDLE_FRACTION, resolve_model
 
-#: Cloud Carbon Footprint's AWS average watts per vCPU at idle and at full load.
-CCF_IDLE_W_PER_VCPU = 0.74
-CCF_MAX_W_PER_VCPU = 3.5
-#: Idle power as a fraction of full-load power (CCF's AWS ratio).
-IDLE_FRACTION = CCF_IDLE_W_PER_VCPU / CCF_MAX_W_PER_VCPU
 DEFAULT_INTERVAL_S = 1.0
 SCOPES = ("host", "process")
 DOMAIN = "cpu"
 
 PidsArg = int | Iterable[int] | Callable[[], Iterable[int]] | None
-
-
-@dataclass(frozen=True)
-class TdpModel:
-    """The constants of the curve for one host, and where they came from."""
-
-    cpu_model: str | None
-    basis: str  # "table", "tdp_watts" or "fallback"
-    vcpus: int
-    idle_w_per_vcpu: float
-    max_w_per_vcpu: float
-    idle_fraction: float
-    row: CpuPowerRow | None
-    tdp_w: float | None
-    threads: int | None
-    source: str
-
-    @property
-    def idle_watts(self) -> float:
-        """Host power at 0 % utilisation."""
-        return self.vcpus * self.idle_w_per_vcpu
-
-    @property
-    def max_watts(self) -> float:
-        """Host power at 100 % utilisation."""
-        return self.vcpus * self.max_w_per_vcpu
-
-    @property
-    def dynamic_w_per_vcpu(self) -> float:
-        return self.max_w_per_vcpu - self.idle_w_per_vcpu
-
-    def watts(self, utilisation: float) -> float:
-        """P(u) for u in [0, 1]."""
-        u = min(max(utilisation, 0.0), 1.0)
-        return self.idle_watts + u * self.vcpus * self.dynamic_w_per_vcpu
-
-    def energy_j(self, dt_s: float, busy_cpu_s: float) -> float:
-        """Joules over ``dt_s`` seconds in which ``busy_cpu_s`` CPU-seconds were busy."""
-        dt = max(dt_s, 0.0)
-        busy = min(max(busy_cpu_s, 0.0), self.vcpus * dt)
-        return self.idle_watts * dt + busy * self.dynamic_w_per_vcpu
-
-    def describe(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["row"] = asdict(self.row) if self.row else None
-        d.update(
-            idle_watts=self.idle_watts,
-            max_watts=self.max_watts,
-            curve="P(u) = N*P_idle + u*N*(P_max - P_idle); P_max = TDP/threads per vCPU, "
-            "P_idle = idle_fraction*P_max; E = N*P_idle*dt + busy_cpu_s*(P_max - P_idle)",
-        )
-        return d
-
-
-def resolve_model(
-    *,
-    tdp_watts: float | None = None,
-    cpu_model: str | None = None,
-    cpu_threads: int | None = None,
-    vcpus: int | None = None,
-    idle_fraction: float = IDLE_FRACTION,
-    cpuinfo: str | os.PathLike[str] | None = None,
-    table: str | os.PathLike[str] | None = None,
-) -> TdpModel:
-    """Work out the curve's constants for this host (see the module docstring)."""
-    if tdp_watts is not None and not tdp_watts > 0:
-        raise MeterError(f"tdp_watts must be > 0 W, got {tdp_watts!r}")
-    if not 0.0 <= idle_fraction < 1.0:
-        raise MeterError(f"idle_fraction must be in [0, 1), got {idle_fraction!r}")
-    if cpu_threads is not None and cpu_threads < 1:
-        raise MeterError(f"cpu_threads must be >= 1, got {cpu_threads!r}")
-    n = int(vcpus if vcpus is not None else (psutil.cpu_count(logical=True) or 1))
-    if n < 1:
-        raise MeterError(f"vcpus must be >= 1, got {vcpus!r}")
-    name = cpu_model if cpu_model is not None else read_cpu_model(cpuinfo)
-    row = match_cpu(name, load_cpu_table(table)) if name else None
-    if tdp_watts is not None:
-        threads = cpu_threads or (row.threads if row else n)
-        max_w = tdp_watts / threads
-        return TdpModel(name, "tdp_watts", n, idle_fraction * max_w, max_w, idle_fraction,
-                        row, float(tdp_watts), threads, "tdp_watts given by the caller")
-    if row is not None:
-        max_w = row.watts_per_thread
-        return TdpModel(name, "table", n, idle_fraction * max_w, max_w, idle_fraction,
-                        row, row.tdp_w, row.threads, row.source)
-    return TdpModel(
-        name, "fallback", n, CCF_IDLE_W_PER_VCPU, CCF_MAX_W_PER_VCPU,
-        CCF_IDLE_W_PER_VCPU / CCF_MAX_W_PER_VCPU, None, None, None,
-        f"CPU {name!r} not in the CPU power table: Cloud Carbon Footprint AWS averages "
-        f"({CCF_IDLE_W_PER_VCPU} W idle, {CCF_MAX_W_PER_VCPU} W max per vCPU); "
-        f"pass tdp_watts to use your CPU's TDP",
-    )
 
 
 def host_busy_seconds() -> float:
@@ -190,13 +84,18 @@ class TdpMeter(Meter):
         idle_fraction: float = IDLE_FRACTION,
         cpuinfo: str | os.PathLike[str] | None = None,
         table: str | os.PathLike[str] | None = None,
+        smt: bool | None = None,
         cpu_seconds: Callable[[], float] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """``scope``: ``"host"`` or ``"process"``. ``pids`` (process scope): an int root pid
-        (instead of this process), or pids / a callable returning pids whose trees are added
-        to this process's (``include_self=False`` leaves this process out). ``cpu_seconds``
-        replaces the busy-CPU source (tests), ``clock`` the monotonic clock.
+        """``tdp_watts`` / ``cpu_threads``: price a vCPU at ``tdp_watts / cpu_threads`` at full
+        load (each overrides ``$RAYJOULE_TDP_WATTS`` / ``$RAYJOULE_CPU_THREADS``, which
+        override the table). ``cpuinfo``: the cpuinfo file (model name, SMT); ``smt``
+        overrides whether a vCPU is a hardware thread. ``scope``: ``"host"`` or
+        ``"process"``. ``pids`` (process scope): an int root pid (instead of this process),
+        or pids / a callable returning pids whose trees are added to this process's
+        (``include_self=False`` leaves this process out). ``cpu_seconds`` replaces the
+        busy-CPU source (tests), ``clock`` the monotonic clock.
         """
         super().__init__()
         if scope not in SCOPES:
@@ -206,7 +105,8 @@ class TdpMeter(Meter):
         self.scope = scope
         self.model = resolve_model(tdp_watts=tdp_watts, cpu_model=cpu_model,
                                    cpu_threads=cpu_threads, vcpus=vcpus,
-                                   idle_fraction=idle_fraction, cpuinfo=cpuinfo, table=table)
+                                   idle_fraction=idle_fraction, cpuinfo=cpuinfo, table=table,
+                                   smt=smt)
         self.domains = [DOMAIN]
         self.interval_s = float(interval_s)
         self._pids_lock = threading.Lock()
@@ -280,6 +180,9 @@ class TdpMeter(Meter):
         """The constants, where they came from, and the curve (for the CLI and records)."""
         return {"scope": self.scope, **self.model.describe()}
 
+    def _basis(self) -> dict[str, Any]:
+        return self.describe()
+
     # -- metering ----------------------------------------------------------
     def _sample(self) -> float:
         with self._lock:
@@ -305,7 +208,7 @@ class TdpMeter(Meter):
         try:
             resolve_model(**{k: options[k] for k in (
                 "tdp_watts", "cpu_model", "cpu_threads", "vcpus", "idle_fraction", "cpuinfo",
-                "table") if k in options})
+                "table", "smt") if k in options})
             psutil.cpu_times()
         except (MeterError, OSError, ValueError) as exc:
             return Probe(False, str(exc), MODELLED, [])

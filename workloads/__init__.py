@@ -7,6 +7,12 @@
 >>> wl.summary(wl.reduce([wl.map(c) for c in chunks]))
 {'limit': 100, 'count': 25, 'max_prime': 97}
 
+Multi-stage pipelines (DAGs of such maps, data between stages through a
+:class:`workloads.DataStore`) follow :class:`workloads.Pipeline`:
+
+>>> workloads.execute_pipeline("wordcount", size=1000, tasks=2)["words"]
+1000
+
 See :class:`workloads.Workload` for the contract. Imports here stay light: numpy only.
 """
 
@@ -18,16 +24,48 @@ from workloads._base import (
     parse_param,
     parse_params,
 )
-from workloads._registry import execute, get, names
+from workloads._datastore import DataStore
+from workloads._pipeline import (
+    Edge,
+    Pipeline,
+    Stage,
+    TaskContext,
+    as_pipeline,
+    output_key,
+    route_inputs,
+    run_serial,
+    select_bucket,
+)
+from workloads._registry import (
+    execute,
+    execute_pipeline,
+    get,
+    get_pipeline,
+    names,
+    pipeline_names,
+)
 
 __all__ = [
+    "DataStore",
+    "Edge",
     "Param",
     "ParamValue",
+    "Pipeline",
+    "Stage",
+    "TaskContext",
     "Workload",
     "WorkloadError",
+    "as_pipeline",
     "execute",
+    "execute_pipeline",
     "get",
+    "get_pipeline",
     "names",
+    "output_key",
     "parse_param",
     "parse_params",
+    "pipeline_names",
+    "route_inputs",
+    "run_serial",
+    "select_bucket",
 ]

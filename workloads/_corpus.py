@@ -150,6 +150,19 @@ def generate_block(seed: int, block: int) -> tuple[list[int], list[str | None]]:
     return listings, reviews
 
 
+def draw_reviews(rng: np.random.Generator, n: int) -> list[str | None]:
+    """``n`` review texts drawn from ``rng`` with the corpus's mix of tones and lengths.
+
+    The same templates and shares as :func:`generate_block` (which keeps its own draw order,
+    so cached corpora stay valid); used for the per-city files of flavour=lithops.
+    """
+    tones = rng.choice(len(_TONES), size=n, p=_TONES).tolist()
+    lengths = (rng.choice(len(_SENTENCES), size=n, p=_SENTENCES) + 1).tolist()
+    factual = (rng.random((n, len(_SENTENCES))) < _FACTUAL_SHARE).tolist()
+    picks = rng.integers(0, 1 << 30, size=(n, len(_SENTENCES), 9)).tolist()
+    return [_review(tones[i], lengths[i], factual[i], picks[i]) for i in range(n)]
+
+
 def _review(tone: int, length: int, factual: list[bool], picks: list[list[int]]) -> str | None:
     """One review: sentences of its tone, with a few factual ones mixed in."""
     if tone == 5:

@@ -10,7 +10,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -18,6 +21,11 @@ from typing import Any, NoReturn
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+LOG_LEVEL_ENV = "RAYJOULE_LOG_LEVEL"
+
+log = logging.getLogger(__name__)
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
@@ -29,30 +37,74 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (MeterError, WorkloadError, RayjouleError)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl-C does."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
 def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
     """Run a command's ``main`` and map errors to DESIGN.md's exit statuses.
+
+    SIGTERM is handled like Ctrl-C (completed work kept, the current run stored as
+    interrupted) and exits 143; Ctrl-C exits 130. An error during the work is one line
+    and exit 1 (the traceback only with ``--log-level debug``).
 
     >>> run_command(lambda argv: 0, [])
     0
     """
     from rayjoule.core.errors import RunFailed
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "warning"))
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) \
+        if threading.current_thread() is threading.main_thread() else None
     try:
         return main(argv)
-    except KeyboardInterrupt:
-        print("rayjoule: interrupted; results stored so far are kept", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        print(f"rayjoule: {interrupted_line(exc)}; results stored so far are kept",
+              file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
     except RunFailed as exc:
-        print(f"rayjoule: run failed: {exc}", file=sys.stderr)
+        print(f"rayjoule: run failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except _user_errors() as exc:
         # an error raised inside a Ray actor arrives wrapped (RayTaskError subclasses its
         # cause's type, with the remote traceback in its message): show the cause alone
         cause = getattr(exc, "cause", None)
         message = cause if isinstance(cause, _user_errors()) else exc
-        print(f"rayjoule: error: {message}", file=sys.stderr)
+        print(f"rayjoule: error: {_one_line(message)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except OSError as exc:  # a full disk, a vanished folder: the work failed, not the input
+        log.debug("command failed", exc_info=True)
+        print(f"rayjoule: failed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted_line(exc: BaseException) -> str:
+    return "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+
+
+def _one_line(exc: BaseException | str) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def configure_logging(level: str) -> None:
+    """Our loggers at ``level``; Ray's and Lithops' kept at WARNING unless asked for more."""
+    value = getattr(logging, str(level).upper(), None)
+    if not isinstance(value, int):
+        from rayjoule.core.errors import ConfigError
+
+        raise ConfigError(f"log level must be one of debug, info, warning, error; got {level!r}")
+    logging.basicConfig(level=value, format="%(levelname)s %(name)s: %(message)s", force=True)
+    quiet = max(value, logging.WARNING) if value > logging.DEBUG else value
+    for noisy in ("ray", "lithops", "urllib3", "botocore", "asyncio"):
+        logging.getLogger(noisy).setLevel(quiet)
 
 
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
@@ -72,43 +124,82 @@ class Parser(argparse.ArgumentParser):
         from rayjoule import __version__
 
         self.add_argument("--version", action="version", version=f"rayjoule {__version__}")
+        self.add_argument("--log-level", default=None,
+                          help=f"debug, info, warning (default; or {LOG_LEVEL_ENV})")
+
+    def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
+        parsed = super().parse_args(args, namespace)
+        if parsed.log_level:
+            configure_logging(parsed.log_level)
+        return parsed
 
     def error(self, message: str) -> NoReturn:
         print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
         raise SystemExit(EXIT_BAD_INPUT)
 
 
-def add_workload_args(parser: argparse.ArgumentParser, default_workload: str | None = None) -> None:
+def add_workload_args(parser: argparse.ArgumentParser) -> None:
     """--workload/--size/--seed/--param, shared by run, tune and compare."""
-    parser.add_argument("--workload", required=default_workload is None,
-                        default=default_workload,
-                        help="workload name (see python -m rayjoule.workloads)")
+    parser.add_argument("--workload",
+                        help="workload or pipeline name, or package.module:NAME "
+                             "(default pi; see python -m rayjoule.workloads)")
     parser.add_argument("--size", help="problem size, e.g. 1e8 (the workload's default if omitted)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--param", action="append", default=[], metavar="K=V",
                         help="workload parameter, repeatable (e.g. --param max_iter=500)")
 
 
-def add_metering_args(parser: argparse.ArgumentParser, *, defaults: bool = True) -> None:
-    """--meter/--tdp-scope/--idle-seconds/--address/--keep-alive, shared by run, tune, compare.
+def add_metering_args(parser: argparse.ArgumentParser) -> None:
+    """--meter/--tdp-scope/--idle-seconds/--tdp-watts/--cpu-threads/--address/--keep-alive
+    and --config, shared by every command that runs work.
 
-    ``defaults=False`` leaves every value None when not given, so ``rayjoule.run`` can let the
-    environment and its config file fill them (RunConfig.resolve's precedence).
+    Every value is None when not given, so the environment and the ``--config`` file can
+    fill it (:func:`resolve_config`: arguments > environment > file > defaults).
     """
     from rayjoule.core.config import TDP_SCOPES
 
-    def default(value: Any) -> Any:
-        return value if defaults else None
-
-    parser.add_argument("--meter", default=default("auto"),
-                        help="auto (default) or a meter name: rapl, perf, tdp, nvml")
-    parser.add_argument("--tdp-scope", choices=TDP_SCOPES, default=default("host"),
+    parser.add_argument("--meter", help="auto (default) or a meter name: rapl, perf, tdp, nvml")
+    parser.add_argument("--tdp-scope", choices=TDP_SCOPES,
                         help="tdp model scope: whole host (default) or the run's process tree")
-    parser.add_argument("--idle-seconds", type=float, default=default(2.0),
-                        help="idle baseline length (default 2)")
-    parser.add_argument("--address", help="Ray cluster address (default: a local instance)")
-    parser.add_argument("--keep-alive", action="store_true", default=default(False),
+    parser.add_argument("--idle-seconds", type=float, help="idle baseline length (default 2)")
+    parser.add_argument("--tdp-watts", type=float,
+                        help="the CPU's TDP for the tdp model, overriding the CPU table "
+                             "(or RAYJOULE_TDP_WATTS)")
+    parser.add_argument("--cpu-threads", type=int,
+                        help="hardware threads the TDP is shared by (with --tdp-watts; "
+                             "or RAYJOULE_CPU_THREADS)")
+    parser.add_argument("--address", help="Ray cluster address (default: a local instance; "
+                                          "or RAY_ADDRESS)")
+    parser.add_argument("--keep-alive", action="store_true", default=None,
                         help="keep the local Ray instance (and dashboard) up afterwards")
+    parser.add_argument("--config", metavar="FILE",
+                        help="TOML file: [run] settings, and a table for this command's own")
+
+
+def add_stage_args(parser: argparse.ArgumentParser) -> None:
+    """--data-store, shared by the commands that run pipelines natively or on Lithops."""
+    parser.add_argument("--data-store", metavar="URI",
+                        help="where native and Lithops stages hand data over: a folder or "
+                             "s3://bucket/prefix (default: a temporary folder)")
+
+
+def metering_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The RunConfig fields the shared arguments set (None = not given)."""
+    return {
+        "workload": args.workload, "size": args.size, "seed": args.seed,
+        "params": parse_params(args.param) or None, "meter": args.meter,
+        "tdp_scope": args.tdp_scope, "idle_seconds": args.idle_seconds,
+        "tdp_watts": args.tdp_watts, "cpu_threads": args.cpu_threads,
+        "address": args.address, "keep_alive": args.keep_alive,
+        "data_store": getattr(args, "data_store", None),
+    }
+
+
+def resolve_config(fields: dict[str, Any], config_file: str | None) -> Any:
+    """The one precedence for every command: arguments > environment > file > defaults."""
+    from rayjoule.core.config import RunConfig
+
+    return RunConfig.resolve(fields, file=config_file)
 
 
 def add_store_args(parser: argparse.ArgumentParser) -> None:
@@ -139,3 +230,116 @@ def progress_bar(console: Any, transient: bool = False) -> Any:
     return Progress("[progress.description]{task.description}", BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), console=console,
                     transient=transient)
+
+
+def parse_per_stage(name: str, text: str | None, kind: type = int) -> Any:
+    """``"8"`` → 8; ``"pca=2,train=8"`` → ``{"pca": 2, "train": 8}`` (for --tasks, --num-cpus).
+
+    The pipeline checks the stage names; this only parses.
+
+    >>> parse_per_stage("tasks", "pca=2,train=8")
+    {'pca': 2, 'train': 8}
+    >>> parse_per_stage("num_cpus", "0.5", float)
+    0.5
+    """
+    from rayjoule.core.errors import ConfigError
+
+    if text is None:
+        return None
+    text = str(text).strip()
+    if "=" not in text:
+        return _number(name, text, kind)
+    out = {}
+    for item in text.split(","):
+        stage, sep, value = item.partition("=")
+        if not sep or not stage.strip() or not value.strip():
+            raise ConfigError(f"--{name.replace('_', '-')} expects N or stage=N,stage=N; "
+                              f"got {text!r}")
+        out[stage.strip()] = _number(f"{name} of stage {stage.strip()!r}", value.strip(), kind)
+    return out
+
+
+def _number(name: str, text: str, kind: type) -> Any:
+    import math
+
+    from rayjoule.core.errors import ConfigError
+
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {text!r}")
+    if kind is int:
+        if value != int(value):
+            raise ConfigError(f"{name} must be a whole number, got {text!r}")
+        return int(value)
+    return value
+
+
+def file_defaults(parser: argparse.ArgumentParser, path: str | None, table: str) -> None:
+    """Let a ``--config`` TOML file's ``[table]`` set this command's own option defaults.
+
+    The precedence stays arguments > environment > file > defaults: the file only changes
+    defaults, so anything given on the command line wins. Unknown keys and values of the
+    wrong type are bad input.
+    """
+    from rayjoule.core.config import read_config_file
+    from rayjoule.core.errors import ConfigError
+
+    if path is None:
+        return
+    values = read_config_file(path).get(table, {})
+    if not isinstance(values, dict):
+        raise ConfigError(f"config file {path}: [{table}] must be a table")
+    actions = {a.dest: a for a in parser._actions}
+    defaults = {}
+    for key, value in values.items():
+        dest = key.replace("-", "_")
+        action = actions.get(dest)
+        if action is None or dest in ("help", "version", "config"):
+            raise ConfigError(f"config file {path}: unknown setting {key!r} in [{table}]")
+        if isinstance(value, dict | list):
+            raise ConfigError(f"config file {path}: [{table}] {key} must be a single value")
+        if action.type is not None and not isinstance(value, bool):
+            try:
+                value = action.type(str(value))
+            except (TypeError, ValueError):
+                raise ConfigError(f"config file {path}: [{table}] {key} = {value!r} is not "
+                                  "a valid value") from None
+        defaults[dest] = value
+    parser.set_defaults(**defaults)
+
+
+def check_writable(path: str | Path, flag: str, *, folder: bool = False) -> Path:
+    """A path this command will write: refuse it up front (exit 2) if it cannot be written.
+
+    ``folder`` paths (``--plot DIR``, ``--out DIR``) may exist as folders or be created in
+    an existing parent; file paths must not be folders.
+    """
+    from rayjoule.core.errors import ConfigError
+
+    p = Path(path).expanduser()
+    if folder:
+        if p.exists() and not p.is_dir():
+            raise ConfigError(f"{flag} {path}: exists and is not a folder")
+        target = p if p.is_dir() else p.parent
+    else:
+        if p.is_dir():
+            raise ConfigError(f"{flag} {path}: is a folder; give a file path")
+        if p.exists() and not os.access(p, os.W_OK):
+            raise ConfigError(f"{flag} {path}: not writable (permission denied)")
+        target = p.parent
+    target = target if str(target) else Path(".")
+    if not target.is_dir():
+        raise ConfigError(f"{flag} {path}: folder {target} does not exist")
+    if not os.access(target, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: folder {target} is not writable")
+    return p
+
+
+def results_console() -> Any:
+    """Where results print: stdout, never wrapped at 80 columns when it is not a terminal."""
+    from rich.console import Console
+
+    return Console() if sys.stdout.isatty() else Console(width=160, soft_wrap=True)

@@ -14,12 +14,17 @@ from rich.table import Table
 from rayjoule.cli.common import (
     Parser,
     add_metering_args,
+    add_stage_args,
     add_store_args,
     add_workload_args,
-    parse_params,
+    check_writable,
+    file_defaults,
+    metering_fields,
+    parse_per_stage,
+    resolve_config,
     write_json,
 )
-from rayjoule.core.config import MODES, RunConfig
+from rayjoule.core.config import MODES
 from rayjoule.runs.store import Store
 
 DEFAULT_FRAMEWORKS = "native,ray,lithops"
@@ -27,36 +32,44 @@ DEFAULT_FRAMEWORKS = "native,ray,lithops"
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m rayjoule.compare", description=__doc__.splitlines()[0])
-    add_workload_args(p, default_workload="pi")
+    add_workload_args(p)
     p.add_argument("--frameworks", default=DEFAULT_FRAMEWORKS,
                    help="comma list (default %(default)s; ray:actors for Ray's actor pool); "
                         "native is the overhead baseline")
-    p.add_argument("--tasks", type=int, default=None, help="chunks (default: CPU count)")
-    p.add_argument("--concurrency", type=int, default=None, help="default: CPU count")
-    p.add_argument("--num-cpus", type=float, default=1.0, help="Ray CPUs per task")
-    p.add_argument("--mode", choices=MODES, default="tasks", help="Ray tasks or actors")
+    p.add_argument("--tasks", help="tasks per stage: N or stage=N,… (default: CPU count)")
+    p.add_argument("--concurrency", type=int, help="default: CPU count")
+    p.add_argument("--num-cpus", help="Ray CPUs per task: N or stage=N,… (default 1)")
+    p.add_argument("--mode", choices=MODES, help="Ray tasks (default) or actors")
     p.add_argument("--repeats", type=int, default=5, help="interleaved repeats (default 5)")
     add_metering_args(p)
+    add_stage_args(p)
     p.add_argument("--lithops-config", help="a Lithops config file instead of localhost")
-    p.add_argument("--plot", metavar="PNG", help="bar chart of joules per framework")
+    p.add_argument("--plot", metavar="DIR", help="write the comparison figure here")
     add_store_args(p)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    file_defaults(parser, args.config, "compare")
+    args = parser.parse_args(argv)
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
     cpus = os.cpu_count() or 1
+    tasks = parse_per_stage("tasks", args.tasks, int)
     # compare() validates one config per framework (Ray's mode only applies to Ray) before
     # any work starts, so bad input still costs nothing
-    base = RunConfig(
-        workload=args.workload, size=args.size, seed=args.seed, params=parse_params(args.param),
-        framework="native", tasks=cpus if args.tasks is None else args.tasks,
-        concurrency=cpus if args.concurrency is None else args.concurrency,
-        num_cpus=args.num_cpus, mode=args.mode, meter=args.meter, tdp_scope=args.tdp_scope,
-        idle_seconds=args.idle_seconds, address=args.address,
-        lithops_config=args.lithops_config, keep_alive=args.keep_alive,
-    )
+    base = resolve_config({
+        **metering_fields(args), "framework": "native",
+        "tasks": cpus if tasks is None else tasks,
+        "concurrency": cpus if args.concurrency is None else args.concurrency,
+        "num_cpus": parse_per_stage("num_cpus", args.num_cpus, float), "mode": args.mode,
+        "lithops_config": args.lithops_config,
+    }, args.config)
+    if args.json:
+        check_writable(args.json, "--json")
+    if args.plot:
+        check_writable(args.plot, "--plot", folder=True)
     from rayjoule.comparing.comparator import compare
 
     console = Console()
@@ -71,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         from rayjoule.cli.plots import compare_figure
 
-        console.print(f"figure: {compare_figure(report['frameworks'], report['meter'], args.plot)}")
+        path = compare_figure(report, args.plot)
+        console.print(f"figure: {path}")
     if args.keep_alive and any(f.partition(":")[0] == "ray" for f in frameworks):
         from rayjoule.cluster.keepalive import announce
 

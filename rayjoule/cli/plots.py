@@ -76,9 +76,10 @@ def tune_figures(report: Any, out_dir: str | Path) -> list[Path]:
     return paths
 
 
-def compare_figure(frameworks: dict[str, dict[str, Any]], meter: dict[str, str],
-                   path: str | Path) -> Path:
-    """Bars of joules per framework, static and dynamic stacked, with 95 % CI error bars."""
+def compare_figure(report: dict[str, Any], out_dir: str | Path) -> Path:
+    """Bars of joules per framework, static and dynamic stacked, with 95 % CI error bars,
+    written as ``compare_<workload>.png`` in ``out_dir``."""
+    frameworks, meter = report["frameworks"], report["meter"]
     plt = _pyplot()
     names: Sequence[str] = list(frameworks)
     static = [frameworks[n]["static_j"]["median"] for n in names]
@@ -92,9 +93,15 @@ def compare_figure(frameworks: dict[str, dict[str, Any]], meter: dict[str, str],
     ax.errorbar(names, [t["median"] for t in totals], yerr=err, fmt="none", ecolor="k",
                 capsize=6, label="total, 95 % CI")
     ax.set_ylabel(f"energy per run, J ({meter['name']}, {meter['kind']})")
-    ax.set_title("energy per framework")
+    ax.set_title(f"energy per framework: {report['workload']} (size {report['size']}), "
+                 f"{report['repeats']} repeats", fontsize=9)
     ax.legend()
-    return _save(fig, Path(path), plt)
+    return _save(fig, Path(out_dir) / f"compare_{_safe(report['workload'])}.png", plt)
+
+
+def _safe(name: str) -> str:
+    """A workload name (maybe ``pkg.mod:NAME``) as a file name."""
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in str(name))
 
 
 def _parallelism(params: dict[str, Any]) -> int:

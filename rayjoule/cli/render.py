@@ -15,7 +15,8 @@ def source_of(result: RunResult) -> str:
 
 
 def print_run(result: RunResult, console: Console | None = None, top: int = 5) -> None:
-    """Wall time, joules (total/static/dynamic), meter and kind, top tasks, summary."""
+    """Wall time, joules (total = static + dynamic = tasks + overhead), meter and kind,
+    per-stage table (pipelines), top tasks, lost hosts, summary."""
     console = console or Console()
     e = result.energy
     reps = f" (median of {len(result.repeats)} repeats)" if result.repeats else ""
@@ -27,15 +28,34 @@ def print_run(result: RunResult, console: Console | None = None, top: int = 5) -
         f"  energy      {e.total_j:9.2f} J total = {e.static_j:.2f} J static + "
         f"{e.dynamic_j:.2f} J dynamic   {source_of(result)}"
     )
+    console.print(f"              {e.total_j:9.2f} J total = {e.tasks_j:.2f} J tasks + "
+                  f"{e.overhead_j:.2f} J overhead (framework, driver, other processes)")
     for h in result.hosts:
-        console.print(f"  host {h.host}: idle {h.idle_w:.2f} W ({h.idle_policy})")
+        console.print(f"  host {h.host}: idle {h.idle_w:.2f} W ({h.idle_policy}); "
+                      f"overhead {h.overhead_j:.2f} J")
+        if not h.complete:
+            console.print(f"  [yellow]host {h.host} was lost mid-run: its energy "
+                          f"({h.energy.total_j:.2f} J) is what was measured until then[/]")
+    if len(result.stages) > 1:
+        table = Table(title=f"stages {source_of(result)}")
+        for col in ("stage", "tasks", "cpus", "wall s", "static J", "dynamic J", "overhead J",
+                    "total J"):
+            table.add_column(col, justify="right")
+        for st in result.stages:
+            se = st.energy
+            table.add_row(st.name, str(st.tasks), f"{st.num_cpus:g}", f"{st.wall_s:.3f}",
+                          f"{se.static_j:.2f}", f"{se.dynamic_j - se.overhead_j:.2f}",
+                          f"{se.overhead_j:.2f}", f"{se.total_j:.2f}")
+        console.print(table)
     if result.tasks:
         table = Table(title=f"top {min(top, len(result.tasks))} of {len(result.tasks)} tasks "
                             f"by energy {source_of(result)}")
-        for col in ("task", "host", "pid", "seconds", "cpu s", "energy J"):
+        for col in ("stage", "task", "host", "pid", "seconds", "cpu s", "static J",
+                    "dynamic J", "energy J"):
             table.add_column(col, justify="right")
         for t in sorted(result.tasks, key=lambda t: -t.energy_j)[:top]:
-            table.add_row(str(t.task_id), t.host, str(t.pid), f"{t.end - t.start:.3f}",
-                          f"{t.cpu_s:.3f}", f"{t.energy_j:.3f}")
+            table.add_row(t.stage, str(t.task_id), t.host, str(t.pid), f"{t.wall_s:.3f}",
+                          f"{t.cpu_s:.3f}", f"{t.static_j:.3f}", f"{t.dynamic_j:.3f}",
+                          f"{t.energy_j:.3f}")
         console.print(table)
     console.print("  summary     " + ", ".join(f"{k}={v}" for k, v in result.summary.items()))

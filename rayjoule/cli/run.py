@@ -1,8 +1,9 @@
-"""``python -m rayjoule.run``: one metered run of a workload on one framework.
+"""``python -m rayjoule.run``: one metered run of a workload or pipeline on one framework.
 
-Example::
+Examples::
 
     python -m rayjoule.run --workload pi --framework ray --tasks 8
+    python -m rayjoule.run --workload ml --framework ray --tasks pca=2,train=8,test=4
 """
 
 from __future__ import annotations
@@ -12,10 +13,15 @@ from rich.console import Console
 from rayjoule.cli.common import (
     Parser,
     add_metering_args,
+    add_stage_args,
     add_store_args,
     add_workload_args,
-    parse_params,
+    check_writable,
+    metering_fields,
+    parse_per_stage,
     progress_bar,
+    resolve_config,
+    results_console,
     write_json,
 )
 from rayjoule.cli.render import print_run
@@ -26,33 +32,34 @@ def build_parser() -> Parser:
     p = Parser(prog="python -m rayjoule.run", description=__doc__.splitlines()[0])
     add_workload_args(p)
     p.add_argument("--framework", choices=FRAMEWORKS, help="default: native")
-    p.add_argument("--tasks", type=int, help="number of chunks (parallelism of the map)")
+    p.add_argument("--tasks", help="tasks per stage: N for every stage, or stage=N,stage=N")
     p.add_argument("--concurrency", type=int, help="processes/actors working at once")
-    p.add_argument("--num-cpus", type=float, help="Ray CPUs per task (fractional allowed)")
+    p.add_argument("--num-cpus", help="CPUs each task reserves (Ray): N or stage=N,stage=N")
     p.add_argument("--mode", choices=MODES, help="Ray tasks or a pool of actors")
-    add_metering_args(p, defaults=False)
+    add_metering_args(p)
+    add_stage_args(p)
     p.add_argument("--repeats", type=int, help="repeat the run; report medians")
     p.add_argument("--lithops-config", help="Lithops config file (framework lithops)")
-    p.add_argument("--config", help="TOML file of run settings (arguments override it)")
     add_store_args(p)
     return p
 
 
 def config_from_args(args) -> RunConfig:
     fields = {
-        "workload": args.workload, "size": args.size, "seed": args.seed,
-        "params": parse_params(args.param) or None, "framework": args.framework,
-        "tasks": args.tasks, "concurrency": args.concurrency, "num_cpus": args.num_cpus,
-        "mode": args.mode, "meter": args.meter, "tdp_scope": args.tdp_scope,
-        "idle_seconds": args.idle_seconds, "repeats": args.repeats, "address": args.address,
-        "lithops_config": args.lithops_config, "keep_alive": args.keep_alive,
+        **metering_fields(args), "framework": args.framework,
+        "tasks": parse_per_stage("tasks", args.tasks, int),
+        "num_cpus": parse_per_stage("num_cpus", args.num_cpus, float),
+        "concurrency": args.concurrency, "mode": args.mode, "repeats": args.repeats,
+        "lithops_config": args.lithops_config,
     }
-    return RunConfig.resolve(fields, file=args.config)
+    return resolve_config(fields, args.config)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args).validated()
+    if args.json:
+        check_writable(args.json, "--json")
     from rayjoule.runs.session import run
 
     console = Console(stderr=True)
@@ -64,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run(config, db=args.db, on_start=on_start,
                      on_task_done=lambda _t: progress.advance(bar))
-    print_run(result, Console())
+    print_run(result, results_console())
     if args.json:
         write_json(args.json, result.to_dict())
     if config.keep_alive and config.framework == "ray":

@@ -6,25 +6,37 @@ best meter ``detect()`` finds. Re-running the same command resumes the study.
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import sys
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.cli.common import (
+    EXIT_INTERRUPTED,
+    EXIT_TERMINATED,
     Parser,
+    Terminated,
     add_metering_args,
+    add_stage_args,
     add_store_args,
     add_workload_args,
-    parse_params,
+    check_writable,
+    file_defaults,
+    interrupted_line,
+    metering_fields,
     progress_bar,
+    resolve_config,
+    results_console,
     write_json,
 )
-from rayjoule.core.config import MODES, RunConfig
+from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
+from rayjoule.runs.session import resolve_pipeline
 from rayjoule.runs.store import Store
-from rayjoule.tuning.space import SearchSpace, parse_range
+from rayjoule.tuning.space import SearchSpace, parse_range, parse_stage_ranges
 from rayjoule.tuning.tuner import (
     SAMPLERS,
     Tuner,
@@ -37,12 +49,15 @@ from rayjoule.tuning.tuner import (
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m rayjoule.tune", description=__doc__.splitlines()[0])
-    add_workload_args(p, default_workload="pi")
+    add_workload_args(p)
     p.add_argument("--trials", type=int, default=20, help="trials to run now (default 20)")
     p.add_argument("--frameworks", default="ray", help="comma list: ray,native,lithops")
-    p.add_argument("--tasks", default="1:64", help="N or LOW:HIGH, log scale (default 1:64)")
+    p.add_argument("--tasks", default="1:64",
+                   help="N or LOW:HIGH (log scale), or per stage: pca=1:8,train=1:32 "
+                        "(default 1:64)")
     p.add_argument("--concurrency", help="N or LOW:HIGH (default 1:2×cluster CPUs)")
-    p.add_argument("--num-cpus", default="0.25:2", help="Ray CPUs per task (default 0.25:2)")
+    p.add_argument("--num-cpus", default="0.25:2",
+                   help="Ray CPUs per task: N, LOW:HIGH or per stage (default 0.25:2)")
     p.add_argument("--mode", choices=MODES, help="fix the Ray mode (default: search both)")
     p.add_argument("--objective", default="energy",
                    help="energy (default), dynamic, or energy,time for a Pareto front")
@@ -50,10 +65,12 @@ def build_parser() -> Parser:
     p.add_argument("--repeats", type=int, default=1, help="runs per trial; the median counts")
     p.add_argument("--no-prune", action="store_true",
                    help="never stop a clearly worse trial early (Wilcoxon pruner)")
-    p.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)}")
+    p.add_argument("--sampler", default="tpe",
+                   help=f"one of {', '.join(SAMPLERS)}, or model (profile, predict, then TPE)")
     p.add_argument("--storage", help="Optuna storage URL (default: SQLite beside --db)")
     p.add_argument("--study-name", help="default: derived from workload, size and objective")
     add_metering_args(p)
+    add_stage_args(p)
     p.add_argument("--plot", metavar="DIR", help="write PNG figures here")
     add_store_args(p)
     return p
@@ -73,44 +90,59 @@ def _cluster_cpus(frameworks: tuple[str, ...], address: str | None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    file_defaults(parser, args.config, "tune")
+    args = parser.parse_args(argv)
     if args.trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {args.trials}")
     frameworks = tuple(f.strip() for f in args.frameworks.split(",") if f.strip())
     objective = parse_objective(args.objective)
-    base = RunConfig(
-        workload=args.workload, size=args.size, seed=args.seed, params=parse_params(args.param),
-        framework=frameworks[0] if frameworks else "ray", meter=args.meter,
-        tdp_scope=args.tdp_scope, idle_seconds=args.idle_seconds, address=None,
-        keep_alive=args.keep_alive,
-    ).validated()
-    tasks = parse_range("tasks", args.tasks)
-    num_cpus = parse_range("num_cpus", args.num_cpus, float)
+    base = resolve_config({**metering_fields(args),
+                           "framework": frameworks[0] if frameworks else "ray"},
+                          args.config).validated()
+    address, base = base.address, dataclasses.replace(base, address=None)
+    pipeline = resolve_pipeline(base)
+    stages = [s.name for s in pipeline.order()]
+    tasks = parse_stage_ranges("tasks", args.tasks, stages)
+    num_cpus = parse_stage_ranges("num_cpus", args.num_cpus, stages, float)
     modes = (args.mode,) if args.mode else MODES
+    model_seeded = args.sampler == "model"
     # everything is validated before Ray starts: bad input must cost nothing
     settings = TuneSettings(
-        base=base, space=SearchSpace(frameworks, tasks, tasks, num_cpus, modes),
+        base=base, space=SearchSpace(frameworks, tasks, parse_range("tasks", "1"), num_cpus,
+                                     modes),
         objective=objective, max_seconds=args.max_seconds, repeats=args.repeats,
-        sampler=args.sampler, seed=args.seed, prune=not args.no_prune,
-        storage=args.storage or default_storage(args.db), study_name=args.study_name or "")
+        sampler="tpe" if model_seeded else args.sampler, seed=base.seed,
+        prune=not args.no_prune, storage=args.storage or default_storage(args.db),
+        study_name=args.study_name or "")
     if args.concurrency:
         parse_range("concurrency", args.concurrency)
+    for flag, path, folder in (("--json", args.json, False), ("--plot", args.plot, True)):
+        if path:
+            check_writable(path, flag, folder=folder)
+    check_storage(settings.storage)
     Store(args.db).close()
-    cpus, started = _cluster_cpus(frameworks, args.address, args.keep_alive)
-    concurrency = parse_range("concurrency", args.concurrency or f"1:{2 * cpus}")
-    settings.space = SearchSpace(frameworks, tasks, concurrency, num_cpus, modes)
-    console = Console()
+    cpus, started = _cluster_cpus(frameworks, address, base.keep_alive)
     try:
+        check_num_cpus(num_cpus, cpus, frameworks)
+        concurrency = parse_range("concurrency", args.concurrency or f"1:{2 * cpus}")
+        settings.space = SearchSpace(frameworks, tasks, concurrency, num_cpus, modes)
+        console = Console()
         with Store(args.db) as store:
             tuner = Tuner(settings, store)
+            if model_seeded:
+                from rayjoule.cli.model_seeding import seed_with_model
+
+                seed_with_model(tuner, store, pipeline, console)
             interrupted = _optimize(tuner, args.trials, console)
             report = tuner.report()
     finally:
-        if started and not args.keep_alive:
+        if started and not base.keep_alive:
             from rayjoule.cluster.connect import disconnect
 
             disconnect()
-    print_report(report, console)
+    print_report(report, results_console())
     if args.json:
         write_json(args.json, report.to_dict())
     if args.plot:
@@ -118,16 +150,41 @@ def main(argv: list[str] | None = None) -> int:
 
         for path in tune_figures(report, args.plot):
             console.print(f"figure: {path}")
-    if args.keep_alive and started:
+    if base.keep_alive and started:
         from rayjoule.cluster.keepalive import announce
 
         announce()
-    return 130 if interrupted else 0
+    if interrupted is not None:
+        return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
+    return 0
 
 
-def _optimize(tuner: Tuner, n_trials: int, console: Console) -> bool:
-    """Run the trials with a progress bar; True when Ctrl-C stopped them (completed ones kept)."""
-    with progress_bar(console) as progress:
+def check_num_cpus(num_cpus: dict, cluster_cpus: int, frameworks: tuple[str, ...]) -> None:
+    """A --num-cpus range beyond the cluster is bad input, found before any trial runs."""
+    if "ray" not in frameworks:
+        return
+    for stage, r in num_cpus.items():
+        if r.low > cluster_cpus:
+            raise ConfigError(f"--num-cpus {r.low:g} for stage {stage!r} exceeds the "
+                              f"cluster's {cluster_cpus} CPUs")
+
+
+def check_storage(url: str) -> None:
+    """Parse and connect to the Optuna storage up front: a bad URL is one line, exit 2."""
+    import optuna
+    import sqlalchemy.exc
+
+    try:
+        optuna.storages.get_storage(url)
+    except (ValueError, ImportError, sqlalchemy.exc.SQLAlchemyError) as exc:
+        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"--storage {url!r} is not a usable Optuna storage: {line}") from None
+
+
+def _optimize(tuner: Tuner, n_trials: int, console: Console) -> KeyboardInterrupt | None:
+    """Run the trials with a progress bar (on stderr); the interruption if Ctrl-C or SIGTERM
+    stopped them (completed trials are kept; one line says how to resume)."""
+    with progress_bar(Console(stderr=True)) as progress:
         bar = progress.add_task("trials", total=n_trials)
 
         def on_trial(ft) -> None:
@@ -138,11 +195,13 @@ def _optimize(tuner: Tuner, n_trials: int, console: Console) -> bool:
 
         try:
             tuner.optimize(n_trials, on_trial)
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted: the current trial was abandoned; "
-                          "every completed trial is kept in the study[/]")
-            return True
-    return False
+        except KeyboardInterrupt as exc:
+            done = sum(1 for t in tuner.study.trials if t.state.name == "COMPLETE")
+            print(f"rayjoule: {interrupted_line(exc)}: {done} trial(s) completed in study "
+                  f"{tuner.s.study_name!r} are kept; run the same command again to resume",
+                  file=sys.stderr)
+            return exc
+    return None
 
 
 def print_report(report: TuneReport, console: Console) -> None:

@@ -1,10 +1,21 @@
-"""Split a host's dynamic energy among the tasks that ran on it.
+"""Split each host's energy between the tasks that ran on it and the framework's overhead.
 
-The rule is the one Scaphandre and Kepler use: over a window, each task gets
-the host's dynamic energy in proportion to its share of the CPU time spent by
-the window's tasks on that host. When those tasks used no measurable CPU
-(a sleep), the split falls back to their share of wall time. The split
-conserves energy: the tasks' energies on a host sum to its dynamic energy.
+Per host, over a run's window (DESIGN.md, "Attribution"):
+
+* **dynamic** — a task gets its own CPU time × the host's dynamic joules per *busy*
+  CPU-second, where busy CPU-seconds are what the whole host spent (every process:
+  the tasks, the framework's daemons, the driver). What the tasks' CPU time does not
+  explain is the host's ``overhead_j``: it grows with the framework's own work, which
+  a rule that splits all dynamic energy by CPU *share* (Scaphandre/Kepler) would hide
+  inside the tasks. When the tasks' CPU time exceeds the host's busy time (clock
+  granularity, a meter that saw fewer processes) the rate falls back to dynamic ÷ the
+  tasks' CPU time, so no task is ever charged more than the host measured.
+* **static** — the host's idle power × wall time is split among its tasks by the time
+  each held a slot (wall time × CPUs reserved); a host that ran no task keeps its
+  static energy as overhead.
+
+Σ tasks' ``energy_j`` + Σ hosts' ``overhead_j`` = Σ hosts' ``total_j`` exactly (up to
+floating point), which the tests check to 1e-9 relative.
 """
 
 from __future__ import annotations
@@ -12,45 +23,59 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
+from rayjoule.core.errors import UnmeteredHosts
 from rayjoule.core.result import TaskRecord
 
 
-def attribute(
-    tasks: Sequence[TaskRecord], dynamic_j_by_host: Mapping[str, float]
-) -> tuple[list[TaskRecord], dict[str, float]]:
-    """Give each task its share of its host's dynamic energy.
+@dataclass(frozen=True)
+class HostShare:
+    """What attribution needs of one host's window."""
 
-    Returns the tasks with ``energy_j`` set (in the input order) and, per host,
-    the dynamic energy no task could take (a host that metered energy but ran
-    none of the tasks, e.g. the driver's).
+    static_j: float
+    dynamic_j: float
+    busy_cpu_s: float
+
+
+def attribute(
+    tasks: Sequence[TaskRecord], hosts: Mapping[str, HostShare]
+) -> tuple[list[TaskRecord], dict[str, float]]:
+    """Give each task its static and dynamic share; return (tasks, overhead_j by host).
+
+    Raises :class:`UnmeteredHosts` naming each host that ran tasks but has no window.
 
     >>> t = [TaskRecord(0, "n", "h", 1, 0.0, 1.0, 3.0), TaskRecord(1, "n", "h", 2, 0.0, 1.0, 1.0)]
-    >>> done, rest = attribute(t, {"h": 8.0})
-    >>> [x.energy_j for x in done], rest
-    ([6.0, 2.0], {'h': 0.0})
+    >>> done, overhead = attribute(t, {"h": HostShare(static_j=2.0, dynamic_j=10.0,
+    ...                                                busy_cpu_s=5.0)})
+    >>> [(x.static_j, x.dynamic_j, x.energy_j) for x in done], overhead
+    ([(1.0, 6.0, 7.0), (1.0, 2.0, 3.0)], {'h': 2.0})
     """
     by_host: dict[str, list[int]] = defaultdict(list)
     for i, task in enumerate(tasks):
         by_host[task.host].append(i)
-    energies = [0.0] * len(tasks)
-    unattributed: dict[str, float] = {}
-    for host, dynamic_j in dynamic_j_by_host.items():
+    missing = {h: len(idx) for h, idx in by_host.items() if h not in hosts}
+    if missing:
+        raise UnmeteredHosts(missing)
+    static = [0.0] * len(tasks)
+    dynamic = [0.0] * len(tasks)
+    overhead: dict[str, float] = {}
+    for host, share in hosts.items():
         idx = by_host.get(host, [])
         if not idx:
-            unattributed[host] = dynamic_j
+            overhead[host] = share.static_j + share.dynamic_j
             continue
-        weights = [max(tasks[i].cpu_s, 0.0) for i in idx]
-        if sum(weights) <= 0.0:
-            weights = [max(tasks[i].end - tasks[i].start, 0.0) for i in idx]
-        if sum(weights) <= 0.0:
-            weights = [1.0] * len(idx)
-        total_w = sum(weights)
-        for i, w in zip(idx, weights, strict=True):
-            energies[i] = dynamic_j * w / total_w
-        unattributed[host] = 0.0
-    orphans = set(by_host) - set(dynamic_j_by_host)
-    if orphans:
-        raise ValueError(f"tasks ran on host(s) with no meter: {', '.join(sorted(orphans))}")
-    done = [dataclasses.replace(t, energy_j=e) for t, e in zip(tasks, energies, strict=True)]
-    return done, unattributed
+        cpu = [max(tasks[i].cpu_s, 0.0) for i in idx]
+        busy = max(share.busy_cpu_s, sum(cpu))
+        rate = share.dynamic_j / busy if busy > 0 else 0.0
+        slots = [max(tasks[i].wall_s, 0.0) * tasks[i].slot_cpus for i in idx]
+        if sum(slots) <= 0:
+            slots = [1.0] * len(idx)
+        total_slots = sum(slots)
+        for i, c, s in zip(idx, cpu, slots, strict=True):
+            dynamic[i] = c * rate
+            static[i] = share.static_j * s / total_slots
+        overhead[host] = share.dynamic_j - sum(dynamic[i] for i in idx)
+    done = [dataclasses.replace(t, static_j=s, dynamic_j=d, energy_j=s + d)
+            for t, s, d in zip(tasks, static, dynamic, strict=True)]
+    return done, overhead

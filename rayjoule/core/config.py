@@ -8,6 +8,7 @@ sources): command-line arguments > environment (``RAYJOULE_*``, ``RAY_ADDRESS``)
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -30,6 +31,9 @@ ENV_FIELDS = {
     "RAYJOULE_IDLE_SECONDS": "idle_seconds",
     "RAY_ADDRESS": "address",
     "RAYJOULE_LITHOPS_CONFIG": "lithops_config",
+    "RAYJOULE_DATA_STORE": "data_store",
+    "RAYJOULE_TDP_WATTS": "tdp_watts",
+    "RAYJOULE_CPU_THREADS": "cpu_threads",
 }
 
 
@@ -41,14 +45,16 @@ class RunConfig:
     1
     """
 
-    workload: str = "pi"
+    workload: str = "pi"  # a workload or pipeline name, or package.module:NAME
     size: int | float | str | None = None  # the workload converts (sleep takes seconds)
     seed: int = 0
     params: Mapping[str, Any] = field(default_factory=dict)
     framework: str = "native"
-    tasks: int = 1
+    #: one number for every stage, or stage → tasks (``{"pca": 2, "train": 8}``)
+    tasks: int | Mapping[str, int] = 1
     concurrency: int | None = None  # None: this machine's CPU count
-    num_cpus: float = 1.0
+    #: CPUs each task reserves: one number, or stage → CPUs
+    num_cpus: float | Mapping[str, float] = 1.0
     mode: str = "tasks"
     meter: str = "auto"
     idle_seconds: float = 2.0
@@ -57,6 +63,13 @@ class RunConfig:
     tdp_scope: str = "host"
     lithops_config: str | None = None
     keep_alive: bool = False
+    #: where native and Lithops hand data between stages: a folder or s3://bucket/prefix
+    data_store: str | None = None
+    #: the tdp model's basis, overriding the CPU table (``--tdp-watts``/``--cpu-threads``)
+    tdp_watts: float | None = None
+    cpu_threads: int | None = None
+    #: tags the run as a profiling run (``python -m rayjoule.profile``)
+    profile: bool = False
 
     def validated(self) -> RunConfig:
         """Check every field and the workload's own params; return a config with defaults filled.
@@ -65,17 +78,18 @@ class RunConfig:
         """
         import workloads
 
-        _check_int("tasks", self.tasks, minimum=1)
+        _check_per_stage("tasks", self.tasks, int)
         concurrency = (os.cpu_count() or 1) if self.concurrency is None else self.concurrency
         _check_int("concurrency", concurrency, minimum=1)
         _check_int("repeats", self.repeats, minimum=1)
         _check_int("seed", self.seed, minimum=0)
-        if not isinstance(self.num_cpus, int | float) or isinstance(self.num_cpus, bool):
-            raise ConfigError(f"num_cpus must be a number, got {self.num_cpus!r}")
-        if not self.num_cpus > 0:
-            raise ConfigError(f"num_cpus must be > 0, got {self.num_cpus}")
-        if not isinstance(self.idle_seconds, int | float) or self.idle_seconds < 0:
+        _check_per_stage("num_cpus", self.num_cpus, float)
+        if not _is_number(self.idle_seconds) or self.idle_seconds < 0:
             raise ConfigError(f"idle_seconds must be a number >= 0, got {self.idle_seconds!r}")
+        if self.tdp_watts is not None and not (_is_number(self.tdp_watts) and self.tdp_watts > 0):
+            raise ConfigError(f"tdp_watts must be a number > 0, got {self.tdp_watts!r}")
+        if self.cpu_threads is not None:
+            _check_int("cpu_threads", self.cpu_threads, minimum=1)
         _check_choice("framework", self.framework, FRAMEWORKS)
         _check_choice("mode", self.mode, MODES)
         _check_choice("tdp_scope", self.tdp_scope, TDP_SCOPES)
@@ -85,14 +99,26 @@ class RunConfig:
             raise ConfigError(f"address is a Ray cluster address; framework is {self.framework!r}")
         if self.lithops_config and self.framework != "lithops":
             raise ConfigError("lithops_config is only used with framework 'lithops'")
-        wl = workloads.get(self.workload)
-        size, params = wl.validate(self.size, self.tasks, dict(self.params), seed=self.seed)
-        return dataclasses.replace(self, size=size, params=params, num_cpus=float(self.num_cpus),
-                                   concurrency=concurrency)
+        if self.data_store and self.framework == "ray":
+            raise ConfigError("data_store is for native and Lithops; Ray passes object "
+                              "references between stages")
+        pipeline = workloads.get_pipeline(self.workload)
+        size, params, tasks = pipeline.validate(self.size, _plain(self.tasks),
+                                                dict(self.params), seed=self.seed)
+        pipeline.validate_per_stage("num_cpus", _plain(self.num_cpus))
+        return dataclasses.replace(self, size=size, params=params, concurrency=concurrency)
+
+    def stage_settings(self, pipeline: Any) -> tuple[dict[str, int], dict[str, float]]:
+        """Tasks and CPUs per stage of ``pipeline`` (a validated config's)."""
+        _, _, tasks = pipeline.validate(self.size, _plain(self.tasks), dict(self.params),
+                                        seed=self.seed)
+        return tasks, pipeline.validate_per_stage("num_cpus", _plain(self.num_cpus))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["params"] = dict(self.params)
+        d["tasks"] = _plain(self.tasks)
+        d["num_cpus"] = _plain(self.num_cpus)
         return d
 
     @classmethod
@@ -101,6 +127,14 @@ class RunConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise ConfigError(f"unknown config field(s): {', '.join(unknown)}")
+        for name in _TEXT_FIELDS:
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{name} must be text, got {value!r}")
+        if "params" in data and not isinstance(data["params"], Mapping):
+            raise ConfigError(f"params must be a table of key = value, got {data['params']!r}")
+        if "keep_alive" in data and not isinstance(data["keep_alive"], bool):
+            raise ConfigError(f"keep_alive must be true or false, got {data['keep_alive']!r}")
         return cls(**dict(data))
 
     @classmethod
@@ -116,7 +150,10 @@ class RunConfig:
         """
         merged: dict[str, Any] = {}
         if file is not None:
-            merged.update(_read_toml(Path(file)))
+            table = read_config_file(file).get("run", {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"config file {file}: [run] must be a table")
+            merged.update(table)
         env = os.environ if env is None else env
         types = {f.name: f.type for f in dataclasses.fields(cls)}
         for var, name in ENV_FIELDS.items():
@@ -126,15 +163,28 @@ class RunConfig:
         return cls.from_dict(merged)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def read_config_file(file: str | Path) -> dict[str, Any]:
+    """A ``--config`` TOML file: ``[run]`` (RunConfig fields) and one table per command.
+
+    Every way a file can be wrong is one ConfigError line: missing, a folder, unreadable,
+    not UTF-8, not TOML.
+    """
+    path = Path(file)
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a folder, not a TOML file") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} is not readable (permission denied)") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    return dict(data.get("run", data))
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    return data
 
 
 def _coerce(name: str, text: str, type_name: Any) -> Any:
@@ -147,6 +197,32 @@ def _coerce(name: str, text: str, type_name: Any) -> Any:
     except ValueError:
         raise ConfigError(f"{name}: cannot read {text!r} as a number") from None
     return text
+
+
+_TEXT_FIELDS = ("workload", "framework", "mode", "meter", "address", "tdp_scope",
+                "lithops_config", "data_store")
+
+
+def _is_number(value: Any) -> bool:
+    """A real, finite number (bools and NaN/inf are not)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _plain(value: Any) -> Any:
+    """A per-stage mapping as a plain dict (JSON-safe); a number stays a number."""
+    return dict(value) if isinstance(value, Mapping) else value
+
+
+def _check_per_stage(name: str, value: Any, kind: type) -> None:
+    """One positive number, or a mapping of stage names to positive numbers."""
+    items = value.items() if isinstance(value, Mapping) else [("", value)]
+    for stage, v in items:
+        label = f"{name} of stage {stage!r}" if stage else name
+        if kind is int:
+            _check_int(label, v, minimum=1)
+        elif not _is_number(v) or not v > 0:
+            raise ConfigError(f"{label} must be a number > 0, got {v!r}")
 
 
 def _check_int(name: str, value: Any, minimum: int) -> None:

@@ -16,3 +16,21 @@ class ConfigError(RayjouleError):
 
 class RunFailed(RayjouleError):
     """The work itself failed (a task raised, a worker died); the run is stored as failed."""
+
+
+class RunInterrupted(RayjouleError):
+    """Ctrl-C or SIGTERM stopped the work; completed runs are kept, the current one is stored
+    as ``interrupted``."""
+
+
+class UnmeteredHosts(RayjouleError):
+    """Tasks ran on hosts that no meter saw: their energy cannot be attributed.
+
+    ``hosts`` maps each such host to how many tasks ran there.
+    """
+
+    def __init__(self, hosts: dict[str, int]) -> None:
+        self.hosts = dict(hosts)
+        listing = ", ".join(f"{h} ({n} task{'s' if n != 1 else ''})"
+                            for h, n in sorted(self.hosts.items()))
+        super().__init__(f"tasks ran on host(s) that no meter saw: {listing}")

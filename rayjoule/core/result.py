@@ -15,7 +15,12 @@ from typing import Any
 
 @dataclass(frozen=True)
 class TaskRecord:
-    """One chunk's execution: where it ran, when, its own CPU time and its share of energy."""
+    """One task's execution: where it ran, when, its own CPU time and its share of energy.
+
+    ``static_j`` is its share of the host's idle power (by the time it held a slot),
+    ``dynamic_j`` its CPU time × the host's dynamic joules per busy CPU-second, and
+    ``energy_j`` = both. ``slot_cpus`` is how many CPUs the framework reserved for it.
+    """
 
     task_id: int
     node_id: str
@@ -24,14 +29,25 @@ class TaskRecord:
     start: float
     end: float
     cpu_s: float
+    stage: str = "map"
+    slot_cpus: float = 1.0
+    static_j: float = 0.0
+    dynamic_j: float = 0.0
     energy_j: float = 0.0
     #: the framework's own per-call timings where it gives them (Lithops' future stats)
     framework_stats: dict[str, Any] = field(default_factory=dict)
+    #: energy the task metered itself (remote function platforms), with its meter and basis
+    call_energy: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wall_s(self) -> float:
+        return self.end - self.start
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
-        if not self.framework_stats:
-            del d["framework_stats"]
+        for optional in ("framework_stats", "call_energy"):
+            if not d[optional]:
+                del d[optional]
         return d
 
     @classmethod
@@ -41,24 +57,37 @@ class TaskRecord:
 
 @dataclass(frozen=True)
 class Energy:
-    """Energy of one run (or one host): total = static + dynamic, per-domain totals."""
+    """Energy of one run, host or stage: total = static + dynamic = tasks' + overhead.
+
+    ``overhead_j`` is what the tasks' own CPU time and slots do not explain: framework
+    daemons, the driver, scheduling, other processes on the host.
+    """
 
     total_j: float
     static_j: float
     dynamic_j: float
     by_domain: dict[str, float] = field(default_factory=dict)
+    overhead_j: float = 0.0
+
+    @property
+    def tasks_j(self) -> float:
+        """The tasks' share: total − overhead."""
+        return self.total_j - self.overhead_j
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "total_j": self.total_j,
             "static_j": self.static_j,
             "dynamic_j": self.dynamic_j,
+            "tasks_j": self.tasks_j,
+            "overhead_j": self.overhead_j,
             "by_domain": dict(self.by_domain),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Energy:
-        return cls(d["total_j"], d["static_j"], d["dynamic_j"], dict(d.get("by_domain", {})))
+        return cls(d["total_j"], d["static_j"], d["dynamic_j"], dict(d.get("by_domain", {})),
+                   d.get("overhead_j", 0.0))
 
 
 @dataclass(frozen=True)
@@ -74,14 +103,27 @@ class MeterLabel:
 
 @dataclass(frozen=True)
 class HostEnergy:
-    """A physical host's share of a run, with the idle policy that split static from dynamic."""
+    """A physical host's share of a run, with the idle policy that split static from dynamic.
+
+    ``complete`` is False when the host was lost mid-run: its energy is what was
+    measured until then. ``info`` describes the machine and the meter's basis
+    (CPU model, vCPUs, SMT, table row or override), so runs from different
+    machines can be compared later. ``busy_cpu_s`` is the CPU time the whole host
+    spent over the window, the denominator of the dynamic attribution.
+    """
 
     host: str
     meter: MeterLabel
     energy: Energy
     idle_w: float
     idle_policy: str
-    unattributed_j: float = 0.0
+    complete: bool = True
+    busy_cpu_s: float = 0.0
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def overhead_j(self) -> float:
+        return self.energy.overhead_j
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -90,7 +132,9 @@ class HostEnergy:
             "energy": self.energy.to_dict(),
             "idle_w": self.idle_w,
             "idle_policy": self.idle_policy,
-            "unattributed_j": self.unattributed_j,
+            "complete": self.complete,
+            "busy_cpu_s": self.busy_cpu_s,
+            "info": dict(self.info),
         }
 
     @classmethod
@@ -101,8 +145,34 @@ class HostEnergy:
             energy=Energy.from_dict(d["energy"]),
             idle_w=d["idle_w"],
             idle_policy=d["idle_policy"],
-            unattributed_j=d.get("unattributed_j", 0.0),
+            complete=d.get("complete", True),
+            busy_cpu_s=d.get("busy_cpu_s", 0.0),
+            info=dict(d.get("info", {})),
         )
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """One stage of a pipeline run: its settings, wall time and energy (tasks' + overhead).
+
+    A stage's overhead is the run's overhead apportioned by the stage's wall time:
+    the framework's daemons burn while the stage runs.
+    """
+
+    name: str
+    tasks: int
+    num_cpus: float
+    wall_s: float
+    energy: Energy
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "tasks": self.tasks, "num_cpus": self.num_cpus,
+                "wall_s": self.wall_s, "energy": self.energy.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> StageResult:
+        return cls(d["name"], d["tasks"], d["num_cpus"], d["wall_s"],
+                   Energy.from_dict(d["energy"]))
 
 
 @dataclass(frozen=True)
@@ -128,6 +198,12 @@ class RunResult:
     started_at: float = 0.0
     repeats: list[RunResult] = field(default_factory=list)
     spread: dict[str, dict[str, float]] = field(default_factory=dict)
+    stages: list[StageResult] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """False when any host was lost mid-run (its energy is partial)."""
+        return all(h.complete for h in self.hosts)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {
@@ -144,6 +220,8 @@ class RunResult:
             "status": self.status,
             "error": self.error,
             "started_at": self.started_at,
+            "complete": self.complete,
+            "stages": [st.to_dict() for st in self.stages],
         }
         if self.repeats:
             d["repeats"] = [r.to_dict() for r in self.repeats]
@@ -168,6 +246,7 @@ class RunResult:
             started_at=d.get("started_at", 0.0),
             repeats=[RunResult.from_dict(r) for r in d.get("repeats", [])],
             spread={k: dict(v) for k, v in d.get("spread", {}).items()},
+            stages=[StageResult.from_dict(st) for st in d.get("stages", [])],
         )
 
 
@@ -186,6 +265,7 @@ def combine_repeats(run_id: str, results: list[RunResult]) -> RunResult:
         "total_j": [r.energy.total_j for r in results],
         "static_j": [r.energy.static_j for r in results],
         "dynamic_j": [r.energy.dynamic_j for r in results],
+        "overhead_j": [r.energy.overhead_j for r in results],
     }
     med = {k: statistics.median(v) for k, v in series.items()}
     spread = {
@@ -200,7 +280,8 @@ def combine_repeats(run_id: str, results: list[RunResult]) -> RunResult:
         representative,
         run_id=run_id,
         wall_s=med["wall_s"],
-        energy=Energy(med["total_j"], med["static_j"], med["dynamic_j"], by_domain),
+        energy=Energy(med["total_j"], med["static_j"], med["dynamic_j"], by_domain,
+                      med["overhead_j"]),
         repeats=list(results),
         spread=spread,
     )

@@ -1,8 +1,8 @@
-"""How chunks get executed: natively, as Ray tasks/actors, or as Lithops functions.
+"""How a job's stages get executed: natively, as Ray tasks/actors, or as Lithops functions.
 
-Every executor runs the same ``workload.map`` on the same chunks through
-:func:`rayjoule.frameworks.chunk.run_chunk`, so the per-task records (host,
-pid, start, end, CPU time) mean the same thing on every framework.
+Every executor runs the same stage functions through
+:func:`rayjoule.frameworks.task.run_task`, so the per-task records (host, pid, start,
+end, CPU time, stage) mean the same thing on every framework.
 """
 
 from __future__ import annotations

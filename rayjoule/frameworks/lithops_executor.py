@@ -1,4 +1,4 @@
-"""Chunks as Lithops functions: ``FunctionExecutor.map`` + reduce on the driver.
+"""Stages as Lithops functions: one ``FunctionExecutor.map`` per stage.
 
 Default: the localhost backend and localhost storage (no cloud, no
 credentials), ``localhost.runtime`` = this interpreter (otherwise Lithops
@@ -6,23 +6,26 @@ runs whatever ``python`` is on PATH) and ``worker_processes`` = concurrency.
 ``lithops_config`` takes a Lithops config file instead, so the same
 comparison runs on a real cloud backend or MinIO storage.
 
-Lithops' own per-call stats (worker start/end, function exec time) are kept
-in the task records' timing, but its CPU figures are system-wide, so
-attribution uses rayjoule's own per-call CPU time from ``run_chunk``.
+Lithops' own per-call stats (worker start/end, function exec time, cold start)
+are kept with each task record, but its CPU figures are system-wide, so
+attribution uses the task's own CPU time. On a remote backend (any backend but
+localhost) the driver's meters cannot see the calls, so every call meters itself
+(``meters.CallMeter``: RAPL where readable, else the tdp model of the call's own
+CPU time) and returns that energy with its record; the run's energy is then the
+sum of the calls' (see :mod:`rayjoule.runs.session`).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from rayjoule.core.errors import ConfigError, RunFailed
-from rayjoule.core.result import TaskRecord
-from rayjoule.frameworks.base import Executor, OnTaskDone
-from rayjoule.frameworks.chunk import collect, run_chunk
+from rayjoule.frameworks.base import StoredStagesExecutor
+from rayjoule.frameworks.job import Job, JobOutput, OnTaskDone, StagePlan
+from rayjoule.frameworks.orphans import Reaper
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +33,6 @@ log = logging.getLogger(__name__)
 LITHOPS_STATS = ("host_submit_tstamp", "worker_start_tstamp", "worker_func_start_tstamp",
                  "worker_func_end_tstamp", "worker_end_tstamp", "worker_exec_time",
                  "worker_func_exec_time", "worker_cold_start", "host_status_done_tstamp")
-
-
-def _call(workload: Any, task_id: int, chunk: Any) -> tuple[Any, dict]:
-    return run_chunk(workload, task_id, chunk)
 
 
 def localhost_config(concurrency: int) -> dict[str, Any]:
@@ -60,14 +59,22 @@ def load_lithops_config(path: str) -> dict[str, Any]:
     return data
 
 
-class LithopsExecutor(Executor):
-    """Runs chunks through a Lithops FunctionExecutor."""
+class LithopsExecutor(StoredStagesExecutor):
+    """Runs each stage through a Lithops FunctionExecutor ``map``; stages hand data over
+    through the data store."""
 
     name = "lithops"
 
     def __init__(self, config) -> None:
         super().__init__(config)
         self._fexec = None
+        self._reaper = Reaper()
+
+    @property
+    def remote(self) -> bool:
+        """True when calls run on another machine (a non-localhost backend)."""
+        return self.config.lithops_config is not None and \
+            _backend(load_lithops_config(self.config.lithops_config)) != "localhost"
 
     def open(self) -> None:
         try:
@@ -80,6 +87,7 @@ class LithopsExecutor(Executor):
                        if self.config.lithops_config
                        else localhost_config(self.config.concurrency))
         logging.getLogger("lithops").setLevel(logging.WARNING)
+        self._reaper.start()  # Lithops' local workers must not outlive a killed driver
         self._fexec = lithops.FunctionExecutor(config=lithops_cfg, log_level="WARNING")
 
     def close(self) -> None:
@@ -89,12 +97,16 @@ class LithopsExecutor(Executor):
             except Exception as exc:  # cleaning temp storage must not mask the run's outcome
                 log.warning("Lithops clean-up failed: %s", exc)
             self._fexec = None
+        self._reaper.stop()
+        super().close()
 
-    def map(
-        self, workload: Any, chunks: Sequence[Any], on_done: OnTaskDone | None = None
-    ) -> tuple[list[Any], list[TaskRecord]]:
+    def run(self, job: Job, on_done: OnTaskDone | None = None) -> JobOutput:
         assert self._fexec is not None, "open() first"
-        iterdata = [{"workload": workload, "task_id": i, "chunk": c} for i, c in enumerate(chunks)]
+        return self.run_stages(job, self._map_stage, on_done)
+
+    def _map_stage(self, fn, args, stage: StagePlan):
+        meter = _call_meter_settings(stage) if self.remote else None
+        iterdata = [{"args": (fn, *a), "meter": meter} for a in args]
         try:
             # on localhost the runtime is this interpreter, which imports rayjoule and the
             # workloads itself: shipping copies of their modules only adds work (and a stale
@@ -103,13 +115,35 @@ class LithopsExecutor(Executor):
             futures = self._fexec.map(_call, iterdata, include_modules=modules)
             outputs = self._fexec.get_result(futures)
         except Exception as exc:
-            raise RunFailed(f"a Lithops call failed: {type(exc).__name__}: {exc}") from exc
-        if len(chunks) == 1 and isinstance(outputs, tuple) and len(outputs) == 2 \
+            raise RunFailed(f"a Lithops call of stage {stage.name!r} failed: "
+                            f"{type(exc).__name__}: {exc}") from exc
+        if len(args) == 1 and isinstance(outputs, tuple) and len(outputs) == 2 \
                 and isinstance(outputs[1], dict):
             outputs = [outputs]
         # Lithops' timings ride along; its CPU figures are system-wide, so attribution keeps
-        # using run_chunk's own per-call CPU time
+        # using the task's own CPU time
         for (_, rec), future in zip(outputs, futures, strict=True):
             rec["framework_stats"] = {k: future.stats[k] for k in LITHOPS_STATS
                                       if k in future.stats}
-        return collect(outputs, on_done)
+        return outputs
+
+
+def _backend(cfg: dict[str, Any]) -> str:
+    return str((cfg.get("lithops") or {}).get("backend", "localhost"))
+
+
+def _call_meter_settings(stage: StagePlan) -> dict[str, Any]:
+    """What an in-function meter needs to model a call: its vCPUs (the stage's CPUs)."""
+    return {"vcpus": stage.num_cpus}
+
+
+def _call(args: tuple, meter: dict[str, Any] | None) -> tuple[Any, dict]:
+    """One Lithops call; on a remote backend it meters itself (the driver's host cannot)."""
+    if meter is None:
+        return args[0](*args[1:])
+    from meters import CallMeter
+
+    with CallMeter(vcpus=meter.get("vcpus")) as call_meter:
+        output, record = args[0](*args[1:])
+    record["call_energy"] = call_meter.result
+    return output, record

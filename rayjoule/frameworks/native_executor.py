@@ -1,68 +1,112 @@
-"""The native baseline: chunks in the calling process, or a process pool.
+"""The native baseline: tasks in the calling process, or a warm process pool.
 
-Every framework's overhead is measured against this, so it does as little as
-possible: ``concurrency`` 1 runs the chunks one after another in-process;
-more uses ``concurrent.futures.ProcessPoolExecutor`` of that size.
+Every framework's overhead is measured against this, so it does as little as possible:
+``concurrency`` 1 runs every task in-process, one after another; more uses one
+``concurrent.futures.ProcessPoolExecutor`` of that size, started inside the first run's
+meter window (its start-up is measured, like Ray's workers') and kept warm for later
+repeats, like Ray's. Tasks go out with ``pool.map`` in batches (no per-task driver round
+trip). The pool's workers die with the driver (``PR_SET_PDEATHSIG``), even on SIGKILL.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
-from collections.abc import Sequence
+import multiprocessing
+from collections.abc import Callable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from rayjoule.core.errors import RunFailed
-from rayjoule.core.result import TaskRecord
-from rayjoule.frameworks.base import Executor, OnTaskDone
-from rayjoule.frameworks.chunk import collect, run_chunk
+from rayjoule.frameworks.base import StoredStagesExecutor
+from rayjoule.frameworks.job import Job, JobOutput, OnTaskDone, StagePlan
+from rayjoule.frameworks.orphans import die_with_parent
 
 
-class NativeExecutor(Executor):
-    """Plain Python: in-process when concurrency is 1, else a process pool."""
+class NativeExecutor(StoredStagesExecutor):
+    """Plain Python: in-process when concurrency is 1, else a warm process pool."""
 
     name = "native"
 
-    def map(
-        self, workload: Any, chunks: Sequence[Any], on_done: OnTaskDone | None = None
-    ) -> tuple[list[Any], list[TaskRecord]]:
-        workers = min(self.config.concurrency, len(chunks))
-        if workers <= 1:
-            return self._serial(workload, chunks, on_done)
-        return self._pool(workload, chunks, workers, on_done)
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self._pool: cf.ProcessPoolExecutor | None = None
 
-    def _serial(self, workload, chunks, on_done):
-        def outputs():
-            for i, chunk in enumerate(chunks):
-                try:
-                    yield run_chunk(workload, i, chunk)
-                except Exception as exc:
-                    raise RunFailed(f"task {i} raised {type(exc).__name__}: {exc}") from exc
+    def run(self, job: Job, on_done: OnTaskDone | None = None) -> JobOutput:
+        runner = self._serial if self.config.concurrency <= 1 else self._pooled
+        return self.run_stages(job, runner, on_done)
 
-        return collect(outputs(), on_done)
-
-    def _pool(self, workload, chunks, workers, on_done):
-        partials: list[Any] = [None] * len(chunks)
-        records: list[TaskRecord | None] = [None] * len(chunks)
-        with cf.ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = {pool.submit(run_chunk, workload, i, c): i for i, c in enumerate(chunks)}
+    def _serial(self, fn: Callable[..., Any], args: list[tuple[Any, ...]],
+                stage: StagePlan) -> list[tuple[Any, dict]]:
+        outputs = []
+        for i, a in enumerate(args):
             try:
-                for fut in cf.as_completed(futures):
-                    i = futures[fut]
-                    try:
-                        partial, rec = fut.result()
-                    except BrokenProcessPool as exc:
-                        raise RunFailed(
-                            f"a worker process died while running task {i} ({exc})"
-                        ) from exc
-                    except Exception as exc:
-                        raise RunFailed(f"task {i} raised {type(exc).__name__}: {exc}") from exc
-                    partials[i] = partial
-                    records[i] = TaskRecord(**rec)
-                    if on_done:
-                        on_done(records[i])
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
-        return partials, [r for r in records if r is not None]
+                outputs.append(fn(*a))
+            except Exception as exc:
+                raise _task_failed(stage, i, exc) from exc
+        return outputs
+
+    def _pooled(self, fn: Callable[..., Any], args: list[tuple[Any, ...]],
+                stage: StagePlan) -> list[tuple[Any, dict]]:
+        pool = self._warm_pool()
+        workers = self.config.concurrency
+        chunksize = max(1, len(args) // (workers * 8))
+        outputs: list[tuple[Any, dict]] = []
+        try:
+            for out in pool.map(_call, [(fn, a) for a in args], chunksize=chunksize):
+                outputs.append(out)
+        except BrokenProcessPool as exc:
+            self._discard_pool()
+            raise RunFailed(f"a worker process died while running stage {stage.name!r} "
+                            f"task {len(outputs)} or later ({exc})") from exc
+        except _TaskError as exc:
+            raise _task_failed(stage, exc.index, exc.cause) from exc.cause
+        except BaseException:
+            self._discard_pool()  # interrupted: do not leave work running
+            raise
+        return outputs
+
+    def _warm_pool(self) -> cf.ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = cf.ProcessPoolExecutor(
+                max_workers=self.config.concurrency, initializer=die_with_parent,
+                mp_context=multiprocessing.get_context("fork"),
+            )
+        return self._pool
+
+    def _discard_pool(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:  # a stuck or long task would otherwise keep running
+            if proc.is_alive():
+                proc.kill()
+        for proc in processes:
+            proc.join(5)
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        super().close()
+
+
+class _TaskError(Exception):
+    """A task's exception, carried out of the pool with the task's index."""
+
+    def __init__(self, index: int, cause: BaseException) -> None:
+        super().__init__(index, cause)
+        self.index, self.cause = index, cause
+
+
+def _call(item: tuple[Callable[..., Any], Sequence[Any]]) -> tuple[Any, dict]:
+    fn, args = item
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise _TaskError(args[2].index, exc) from None
+
+
+def _task_failed(stage: StagePlan, index: int, exc: BaseException) -> RunFailed:
+    return RunFailed(f"stage {stage.name!r} task {index} raised {type(exc).__name__}: {exc}")

@@ -1,10 +1,19 @@
-"""Chunks as Ray tasks (``mode tasks``) or fed to a pool of worker actors (``mode actors``).
+"""Stages as Ray tasks (``mode tasks``) or calls on a pool of worker actors (``mode actors``).
 
-Tasks are named ``<workload>.map`` and actors ``rayjoule-worker`` so the Ray
-dashboard is legible. Every chunk records the node it ran on, so each task's
-energy comes from the meter of its own physical host. The actor pool lives as
-long as the executor (one run's repeats, one compare session): started by the
-first map, inside its meter window, reused by later ones, killed on close.
+Speed is the point: a metering tool must not become the overhead it measures. So
+
+* every task of every stage is submitted up front; data between stages flows as object
+  references (a downstream task names its inputs as top-level arguments, which Ray
+  resolves on the worker; nothing goes through the driver);
+* concurrency is enforced by Ray's scheduler, not by driver round trips: when
+  ``concurrency`` is below what the cluster could run at once, tasks are scheduled into a
+  placement group of ``concurrency`` bundles of ``num_cpus`` each (created inside the first
+  run's meter window, kept for later repeats); actors mode sizes its pool to it;
+* records travel with the results and are fetched in batches at the end.
+
+A shuffle ("bucket" route) uses ``num_returns``: the upstream task returns its buckets as
+separate objects, so each reader fetches only its own bucket. Tasks are named
+``<pipeline>.<stage>`` and actors ``rayjoule-worker-…`` so the Ray dashboard is legible.
 """
 
 from __future__ import annotations
@@ -17,29 +26,72 @@ from typing import Any
 from rayjoule.cluster.connect import connect, disconnect
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import TaskRecord
-from rayjoule.frameworks.base import Executor, OnTaskDone
-from rayjoule.frameworks.chunk import collect, run_chunk
+from rayjoule.frameworks.base import Executor
+from rayjoule.frameworks.job import Job, JobOutput, OnTaskDone, StagePlan, route
+from rayjoule.frameworks.task import run_task
 
 log = logging.getLogger(__name__)
 
 WORKER_NAME = "rayjoule-worker"
+#: records fetched per ``ray.get`` (progress is reported per batch)
+FETCH_BATCH = 1000
 
 
-def _map_chunk(workload: Any, task_id: int, chunk: Any) -> tuple[Any, dict]:
+def _returns(stage: StagePlan) -> int:
+    """How many objects one task of ``stage`` returns (see :func:`_pack`)."""
+    if stage.sink and not stage.read_as:
+        return 1
+    whole = any(r != "bucket" for r in stage.read_as) or stage.sink
+    return int(whole) + (stage.fanout if stage.bucketed else 0) + 1
+
+
+def _pack(stage: StagePlan, output: Any, record: dict) -> Any:
+    """One task's return value(s): (output, record) for a pure sink, else split objects."""
+    if stage.sink and not stage.read_as:
+        return output, record
+    whole = any(r != "bucket" for r in stage.read_as) or stage.sink
+    parts = ([output] if whole else []) + (list(output) if stage.bucketed else [])
+    return (*parts, record)
+
+
+def _ray_task(pipeline: Any, stage: StagePlan, ctx: Any, layout: tuple[tuple[str, int], ...],
+              *flat: Any) -> Any:
     import ray
 
-    return run_chunk(workload, task_id, chunk, ray.get_runtime_context().get_node_id())
+    inputs, k = {}, 0
+    for up, count in layout:
+        inputs[up] = list(flat[k:k + count])
+        k += count
+    output, record = run_task(pipeline, stage, ctx, inputs,
+                              ray.get_runtime_context().get_node_id())
+    return _pack(stage, output, record)
 
 
 class RayjouleWorker:
-    """A long-lived worker actor: the same process runs many chunks (no per-task start-up)."""
+    """A long-lived worker actor: the same process runs many tasks (no per-task start-up)."""
 
-    def run(self, workload: Any, task_id: int, chunk: Any) -> tuple[Any, dict]:
-        return _map_chunk(workload, task_id, chunk)
+    def run(self, pipeline: Any, stage: StagePlan, ctx: Any,
+            layout: tuple[tuple[str, int], ...], *flat: Any) -> Any:
+        return _ray_task(pipeline, stage, ctx, layout, *flat)
+
+
+class _StageRefs:
+    """The object references one stage produced: whole outputs, buckets, records."""
+
+    def __init__(self, stage: StagePlan, returned: list[Any]) -> None:
+        n_ret = _returns(stage)
+        rows = [r if isinstance(r, list) else [r] for r in returned] if n_ret > 1 \
+            else [[r] for r in returned]
+        self.pure_sink = stage.sink and not stage.read_as
+        whole = not self.pure_sink and (any(r != "bucket" for r in stage.read_as) or stage.sink)
+        self.whole = [row[0] for row in rows] if whole else []
+        first_bucket = 1 if whole else 0
+        self.buckets = [row[first_bucket:-1] for row in rows] if stage.bucketed else []
+        self.records = [row[-1] for row in rows]
 
 
 class RayExecutor(Executor):
-    """Runs chunks on a local Ray instance or the cluster at ``config.address``."""
+    """Runs jobs on a local Ray instance or the cluster at ``config.address``."""
 
     name = "ray"
 
@@ -47,134 +99,201 @@ class RayExecutor(Executor):
         super().__init__(config)
         self._started_here = False
         self._cluster_cpus = 0.0
-        self._remote = None
-        self._workers: list[Any] = []
+        self._remote: Any = None
+        self._groups: dict[float, Any] = {}
+        self._pools: dict[float, list[Any]] = {}
+        self._pipeline_refs: dict[int, Any] = {}
 
     def open(self) -> None:
         self._started_here = connect(self.config.address, keep_alive=self.config.keep_alive)
         import ray
 
         self._cluster_cpus = ray.cluster_resources().get("CPU", 0)
-        if self.config.num_cpus > self._cluster_cpus:
-            raise ConfigError(f"num_cpus {self.config.num_cpus} per task exceeds the cluster's "
-                              f"{self._cluster_cpus:g} CPUs")
+
+    def check(self, job: Job) -> None:
+        """Refuse stages that could never be scheduled (before any work starts)."""
+        for stage in job.stages:
+            if stage.num_cpus > self._cluster_cpus:
+                raise ConfigError(f"num_cpus {stage.num_cpus:g} per task of stage "
+                                  f"{stage.name!r} exceeds the cluster's "
+                                  f"{self._cluster_cpus:g} CPUs")
 
     def close(self) -> None:
-        if self._workers and ray_is_up():
-            self._kill_workers()
-        if self._started_here and not self.config.keep_alive:
-            disconnect()
-
-    def map(
-        self, workload: Any, chunks: Sequence[Any], on_done: OnTaskDone | None = None
-    ) -> tuple[list[Any], list[TaskRecord]]:
         import ray
 
-        wl_ref = ray.put(workload)
+        if ray.is_initialized():
+            self._kill_workers()
+            self._remove_groups()
+        self._pipeline_refs.clear()
+        if self._started_here and not self.config.keep_alive:
+            disconnect()
+            self._started_here = False
+
+    # -- running ---------------------------------------------------------------
+    def run(self, job: Job, on_done: OnTaskDone | None = None) -> JobOutput:
+        import ray
+
+        pipe_ref = self._pipeline_ref(ray, job.pipeline)
+        refs: dict[str, _StageRefs] = {}
+        submitted: list[Any] = []
+        try:
+            for stage in job.stages:
+                submit = self._submitter(ray, job, stage)
+                returned = []
+                for i in range(stage.tasks):
+                    layout, flat = _arguments(stage, i, refs)
+                    returned.append(submit(i, pipe_ref, stage, job.context(stage, i),
+                                           layout, *flat))
+                refs[stage.name] = _StageRefs(stage, returned)
+                submitted.extend(refs[stage.name].records)
+            return self._collect(ray, job, refs, on_done)
+        except BaseException:
+            for ref in submitted:
+                ray.cancel(ref, force=self.config.mode == "tasks", recursive=True)
+            if self.config.mode == "actors":
+                self._kill_workers()  # a failed or interrupted pool is not reused
+            raise
+
+    def _submitter(self, ray: Any, job: Job, stage: StagePlan):
+        name = f"{job.name}.{stage.name}"
+        n_ret = _returns(stage)
         if self.config.mode == "actors":
-            return self._actors(ray, wl_ref, workload.name, chunks, on_done)
-        return self._tasks(ray, wl_ref, workload.name, chunks, on_done)
-
-    def _tasks(self, ray, wl_ref, name, chunks, on_done):
+            pool = self._worker_pool(ray, stage)
+            methods = [a.run.options(name=name, num_returns=n_ret) for a in pool]
+            return lambda i, *args: methods[i % len(methods)].remote(*args)
         if self._remote is None:  # defined once per executor: Ray exports it once
-            self._remote = ray.remote(_map_chunk)
-        remote = self._remote.options(
-            name=f"{name}.map", num_cpus=self.config.num_cpus, max_retries=3,
-            retry_exceptions=False,
-        )
-        limit = self.config.concurrency
-        pending: dict[Any, int] = {}
-        next_i = 0
-        results: dict[int, tuple[Any, dict]] = {}
-        try:
-            while next_i < len(chunks) or pending:
-                while next_i < len(chunks) and len(pending) < limit:
-                    pending[remote.remote(wl_ref, next_i, chunks[next_i])] = next_i
-                    next_i += 1
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    i = pending.pop(ref)
-                    results[i] = _get(ray, ref, i)
-                    if on_done:
-                        on_done(TaskRecord(**results[i][1]))
-        except BaseException:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            raise
-        return _ordered(results, len(chunks))
+            self._remote = ray.remote(_ray_task)
+        options: dict[str, Any] = dict(name=name, num_cpus=stage.num_cpus, num_returns=n_ret,
+                                       max_retries=3, retry_exceptions=False)
+        group = self._group(ray, stage)
+        if group is not None:
+            from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 
-    def _actors(self, ray, wl_ref, name, chunks, on_done):
-        from ray.util import ActorPool
+            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
+                group, placement_group_bundle_index=-1)
+        remote = self._remote.options(**options)
+        return lambda i, *args: remote.remote(*args)
 
-        pool = ActorPool(self._worker_pool(ray, len(chunks)))
-        results: dict[int, tuple[Any, dict]] = {}
-        try:
-            for i in range(len(chunks)):
-                pool.submit(lambda a, i: a.run.options(name=f"{name}.map").remote(
-                    wl_ref, i, chunks[i]), i)
-            while pool.has_next():
-                try:
-                    partial, rec = pool.get_next_unordered()
-                except Exception as exc:
-                    raise _failure(ray, exc, None) from exc
-                results[rec["task_id"]] = (partial, rec)
-                if on_done:
-                    on_done(TaskRecord(**rec))
-        except BaseException:
-            self._kill_workers()  # a failed or interrupted pool is not reused
-            raise
-        return _ordered(results, len(chunks))
+    def _collect(self, ray: Any, job: Job, refs: dict[str, _StageRefs],
+                 on_done: OnTaskDone | None) -> JobOutput:
+        records: list[TaskRecord] = []
+        sinks: dict[str, list[Any]] = {}
+        for stage in job.stages:
+            sr = refs[stage.name]
+            values = _get_batched(ray, sr.records, stage, on_done, records)
+            if sr.pure_sink:
+                sinks[stage.name] = [out for out, _ in values]
+            elif stage.sink:
+                sinks[stage.name] = _get(ray, sr.whole, stage)
+        return JobOutput(sinks, records)
 
-    def _worker_pool(self, ray, n_chunks: int) -> list[Any]:
-        """The session's worker actors, started by the first map (inside its meter window).
+    # -- resources -------------------------------------------------------------
+    def _pipeline_ref(self, ray: Any, pipeline: Any) -> Any:
+        key = id(pipeline)
+        if key not in self._pipeline_refs:
+            self._pipeline_refs[key] = (pipeline, ray.put(pipeline))
+        return self._pipeline_refs[key][1]
 
-        Like Ray's own task workers, they are long-lived: later repeats reuse them, so
-        only the first run of a session pays their start-up, and its energy is measured.
+    def _group(self, ray: Any, stage: StagePlan) -> Any:
+        """The placement group that caps this stage at ``concurrency`` tasks, if one is needed."""
+        fits = int(self._cluster_cpus // stage.num_cpus)
+        if self.config.concurrency >= min(fits, stage.tasks):
+            return None  # Ray's own resource accounting is the tighter limit already
+        if stage.num_cpus not in self._groups:
+            from ray.util.placement_group import placement_group
+
+            group = placement_group([{"CPU": stage.num_cpus}] * self.config.concurrency,
+                                    strategy="PACK")
+            ray.get(group.ready())
+            self._groups[stage.num_cpus] = group
+        return self._groups[stage.num_cpus]
+
+    def _remove_groups(self) -> None:
+        from ray.util.placement_group import remove_placement_group
+
+        groups, self._groups = self._groups, {}
+        for group in groups.values():
+            remove_placement_group(group)
+
+    def _worker_pool(self, ray: Any, stage: StagePlan) -> list[Any]:
+        """The session's worker actors for this CPU size, started by the first run that needs
+        them (inside its meter window) and reused by later repeats, like Ray's task workers.
         """
-        if self._workers:
-            return self._workers
-        # actors hold their CPUs for life: more than the cluster can place would never start,
-        # and work handed to them would wait forever
-        fits = max(1, int(self._cluster_cpus // self.config.num_cpus))
-        size = min(self.config.concurrency, n_chunks, fits)
+        if stage.num_cpus in self._pools:
+            return self._pools[stage.num_cpus]
+        # actors hold their CPUs for life: more than the cluster can place would never start
+        fits = max(1, int(self._cluster_cpus // stage.num_cpus))
+        size = max(1, min(self.config.concurrency, stage.tasks, fits))
         cls = ray.remote(RayjouleWorker)
         token = uuid.uuid4().hex[:8]
-        self._workers = [cls.options(name=f"{WORKER_NAME}-{token}-{k}",
-                                     num_cpus=self.config.num_cpus, max_restarts=0).remote()
-                         for k in range(size)]
-        return self._workers
+        pool = [cls.options(name=f"{WORKER_NAME}-{token}-{k}", num_cpus=stage.num_cpus,
+                            max_restarts=0).remote() for k in range(size)]
+        self._pools[stage.num_cpus] = pool
+        return pool
 
     def _kill_workers(self) -> None:
         import ray
 
-        workers, self._workers = self._workers, []
-        for actor in workers:
-            ray.kill(actor)
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            for actor in pool:
+                ray.kill(actor)
 
 
-def ray_is_up() -> bool:
-    import ray
+def _arguments(stage: StagePlan, index: int, refs: dict[str, _StageRefs]
+               ) -> tuple[tuple[tuple[str, int], ...], list[Any]]:
+    """Task ``index``'s input references, flattened (Ray resolves only top-level args)."""
+    layout, flat = [], []
+    for up, route_name in stage.inputs:
+        if route_name == "bucket":
+            chosen = [buckets[index] for buckets in refs[up].buckets]
+        else:
+            chosen = route(refs[up].whole, route_name, index, stage.tasks)
+        layout.append((up, len(chosen)))
+        flat.extend(chosen)
+    return tuple(layout), flat
 
-    return ray.is_initialized()
+
+def _get_batched(ray: Any, record_refs: Sequence[Any], stage: StagePlan,
+                 on_done: OnTaskDone | None, records: list[TaskRecord]) -> list[Any]:
+    """Fetch a stage's record-bearing objects in batches, reporting progress per batch."""
+    values: list[Any] = []
+    for start in range(0, len(record_refs), FETCH_BATCH):
+        batch = _get(ray, record_refs[start:start + FETCH_BATCH], stage, start)
+        values.extend(batch)
+        for value in batch:
+            rec = value[1] if isinstance(value, tuple) else value
+            record = TaskRecord(**rec)
+            records.append(record)
+            if on_done:
+                on_done(record)
+    return values
 
 
-def _get(ray, ref, i):
+def _get(ray: Any, refs: Sequence[Any], stage: StagePlan, offset: int = 0) -> list[Any]:
     try:
-        return ray.get(ref)
+        return ray.get(list(refs))
     except Exception as exc:
-        raise _failure(ray, exc, i) from exc
+        index = _failed_index(ray, refs, offset)
+        raise _failure(ray, exc, stage, index) from exc
 
 
-def _failure(ray, exc: BaseException, task_id: int | None) -> RunFailed:
-    """A readable RunFailed for a task error or a dead worker."""
-    where = f"task {task_id}" if task_id is not None else "a task"
+def _failed_index(ray: Any, refs: Sequence[Any], offset: int) -> int | None:
+    """Which task of the batch failed (only looked up on the failure path)."""
+    for k, ref in enumerate(refs):
+        try:
+            ray.get(ref, timeout=0)
+        except Exception:
+            return offset + k
+    return None
+
+
+def _failure(ray: Any, exc: BaseException, stage: StagePlan, index: int | None) -> RunFailed:
+    """A readable RunFailed for a task error or a dead worker, naming the stage and task."""
+    where = f"stage {stage.name!r} task {index if index is not None else '?'}"
     if isinstance(exc, ray.exceptions.RayTaskError):
         cause = exc.cause if getattr(exc, "cause", None) is not None else exc
         return RunFailed(f"{where} raised {type(cause).__name__}: {cause}")
     if isinstance(exc, ray.exceptions.WorkerCrashedError | ray.exceptions.ActorDiedError):
         return RunFailed(f"the Ray worker running {where} died ({type(exc).__name__})")
     return RunFailed(f"{where} failed: {type(exc).__name__}: {exc}")
-
-
-def _ordered(results: dict[int, tuple[Any, dict]], n: int):
-    return collect(results[i] for i in range(n))

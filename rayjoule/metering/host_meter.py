@@ -15,8 +15,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
+
+import psutil
 
 import meters
+from meters._sampler import Sampler
 from rayjoule.cluster.hosts import host_key
 from rayjoule.core.result import MeterLabel
 
@@ -47,6 +51,10 @@ class WindowEnergy:
     total_j: float
     by_domain: dict[str, float]
     samples: list[tuple[float, str, float]] = field(default_factory=list)
+    #: CPU-seconds the whole host spent busy over the window (attribution's denominator)
+    busy_cpu_s: float = 0.0
+    #: False when the host was lost mid-window: the figures are those last seen
+    complete: bool = True
 
     @property
     def seconds(self) -> float:
@@ -74,10 +82,14 @@ class HostMeter:
         tdp_scope: str = "host",
         pids: PidProvider | None = None,
         sample_interval_s: float = SAMPLE_INTERVAL_S,
+        tdp_watts: float | None = None,
+        cpu_threads: int | None = None,
     ) -> None:
         self.host = host_key()
         names = meters.detect().chosen if meter == "auto" else [meter]
-        self._meters = [_build(name, tdp_scope, pids) for name in names]
+        tdp = {k: v for k, v in (("tdp_watts", tdp_watts), ("cpu_threads", cpu_threads))
+               if v is not None}
+        self._meters = [_build(name, tdp_scope, pids, tdp) for name in names]
         kinds = {m.kind for m in self._meters}
         self.label = MeterLabel(
             name="+".join(m.name for m in self._meters),
@@ -89,9 +101,13 @@ class HostMeter:
         self._interval = sample_interval_s
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._windows: dict[int, tuple[Snapshot, list[tuple[float, str, float]]]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._windows: dict[int, _Window] = {}
+        self._sampler: Sampler | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """This machine and what each meter's figures rest on (stored with every run)."""
+        return {"machine": meters.describe_host(),
+                "meters": {m.name: m.basis for m in self._meters}}
 
     # -- readings --------------------------------------------------------------
     def read(self) -> Snapshot:
@@ -130,87 +146,97 @@ class HostMeter:
 
     # -- windows ---------------------------------------------------------------
     def start_window(self) -> int:
-        """Open a window and return its id; samples are kept while any window is open."""
+        """Open a window and return its id; samples are kept while any window is open.
+
+        The first open window starts a fresh :class:`meters.Sampler`; a window reopened
+        while the previous sampler thread is still winding down gets a new one, so it is
+        sampled too.
+        """
         snap = self.read()
         with self._lock:
             wid = next(self._ids)
-            self._windows[wid] = (snap, [])
-            if self._thread is None or not self._thread.is_alive():
-                self._stop.clear()
-                self._thread = threading.Thread(
-                    target=self._sample_loop, name="rayjoule-window-sampler", daemon=True
-                )
-                self._thread.start()
+            self._windows[wid] = _Window(snap, _busy_cpu_s())
+            if self._sampler is None:
+                self._sampler = Sampler(self._sample, self._interval, "window-sampler")
+                self._sampler.start()
         return wid
 
-    def stop_window(self, wid: int) -> WindowEnergy:
-        """Close a window: the energy since ``start_window`` and its samples."""
-        end = self.read()
+    def peek_window(self, wid: int) -> WindowEnergy:
+        """The energy of an open window so far (kept by callers in case the host is lost)."""
         with self._lock:
-            start, samples = self._windows.pop(wid)
+            window = self._windows[wid]
+        return self._energy(window, self.read(), _busy_cpu_s())
+
+    def stop_window(self, wid: int) -> WindowEnergy:
+        """Close a window: the energy since ``start_window`` and its samples.
+
+        Raises :class:`meters.MeterError` when a background sample failed while the
+        window was open: a window with a gap is not a measurement.
+        """
+        with self._lock:
+            window = self._windows.pop(wid)
+            sampler = None
             if not self._windows:
-                self._stop.set()
+                sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()
+        if window.error is not None:
+            raise meters.MeterError(
+                f"meter sample failed on {self.host} during the run: {window.error}"
+            ) from window.error
+        return self._energy(window, self.read(), _busy_cpu_s())
+
+    def _energy(self, window: _Window, end: Snapshot, busy_end: float) -> WindowEnergy:
+        start = window.start
         by_domain = {d: end.by_domain.get(d, 0.0) - j for d, j in start.by_domain.items()}
-        rel = [(t - start.t, d, j - start.by_domain.get(d, 0.0)) for t, d, j in samples]
+        rel = [(t - start.t, d, j - start.by_domain.get(d, 0.0)) for t, d, j in window.samples]
         return WindowEnergy(
             host=self.host, meter=self.label, t0=start.t, t1=end.t,
             total_j=end.total_j - start.total_j, by_domain=by_domain, samples=rel,
+            busy_cpu_s=max(busy_end - window.busy_cpu_s, 0.0),
         )
 
-    def _sample_loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                snap = self.read()
-            except meters.MeterError:
-                log.exception("meter sample failed on %s", self.host)
-                continue
-            rows = [(snap.t, d, j) for d, j in snap.by_domain.items()]
+    def _sample(self) -> None:
+        """One background sample, kept by every open window; a failure is kept by them too."""
+        try:
+            snap = self.read()
+        except meters.MeterError as exc:
             with self._lock:
-                for _, samples in self._windows.values():
-                    samples.extend(rows)
+                for window in self._windows.values():
+                    window.error = window.error or exc
+            raise
+        rows = [(snap.t, d, j) for d, j in snap.by_domain.items()]
+        with self._lock:
+            for window in self._windows.values():
+                window.samples.extend(rows)
 
     def close(self) -> None:
-        self._stop.set()
+        with self._lock:
+            sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()
         for m in self._meters:
             m.close()
 
 
+@dataclass
+class _Window:
+    """An open window: where it started, what was sampled, and the first sample failure."""
 
-def _build(name: str, tdp_scope: str, pids: PidProvider | None) -> meters.Meter:
+    start: Snapshot
+    busy_cpu_s: float
+    samples: list[tuple[float, str, float]] = field(default_factory=list)
+    error: BaseException | None = None
+
+
+def _busy_cpu_s() -> float:
+    """CPU-seconds the whole host has spent busy since boot (every process, every CPU)."""
+    t = psutil.cpu_times()
+    return sum(t) - t.idle - getattr(t, "iowait", 0.0)
+
+
+def _build(name: str, tdp_scope: str, pids: PidProvider | None,
+           tdp: dict[str, Any]) -> meters.Meter:
     if name == "tdp":
-        return meters.TdpMeter(scope=tdp_scope, pids=pids)
+        return meters.TdpMeter(scope=tdp_scope, pids=pids, **tdp)
     return meters.get_meter(name)
-
-
-class LocalMetering:
-    """Metering for frameworks whose work stays on this host (native, Lithops localhost).
-
-    The same interface as :class:`rayjoule.metering.ray_meters.RayMetering`: idle
-    baseline, then start/stop around each repeat, per physical host.
-    """
-
-    def __init__(self, meter: str, tdp_scope: str, pids: PidProvider | None = None) -> None:
-        self._hm = HostMeter(meter, tdp_scope, pids)
-        self._wid: int | None = None
-
-    @property
-    def label(self) -> MeterLabel:
-        return self._hm.label
-
-    def idle(self, seconds: float) -> dict[str, IdleBaseline]:
-        return {self._hm.host: self._hm.idle_baseline(seconds)}
-
-    def start(self) -> None:
-        self._wid = self._hm.start_window()
-
-    def stop(self) -> dict[str, WindowEnergy]:
-        if self._wid is None:
-            return {}
-        wid, self._wid = self._wid, None
-        return {self._hm.host: self._hm.stop_window(wid)}
-
-    def record_tasks(self, tasks: list) -> None:
-        """Native and Lithops runs export no Ray metrics (RayMetering does): nothing to do."""
-
-    def close(self) -> None:
-        self._hm.close()

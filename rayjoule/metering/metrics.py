@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from meters._sampler import Sampler
 from rayjoule.core.result import MeterLabel
 from rayjoule.metering.host_meter import HostMeter, Snapshot, WindowEnergy
 
@@ -160,11 +160,12 @@ def watts_between(a: Snapshot, b: Snapshot) -> dict[str, float]:
 
 
 class PowerPublisher:
-    """A daemon thread that sets the watts gauge of every HostMeter every ``interval_s``.
+    """Sets the watts gauge of every HostMeter every ``interval_s`` (a ``meters.Sampler``).
 
-    Why a thread in the actor: a gauge only reflects what was last set, and
-    between runs nobody else calls the actor, yet the dashboard should show
-    the host's power all the time.
+    Why a thread in the actor: a gauge only reflects what was last set, and between runs
+    nobody else calls the actor, yet the dashboard should show the host's power all the
+    time. A failed read stops the sampler and is kept (:attr:`error`, shown by
+    :meth:`describe`); the next run's ``start`` begins a fresh one.
     """
 
     def __init__(self, metrics: EnergyMetrics, host_meters: Callable[[], list[HostMeter]],
@@ -173,18 +174,21 @@ class PowerPublisher:
         self._host_meters = host_meters
         self._interval = interval_s
         self._last: dict[int, Snapshot] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watts: dict[int, float] = {}
+        self._sampler: Sampler | None = None
+        self.error: BaseException | None = None
 
     def start(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._loop, name="rayjoule-power-gauge",
-                                            daemon=True)
-            self._thread.start()
+        if self._sampler is not None and self._sampler.running:
+            return
+        if self._sampler is not None:
+            self.error = self._sampler.error
+        self._sampler = Sampler(self.publish_once, self._interval, "power-gauge")
+        self._sampler.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.stop()
 
     def publish_once(self) -> None:
         """Read every HostMeter; set the gauge from the previous reading (none the first time)."""
@@ -193,11 +197,20 @@ class PowerPublisher:
             prev = self._last.get(id(hm))
             self._last[id(hm)] = snap
             if prev is not None:
-                self._metrics.set_power(hm.host, hm.label, watts_between(prev, snap))
+                watts = watts_between(prev, snap)
+                self._metrics.set_power(hm.host, hm.label, watts)
+                self._watts[id(hm)] = (snap.total_j - prev.total_j) / max(snap.t - prev.t, 1e-9)
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.publish_once()
-            except Exception:  # a failing meter must not kill the gauge thread for good
-                log.exception("publishing the power gauge failed")
+    def describe(self, host: str) -> str:
+        """One line per meter for the Ray dashboard's actor view: joules and watts."""
+        parts = []
+        for hm in self._host_meters():
+            last = self._last.get(id(hm))
+            joules = f"{last.total_j:.1f} J" if last else "no reading yet"
+            watts = self._watts.get(id(hm))
+            parts.append(f"{hm.label.name} ({hm.label.kind}): {joules} since start"
+                         + (f", {watts:.1f} W now" if watts is not None else ""))
+        error = self._sampler.error if self._sampler is not None else self.error
+        if error is not None:
+            parts.append(f"power gauge stopped: {error}")
+        return f"rayjoule-meter {host}: " + ("; ".join(parts) or "no meter in use yet")

@@ -15,6 +15,7 @@ runner records as such.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from meters._sampler import Sampler
 from rayjoule.cluster.connect import (
     NAMESPACE,
     alive_nodes,
@@ -39,28 +41,36 @@ log = logging.getLogger(__name__)
 ACTOR_PREFIX = "rayjoule-meter:"
 #: bumped when MeterActor's methods change, so a detached actor left by an older
 #: rayjoule on a long-lived cluster is replaced instead of failing mid-run
-API_VERSION = 2
+API_VERSION = 3
 WATCH_INTERVAL_S = 2.0
 PROBE_TIMEOUT_S = 10.0
+
+#: which meters a host meter runs: (meter name or "auto", tdp scope, tdp overrides)
+MeterSpec = tuple[str, str, tuple[tuple[str, Any], ...]]
+
+
+def meter_spec(meter: str, scope: str, **tdp: Any) -> MeterSpec:
+    """A hashable spec (actors key their host meters by it)."""
+    return (meter, scope, tuple(sorted((k, v) for k, v in tdp.items() if v is not None)))
 
 
 class MeterActor:
     """Holds one HostMeter per (meter, scope) asked for on this host, and exports their energy."""
 
     def __init__(self) -> None:
-        self._meters: dict[tuple[str, str], HostMeter] = {}
+        self._meters: dict[tuple[Any, ...], HostMeter] = {}
         self._extra_pids: dict[int, float] = {}  # pid → create time (pids get reused)
         self._lock = threading.Lock()
         self._metrics = EnergyMetrics()
         self._power = PowerPublisher(self._metrics, self._host_meters)
 
-    def _get(self, meter: str, scope: str) -> HostMeter:
-        key = (meter, scope)
+    def _get(self, spec: MeterSpec) -> HostMeter:
+        meter, scope, tdp = spec
         with self._lock:  # the actor is threaded (max_concurrency > 1)
-            if key not in self._meters:
-                self._meters[key] = HostMeter(meter, scope, pids=self._pids)
+            if spec not in self._meters:
+                self._meters[spec] = HostMeter(meter, scope, pids=self._pids, **dict(tdp))
         self._power.start()
-        return self._meters[key]
+        return self._meters[spec]
 
     def _host_meters(self) -> list[HostMeter]:
         with self._lock:
@@ -72,8 +82,8 @@ class MeterActor:
     def api_version(self) -> int:
         return API_VERSION
 
-    def label(self, meter: str, scope: str) -> MeterLabel:
-        return self._get(meter, scope).label
+    def label(self, spec: MeterSpec) -> MeterLabel:
+        return self._get(spec).label
 
     def watch_pids(self, pids: list[int]) -> None:
         """Also charge these processes of this host (e.g. the driver) in a process-scope model.
@@ -89,16 +99,26 @@ class MeterActor:
             except psutil.Error as exc:
                 log.warning("not watching pid %d: %s", pid, exc)
 
-    def idle_baseline(self, meter: str, scope: str, seconds: float) -> IdleBaseline:
-        return self._get(meter, scope).idle_baseline(seconds)
+    def idle_baseline(self, spec: MeterSpec, seconds: float) -> IdleBaseline:
+        return self._get(spec).idle_baseline(seconds)
 
-    def start_window(self, meter: str, scope: str) -> int:
-        return self._get(meter, scope).start_window()
+    def start_window(self, spec: MeterSpec) -> int:
+        return self._get(spec).start_window()
 
-    def stop_window(self, meter: str, scope: str, wid: int, workload: str | None = None,
+    def peek_window(self, spec: MeterSpec, wid: int) -> WindowEnergy:
+        return self._get(spec).peek_window(wid)
+
+    def describe(self, spec: MeterSpec) -> dict[str, Any]:
+        return self._get(spec).describe()
+
+    def __repr__(self) -> str:
+        """What the Ray dashboard's actor view shows: host, meters, joules, watts."""
+        return self._power.describe(host_key())
+
+    def stop_window(self, spec: MeterSpec, wid: int, workload: str | None = None,
                     framework: str = "ray") -> WindowEnergy:
         """Close a window; with a ``workload``, add its joules to the exported counters."""
-        window = self._get(meter, scope).stop_window(wid)
+        window = self._get(spec).stop_window(wid)
         if workload is not None:
             try:
                 self._metrics.record_window(workload, framework, window)
@@ -106,10 +126,10 @@ class MeterActor:
                 log.exception("exporting the energy of %s failed", workload)
         return window
 
-    def record_tasks(self, meter: str, scope: str, workload: str, framework: str,
+    def record_tasks(self, spec: MeterSpec, workload: str, framework: str,
                      energies_j: list[float]) -> int:
         """Observe the attributed energy of tasks that ran on this host (the histogram)."""
-        hm = self._get(meter, scope)
+        hm = self._get(spec)
         return self._metrics.record_tasks(workload, framework, hm.host, hm.label, energies_j)
 
     def host(self) -> str:
@@ -187,14 +207,11 @@ def _wait_name_released(ray: Any, name: str, timeout_s: float = 10.0) -> None:
     log.warning("the killed actor %s still holds its name after %.0f s", name, timeout_s)
 
 
-def meter_actors(meter: str, scope: str,
-                 hosts: dict[str, list[str]] | None = None) -> dict[str, Any]:
+def meter_actors(hosts: dict[str, list[str]] | None = None) -> dict[str, Any]:
     """Get or create the meter actor of every physical host: host → handle.
 
     ``hosts`` (host → node ids, from :func:`~rayjoule.cluster.connect.hosts_of_cluster`)
-    defaults to the whole cluster now. ``meter`` and ``scope`` are not needed to
-    create an actor (one actor serves every meter); they are accepted for callers
-    that think of "the actors for this meter".
+    defaults to the whole cluster now. One actor serves every meter spec of its host.
     """
     import ray
 
@@ -219,14 +236,15 @@ class NodeWatcher:
                  on_new_host: Callable[[str, list[str]], None],
                  list_nodes: Callable[[], list[str]],
                  hosts_of: Callable[[list[str]], dict[str, list[str]]],
-                 interval_s: float = WATCH_INTERVAL_S) -> None:
+                 interval_s: float = WATCH_INTERVAL_S,
+                 on_tick: Callable[[], None] | None = None) -> None:
         self._nodes = set(known_nodes)
         self._hosts = set(known_hosts)
         self._on_new_host = on_new_host
+        self._on_tick = on_tick
         self._list_nodes, self._hosts_of = list_nodes, hosts_of
         self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._sampler: Sampler | None = None
 
     def poll(self) -> list[str]:
         """One look at the cluster; return the hosts that were new."""
@@ -244,23 +262,28 @@ class NodeWatcher:
         return new
 
     def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="rayjoule-node-watcher",
-                                        daemon=True)
-        self._thread.start()
+        self._sampler = Sampler(self._tick, self._interval, "node-watcher")
+        self._sampler.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-            self._thread = None
+        """Stop watching; raises ``meters.SamplerFailed`` if the watcher died on an error."""
+        sampler, self._sampler = self._sampler, None
+        if sampler is not None:
+            sampler.stop()
+            sampler.check()
 
-    def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                self.poll()
-            except Exception:  # a failed poll (node just joined/left) is retried next time
-                log.exception("watching for new Ray nodes failed; retrying")
+    def _tick(self) -> None:
+        """One poll plus the caller's periodic work. A node that joined or left between the
+        listing and the probe is a transient cluster state, retried at the next tick; any
+        other error stops the watcher and surfaces at :meth:`stop`."""
+        import ray
+
+        try:
+            self.poll()
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            log.info("watching for new Ray nodes: %s; retrying", exc)
+        if self._on_tick is not None:
+            self._on_tick()
 
 
 class RayMetering:
@@ -271,26 +294,32 @@ class RayMetering:
     """
 
     def __init__(self, meter: str, tdp_scope: str, *, workload: str | None = None,
-                 framework: str = "ray", watch_interval_s: float = WATCH_INTERVAL_S) -> None:
+                 framework: str = "ray", watch_interval_s: float = WATCH_INTERVAL_S,
+                 **tdp: Any) -> None:
         import ray
 
         self._ray = ray
-        self._meter, self._scope = meter, tdp_scope
+        self._spec = meter_spec(meter, tdp_scope, **tdp)
         self._workload, self._framework = workload, framework
         self._lock = threading.Lock()
         hosts = hosts_of_cluster()
-        self._actors = meter_actors(meter, tdp_scope, hosts)
+        self._actors = meter_actors(hosts)
         here = self._actors.get(host_key())  # the driver is a process of its own host only
         if here is not None:
             ray.get(here.watch_pids.remote([os.getpid()]))
-        labels = ray.get([a.label.remote(meter, tdp_scope) for a in self._actors.values()])
+        labels = ray.get([a.label.remote(self._spec) for a in self._actors.values()])
         self.label = _combined_label(labels)
+        self.host_info: dict[str, dict[str, Any]] = dict(zip(
+            self._actors, ray.get([a.describe.remote(self._spec) for a in self._actors.values()]),
+            strict=True))
         self._wids: dict[str, int] = {}
+        #: the energy each open window had when last looked at (kept if its host is lost)
+        self._last_seen: dict[str, WindowEnergy] = {}
         self._watcher = NodeWatcher(
             known_nodes=[n for ids in hosts.values() for n in ids], known_hosts=hosts,
             on_new_host=self._join, list_nodes=lambda: [n["NodeID"] for n in alive_nodes()],
             hosts_of=lambda ids: hosts_of_cluster(ids, timeout_s=PROBE_TIMEOUT_S),
-            interval_s=watch_interval_s,
+            interval_s=watch_interval_s, on_tick=self.peek,
         )
 
     @property
@@ -299,7 +328,7 @@ class RayMetering:
             return list(self._actors)
 
     def idle(self, seconds: float) -> dict[str, IdleBaseline]:
-        refs = {h: a.idle_baseline.remote(self._meter, self._scope, seconds)
+        refs = {h: a.idle_baseline.remote(self._spec, seconds)
                 for h, a in self._actors.items()}
         return {h: self._ray.get(r) for h, r in refs.items()}
 
@@ -307,7 +336,7 @@ class RayMetering:
         """Open a window on every host's meter, and watch for hosts that join meanwhile."""
         with self._lock:
             actors = dict(self._actors)
-        refs = {h: a.start_window.remote(self._meter, self._scope) for h, a in actors.items()}
+        refs = {h: a.start_window.remote(self._spec) for h, a in actors.items()}
         wids = {h: self._ray.get(r) for h, r in refs.items()}
         with self._lock:
             self._wids = wids
@@ -320,12 +349,26 @@ class RayMetering:
             in_window = bool(self._wids)
         wid = None
         if in_window:
-            wid = self._ray.get(actor.start_window.remote(self._meter, self._scope))
+            wid = self._ray.get(actor.start_window.remote(self._spec))
         with self._lock:
             self._actors[host] = actor
             if wid is not None:
                 self._wids[host] = wid
         log.info("host %s joined the cluster; metering it from now on", host)
+
+    def peek(self) -> None:
+        """Remember every open window's energy so far: a host lost later keeps it."""
+        with self._lock:
+            wids, actors = dict(self._wids), dict(self._actors)
+        refs = {h: actors[h].peek_window.remote(self._spec, w) for h, w in wids.items()}
+        for h, r in refs.items():
+            try:
+                window = self._ray.get(r, timeout=PROBE_TIMEOUT_S)
+            except (self._ray.exceptions.RayError, TimeoutError) as exc:
+                log.warning("meter of host %s did not answer: %s", h, exc)
+                continue
+            with self._lock:
+                self._last_seen[h] = window
 
     def watch_once(self) -> list[str]:
         """Look for hosts that joined now (what the watcher does every few seconds in a window).
@@ -335,20 +378,35 @@ class RayMetering:
         return self._watcher.poll()
 
     def stop(self) -> dict[str, WindowEnergy]:
-        """Close every open window; a host whose meter was lost is logged and left out."""
-        self._watcher.stop()
+        """Close every open window.
+
+        A host whose meter actor died mid-run keeps the energy last seen (``complete`` =
+        False). A watcher that died on an error is raised after the windows are closed.
+        """
+        watch_error: Exception | None = None
+        try:
+            self._watcher.stop()
+        except Exception as exc:
+            watch_error = exc
         with self._lock:
             wids, self._wids = self._wids, {}
             actors = dict(self._actors)
-        refs = {h: actors[h].stop_window.remote(self._meter, self._scope, w, self._workload,
+        refs = {h: actors[h].stop_window.remote(self._spec, w, self._workload,
                                                 self._framework)
                 for h, w in wids.items()}
         out = {}
         for h, r in refs.items():
             try:
                 out[h] = self._ray.get(r)
-            except self._ray.exceptions.RayError as exc:
-                log.warning("meter of host %s was lost: %s", h, exc)
+            except self._ray.exceptions.ActorDiedError as exc:
+                lost = self._last_seen.get(h)
+                log.warning("meter of host %s was lost mid-run (%s); keeping the %s", h, exc,
+                            "energy measured until then" if lost else "no energy: none seen")
+                if lost is not None:
+                    out[h] = dataclasses.replace(lost, complete=False)
+        self._last_seen = {}
+        if watch_error is not None:
+            raise watch_error
         return out
 
     def record_tasks(self, tasks: Iterable[Any]) -> None:
@@ -364,7 +422,7 @@ class RayMetering:
             by_host.setdefault(t.host, []).append(float(t.energy_j))
         with self._lock:
             actors = dict(self._actors)
-        refs = {h: actors[h].record_tasks.remote(self._meter, self._scope, self._workload,
+        refs = {h: actors[h].record_tasks.remote(self._spec, self._workload,
                                                  self._framework, energies)
                 for h, energies in by_host.items() if h in actors}
         for h in set(by_host) - set(actors):

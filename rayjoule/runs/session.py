@@ -1,15 +1,18 @@
-"""Turn a RunConfig into a stored, metered, attributed RunResult.
+"""One metered run: validate → meter → run the stages → attribute → store.
 
-The sequence for one ``run``: validate → start the framework → idle baseline
-→ for each repeat: open the meter windows, map the chunks, close the windows,
-reduce, split static/dynamic per host, attribute dynamic energy to tasks,
-store. A failure still stores the run (status ``failed``, with the energy
-measured so far) before raising :class:`RunFailed`.
+A :class:`Session` holds an open framework and its meters for one config (the idle
+baseline is measured once); :meth:`Session.run_once` is one metered, attributed, stored
+repeat. ``compare`` keeps one Session per framework open and interleaves their repeats;
+:func:`run` is one Session used ``config.repeats`` times.
+
+The failure contract: once a run's row exists, one ``try/finally`` always writes its final
+state — ``ok``, ``failed`` with the error (a task raised, a worker or a meter died, energy
+that cannot be attributed), or ``interrupted`` (Ctrl-C, SIGTERM) — with whatever energy
+was measured until then.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 import uuid
@@ -19,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import workloads
-from rayjoule.core.attribution import attribute
 from rayjoule.core.config import DEFAULT_DB, RunConfig
-from rayjoule.core.errors import RunFailed
-from rayjoule.core.result import Energy, HostEnergy, MeterLabel, RunResult, combine_repeats
+from rayjoule.core.errors import ConfigError, RunFailed
+from rayjoule.core.result import RunResult, combine_repeats
 from rayjoule.frameworks import executor_for
-from rayjoule.frameworks.base import OnTaskDone
-from rayjoule.metering.host_meter import IdleBaseline, LocalMetering, WindowEnergy
+from rayjoule.frameworks.job import Job, OnTaskDone, plan_job
+from rayjoule.metering.choose import metering_for
+from rayjoule.runs.assemble import Measured, assemble
 from rayjoule.runs.store import Store
 
 log = logging.getLogger(__name__)
@@ -35,36 +38,112 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class Session:
-    """An open framework + metering for one config: idle baseline once, then repeats.
+def resolve_pipeline(config: RunConfig, workload: Any | None = None) -> Any:
+    """The pipeline a config names, or ``workload`` (a Workload or Pipeline object) itself."""
+    if workload is None:
+        return workloads.get_pipeline(config.workload)
+    if isinstance(workload, workloads.Workload):
+        return workloads.as_pipeline(workload)
+    return workload
 
-    ``compare`` keeps one Session per framework open and interleaves their
-    repeats; ``run`` is one Session used ``config.repeats`` times.
+
+class Session:
+    """An open framework and metering for one config: idle baseline once, then repeats.
+
+    Everything that can be checked is checked here, before any run is stored: the config,
+    the pipeline's stages and settings, the data store, the cluster's CPUs, the meters.
     """
 
     def __init__(self, config: RunConfig, store: Store, workload: Any | None = None,
                  study: str | None = None, trial: int | None = None) -> None:
         self.config = config.validated()
-        self.workload = workload or workloads.get(self.config.workload)
         c = self.config
-        self.chunks = self.workload.partition(c.tasks, c.size, c.seed, dict(c.params))
+        self.pipeline = resolve_pipeline(c, workload)
+        self.tasks_by_stage, self.cpus_by_stage = c.stage_settings(self.pipeline)
+        self.job: Job = plan_job(self.pipeline, c.size, c.seed, dict(c.params),
+                                 self.tasks_by_stage, self.cpus_by_stage, c.data_store)
+        if c.data_store and len(self.job.stages) > 1:
+            workloads.DataStore.from_uri(c.data_store).check()
         self.store, self.study, self.trial = store, study, trial
         self._stack = ExitStack()
-        self.executor = self._stack.enter_context(executor_for(self.config))
         try:
-            self.metering = _metering_for(self.config)
+            self.executor = self._stack.enter_context(executor_for(c))
+            check = getattr(self.executor, "check", None)
+            if check is not None:
+                check(self.job)
+            self.metering = metering_for(c, remote_calls=getattr(self.executor, 'remote', False))
             self._stack.callback(self.metering.close)
-            self.idle = self.metering.idle(self.config.idle_seconds)
+            self.idle = self.metering.idle(c.idle_seconds)
         except BaseException:
             self._stack.close()
             raise
 
+    @property
+    def n_tasks(self) -> int:
+        return self.job.n_tasks
+
     def run_once(self, on_task_done: OnTaskDone | None = None,
                  parent_id: str | None = None) -> RunResult:
-        """One metered, attributed, stored repeat."""
-        return _one_repeat(self.config, self.workload, self.chunks, self.executor,
-                           self.metering, self.idle, self.store, on_task_done, parent_id,
-                           self.study, self.trial)
+        """One metered, attributed, stored repeat; raises RunFailed when the work failed."""
+        c = self.config
+        run_id = new_run_id()
+        self.store.begin(run_id, workload=c.workload, framework=c.framework,
+                         config=c.to_dict(), parent_id=parent_id, study=self.study,
+                         trial=self.trial)
+        m = Measured(run_id=run_id, config=c, started_at=time.time())
+        result: RunResult | None = None
+        t0 = time.monotonic()
+        try:
+            self.metering.start()
+            try:
+                output = self.executor.run(self.job, on_task_done)
+                m.records = output.records
+                m.summary = self.pipeline.summary(output.sinks)
+            except BaseException as exc:
+                m.error = exc
+            m.wall_s = time.monotonic() - t0
+            try:
+                m.windows = self.metering.stop()
+            except BaseException as exc:
+                m.error = m.error or exc
+            result = assemble(m, self.idle, self.metering.label, self.metering.host_info,
+                              self.job)
+            self.metering.record_tasks(result.tasks)  # Ray: the per-task energy histogram
+        except BaseException as exc:
+            m.error = m.error or exc
+        finally:
+            self._finish(run_id, m, result)
+        if m.error is not None:
+            if isinstance(m.error, KeyboardInterrupt | RunFailed):
+                raise m.error
+            raise RunFailed(f"run {run_id} failed: {_describe(m.error)}") from m.error
+        assert result is not None
+        return result
+
+    def _finish(self, run_id: str, m: Measured, result: RunResult | None) -> None:
+        """Write the run's final state: the result when one was assembled, else the error."""
+        status = ("ok" if m.error is None
+                  else "interrupted" if isinstance(m.error, KeyboardInterrupt) else "failed")
+        error = None if m.error is None else _describe(m.error)
+        try:
+            if result is not None:
+                import dataclasses
+
+                self.store.finish(dataclasses.replace(result, status=status, error=error))
+                self.store.add_samples(run_id, [
+                    (w.host, w.meter.name, w.meter.kind, t, d, j)
+                    for w in m.windows.values() for t, d, j in w.samples
+                ])
+            else:
+                self.store.fail(run_id, error or "no result", status)
+        except Exception as exc:
+            log.error("storing run %s failed: %s", run_id, exc)
+            m.error = m.error or exc
+            try:
+                self.store.fail(run_id, f"storing the result failed: {_describe(exc)}",
+                                "failed")
+            except Exception as again:  # the store itself is gone; the error says so
+                log.error("marking run %s failed in the store failed too: %s", run_id, again)
 
     def close(self) -> None:
         self._stack.close()
@@ -87,14 +166,13 @@ def run(
     study: str | None = None,
     trial: int | None = None,
 ) -> RunResult:
-    """One metered run (with ``config.repeats`` repeats) of a workload on a framework.
+    """One metered run (with ``config.repeats`` repeats) of a workload or pipeline.
 
-    ``workload`` overrides the registered one of that name (tests, custom
-    workloads). ``on_start(n_tasks)`` is called before each repeat's map,
-    ``on_task_done`` after each task (progress bars) and ``on_repeat(result)``
-    after each stored repeat (the tuner prunes from there by raising).
-    Raises ConfigError/WorkloadError/MeterError for bad input before anything
-    is stored, RunFailed when the work fails (the failed run is stored).
+    ``workload`` overrides the registered one of that name (tests, user objects).
+    ``on_start(n_tasks)`` is called before each repeat, ``on_task_done`` as tasks finish
+    (progress bars) and ``on_repeat(result)`` after each stored repeat (the tuner prunes
+    from there by raising). Raises ConfigError/WorkloadError/MeterError for bad input
+    before anything is stored, RunFailed when the work fails (the failed run is stored).
     """
     config = config.validated()
     with ExitStack() as stack:
@@ -104,7 +182,7 @@ def run(
         results = []
         for _ in range(config.repeats):
             if on_start:
-                on_start(len(session.chunks))
+                on_start(session.n_tasks)
             results.append(session.run_once(on_task_done, parent_id))
             if on_repeat:
                 on_repeat(results[-1])
@@ -117,87 +195,9 @@ def run(
         return combined
 
 
-def _metering_for(config: RunConfig):
-    if config.framework == "ray":
-        from rayjoule.metering.ray_meters import RayMetering
-
-        return RayMetering(config.meter, config.tdp_scope, workload=config.workload,
-                           framework=config.framework)
-    return LocalMetering(config.meter, config.tdp_scope, pids=None)
-
-
-def _one_repeat(config, wl, chunks, executor, metering, idle, store, on_task_done,
-                parent_id, study, trial) -> RunResult:
-    run_id = new_run_id()
-    store.begin(run_id, workload=config.workload, framework=config.framework,
-                config=config.to_dict(), parent_id=parent_id, study=study, trial=trial)
-    started_at = time.time()
-    t0 = time.monotonic()
-    metering.start()
-    error: BaseException | None = None
-    partials: list[Any] = []
-    records = []
-    try:
-        partials, records = executor.map(wl, chunks, on_task_done)
-        summary = wl.summary(wl.reduce(partials))
-    except BaseException as exc:  # stored below, then re-raised
-        error = exc
-        summary = {}
-    wall_s = time.monotonic() - t0
-    windows = metering.stop()
-    hosts = _host_energy(windows, idle, wall_s, metering.label)
-    dynamic = {h.host: h.energy.dynamic_j for h in hosts}
-    tasks, unattributed = attribute(records, dynamic) if records else ([], dynamic)
-    metering.record_tasks(tasks)  # Ray: the per-task energy histogram, exported by the meters
-    hosts = [
-        dataclasses.replace(h, unattributed_j=unattributed.get(h.host, 0.0))
-        for h in hosts
-    ]
-    result = RunResult(
-        run_id=run_id, workload=config.workload, framework=config.framework,
-        config=config.to_dict(), wall_s=wall_s, energy=_sum_energy(hosts),
-        meter=metering.label, tasks=tasks, summary=summary, hosts=hosts,
-        status="ok" if error is None else "failed",
-        error=None if error is None else _describe(error), started_at=started_at,
-    )
-    store.finish(result)
-    store.add_samples(run_id, [
-        (w.host, w.meter.name, w.meter.kind, t, d, j)
-        for w in windows.values() for t, d, j in w.samples
-    ])
-    if error is not None:
-        if isinstance(error, RunFailed | KeyboardInterrupt):
-            raise error
-        raise RunFailed(f"run {run_id} failed: {_describe(error)}") from error
-    return result
-
-
-def _host_energy(windows: dict[str, WindowEnergy], idle: dict[str, IdleBaseline],
-                 wall_s: float, label: MeterLabel) -> list[HostEnergy]:
-    hosts = []
-    for host, w in sorted(windows.items()):
-        base = idle.get(host, IdleBaseline(0.0, "no idle baseline for this host (joined late)"))
-        static = base.watts * wall_s
-        energy = Energy(w.total_j, static, w.total_j - static, dict(w.by_domain))
-        hosts.append(HostEnergy(host, w.meter, energy, base.watts, base.policy))
-    return hosts
-
-
-def _sum_energy(hosts: list[HostEnergy]) -> Energy:
-    by_domain: dict[str, float] = {}
-    for h in hosts:
-        for d, j in h.energy.by_domain.items():
-            key = d if len(hosts) == 1 else f"{h.host}/{d}"
-            by_domain[key] = by_domain.get(key, 0.0) + j
-    return Energy(
-        total_j=sum(h.energy.total_j for h in hosts),
-        static_j=sum(h.energy.static_j for h in hosts),
-        dynamic_j=sum(h.energy.dynamic_j for h in hosts),
-        by_domain=by_domain,
-    )
-
-
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted (KeyboardInterrupt)"
-    return str(exc) if isinstance(exc, RunFailed) else f"{type(exc).__name__}: {exc}"
+        return f"interrupted ({type(exc).__name__})"
+    if isinstance(exc, RunFailed | ConfigError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

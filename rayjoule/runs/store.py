@@ -19,9 +19,22 @@ from typing import Any
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import RunResult, TaskRecord
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: ``PRAGMA application_id`` of a rayjoule store ("RYJL")
+APPLICATION_ID = 0x52594A4C
 
-_SCHEMA = """
+_TASKS_TABLE = """CREATE TABLE IF NOT EXISTS tasks (
+    run_id TEXT NOT NULL REFERENCES runs(run_id),
+    task_id INTEGER NOT NULL,
+    node_id TEXT, host TEXT, pid INTEGER,
+    stage TEXT NOT NULL DEFAULT 'map',
+    start REAL, "end" REAL, cpu_s REAL, slot_cpus REAL,
+    static_j REAL, dynamic_j REAL, energy_j REAL,
+    extra_json TEXT,
+    PRIMARY KEY (run_id, stage, task_id)
+);"""
+
+_SCHEMA_TEMPLATE = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -35,6 +48,8 @@ CREATE TABLE IF NOT EXISTS runs (
     total_j REAL,
     static_j REAL,
     dynamic_j REAL,
+    overhead_j REAL,
+    complete INTEGER,
     meter TEXT,
     kind TEXT,
     study TEXT,
@@ -44,13 +59,7 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_id);
 CREATE INDEX IF NOT EXISTS runs_study ON runs(study, trial);
-CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    task_id INTEGER NOT NULL,
-    node_id TEXT, host TEXT, pid INTEGER,
-    start REAL, "end" REAL, cpu_s REAL, energy_j REAL,
-    PRIMARY KEY (run_id, task_id)
-);
+{TASKS_TABLE}
 CREATE TABLE IF NOT EXISTS samples (
     run_id TEXT NOT NULL REFERENCES runs(run_id),
     host TEXT NOT NULL, meter TEXT NOT NULL, kind TEXT NOT NULL,
@@ -59,7 +68,10 @@ CREATE TABLE IF NOT EXISTS samples (
 CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id);
 """
 
-TASK_COLUMNS = ("task_id", "node_id", "host", "pid", "start", "end", "cpu_s", "energy_j")
+_SCHEMA = _SCHEMA_TEMPLATE.replace("{TASKS_TABLE}", _TASKS_TABLE)
+
+TASK_COLUMNS = ("task_id", "node_id", "host", "pid", "stage", "start", "end", "cpu_s",
+                "slot_cpus", "static_j", "dynamic_j", "energy_j")
 
 
 class Store:
@@ -82,16 +94,63 @@ class Store:
         try:
             self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self._db.row_factory = sqlite3.Row
+            version = self._recognise()  # before any write: a foreign file stays untouched
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
+            if version is None:
+                self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+            elif version < SCHEMA_VERSION:
+                self._migrate(version)
             self._db.executescript(_SCHEMA)
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except sqlite3.DatabaseError as exc:
+            self._db.close()
             raise ConfigError(
                 f"{self.path} is not a usable rayjoule results store: {exc}"
             ) from None
+        except ConfigError:
+            self._db.close()
+            raise
+
+    def _recognise(self) -> int | None:
+        """The schema version of an existing store, None for an empty file; refuse others.
+
+        Only reads: an SQLite file of another application (an Optuna study, anything)
+        is refused before a single byte of it changes.
+        """
+        tables = {r[0] for r in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type='table'")}
+        if not tables:
+            return None
+        if "meta" not in tables or "runs" not in tables:
+            raise ConfigError(f"{self.path} is an SQLite file of another application (tables: "
+                              f"{', '.join(sorted(tables)[:5])}), not a rayjoule results "
+                              "store; give another --db")
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        version = int(row[0]) if row and str(row[0]).isdigit() else 0
+        if not 1 <= version <= SCHEMA_VERSION:
+            raise ConfigError(f"{self.path} has rayjoule store schema version {row and row[0]}, "
+                              f"this rayjoule reads 1 to {SCHEMA_VERSION}; upgrade rayjoule")
+        return version
+
+    def _migrate(self, version: int) -> None:
+        """Bring a version-1 store (rayjoule 0.1) to this schema, keeping every row."""
+        self._db.executescript(f"""
+            BEGIN IMMEDIATE;
+            ALTER TABLE runs ADD COLUMN overhead_j REAL;
+            ALTER TABLE runs ADD COLUMN complete INTEGER;
+            ALTER TABLE tasks RENAME TO tasks_v1;
+            {_TASKS_TABLE};
+            INSERT INTO tasks (run_id, task_id, node_id, host, pid, start, "end", cpu_s,
+                               dynamic_j, energy_j)
+                SELECT run_id, task_id, node_id, host, pid, start, "end", cpu_s, energy_j,
+                       energy_j FROM tasks_v1;
+            DROP TABLE tasks_v1;
+            UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema_version';
+            COMMIT;
+        """)
 
     def close(self) -> None:
         self._db.close()
@@ -138,22 +197,27 @@ class Store:
         with self._tx() as db:
             db.execute(
                 "UPDATE runs SET status=?, error=?, wall_s=?, total_j=?, static_j=?, dynamic_j=?,"
-                " meter=?, kind=?, result_json=? WHERE run_id=?",
+                " overhead_j=?, complete=?, meter=?, kind=?, result_json=? WHERE run_id=?",
                 (result.status, result.error, result.wall_s, result.energy.total_j,
-                 result.energy.static_j, result.energy.dynamic_j, result.meter.name,
-                 result.meter.kind, json.dumps(result.to_dict(), default=str), result.run_id),
+                 result.energy.static_j, result.energy.dynamic_j, result.energy.overhead_j,
+                 int(result.complete), result.meter.name, result.meter.kind,
+                 json.dumps(_without_tasks(result), default=str), result.run_id),
             )
             db.execute("DELETE FROM tasks WHERE run_id=?", (result.run_id,))
             db.executemany(
-                'INSERT INTO tasks (run_id, task_id, node_id, host, pid, start, "end", cpu_s,'
-                " energy_j) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(result.run_id, *(getattr(t, c) for c in TASK_COLUMNS)) for t in result.tasks],
+                f"INSERT INTO tasks (run_id, {_TASK_SQL}, extra_json)"
+                f" VALUES (?{', ?' * len(TASK_COLUMNS)}, ?)",
+                [(result.run_id, *(getattr(t, c) for c in TASK_COLUMNS), _extra(t))
+                 for t in result.tasks],
             )
 
-    def fail(self, run_id: str, error: str) -> None:
-        """Mark a run failed when no partial result could be assembled."""
+    def fail(self, run_id: str, error: str, status: str = "failed") -> None:
+        """Mark a run failed (or interrupted) when no result could be assembled."""
+        if status not in ("failed", "interrupted"):
+            raise ValueError(f"fail() takes status failed or interrupted, not {status!r}")
         with self._tx() as db:
-            db.execute("UPDATE runs SET status='failed', error=? WHERE run_id=?", (error, run_id))
+            db.execute("UPDATE runs SET status=?, error=? WHERE run_id=?",
+                       (status, error, run_id))
 
     def add_samples(
         self, run_id: str, rows: Iterable[tuple[str, str, str, float, str, float]]
@@ -176,7 +240,9 @@ class Store:
         row = self.get_row(run_id)
         if not row or not row["result_json"]:
             return None
-        return RunResult.from_dict(json.loads(row["result_json"]))
+        data = json.loads(row["result_json"])
+        data["tasks"] = [t.to_dict() for t in self.tasks(run_id)]
+        return RunResult.from_dict(data)
 
     def runs(self, **where: Any) -> list[dict[str, Any]]:
         """Run rows matching equality filters, oldest first, e.g. ``runs(status='failed')``."""
@@ -192,9 +258,11 @@ class Store:
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
         rows = self._db.execute(
-            "SELECT * FROM tasks WHERE run_id=? ORDER BY task_id", (run_id,)
+            "SELECT * FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,)
         ).fetchall()
-        return [TaskRecord(**{c: r[c] for c in TASK_COLUMNS}) for r in rows]
+        return [TaskRecord(**{c: r[c] for c in TASK_COLUMNS},
+                           **(json.loads(r["extra_json"]) if r["extra_json"] else {}))
+                for r in rows]
 
     def table(self, name: str) -> tuple[list[str], list[tuple]]:
         """Column names and rows of one table, for export."""
@@ -202,6 +270,26 @@ class Store:
             raise ConfigError(f"unknown table {name!r}")
         cur = self._db.execute(f"SELECT * FROM {name}")
         return [c[0] for c in cur.description], [tuple(r) for r in cur.fetchall()]
+
+
+_TASK_SQL = ", ".join(f'"{c}"' for c in TASK_COLUMNS)
+
+
+def _extra(task: TaskRecord) -> str | None:
+    """A task's framework stats and self-metered energy, as JSON (None when it has none)."""
+    extra = {k: v for k, v in (("framework_stats", task.framework_stats),
+                               ("call_energy", task.call_energy)) if v}
+    return json.dumps(extra, default=str) if extra else None
+
+
+def _without_tasks(result: RunResult) -> dict[str, Any]:
+    """The result's JSON without its task list (the tasks table holds them, once).
+
+    Repeats keep theirs, so a combined result still shows every repeat's tasks.
+    """
+    d = result.to_dict()
+    d.pop("tasks", None)
+    return d
 
 
 def open_existing(path: str | Path) -> Store:

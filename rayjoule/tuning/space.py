@@ -7,6 +7,7 @@ they are suggested only for Ray trials (a conditional space Optuna handles).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,13 +52,52 @@ def parse_range(name: str, text: str, kind: type = int) -> Range:
     return Range(low, high)
 
 
+def parse_stage_ranges(name: str, text: str, stages: Sequence[str],
+                       kind: type = int) -> dict[str, Range]:
+    """``"1:64"`` → every stage 1..64; ``"pca=1:8,train=1:32"`` → those stages (the others
+    keep ``default``'s range, see :class:`SearchSpace`). Unknown stages are ConfigErrors.
+
+    >>> parse_stage_ranges("tasks", "a=1:8,b=4", ["a", "b"])
+    {'a': Range(low=1, high=8), 'b': Range(low=4, high=4)}
+    """
+    if "=" not in str(text):
+        one = parse_range(name, text, kind)
+        return {stage: one for stage in stages}
+    out: dict[str, Range] = {}
+    for item in str(text).split(","):
+        stage, _, value = item.partition("=")
+        stage = stage.strip()
+        if stage not in stages:
+            raise ConfigError(f"unknown stage {stage!r} in --{name.replace('_', '-')} "
+                              f"(stages: {', '.join(stages)})")
+        out[stage] = parse_range(f"{name} of stage {stage}", value, kind)
+    return out
+
+
 @dataclass(frozen=True)
 class SearchSpace:
+    """Frameworks, per-stage tasks and CPUs, concurrency and Ray's mode.
+
+    ``tasks`` and ``num_cpus`` are one Range for a single-stage workload (Optuna parameters
+    ``tasks``/``num_cpus``) or stage → Range for a pipeline (``tasks.<stage>``, …).
+    """
+
     frameworks: tuple[str, ...]
-    tasks: Range
+    tasks: Range | Mapping[str, Range]
     concurrency: Range
-    num_cpus: Range
+    num_cpus: Range | Mapping[str, Range]
     modes: tuple[str, ...]
+
+    @property
+    def per_stage(self) -> bool:
+        return isinstance(self.tasks, Mapping) and len(self.tasks) > 1
+
+    def _stage_ranges(self, ranges: Range | Mapping[str, Range]) -> dict[str, Range]:
+        if isinstance(ranges, Range):
+            return {"": ranges}
+        if len(ranges) == 1:
+            return {"": next(iter(ranges.values()))}
+        return dict(ranges)
 
     def __post_init__(self) -> None:
         if not self.frameworks:
@@ -74,14 +114,17 @@ class SearchSpace:
         params: dict[str, Any] = {}
         params["framework"] = (trial.suggest_categorical("framework", list(self.frameworks))
                                if len(self.frameworks) > 1 else self.frameworks[0])
-        params["tasks"] = _int(trial, "tasks", self.tasks, log=True)
+        params["tasks"] = _per_stage({
+            stage: _int(trial, _name("tasks", stage), r, log=True)
+            for stage, r in self._stage_ranges(self.tasks).items()})
         params["concurrency"] = _int(trial, "concurrency", self.concurrency, log=False)
         if params["framework"] == "ray":
             params["mode"] = (trial.suggest_categorical("mode", list(self.modes))
                               if len(self.modes) > 1 else self.modes[0])
-            params["num_cpus"] = (float(self.num_cpus.low) if self.num_cpus.fixed else
-                                  trial.suggest_float("num_cpus", self.num_cpus.low,
-                                                      self.num_cpus.high))
+            params["num_cpus"] = _per_stage({
+                stage: float(r.low) if r.fixed else
+                trial.suggest_float(_name("num_cpus", stage), r.low, r.high)
+                for stage, r in self._stage_ranges(self.num_cpus).items()})
         else:
             params["mode"] = "tasks"
         return params
@@ -91,19 +134,30 @@ class SearchSpace:
         grid: dict[str, list[Any]] = {}
         if len(self.frameworks) > 1:
             grid["framework"] = list(self.frameworks)
-        if not self.tasks.fixed:
-            grid["tasks"] = _powers_of_two(int(self.tasks.low), int(self.tasks.high))
+        for stage, r in self._stage_ranges(self.tasks).items():
+            if not r.fixed:
+                grid[_name("tasks", stage)] = _powers_of_two(int(r.low), int(r.high))
         if not self.concurrency.fixed:
             grid["concurrency"] = list(range(int(self.concurrency.low),
                                              int(self.concurrency.high) + 1))
         if "ray" in self.frameworks:
             if len(self.modes) > 1:
                 grid["mode"] = list(self.modes)
-            if not self.num_cpus.fixed:
-                grid["num_cpus"] = [c for c in NUM_CPUS_GRID
-                                    if self.num_cpus.low <= c <= self.num_cpus.high] or \
-                    [self.num_cpus.low, self.num_cpus.high]
+            for stage, r in self._stage_ranges(self.num_cpus).items():
+                if not r.fixed:
+                    grid[_name("num_cpus", stage)] = [
+                        c for c in NUM_CPUS_GRID if r.low <= c <= r.high] or [r.low, r.high]
         return grid
+
+
+def _name(dimension: str, stage: str) -> str:
+    """The Optuna parameter of one stage's dimension (plain for single-stage workloads)."""
+    return f"{dimension}.{stage}" if stage else dimension
+
+
+def _per_stage(values: dict[str, Any]) -> Any:
+    """One value for a single-stage workload, stage → value for a pipeline."""
+    return values[""] if "" in values else values
 
 
 def _int(trial: Any, name: str, r: Range, log: bool) -> int:

@@ -9,11 +9,12 @@ kind and run id, so ``optuna-dashboard`` shows where every number came from.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import statistics
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 
 SAMPLERS = ("tpe", "gp", "random", "grid")
 METRICS = {"energy": "total_j", "dynamic": "dynamic_j", "time": "wall_s"}
+METRIC_LABELS = {"energy": "total joules", "dynamic": "dynamic joules",
+                 "time": "wall seconds"}
 
 
 def parse_objective(text: str) -> tuple[str, ...]:
@@ -106,7 +109,6 @@ class Tuner:
     def __init__(self, settings: TuneSettings, db: Store) -> None:
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
         self.s = settings
         self.db = db
         self._optuna = optuna
@@ -116,21 +118,34 @@ class Tuner:
             pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1)
                       if settings.prune and not multi and settings.repeats > 1
                       else optuna.pruners.NopPruner())
-        self.study = optuna.create_study(
-            storage=settings.storage, study_name=settings.study_name, load_if_exists=True,
-            sampler=make_sampler(settings.sampler, settings.seed, settings.space), pruner=pruner,
-            directions=["minimize"] * len(settings.objective),
-        )
+        with _optuna_errors_only():
+            self.study = optuna.create_study(
+                storage=settings.storage, study_name=settings.study_name, load_if_exists=True,
+                sampler=make_sampler(settings.sampler, settings.seed, settings.space),
+                pruner=pruner, directions=["minimize"] * len(settings.objective),
+            )
         stored = self.study.directions
         if len(stored) != len(settings.objective):
             raise ConfigError(f"study {settings.study_name!r} exists with {len(stored)} "
                               "objective(s); use another --study-name")
+        # what optuna-dashboard shows: "total joules", not "Objective 0"
+        with warnings.catch_warnings():  # set_metric_names is "experimental" since 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            self.study.set_metric_names([METRIC_LABELS[o] for o in settings.objective])
+        base = settings.base
+        for key, value in (("workload", base.workload), ("size", base.size),
+                           ("seed", base.seed), ("params", dict(base.params)),
+                           ("frameworks", list(settings.space.frameworks)),
+                           ("objective", ",".join(settings.objective)),
+                           ("max_seconds", settings.max_seconds)):
+            self.study.set_user_attr(key, value)
 
     def optimize(self, n_trials: int, on_trial: Callable[[Any], None] | None = None) -> None:
         """Run ``n_trials`` more trials; a failing run is a FAIL trial and the study goes on."""
         callbacks = [lambda study, ft: on_trial(ft)] if on_trial else None
-        self.study.optimize(self._objective, n_trials=n_trials, catch=(RunFailed,),
-                            callbacks=callbacks)
+        with _optuna_errors_only():
+            self.study.optimize(self._objective, n_trials=n_trials, catch=(RunFailed,),
+                                callbacks=callbacks)
 
     def _objective(self, trial) -> float | tuple[float, ...]:
         from rayjoule.runs.session import run
@@ -165,10 +180,14 @@ class Tuner:
     def _record(trial, values: list[RunResult], pruned: bool,
                 result: RunResult | None = None) -> dict[str, Any]:
         """Median figures over the repeats so far, as the trial's user attributes."""
+        if not trial.study.user_attrs.get("meter"):
+            trial.study.set_user_attr("meter", values[-1].meter.name)
+            trial.study.set_user_attr("kind", values[-1].meter.kind)
         attrs = {
             "total_j": statistics.median(r.energy.total_j for r in values),
             "static_j": statistics.median(r.energy.static_j for r in values),
             "dynamic_j": statistics.median(r.energy.dynamic_j for r in values),
+            "overhead_j": statistics.median(r.energy.overhead_j for r in values),
             "wall_s": statistics.median(r.wall_s for r in values),
             "meter": values[-1].meter.name,
             "kind": values[-1].meter.kind,
@@ -181,6 +200,20 @@ class Tuner:
 
     def report(self) -> TuneReport:
         return build_report(self.study, self.s)
+
+
+@contextlib.contextmanager
+def _optuna_errors_only() -> Iterator[None]:
+    """While trials run, Optuna's logger shows errors only: a failed or interrupted trial is
+    reported by rayjoule in one line (its error is kept in the trial's user attributes),
+    not as Optuna's warning with a traceback. The logger's level is restored afterwards."""
+    logger = logging.getLogger("optuna")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def make_sampler(name: str, seed: int, space: SearchSpace):

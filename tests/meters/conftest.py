@@ -1,7 +1,7 @@
 """Fixtures for the meters tests.
 
 The repository root is put on ``sys.path`` so that ``tests.meters.fake_powercap``
-and ``tests.meters.contract`` import the same way from every test folder,
+and ``tests.meters.fake_cpuinfo`` import the same way from every test folder,
 whether pytest is started as ``pytest`` or ``python -m pytest``.
 """
 
@@ -28,9 +28,12 @@ def powercap(tmp_path: Path) -> FakePowercap:
 
 
 @pytest.fixture(autouse=True)
-def _no_powercap_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests choose their powercap root explicitly; a developer's env must not leak in."""
-    monkeypatch.delenv("RAYJOULE_POWERCAP_ROOT", raising=False)
+def _no_meter_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests choose their powercap root, cpuinfo and TDP explicitly; a developer's env must
+    not leak in."""
+    for name in ("RAYJOULE_POWERCAP_ROOT", "RAYJOULE_CPUINFO", "RAYJOULE_TDP_WATTS",
+                 "RAYJOULE_CPU_THREADS"):
+        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture

@@ -1,10 +1,16 @@
 """Fake Linux powercap trees for tests (reusable by any test that needs RAPL counters).
 
-The tree is laid out as Linux lays it out: the zones live under
-``<base>/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/...`` (subzones
-nested in their package's folder) and ``<base>/sys/class/powercap`` holds a
-flat symlink per zone and per control type. Point ``RaplMeter(root=tree.root)``
-or ``RAYJOULE_POWERCAP_ROOT=tree.root`` at it::
+The tree is laid out as Linux lays it out (``drivers/powercap/powercap_sys.c``):
+the zones live under ``<base>/sys/devices/virtual/powercap/intel-rapl/intel-rapl:0/...``
+(subzones nested in their package's folder), ``<base>/sys/class/powercap``
+holds a flat symlink per zone and per control type, and zone ids are the
+kernel's ``"%s:%x"``: hexadecimal, in registration order (``order``), so the
+eleventh package registered is ``intel-rapl:a`` whatever socket it is. With
+``dies > 1`` packages are named ``package-<s>-die-<d>`` as
+``rapl_add_package`` names them; ``mirrored_dies=True`` makes the die zones
+of one socket read one shared counter (AMD on kernels that enumerate CCDs as
+dies). Point ``RaplMeter(root=tree.root)`` or
+``RAYJOULE_POWERCAP_ROOT=tree.root`` at it::
 
     tree = make_powercap_tree(tmp_path, sockets=2, with_psys=True)
     tree.set("package-0", 1_000_000)           # µJ
@@ -35,13 +41,19 @@ MANIFEST = "fake_powercap.json"
 
 @dataclass
 class FakeZone:
-    """One zone of the fake tree; ``domain`` is the name RaplMeter gives it."""
+    """One zone of the fake tree; ``domain`` is its name with its package's suffix.
+
+    That is the name RaplMeter gives it, except for die zones that mirror one
+    counter (RaplMeter reads the first as ``package-<s>``). Zones with the same
+    non-empty ``counter`` read one shared counter.
+    """
 
     domain: str
     zone_id: str
     name: str  # contents of the zone's name file
     folder: str
     max_range_uj: int
+    counter: str = ""
 
     @property
     def energy_path(self) -> Path:
@@ -92,13 +104,21 @@ class FakePowercap:
         """The counter's current value in µJ."""
         return int(self.energy_path(domain).read_text().strip())
 
+    def sharing(self, domain: str) -> list[FakeZone]:
+        """The zones that read the same counter as ``domain`` (itself included)."""
+        zone = self.zone(domain)
+        if not zone.counter:
+            return [zone]
+        return [z for z in self.zones.values() if z.counter == zone.counter]
+
     def set(self, domain: str, uj: int) -> None:
         """Set the counter to ``uj`` (must be within 0..max_energy_range_uj)."""
         zone = self.zone(domain)
         if not 0 <= uj <= zone.max_range_uj:
             raise ValueError(f"{uj} µJ is outside 0..{zone.max_range_uj}")
         with self._lock:
-            _write(zone.energy_path, f"{int(uj)}\n")
+            for z in self.sharing(domain):
+                _write(z.energy_path, f"{int(uj)}\n")
 
     def advance(self, domain: str, joules: float = 0.0, *, uj: int | None = None) -> int:
         """Add energy like the hardware does (wrapping past the maximum); returns the new value."""
@@ -107,7 +127,8 @@ class FakePowercap:
         with self._lock:
             now = int(zone.energy_path.read_text().strip())
             new = (now + step) % (zone.max_range_uj + 1)
-            _write(zone.energy_path, f"{new}\n")
+            for z in self.sharing(domain):
+                _write(z.energy_path, f"{new}\n")
         return new
 
     def break_energy(self, domain: str, how: str = "directory") -> None:
@@ -146,6 +167,7 @@ def make_powercap_tree(
     root: str | os.PathLike[str],
     sockets: int = 2,
     *,
+    dies: int = 1,
     with_core: bool = True,
     with_uncore: bool = False,
     with_dram: bool = True,
@@ -154,14 +176,21 @@ def make_powercap_tree(
     max_range_uj: int = DEFAULT_MAX_RANGE_UJ,
     max_power_uw: int | None = None,
     start_uj: int = 0,
+    mirrored_dies: bool = False,
+    order: list[int] | None = None,
+    control: str = "intel-rapl",
 ) -> FakePowercap:
     """Build a fake tree under ``root`` (a tmp folder) and return it.
 
-    Zones: ``package-<s>`` for each socket with subzones ``core-<s>``,
-    ``uncore-<s>`` and ``dram-<s>`` as asked, ``psys`` (a top-level zone after
-    the packages), and with ``with_mmio`` an ``intel-rapl-mmio:0`` zone that
-    duplicates ``package-0`` (its domain in :attr:`FakePowercap.zones` is
-    ``mmio:package-0``; RaplMeter must ignore it).
+    Zones: ``package-<s>`` for each socket (``package-<s>-die-<d>`` for each
+    die when ``dies > 1``) with subzones ``core``, ``uncore`` and ``dram`` as
+    asked (domains ``core-<s>`` / ``core-<s>-die-<d>``), ``psys`` (a top-level
+    zone after the packages), and with ``with_mmio`` an ``intel-rapl-mmio:0``
+    zone that duplicates ``package-0`` (its domain in
+    :attr:`FakePowercap.zones` is ``mmio:package-0``; RaplMeter must ignore
+    it). ``order`` lists the package zones (socket-major, die-minor index) in
+    the order the kernel registers them, which decides their hex ids;
+    ``control`` is the control type's name.
     """
     base = Path(root)
     devices = base / "sys" / "devices" / "virtual" / "powercap"
@@ -169,24 +198,31 @@ def make_powercap_tree(
     cls_dir.mkdir(parents=True)
     zones: dict[str, FakeZone] = {}
 
-    def add(domain: str, zone_id: str, name: str, folder: Path) -> None:
+    def add(domain: str, zone_id: str, name: str, folder: Path, counter: str = "") -> None:
         _make_zone(folder, name, max_range_uj, start_uj, max_power_uw)
-        zones[domain] = FakeZone(domain, zone_id, name, str(folder), max_range_uj)
+        zones[domain] = FakeZone(domain, zone_id, name, str(folder), max_range_uj, counter)
         (cls_dir / zone_id).symlink_to(os.path.relpath(folder, cls_dir))
 
-    msr = devices / "intel-rapl"
+    msr = devices / control
     msr.mkdir(parents=True)
-    (cls_dir / "intel-rapl").symlink_to(os.path.relpath(msr, cls_dir))
-    for s in range(sockets):
-        pkg_id = f"intel-rapl:{s}"
-        add(f"package-{s}", pkg_id, f"package-{s}", msr / pkg_id)
-        subs = [n for n, on in (("core", with_core), ("uncore", with_uncore),
-                                ("dram", with_dram)) if on]
-        for k, sub in enumerate(subs):
-            sub_id = f"{pkg_id}:{k}"
-            add(f"{sub}-{s}", sub_id, sub, msr / pkg_id / sub_id)
+    (cls_dir / control).symlink_to(os.path.relpath(msr, cls_dir))
+    packages = [(s, d) for s in range(sockets) for d in range(dies)]
+    order = list(range(len(packages))) if order is None else list(order)
+    if sorted(order) != list(range(len(packages))):
+        raise ValueError(f"order must be a permutation of 0..{len(packages) - 1}, got {order}")
+    subs = [n for n, on in (("core", with_core), ("uncore", with_uncore), ("dram", with_dram))
+            if on]
+    for k, index in enumerate(order):
+        s, d = packages[index]
+        suffix = f"{s}" if dies == 1 else f"{s}-die-{d}"
+        pkg_id = f"{control}:{k:x}"
+        counter = f"socket-{s}" if mirrored_dies and dies > 1 else ""
+        add(f"package-{suffix}", pkg_id, f"package-{suffix}", msr / pkg_id, counter)
+        for j, sub in enumerate(subs):
+            sub_id = f"{pkg_id}:{j:x}"
+            add(f"{sub}-{suffix}", sub_id, sub, msr / pkg_id / sub_id)
     if with_psys:
-        psys_id = f"intel-rapl:{sockets}"
+        psys_id = f"{control}:{len(packages):x}"
         add("psys", psys_id, "psys", msr / psys_id)
     if with_mmio:
         mmio = devices / "intel-rapl-mmio"

@@ -1,7 +1,7 @@
 """An example third-party meter, as a plug-in would register it under ``rayjoule.meters``.
 
 It draws a constant power, so it is easy to reason about in tests; its tests
-subclass the same :class:`~tests.meters.contract.MeterContract` as the built-in meters.
+subclass the same :class:`meters.testing.MeterContract` as the built-in meters.
 """
 
 from __future__ import annotations

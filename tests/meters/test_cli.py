@@ -74,7 +74,7 @@ def test_out_of_range_is_one_line_and_exit_2() -> None:
         import workloads  # noqa: F401
         from workloads import WorkloadError  # noqa: F401
     except ImportError:
-        pytest.skip("workloads.WorkloadError is not there yet (rayjoule.cli needs it)")
+        pytest.skip("workloads.WorkloadError is not there yet (rayjoule.cli.common needs it)")
     proc = run_cli("--sample-seconds", "-1")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [

@@ -22,7 +22,7 @@ from meters import (
     detect,
     get_meter,
 )
-from tests.meters.contract import MeterContract
+from meters.testing import MeterContract
 from tests.meters.fake_powercap import FakePowercap
 from tests.meters.plugin_example import ConstantMeter
 
@@ -195,6 +195,16 @@ def test_composite_sums_totals_and_is_modelled_if_any_part_is(powercap: FakePowe
     assert r.joules["core-0"] == pytest.approx(3) and "board" in r.joules
     with CompositeMeter([RaplMeter(root=powercap.root)]) as m:
         assert m.kind == "measured"
+
+
+def test_composite_basis_holds_each_parts_basis(powercap: FakePowercap) -> None:
+    with CompositeMeter([RaplMeter(root=powercap.root), ConstantMeter()]) as m:
+        basis = m.basis
+    assert basis["meter"] == "composite" and basis["kind"] == "modelled"
+    assert basis["source"] == "rapl+constant"
+    assert [p["meter"] for p in basis["parts"]] == ["rapl", "constant"]
+    assert basis["parts"][0]["total_domains"] == ["package-0", "dram-0", "package-1", "dram-1"]
+    assert basis["parts"][1] == {"meter": "constant", "kind": "modelled", "domains": ["board"]}
 
 
 def test_composite_prefixes_or_refuses_clashing_domains() -> None:

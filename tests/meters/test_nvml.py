@@ -8,7 +8,7 @@ import types
 import pytest
 
 from meters import MeterError, MeterUnavailable, NvmlMeter
-from tests.meters.contract import MeterContract
+from meters.testing import MeterContract
 
 NOT_SUPPORTED = 3
 DRIVER_NOT_LOADED = 9
@@ -80,6 +80,22 @@ def test_energy_counter_since_creation() -> None:
     assert r.total == pytest.approx(12.75)
     assert r.kind == "measured" and r.source == "nvml"
     assert nv.inits == 0, "close() shuts NVML down"
+
+
+def test_basis_lists_the_devices_and_how_each_is_read() -> None:
+    nv = fake_nvml([None, 1000.0], power_mw=[50_000.0, 0.0])
+    nv.nvmlDeviceGetName = lambda h: [b"NVIDIA H100 80GB HBM3", "NVIDIA L4"][h]
+    with NvmlMeter(nvml=nv, power_interval_s=3600) as m:
+        basis = m.basis
+    assert basis["meter"] == "nvml" and basis["domains"] == ["gpu-0", "gpu-1"]
+    assert basis["devices"] == [
+        {"index": 0, "domain": "gpu-0", "name": "NVIDIA H100 80GB HBM3",
+         "method": "power x time"},
+        {"index": 1, "domain": "gpu-1", "name": "NVIDIA L4", "method": "energy counter"},
+    ]
+    nv.nvmlDeviceGetName = lambda h: (_ for _ in ()).throw(FakeNVMLError(NOT_SUPPORTED))
+    with NvmlMeter(nvml=nv, power_interval_s=3600) as m:
+        assert m.basis["devices"][0]["name"] == "unknown (NVML error 3)"
 
 
 def test_chosen_indices() -> None:

@@ -12,7 +12,7 @@ import pytest
 
 from meters import MeterError, MeterUnavailable, PerfMeter, parse_perf_stat, parse_perf_stat_line
 from meters._perf import discover_events, event_domain
-from tests.meters.contract import MeterContract
+from meters.testing import MeterContract
 
 DATA = Path(__file__).with_name("data")
 EVENTS = ("energy-pkg", "energy-ram")
@@ -171,6 +171,16 @@ def test_meter_adds_up_intervals_and_forces_the_c_locale(fake_perf: dict[str, Pa
     argv = seen["argv"]
     assert argv[:2] == ["stat", "-a"] and "-I" in argv and argv[argv.index("-x") + 1] == ";"
     assert argv[argv.index("-e") + 1] == "power/energy-pkg/,power/energy-ram/"
+
+
+def test_basis_names_the_events_and_the_command(fake_perf: dict[str, Path]) -> None:
+    with make(fake_perf) as m:
+        basis = m.basis
+    assert basis["events"] == ["power/energy-pkg/", "power/energy-ram/"]
+    assert basis["command"][0] == str(fake_perf["perf"]) and basis["command"][1:3] == ["stat",
+                                                                                     "-a"]
+    assert basis["total_domains"] == ["package", "dram"]
+    assert json.loads(json.dumps(basis)) == basis
 
 
 def test_chosen_events_only(fake_perf: dict[str, Path]) -> None:

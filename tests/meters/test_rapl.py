@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -16,8 +17,8 @@ from meters import (
     counter_delta,
     discover_zones,
 )
-from meters._rapl import WORST_CASE_W, read_text
-from tests.meters.contract import MeterContract
+from meters._powercap import WORST_CASE_W, read_text
+from meters.testing import MeterContract
 from tests.meters.fake_powercap import FakePowercap, FakePowercapDriver, make_powercap_tree
 
 SLOW = 3600.0  # an interval long enough that the background sampler never runs in a test
@@ -64,6 +65,21 @@ def test_total_is_packages_plus_dram_not_core(powercap: FakePowercap) -> None:
     assert r.joules["core-0"] == pytest.approx(8)
     assert r.total == pytest.approx(33)
     assert r.kind == "measured" and r.source == "rapl"
+
+
+def test_basis_lists_the_zones_counted(powercap: FakePowercap) -> None:
+    with RaplMeter(root=powercap.root, interval_s=SLOW) as m:
+        basis = m.basis
+    assert json.loads(json.dumps(basis)) == basis
+    assert basis["meter"] == "rapl" and basis["kind"] == "measured"
+    assert basis["root"] == str(powercap.root)
+    assert [(z["zone_id"], z["domain"], z["in_total"]) for z in basis["zones"]] == [
+        ("intel-rapl:0", "package-0", True), ("intel-rapl:0:0", "core-0", False),
+        ("intel-rapl:0:1", "dram-0", True), ("intel-rapl:1", "package-1", True),
+        ("intel-rapl:1:0", "core-1", False), ("intel-rapl:1:1", "dram-1", True)]
+    assert basis["total_domains"] == ["package-0", "dram-0", "package-1", "dram-1"]
+    assert basis["total_rule"].startswith("packages + dram")
+    assert basis["die_zones"]["decided_by"] == "no die zones" and basis["not_read"] == {}
 
 
 def test_psys_alone_is_the_total(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from meters import MeterError, TdpMeter, load_cpu_table, match_cpu, normalise_cpu_name
-from meters._cpu_table import DEFAULT_TABLE, read_cpu_model
+from meters._cpu_table import DEFAULT_TABLE
+from meters._cpuinfo import read_cpu_model
 from meters._proctree import LinuxProcTable, ProcessTreeCpu, ProcStat, PsutilProcTable
-from meters._tdp import CCF_IDLE_W_PER_VCPU, CCF_MAX_W_PER_VCPU, IDLE_FRACTION
-from tests.meters.contract import MeterContract
+from meters._tdp_model import CCF_IDLE_W_PER_VCPU, CCF_MAX_W_PER_VCPU, IDLE_FRACTION
+from meters.testing import MeterContract
 
 BURN = "import time\nwhile time.process_time() < {s}: pass\n"
 
@@ -117,6 +118,8 @@ def test_cpu_model_from_cpuinfo(tmp_path: Path) -> None:
 
 # -- the curve -------------------------------------------------------------------------------
 def meter_at(host: FakeHost, **kw) -> TdpMeter:
+    """A meter on the fake host; vCPUs are hardware threads unless ``smt`` says otherwise."""
+    kw.setdefault("smt", True)
     return TdpMeter(cpu_seconds=host.cpu_seconds, clock=host.clock, **kw)
 
 
@@ -151,7 +154,7 @@ def test_fallback_is_ccf_per_vcpu() -> None:
 def test_explicit_tdp_overrides_the_table() -> None:
     host = FakeHost()
     with meter_at(host, tdp_watts=100.0, cpu_model="AMD EPYC 7763", vcpus=4) as m:
-        assert m.model.basis == "tdp_watts"
+        assert m.model.basis == "override"
         assert m.model.max_w_per_vcpu == pytest.approx(100 / 128)  # threads still from the row
     with meter_at(host, tdp_watts=100.0, cpu_model="mystery", vcpus=4, idle_fraction=0.5) as m:
         assert m.model.max_w_per_vcpu == pytest.approx(25.0)  # threads = vCPUs
@@ -191,7 +194,7 @@ def test_probe_and_describe() -> None:
     p = TdpMeter.probe()
     assert p.available and p.kind == "modelled" and p.domains == ["cpu"]
     assert not TdpMeter.probe(tdp_watts=0).available
-    with TdpMeter(vcpus=2, cpu_model="AMD EPYC") as m:
+    with TdpMeter(vcpus=2, cpu_model="AMD EPYC", smt=True) as m:
         d = m.describe()
     assert d["scope"] == "host" and d["vcpus"] == 2 and "P(u)" in d["curve"]
     assert d["idle_watts"] == pytest.approx(1.48) and d["max_watts"] == pytest.approx(7.0)

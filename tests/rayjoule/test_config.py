@@ -17,7 +17,7 @@ def test_defaults_are_filled_by_the_workload():
     ("tasks", 0, "tasks must be >= 1"),
     ("tasks", -3, "tasks must be >= 1"),
     ("concurrency", 0, "concurrency must be >= 1"),
-    ("num_cpus", 0, "num_cpus must be > 0"),
+    ("num_cpus", 0, "num_cpus must be a number > 0"),
     ("repeats", 0, "repeats must be >= 1"),
     ("framework", "spark", "framework must be one of"),
     ("mode", "threads", "mode must be one of"),

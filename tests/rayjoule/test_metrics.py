@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rayjoule.metering import metrics as rm
 from rayjoule.core.result import MeterLabel
+from rayjoule.metering import metrics as rm
 from rayjoule.metering.host_meter import Snapshot, WindowEnergy
 from tests_support.fake_metrics import fake_factory
 from tests_support.private_ray import (

@@ -23,9 +23,11 @@ def test_run_prints_a_labelled_report_and_writes_json(tmp_path):
     data = json.loads(out.read_text())
     assert set(data) >= {"run_id", "workload", "framework", "config", "wall_s", "energy",
                          "meter", "tasks", "summary"}
-    assert set(data["energy"]) == {"total_j", "static_j", "dynamic_j", "by_domain"}
+    assert set(data["energy"]) == {"total_j", "static_j", "dynamic_j", "tasks_j",
+                                   "overhead_j", "by_domain"}
     assert set(data["tasks"][0]) == {"task_id", "node_id", "host", "pid", "start", "end",
-                                     "cpu_s", "energy_j"}
+                                     "cpu_s", "stage", "slot_cpus", "static_j", "dynamic_j",
+                                     "energy_j"}
     assert data["meter"] == {"name": "tdp", "kind": "modelled"}
 
 

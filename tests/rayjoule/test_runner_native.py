@@ -26,11 +26,14 @@ def test_native_summary_matches_the_serial_reference(tmp_path):
     assert len({t.pid for t in r2.tasks}) == 2  # a real pool of two processes
 
 
-def test_attribution_conserves_each_hosts_dynamic_energy(tmp_path):
+def test_attribution_conserves_each_hosts_energy_with_overhead(tmp_path):
     r = run(cfg(concurrency=2, tasks=6), db=tmp_path / "r.sqlite")
     for host in r.hosts:
         tasks_j = math.fsum(t.energy_j for t in r.tasks if t.host == host.host)
-        assert tasks_j + host.unattributed_j == pytest.approx(host.energy.dynamic_j, abs=1e-9)
+        assert tasks_j + host.overhead_j == pytest.approx(host.energy.total_j, rel=1e-9)
+    assert math.fsum(t.energy_j for t in r.tasks) + r.energy.overhead_j == \
+        pytest.approx(r.energy.total_j, rel=1e-9)
+    assert all(t.energy_j == pytest.approx(t.static_j + t.dynamic_j) for t in r.tasks)
     assert r.energy.total_j == pytest.approx(r.energy.static_j + r.energy.dynamic_j)
     assert r.energy.static_j == pytest.approx(r.hosts[0].idle_w * r.wall_s)
 

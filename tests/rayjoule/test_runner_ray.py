@@ -32,8 +32,9 @@ def test_ray_summary_equals_native_and_reference(ray_session, tmp_path, mode):
 def test_ray_split_conserves_energy(ray_session, tmp_path):
     r = run(cfg(), db=tmp_path / "r.sqlite")
     assigned = math.fsum(t.energy_j for t in r.tasks)
-    unassigned = math.fsum(h.unattributed_j for h in r.hosts)
-    assert assigned + unassigned == pytest.approx(r.energy.dynamic_j, abs=1e-9)
+    overhead = math.fsum(h.overhead_j for h in r.hosts)
+    assert assigned + overhead == pytest.approx(r.energy.total_j, rel=1e-9)
+    assert overhead == pytest.approx(r.energy.overhead_j)
     assert all(t.cpu_s > 0 for t in r.tasks)
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import meters
 import workloads
 from rayjoule import RunConfig, run
-from rayjoule.raycluster import connect
+from rayjoule.cluster.connect import connect
 
 PI_SIZE = 100_000_000  # ~1-2 CPU-seconds of numpy work in all: above the meters' noise
 
@@ -51,7 +51,7 @@ def _pi(db: str, concurrency: int, tasks: int = 6, **kw) -> RunConfig:
 
 def three_nodes(cluster, ray, db: str) -> dict[str, Any]:
     """The same work on the head alone, then on head + two nodes (same machine)."""
-    from rayjoule.metering_ray import RayMetering
+    from rayjoule.metering.ray_meters import RayMetering
 
     one = run(_pi(db, concurrency=1, tdp_scope="process"), db=db)
     metering = RayMetering("tdp", "host")  # knows the head only

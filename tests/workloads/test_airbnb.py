@@ -1,4 +1,4 @@
-"""airbnb: VADER classes on hand-labelled reviews, CSV/Parquet/URI input, errors, the corpus."""
+"""airbnb: VADER classes, CSV/Parquet/URI input, errors, the corpus; lithops city files."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import workloads
-from workloads import WorkloadError, _corpus, _reviews
+from workloads import WorkloadError, _corpus, _reviews, _thesis_airbnb
 from workloads.airbnb import classify
 
 LABELLED = [
@@ -31,6 +31,7 @@ LABELLED = [
     (None, "neutral"),
 ]
 EXPECTED = {
+    "flavour": "fast",
     "reviews": len(LABELLED),
     "positive": sum(label == "positive" for _, label in LABELLED),
     "negative": sum(label == "negative" for _, label in LABELLED),
@@ -82,7 +83,7 @@ def test_file_uri(tmp_path, texts):
 def test_size_takes_the_first_rows(tmp_path, texts):
     path = write_csv(tmp_path / "reviews.csv", texts)
     assert workloads.execute("airbnb", size=6, tasks=4, data=str(path)) == {
-        "reviews": 6, "positive": 3, "negative": 3, "neutral": 0}
+        "flavour": "fast", "reviews": 6, "positive": 3, "negative": 3, "neutral": 0}
     with pytest.raises(WorkloadError, match="exceeds"):
         workloads.execute("airbnb", size=len(texts) + 1, data=str(path))
 
@@ -157,3 +158,105 @@ def test_cli_exits_2_on_missing_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2
     assert "not found" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# flavour=lithops: one call per city file, parsed with the original's rules
+
+HEADER = _thesis_airbnb.COLUMNS
+
+
+def city_record(text, lat, lon, listing=1):
+    return [str(listing), "7", "2015-06-01", "9", "Zoë", text, "3", "Centrum", lat, lon,
+            "Private room"]
+
+
+def write_city(path, records):
+    with open(path, "w", encoding="latin-1", newline="") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerows(records)
+
+
+@pytest.fixture
+def city_folder(tmp_path):
+    """Two original file names with hand-labelled reviews, and a file the original never had."""
+    positive, negative, neutral = LABELLED[0][0], LABELLED[3][0], LABELLED[9][0]
+    write_city(tmp_path / "paris-2015-09-02-reviews.csv", [
+        city_record(positive, "48.85", "2.35"),
+        city_record(negative, "48.86", "2.36"),
+    ])
+    write_city(tmp_path / "amsterdam-2016-01-03-reviews.csv", [
+        city_record(positive, "52.1", "4.1"),
+        city_record(LABELLED[1][0], "52.1", "4.1"),        # same listing: coordinates once
+        city_record(negative, "52.2", "4.2"),
+        city_record(neutral, "52.3", "4.3"),               # a quoted line break
+        ["1", "2", "2015-06-01"],                          # fewer than 11 fields: skipped
+        city_record("Très propre, wonderful host and a lovely café!", "52.4", "4.4"),
+    ])
+    (tmp_path / "notes.txt").write_text("not a city")
+    return tmp_path
+
+
+def test_lithops_parses_city_files_like_the_original(city_folder):
+    """The header row has 11 fields, so the original scored it too (neutral)."""
+    for tasks in (1, 2, 5):
+        summary = workloads.execute("airbnb", tasks=tasks, flavour="lithops",
+                                    data=str(city_folder))
+        assert summary == {
+            "flavour": "lithops", "cities": 2, "rows": 7 + 3, "skipped": 1, "reviews": 6 + 3,
+            "positive": 3 + 1, "neutral": 2 + 1, "negative": 1 + 1,
+            "coordinates_positive": 2 + 1, "coordinates_neutral": 2 + 1,
+            "coordinates_negative": 1 + 1,
+            "amsterdam-2016-01-03.positive": 3, "amsterdam-2016-01-03.neutral": 2,
+            "amsterdam-2016-01-03.negative": 1,
+            "paris-2015-09-02.positive": 1, "paris-2015-09-02.neutral": 1,
+            "paris-2015-09-02.negative": 1,
+        }
+
+
+def test_lithops_data_size_counts_city_files_in_the_originals_order(city_folder):
+    summary = workloads.execute("airbnb", size=1, flavour="lithops", data=str(city_folder))
+    assert summary["cities"] == 1 and "amsterdam-2016-01-03.positive" in summary
+    with pytest.raises(WorkloadError, match="exceeds the 2 city files"):
+        workloads.execute("airbnb", size=3, flavour="lithops", data=str(city_folder))
+    with pytest.raises(WorkloadError, match="folder"):
+        workloads.execute("airbnb", flavour="lithops", data=str(city_folder / "notes.txt"))
+    with pytest.raises(WorkloadError, match="no original city"):
+        workloads.execute("airbnb", flavour="lithops", data=str(city_folder.parent))
+
+
+def test_lithops_synthetic_cities_one_call_each():
+    wl = workloads.get("airbnb")
+    size, params = wl.validate(None, 33, {"flavour": "lithops"})
+    assert size == 33 * 1500
+    summary = workloads.execute("airbnb", size=330, tasks=4, flavour="lithops")
+    assert summary["cities"] == 33
+    # 10 records per city plus its header; the header is scored, short records are skipped
+    assert summary["rows"] == 330 + 33
+    assert summary["reviews"] + summary["skipped"] == summary["rows"]
+    assert summary["reviews"] == summary["positive"] + summary["neutral"] + summary["negative"]
+    assert summary["positive"] > summary["neutral"] > summary["negative"] > 0
+    for name in _thesis_airbnb.DATASET:
+        key = _thesis_airbnb.slug(name)
+        assert sum(summary[f"{key}.{c}"] for c in ("positive", "neutral", "negative")) <= 11
+
+
+def test_lithops_synthetic_files_look_like_the_originals(cache_dir):
+    size = 33 * 200
+    wl = workloads.get("airbnb")
+    wl.partition(1, size, 5, wl.validate(size, 1, {"flavour": "lithops"})[1])
+    folder = _thesis_airbnb.city_dir(5, size)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(_thesis_airbnb.DATASET)
+    raw = (folder / "paris-2015-09-02-reviews.csv").read_bytes()
+    assert raw.startswith(b"listing_id,id,date,reviewer_id,reviewer_name,comments,")
+    with pytest.raises(UnicodeDecodeError):
+        raw.decode("utf-8")  # latin-1 accents
+    with open(folder / "paris-2015-09-02-reviews.csv", encoding="latin1") as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 201 and rows[0] == list(HEADER)
+    lengths = [len(r) for r in rows[1:]]
+    assert 0 < sum(n < 11 for n in lengths) < 10 and max(lengths) == 11
+    assert any("\n" in r[5] for r in rows[1:] if len(r) == 11)
+    assert 48 < float(rows[1][8]) < 49 and 2 < float(rows[1][9]) < 3
+    assert _thesis_airbnb.city_rows(5, 20, 200) == _thesis_airbnb.city_rows(5, 20, 200)
+    assert _thesis_airbnb.city_rows(6, 20, 200) != _thesis_airbnb.city_rows(5, 20, 200)

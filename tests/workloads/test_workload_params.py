@@ -12,7 +12,7 @@ def test_defaults_filled():
     size, params = workloads.get("stock").validate()
     assert size == workloads.get("stock").default_size
     assert params == {"days": 730, "s0": 159.44, "drift": -0.00022513546014255100,
-                      "std_dev": 0.0121678341323272}
+                      "std_dev": 0.0121678341323272, "flavour": "fast", "forecasts_per_call": 100}
 
 
 def test_strings_are_converted_by_declared_type():

@@ -1,8 +1,10 @@
 """What every meter must do: one conformance suite that each meter's tests subclass.
 
-Third-party meters use it too::
+Shipped inside the package (as ``optuna.testing`` is) so that a third-party
+meter's tests prove it against the same contract as the built-in meters::
 
-    from tests.meters.contract import MeterContract   # or copy this file
+    import pytest
+    from meters.testing import MeterContract
 
     class TestMyMeter(MeterContract):
         @pytest.fixture
@@ -17,11 +19,15 @@ a :class:`~meters.Reading` per read with cumulative, non-decreasing joules per
 domain and a non-decreasing monotonic ``t``; ``total`` consistent with the
 domains rule; ``kind`` in {measured, modelled} and the source set; ``probe()``
 never raises and returns a :class:`~meters.Probe`; ``close()`` is idempotent
-and the meter is a context manager; readings round-trip through ``to_dict``.
+and the meter is a context manager; readings round-trip through ``to_dict``;
+``basis`` is JSON-safe and names the meter and its kind.
+
+This module imports pytest, so ``meters`` never imports it: only tests do.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -29,6 +35,8 @@ from collections.abc import Callable
 import pytest
 
 from meters import KINDS, Meter, MeterError, Probe, Reading
+
+__all__ = ["MeterContract"]
 
 
 class MeterContract:
@@ -115,3 +123,13 @@ class MeterContract:
         with make_meter() as m:
             m.read()
         assert m.closed
+
+    def test_basis_is_json_safe_and_names_the_meter(self, meter: Meter) -> None:
+        basis = meter.basis
+        assert isinstance(basis, dict)
+        assert json.loads(json.dumps(basis, allow_nan=False)) == basis, "basis must be JSON-safe"
+        assert basis["meter"] == type(meter).name
+        assert basis["kind"] == meter.kind
+        assert basis["domains"] == list(meter.domains)
+        meter.close()
+        assert meter.basis == basis, "basis stays readable after close"

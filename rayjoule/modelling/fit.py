@@ -1,0 +1,301 @@
+"""Fit one stage's time and energy models from its profiles, and predict with intervals.
+
+Profile → train → predict are separate steps (flexecutor's split): :func:`fit_stage`
+turns profiles into a :class:`StageModel`; :meth:`StageModel.predict` samples it at
+any setting. Every fit reports its leave-one-setting-out error (each distinct setting
+predicted by a model fitted without it), because an in-sample fit of four parameters
+to five settings always looks good. Predictions outside the profiled range say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rayjoule.core.errors import ConfigError
+from rayjoule.modelling import forms
+from rayjoule.modelling.profiles import Profile
+
+#: distinct settings each model needs: one more than its parameters, for the noise
+TIME_MIN_SETTINGS = len(forms.TIME_PARAMS) + 1
+ENERGY_MIN_SETTINGS = len(forms.ENERGY_PARAMS) + 1
+N_SAMPLES = 2000
+HELD_OUT = "leave-one-setting-out"
+
+
+class ModelError(ConfigError):
+    """The profiles cannot support the model asked of them (too few, too alike)."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A median with its central 95% interval."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, samples: np.ndarray) -> Estimate:
+        lo, med, hi = np.quantile(samples, [0.025, 0.5, 0.975])
+        return cls(float(med), float(lo), float(hi))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"median": self.median, "ci95": [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One stage at one setting and size: wall time and energy (None when time-only)."""
+
+    stage: str
+    settings: dict[str, float]
+    size: float
+    wall_s: Estimate
+    total_j: Estimate | None
+    held_out_error: dict[str, Any]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "settings": dict(self.settings),
+            "size": self.size,
+            "wall_s": self.wall_s.to_dict(),
+            "total_j": self.total_j.to_dict() if self.total_j else None,
+            "held_out_error": dict(self.held_out_error),
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass(frozen=True)
+class StageModel:
+    """A stage's fitted time model, energy model (None: time-only) and their checks."""
+
+    stage: str
+    workload: str
+    time_form: str
+    time_fit: forms.LinearFit
+    energy_fit: forms.LinearFit | None
+    cold_starts: tuple[float, ...]
+    profiled_range: dict[str, list[float]]
+    held_out_error: dict[str, Any]
+    n_profiles: int
+    n_settings: int
+    notes: tuple[str, ...] = ()
+
+    @property
+    def time_only(self) -> bool:
+        return self.energy_fit is None
+
+    def sample(self, tasks: Sequence[int], num_cpus: Sequence[float], size: float, n: int,
+               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        """(n, m) draws of wall time and energy at m settings, one parameter draw per row.
+
+        A row shares its parameter draw across settings (common random numbers), so
+        settings compare without extra noise.
+        """
+        tasks_a, cpus_a = np.asarray(tasks, float), np.asarray(num_cpus, float)
+        theta, sigma = self.time_fit.sample(n, rng)
+        mean_t = theta @ forms.time_features(self.time_form, tasks_a, cpus_a, size).T
+        t = np.clip(mean_t * (1 + sigma[:, None] * rng.standard_normal((n, 1))), 0, None)
+        if self.cold_starts:
+            t = t + rng.choice(np.asarray(self.cold_starts), size=(n, 1))
+        if self.energy_fit is None:
+            return t, None
+        theta_e, sigma_e = self.energy_fit.sample(n, rng)
+        e = theta_e[:, :1] * t + theta_e[:, 1:2] * size + theta_e[:, 2:3] * tasks_a
+        return t, np.clip(e * (1 + sigma_e[:, None] * rng.standard_normal((n, 1))), 0, None)
+
+    def predict(self, settings: Mapping[str, Any], size: float, n_samples: int = N_SAMPLES,
+                seed: int = 0) -> Prediction:
+        """Median and 95% interval of wall time and joules at ``settings`` and ``size``."""
+        tasks, cpus = read_settings(settings)
+        size = read_size(size)
+        t, e = self.sample([tasks], [cpus], size, n_samples, np.random.default_rng(seed))
+        return Prediction(self.stage, {"tasks": tasks, "num_cpus": cpus}, size,
+                          Estimate.of(t[:, 0]), None if e is None else Estimate.of(e[:, 0]),
+                          dict(self.held_out_error), self.warnings_at(settings, size))
+
+    def extrapolates(self, settings: Mapping[str, Any], size: float) -> list[str]:
+        """One warning per setting outside the profiled range (empty when inside)."""
+        tasks, cpus = read_settings(settings)
+        out = []
+        for name, value in (("tasks", tasks), ("num_cpus", cpus), ("size", float(size))):
+            lo, hi = self.profiled_range[name]
+            if not lo <= value <= hi:
+                out.append(f"stage {self.stage!r}: {name}={value:g} is outside the profiled "
+                           f"range {lo:g}..{hi:g}; the prediction extrapolates")
+        return out
+
+    def warnings_at(self, settings: Mapping[str, Any], size: float) -> list[str]:
+        """The model's notes, extrapolation warnings, and a warning where the fitted time
+        law itself breaks down (a non-positive time, possible far outside the range)."""
+        out = list(self.notes) + self.extrapolates(settings, size)
+        tasks, cpus = read_settings(settings)
+        if self.time_fit.predict(forms.time_features(self.time_form, np.array([tasks]),
+                                                     np.array([cpus]), size))[0] <= 0:
+            out.append(f"stage {self.stage!r}: the fitted time law gives no positive time at "
+                       f"tasks={tasks} num_cpus={cpus:g} size={size:g}; it does not hold there")
+        return out
+
+    def params(self) -> dict[str, Any]:
+        """Fitted parameters with 95% intervals, and the relative noise of each model."""
+        out: dict[str, Any] = {"time_form": self.time_form,
+                               "time": _named(forms.TIME_PARAMS, self.time_fit),
+                               "wall_s_noise_rel": float(np.sqrt(self.time_fit.s2))}
+        if self.energy_fit is not None:
+            out["energy"] = _named(forms.ENERGY_PARAMS, self.energy_fit)
+            out["total_j_noise_rel"] = float(np.sqrt(self.energy_fit.s2))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"stage": self.stage, "workload": self.workload, "time_only": self.time_only,
+                "n_profiles": self.n_profiles, "n_settings": self.n_settings,
+                "profiled_range": {k: list(v) for k, v in self.profiled_range.items()},
+                "held_out_error": dict(self.held_out_error), "params": self.params(),
+                "notes": list(self.notes)}
+
+
+def read_settings(settings: Mapping[str, Any]) -> tuple[int, float]:
+    """(tasks, num_cpus) from a settings mapping; num_cpus defaults to 1."""
+    tasks, cpus = settings.get("tasks"), settings.get("num_cpus", 1.0)
+    if isinstance(tasks, bool) or not isinstance(tasks, int | np.integer) or tasks < 1:
+        raise ConfigError(f"settings need tasks as an integer >= 1, got {tasks!r}")
+    if isinstance(cpus, bool) or not isinstance(cpus, int | float) or not cpus > 0:
+        raise ConfigError(f"settings need num_cpus as a number > 0, got {cpus!r}")
+    return int(tasks), float(cpus)
+
+
+def read_size(size: Any) -> float:
+    if isinstance(size, bool) or not isinstance(size, int | float) or not size > 0:
+        raise ConfigError(f"size must be a number > 0, got {size!r}")
+    return float(size)
+
+
+def fit_stages(profiles: Sequence[Profile]) -> dict[str, StageModel]:
+    """One model per stage, in the order the stages first appear."""
+    stages = dict.fromkeys(p.stage for p in profiles)
+    return {s: fit_stage([p for p in profiles if p.stage == s]) for s in stages}
+
+
+def fit_stage(profiles: Sequence[Profile]) -> StageModel:
+    """Fit a stage's models; raises ModelError when the profiles cannot support them."""
+    if not profiles:
+        raise ModelError("no profiles to fit: run profiling first")
+    stages = sorted({p.stage for p in profiles})
+    if len(stages) > 1:
+        raise ModelError(f"fit_stage got profiles of several stages ({', '.join(stages)}); "
+                         "fit each stage apart (fit_stages)")
+    data = _Data(profiles)
+    name = f"stage {data.stage!r}"
+    _need(name, "time model", data.n_settings, TIME_MIN_SETTINGS)
+    with_energy = data.has_energy.any()
+    if with_energy:
+        _need(name, "energy model", len(set(data.group[data.has_energy])), ENERGY_MIN_SETTINGS)
+    candidates = ["tasks"] if np.ptp(data.cpus) == 0 else list(forms.TIME_FORMS)
+    scores = {f: data.held_out(f, with_energy) for f in candidates if data.full_rank(f)}
+    if not scores:
+        raise ModelError(
+            f"{name}: its {data.n_settings} settings vary tasks over only "
+            f"{len(set(data.tasks))} value(s), too few to pin down the time model's "
+            f"{len(forms.TIME_PARAMS)} parameters; profile at least 4 distinct task counts")
+    form = min(scores, key=lambda f: scores[f][0])
+    time_fit = data.fit_time(form, np.ones(data.n, bool))
+    energy_fit = data.fit_energy(data.has_energy) if with_energy else None
+    if energy_fit is not None and energy_fit.rank < len(forms.ENERGY_PARAMS):
+        raise ModelError(f"{name}: the profiles with energy do not vary size and tasks "
+                         "enough to separate work from per-task energy")
+    time_err, energy_err = scores[form]
+    return StageModel(
+        stage=data.stage, workload=profiles[0].workload, time_form=form, time_fit=time_fit,
+        energy_fit=energy_fit,
+        cold_starts=tuple(p.cold_start_s for p in profiles if p.cold_start_s is not None),
+        profiled_range={k: [float(v.min()), float(v.max())]
+                        for k, v in (("tasks", data.tasks), ("num_cpus", data.cpus),
+                                     ("size", data.size))},
+        held_out_error={"method": HELD_OUT, "settings": data.n_settings,
+                        "wall_s_mape_pct": time_err, "total_j_mape_pct": energy_err},
+        n_profiles=data.n, n_settings=data.n_settings, notes=tuple(_notes(profiles)),
+    )
+
+
+class _Data:
+    """A stage's profiles as arrays, with the fits the held-out loop repeats."""
+
+    def __init__(self, profiles: Sequence[Profile]) -> None:
+        self.stage = profiles[0].stage
+        self.n = len(profiles)
+        self.tasks = np.array([p.tasks for p in profiles], float)
+        self.cpus = np.array([p.num_cpus for p in profiles], float)
+        self.size = np.array([p.size for p in profiles], float)
+        self.wall = np.array([p.wall_s for p in profiles], float)
+        self.cold = np.array([p.cold_start_s or 0.0 for p in profiles], float)
+        self.energy = np.array([np.nan if p.total_j is None else p.total_j for p in profiles])
+        self.has_energy = np.isfinite(self.energy)
+        settings = [p.setting for p in profiles]
+        index = {s: i for i, s in enumerate(dict.fromkeys(settings))}
+        self.group = np.array([index[s] for s in settings])
+        self.n_settings = len(index)
+
+    def features(self, form: str, rows: np.ndarray) -> np.ndarray:
+        return forms.time_features(form, self.tasks[rows], self.cpus[rows], self.size[rows])
+
+    def full_rank(self, form: str) -> bool:
+        return self.fit_time(form, np.ones(self.n, bool)).rank == len(forms.TIME_PARAMS)
+
+    def fit_time(self, form: str, rows: np.ndarray) -> forms.LinearFit:
+        return forms.fit_linear(self.features(form, rows), self.wall[rows], forms.TIME_LOWER)
+
+    def fit_energy(self, rows: np.ndarray) -> forms.LinearFit:
+        x = forms.energy_features(self.wall[rows] + self.cold[rows], self.size[rows],
+                                  self.tasks[rows])
+        return forms.fit_linear(x, self.energy[rows], forms.ENERGY_LOWER)
+
+    def held_out(self, form: str, with_energy: bool) -> tuple[float, float | None]:
+        """Mean absolute % error of each setting's mean, predicted without that setting."""
+        t_err, e_err = [], []
+        for g in range(self.n_settings):
+            out = self.group == g
+            train, first = ~out, np.argmax(out)
+            one = np.zeros(self.n, bool)
+            one[first] = True
+            t_hat = max(float(self.fit_time(form, train).predict(self.features(form, one))[0]),
+                        0.0)
+            t_err.append(abs(t_hat - self.wall[out].mean()) / self.wall[out].mean())
+            e_rows = out & self.has_energy
+            if with_energy and e_rows.any():
+                t_run = t_hat + self.cold[train].mean()
+                x = forms.energy_features(np.array([t_run]), self.size[first], self.tasks[first])
+                e_hat = float(self.fit_energy(train & self.has_energy).predict(x)[0])
+                e_err.append(abs(e_hat - self.energy[e_rows].mean()) / self.energy[e_rows].mean())
+        return 100 * float(np.mean(t_err)), (100 * float(np.mean(e_err)) if e_err else None)
+
+
+def _need(name: str, what: str, have: int, need: int) -> None:
+    if have < need:
+        raise ModelError(f"{name} has {have} distinct setting{'s' if have != 1 else ''}; the "
+                         f"{what} needs at least {need} ({need - have} more)")
+
+
+def _notes(profiles: Sequence[Profile]) -> list[str]:
+    notes = []
+    memories = sorted({p.memory_mb for p in profiles if p.memory_mb is not None})
+    if len(memories) > 1:
+        notes.append(f"stage {profiles[0].stage!r}: memory_mb varies ({memories[0]:g}.."
+                     f"{memories[-1]:g}) but is not a model input; profiles differing only "
+                     "in memory were pooled")
+    modelled = sum(p.energy_kind == "modelled" for p in profiles)
+    if modelled:
+        notes.append(f"stage {profiles[0].stage!r}: {modelled} of {len(profiles)} profiles' "
+                     "energy was modelled, not measured; so is this prediction's")
+    return notes
+
+
+def _named(names: Sequence[str], fit: forms.LinearFit) -> dict[str, dict[str, Any]]:
+    ci = fit.intervals()
+    return {n: {"value": float(v), "ci95": [float(lo), float(hi)]}
+            for n, v, (lo, hi) in zip(names, fit.coef, ci, strict=True)}

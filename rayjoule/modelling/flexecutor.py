@@ -1,0 +1,164 @@
+"""Import (and write) flexecutor's profiling JSON, so its timings train rayjoule's models.
+
+flexecutor (CLOUDLAB-URV/flexecutor, ``DAGExecutor.profile``) writes one JSON file per
+stage: keys are the resource configuration as a Python tuple string ``"(cpu, memory,
+workers)"``; each holds, per step, a list of repetitions, each a list with one value
+per worker::
+
+    {"(1, 1024, 4)": {"read": [[0.11, 0.12, 0.10, 0.13], ...],
+                      "compute": [[...], ...], "write": [[...], ...],
+                      "cold_start": [[...], ...]}}
+
+Older versions name the last step ``cold_start_time``; a record-per-worker layout
+(``[[{"read": .., "compute": .., "write": .., "cold_start_time": ..}, ...], ...]``) is
+read as well. Further keys (energy series, metadata) are ignored.
+
+Mapping: cpu → ``num_cpus``, memory → ``memory_mb`` (0: unknown), workers → ``tasks``. A
+repetition becomes one :class:`~.profiles.Profile` whose ``wall_s`` is the mean over
+its workers of read + compute + write and whose ``cold_start_s`` is their mean cold
+start, kept apart as Jolteon does. flexecutor measures no energy: the profiles are
+time-only. It profiles one input, so ``size`` is one number (1.0 unless given).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from rayjoule.core.errors import ConfigError
+from rayjoule.modelling.profiles import Profile
+
+STEPS = ("read", "compute", "write")
+COLD_KEYS = ("cold_start", "cold_start_time")
+SOURCE = "flexecutor"
+
+
+def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0) -> list[Profile]:
+    """Profiles from one stage's flexecutor profiling data (the parsed JSON object).
+
+    Raises ConfigError, one line naming the key and field, on a malformed file.
+
+    >>> data = {"(1, 1024, 2)": {"read": [[0.5, 0.5]], "compute": [[2.0, 3.0]],
+    ...                           "write": [[0.5, 0.5]], "cold_start": [[1.0, 2.0]]}}
+    >>> p, = parse_flexecutor(data, "wordcount", "map")
+    >>> (p.tasks, p.num_cpus, p.memory_mb, p.wall_s, p.cold_start_s, p.total_j)
+    (2, 1.0, 1024.0, 3.5, 1.5, None)
+    """
+    if not isinstance(data, Mapping) or not data:
+        raise ConfigError("flexecutor profile: expected a non-empty JSON object keyed by "
+                          "'(cpu, memory, workers)'")
+    profiles = []
+    for key, entry in data.items():
+        cpu, memory, workers = _parse_key(key)
+        for rep, records in enumerate(_repetitions(key, entry, workers)):
+            wall = math.fsum(sum(r[s] for s in STEPS) for r in records) / len(records)
+            cold = math.fsum(r["cold"] for r in records) / len(records)
+            profiles.append(Profile(
+                workload=workload, stage=stage, tasks=workers, num_cpus=cpu,
+                memory_mb=memory or None, size=size, wall_s=wall, total_j=None,
+                cold_start_s=cold, source=SOURCE, run_id=f"{SOURCE}:{key}#{rep}",
+            ))
+    return profiles
+
+
+def to_flexecutor_json(profiles: Iterable[Profile]) -> dict[str, dict[str, list[list[float]]]]:
+    """Profiles written back in flexecutor's layout (energy is not part of it).
+
+    Each profile becomes one repetition of its configuration with ``tasks`` identical
+    workers whose read time is the profile's ``wall_s`` (compute and write 0), so
+    :func:`parse_flexecutor` reads the same wall and cold-start times back. An unknown
+    memory is written as 0, which reads back as unknown.
+    """
+    out: dict[str, dict[str, list[list[float]]]] = {}
+    for p in profiles:
+        memory = 0 if p.memory_mb is None else _compact(p.memory_mb)
+        key = f"({_compact(p.num_cpus)}, {memory}, {p.tasks})"
+        entry = out.setdefault(key, {"read": [], "compute": [], "write": [], "cold_start": []})
+        entry["read"].append([p.wall_s] * p.tasks)
+        entry["compute"].append([0.0] * p.tasks)
+        entry["write"].append([0.0] * p.tasks)
+        entry["cold_start"].append([p.cold_start_s or 0.0] * p.tasks)
+    return out
+
+
+def _parse_key(key: Any) -> tuple[float, float, int]:
+    try:
+        value = ast.literal_eval(key) if isinstance(key, str) else None
+    except (ValueError, SyntaxError):
+        value = None
+    if not (isinstance(value, tuple) and len(value) == 3 and all(_number(v) for v in value)):
+        raise ConfigError(f"flexecutor profile: key {key!r} is not '(cpu, memory, workers)'")
+    cpu, memory, workers = value
+    if cpu <= 0 or memory < 0 or workers < 1 or workers != int(workers):
+        raise ConfigError(f"flexecutor profile: key {key!r} needs cpu > 0, memory >= 0 and "
+                          "a whole number of workers >= 1")
+    return float(cpu), float(memory), int(workers)
+
+
+def _repetitions(key: str, entry: Any, workers: int) -> list[list[dict[str, float]]]:
+    """Per repetition, one {read, compute, write, cold} record per worker."""
+    if isinstance(entry, Mapping):
+        reps = _from_columns(key, entry)
+    elif isinstance(entry, list):
+        reps = [_from_records(key, i, rep) for i, rep in enumerate(entry)]
+    else:
+        raise ConfigError(f"flexecutor profile {key}: expected an object of steps or a list "
+                          f"of repetitions, got {type(entry).__name__}")
+    if not reps:
+        raise ConfigError(f"flexecutor profile {key}: no repetitions")
+    for i, rep in enumerate(reps):
+        if not rep:
+            raise ConfigError(f"flexecutor profile {key}: repetition {i} has no workers")
+    return reps
+
+
+def _from_columns(key: str, entry: Mapping[str, Any]) -> list[list[dict[str, float]]]:
+    cold_key = next((k for k in COLD_KEYS if k in entry), None)
+    missing = [s for s in STEPS if s not in entry] + ([] if cold_key else ["cold_start"])
+    if missing:
+        raise ConfigError(f"flexecutor profile {key}: missing field(s) {', '.join(missing)}")
+    columns = {s: entry[s] for s in STEPS} | {"cold": entry[cold_key]}
+    lengths = {name: len(col) if isinstance(col, list) else -1 for name, col in columns.items()}
+    if len(set(lengths.values())) != 1 or -1 in lengths.values():
+        raise ConfigError(f"flexecutor profile {key}: steps must be lists with as many "
+                          f"repetitions each, got {lengths}")
+    reps = []
+    for i in range(lengths["read"]):
+        per_step = {name: col[i] for name, col in columns.items()}
+        sizes = {len(v) if isinstance(v, list) else -1 for v in per_step.values()}
+        if len(sizes) != 1 or -1 in sizes:
+            raise ConfigError(f"flexecutor profile {key}: repetition {i} needs one list of "
+                              "per-worker times per step, all as long")
+        reps.append([{name: _seconds(key, name, v[w]) for name, v in per_step.items()}
+                     for w in range(sizes.pop())])
+    return reps
+
+
+def _from_records(key: str, i: int, rep: Any) -> list[dict[str, float]]:
+    if not isinstance(rep, list):
+        raise ConfigError(f"flexecutor profile {key}: repetition {i} is not a list of workers")
+    records = []
+    for rec in rep:
+        cold_key = next((k for k in COLD_KEYS if isinstance(rec, Mapping) and k in rec), None)
+        if not isinstance(rec, Mapping) or cold_key is None or any(s not in rec for s in STEPS):
+            raise ConfigError(f"flexecutor profile {key}: repetition {i} needs read, compute, "
+                              "write and cold_start_time per worker")
+        records.append({s: _seconds(key, s, rec[s]) for s in STEPS}
+                       | {"cold": _seconds(key, cold_key, rec[cold_key])})
+    return records
+
+
+def _seconds(key: str, name: str, value: Any) -> float:
+    if not _number(value) or value < 0:
+        raise ConfigError(f"flexecutor profile {key}: {name} must be seconds >= 0, got {value!r}")
+    return float(value)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _compact(x: float) -> int | float:
+    return int(x) if float(x).is_integer() else float(x)

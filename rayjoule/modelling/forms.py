@@ -1,0 +1,136 @@
+r"""The model forms, and the weighted least squares that fits them with uncertainty.
+
+Time of one stage (Jolteon's performance model, NSDI'24, with input size)::
+
+    t(x, s) = s·(a/x + b·log(x)/x + c/x²) + d            [+ cold start, sampled]
+
+``x`` is the stage's effective parallelism, ``s`` its input size. The work terms
+(``a``: work split evenly over the tasks; ``b``: coordination that grows with
+log x; ``c``: a shape correction) scale linearly with the size; ``d`` is a fixed
+overhead (start-up, driver) that does not. ``a, d >= 0`` (work and overhead cannot
+be negative); ``b`` and ``c`` are shape terms of either sign, as in Jolteon's fit.
+How CPUs per task ``k`` enter ``x`` depends on the code, so three forms are fitted
+and the one with the least held-out error is kept (Jolteon likewise tries ``d`` and
+``k·d``):
+
+* ``tasks``: ``x = tasks`` — a task runs one thread; extra CPUs do not speed it;
+* ``tasks*num_cpus``: ``x = tasks·k`` — a task uses all its CPUs (multithreaded, or
+  fractional CPUs that slow it down);
+* ``tasks/num_cpus``: ``x = tasks/k`` — on a saturated fixed pool of cores, CPUs per
+  task only reduce how many tasks run at once.
+
+Profiles that never vary ``num_cpus`` cannot tell these apart and use ``tasks``.
+
+Energy of one stage::
+
+    E = P_static·t + e_work·s + e_task·x_tasks                (all >= 0)
+
+static power × wall time (what the hosts burn while the stage runs, idle or not),
+dynamic energy per unit of work × size, and a per-task overhead (start-up,
+serialisation) × tasks. Reserved-but-idle CPUs cost nothing beyond the host's static
+power, which already prices every second; CPUs per task reach the energy through
+the time ``t`` they cause. The fit uses each profile's measured ``t``; a prediction
+uses the predicted ``t``, draw by draw, so time and energy uncertainty are linked.
+
+Both are linear in their parameters and fitted by bounded least squares
+(``scipy.optimize.lsq_linear``) on rows weighted by 1/observation, i.e. relative
+error: timing noise is roughly proportional to the time (a 30 s stage jitters by
+seconds, a 1 s one by tens of ms), and unweighted fits would ignore the fast
+settings that the optimiser cares about. Uncertainty is the flat-prior posterior of
+linear regression: ``σ² ~ dof·s²/χ²(dof)`` and ``θ | σ² ~ N(θ̂, σ²(XᵀWX)⁻¹)``,
+sampled as Jolteon samples its parameters; the noise ``σ`` (relative) is added to
+each draw, so intervals cover a run's outcome, not only the mean.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+from scipy.optimize import lsq_linear
+
+#: effective parallelism x from (tasks, CPUs per task), by form name
+TIME_FORMS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "tasks": lambda tasks, cpus: tasks,
+    "tasks*num_cpus": lambda tasks, cpus: tasks * cpus,
+    "tasks/num_cpus": lambda tasks, cpus: tasks / cpus,
+}
+TIME_PARAMS = ("a", "b", "c", "d")
+TIME_LOWER = np.array([0.0, -np.inf, -np.inf, 0.0])
+ENERGY_PARAMS = ("p_static_w", "e_work_j", "e_task_j")
+ENERGY_LOWER = np.zeros(3)
+
+
+def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarray
+                  ) -> np.ndarray:
+    """Rows ``[s/x, s·log(x)/x, s/x², 1]`` of the time model."""
+    x = np.asarray(TIME_FORMS[form](np.asarray(tasks, float), np.asarray(cpus, float)))
+    s = np.broadcast_to(np.asarray(size, float), x.shape)
+    return np.column_stack([s / x, s * np.log(x) / x, s / x**2, np.ones_like(x)])
+
+
+def energy_features(wall_s: np.ndarray, size: np.ndarray, tasks: np.ndarray) -> np.ndarray:
+    """Rows ``[t, s, tasks]`` of the energy model."""
+    t = np.asarray(wall_s, float)
+    return np.column_stack([t, np.broadcast_to(np.asarray(size, float), t.shape),
+                            np.broadcast_to(np.asarray(tasks, float), t.shape)])
+
+
+@dataclass(frozen=True)
+class LinearFit:
+    """θ̂ of ``y ≈ X·θ`` (relative error), with what its posterior needs.
+
+    ``cov_unit`` is (XᵀWX)⁻¹ in the units of θ; the covariance is ``s2 · cov_unit``.
+    ``s2`` is the relative residual variance, NaN when there is no degree of freedom.
+    """
+
+    coef: np.ndarray
+    cov_unit: np.ndarray
+    s2: float
+    dof: int
+    rank: int
+
+    def intervals(self, level: float = 0.95) -> np.ndarray:
+        """(p, 2) two-sided Student-t intervals of the parameters (NaN without dof)."""
+        if self.dof < 1:
+            return np.full((self.coef.size, 2), np.nan)
+        half = stats.t.ppf(0.5 + level / 2, self.dof) * np.sqrt(
+            self.s2 * np.clip(np.diag(self.cov_unit), 0, None))
+        return np.column_stack([self.coef - half, self.coef + half])
+
+    def sample(self, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` posterior draws: parameters (n, p) and the relative noise σ (n,)."""
+        if self.dof < 1 or not np.isfinite(self.s2):
+            return np.tile(self.coef, (n, 1)), np.zeros(n)
+        sigma2 = self.dof * self.s2 / rng.chisquare(self.dof, n)
+        vals, vecs = np.linalg.eigh((self.cov_unit + self.cov_unit.T) / 2)
+        root = vecs * np.sqrt(np.clip(vals, 0, None))
+        z = rng.standard_normal((n, self.coef.size))
+        return self.coef + np.sqrt(sigma2)[:, None] * (z @ root.T), np.sqrt(sigma2)
+
+    def predict(self, features: np.ndarray) -> np.ndarray:
+        return np.asarray(features) @ self.coef
+
+
+def fit_linear(features: np.ndarray, y: np.ndarray, lower: np.ndarray) -> LinearFit:
+    """Bounded least squares of relative error, columns rescaled for conditioning.
+
+    >>> x = np.array([1.0, 2, 4, 8])
+    >>> fit = fit_linear(np.column_stack([1 / x, np.ones(4)]), 6 / x + 1, np.zeros(2))
+    >>> np.round(fit.coef, 6).tolist(), fit.dof
+    ([6.0, 1.0], 2)
+    """
+    y = np.asarray(y, float)
+    a = np.asarray(features, float) / y[:, None]
+    scale = np.linalg.norm(a, axis=0)
+    scale[scale == 0] = 1.0
+    a_s = a / scale
+    res = lsq_linear(a_s, np.ones_like(y), bounds=(lower, np.full(lower.shape, np.inf)),
+                     method="bvls")
+    resid = 1.0 - a_s @ res.x
+    dof = y.size - a.shape[1]
+    s2 = float(resid @ resid / dof) if dof > 0 else float("nan")
+    cov_unit = np.linalg.pinv(a_s.T @ a_s) / np.outer(scale, scale)
+    return LinearFit(res.x / scale, cov_unit, s2, dof, int(np.linalg.matrix_rank(a_s)))

@@ -1,0 +1,214 @@
+"""Choose per-stage settings for the fewest predicted joules, within a time bound.
+
+Jolteon's chance-constrained optimisation (NSDI'24) with joules as the cost: stages
+run one after another, so a pipeline's time is the sum of its stages' times and its
+energy the sum of their energies. Each stage model is sampled (parameter posterior
+and run noise, :meth:`~.fit.StageModel.sample`) at every candidate setting, stages
+independently, and a plan is feasible when the share of joint draws whose total time
+is within ``max_seconds`` is at least ``confidence`` — Jolteon's sample approximation
+of ``P(T <= bound) >= 1 - risk``. Among feasible plans the one with the least median
+total energy wins. Jolteon searches a continuous relaxation with SLSQP and then
+probes neighbouring grid points; rayjoule's grids are small (tasks and CPUs per task
+per stage), so it enumerates them exactly after dropping candidates that another
+candidate beats draw by draw in both time and energy (which can never be optimal).
+
+Time-only models (e.g. from flexecutor timings) have no energy; with any of them the
+plan minimises median time instead, and says so.
+"""
+
+from __future__ import annotations
+
+import itertools
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from rayjoule.core.errors import ConfigError
+from rayjoule.modelling.fit import (
+    N_SAMPLES,
+    Estimate,
+    ModelError,
+    Prediction,
+    StageModel,
+    read_size,
+)
+
+MAX_PER_STAGE = 256
+MAX_PLANS = 200_000
+_CHUNK_VALUES = 4_000_000  # draws × plans evaluated at once
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The chosen settings per stage, the predicted pipeline totals and the evidence."""
+
+    objective: str  # "energy" or "time"
+    settings: dict[str, dict[str, float]]
+    size: float
+    wall_s: Estimate
+    total_j: Estimate | None
+    max_seconds: float | None
+    confidence: float
+    p_within_bound: float | None
+    stages: dict[str, Prediction]
+    warnings: list[str] = field(default_factory=list)
+    plans_considered: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "objective": self.objective,
+            "settings": {s: dict(v) for s, v in self.settings.items()},
+            "size": self.size,
+            "wall_s": self.wall_s.to_dict(),
+            "total_j": self.total_j.to_dict() if self.total_j else None,
+            "max_seconds": self.max_seconds,
+            "confidence": self.confidence,
+            "p_within_bound": self.p_within_bound,
+            "stages": {s: p.to_dict() for s, p in self.stages.items()},
+            "held_out_error": {s: dict(p.held_out_error) for s, p in self.stages.items()},
+            "warnings": list(self.warnings),
+            "plans_considered": self.plans_considered,
+        }
+
+
+def default_grid(model: StageModel) -> dict[str, list[float]]:
+    """Powers of two of tasks within the profiled range, and the profiled CPUs per task."""
+    lo, hi = model.profiled_range["tasks"]
+    tasks = sorted({int(lo), int(hi)} | {2**i for i in range(32) if lo <= 2**i <= hi})
+    c_lo, c_hi = model.profiled_range["num_cpus"]
+    return {"tasks": tasks, "num_cpus": sorted({c_lo, c_hi})}
+
+
+def optimise(models: Mapping[str, StageModel], size: float,
+             candidates: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
+             max_seconds: float | None = None, confidence: float = 0.95,
+             n_samples: int = N_SAMPLES, seed: int = 0) -> Plan:
+    """The least-energy plan whose total time is within ``max_seconds`` with ``confidence``.
+
+    ``models`` are the pipeline's stages in order; ``candidates`` maps each stage to a
+    grid ``{"tasks": [...], "num_cpus": [...]}`` (default: :func:`default_grid`).
+    Raises ModelError naming the best achievable time when no plan meets the bound.
+    """
+    if not models:
+        raise ConfigError("optimise needs at least one stage model")
+    if not 0 < confidence < 1:
+        raise ConfigError(f"confidence must be in (0, 1), got {confidence}")
+    if max_seconds is not None and not max_seconds > 0:
+        raise ConfigError(f"max_seconds must be > 0, got {max_seconds}")
+    unknown = sorted(set(candidates or {}) - set(models))
+    if unknown:
+        raise ConfigError(f"candidates for unknown stage(s) {', '.join(unknown)}; the models "
+                          f"are {', '.join(models)}")
+    size = read_size(size)
+    time_only = sorted(s for s, m in models.items() if m.time_only)
+    objective = "time" if time_only else "energy"
+    stages = list(models)
+    grids, t_draws, e_draws = [], [], []
+    for stage in stages:
+        grid = _grid(stage, (candidates or {}).get(stage) or default_grid(models[stage]))
+        rng = np.random.default_rng([seed, zlib.crc32(stage.encode())])
+        t, e = models[stage].sample([g[0] for g in grid], [g[1] for g in grid], size,
+                                    n_samples, rng)
+        keep = _undominated(t, t if e is None else e)
+        grids.append([grid[i] for i in keep])
+        t_draws.append(t[:, keep])
+        e_draws.append(None if e is None else e[:, keep])
+    o_draws = t_draws if time_only else e_draws
+    n_plans = int(np.prod([len(g) for g in grids]))
+    if n_plans > MAX_PLANS:
+        raise ConfigError(f"{n_plans} candidate plans remain after pruning; narrow the grids "
+                          f"to at most {MAX_PLANS}")
+    best, fastest = _search(t_draws, o_draws, max_seconds, confidence, n_samples)
+    if best is None:
+        plan_t, idx = fastest
+        raise ModelError(
+            f"no candidate plan finishes within {max_seconds:g} s with {confidence:.0%} "
+            f"confidence; the best achievable at that confidence is {plan_t:.3g} s "
+            f"({_describe(stages, grids, idx)})")
+    total_t = sum(t[:, i] for t, i in zip(t_draws, best, strict=True))
+    settings, predictions = {}, {}
+    for k, (stage, i) in enumerate(zip(stages, best, strict=True)):
+        model, e = models[stage], e_draws[k]
+        settings[stage] = {"tasks": grids[k][i][0], "num_cpus": grids[k][i][1]}
+        predictions[stage] = Prediction(
+            stage, settings[stage], float(size), Estimate.of(t_draws[k][:, i]),
+            None if e is None else Estimate.of(e[:, i]), dict(model.held_out_error),
+            model.warnings_at(settings[stage], size))
+    warnings = [w for p in predictions.values() for w in p.warnings]
+    if time_only:
+        warnings.insert(0, f"stage(s) {', '.join(time_only)} have time-only models (no "
+                           "energy profiled): the plan minimises time, not joules")
+    return Plan(
+        objective=objective, settings=settings, size=size,
+        wall_s=Estimate.of(total_t),
+        total_j=None if time_only else Estimate.of(
+            sum(o[:, i] for o, i in zip(o_draws, best, strict=True))),
+        max_seconds=max_seconds, confidence=confidence,
+        p_within_bound=None if max_seconds is None else float(np.mean(total_t <= max_seconds)),
+        stages=predictions, warnings=warnings, plans_considered=n_plans,
+    )
+
+
+def _grid(stage: str, spec: Mapping[str, Sequence[float]]) -> list[tuple[int, float]]:
+    tasks, cpus = spec.get("tasks"), spec.get("num_cpus", [1.0])
+    if not tasks or not cpus:
+        raise ConfigError(f"stage {stage!r}: candidates need non-empty 'tasks' and 'num_cpus'")
+    bad = [t for t in tasks if isinstance(t, bool) or not isinstance(t, int) or t < 1]
+    bad += [c for c in cpus if isinstance(c, bool) or not isinstance(c, int | float) or c <= 0]
+    if bad:
+        raise ConfigError(f"stage {stage!r}: bad candidate value(s) {bad}; tasks are integers "
+                          ">= 1, num_cpus numbers > 0")
+    grid = [(int(t), float(c)) for t, c in itertools.product(sorted(set(tasks)),
+                                                             sorted(set(cpus)))]
+    if len(grid) > MAX_PER_STAGE:
+        raise ConfigError(f"stage {stage!r}: {len(grid)} candidate settings; at most "
+                          f"{MAX_PER_STAGE} per stage")
+    return grid
+
+
+def _undominated(t: np.ndarray, o: np.ndarray) -> list[int]:
+    """Candidates that no other candidate beats (or ties earlier) in every draw."""
+    keep = []
+    for a in range(t.shape[1]):
+        no_worse = (t <= t[:, [a]]).all(axis=0) & (o <= o[:, [a]]).all(axis=0)
+        strictly = (t < t[:, [a]]).any(axis=0) | (o < o[:, [a]]).any(axis=0)
+        beaten = no_worse & (strictly | (np.arange(t.shape[1]) < a))
+        beaten[a] = False
+        if not beaten.any():
+            keep.append(a)
+    return keep
+
+
+def _search(t_draws: list[np.ndarray], o_draws: list[np.ndarray], bound: float | None,
+            confidence: float, n: int) -> tuple[tuple[int, ...] | None, tuple[float, tuple]]:
+    """Enumerate every plan: the best feasible one, and the fastest at ``confidence``."""
+    sizes = [t.shape[1] for t in t_draws]
+    chunk = max(1, _CHUNK_VALUES // n)
+    best, best_key = None, (np.inf, np.inf)
+    fastest = (np.inf, ())
+    plans = itertools.product(*[range(k) for k in sizes])
+    while batch := list(itertools.islice(plans, chunk)):
+        idx = np.array(batch)
+        total_t = sum(t[:, idx[:, k]] for k, t in enumerate(t_draws))
+        med_o = np.median(sum(o[:, idx[:, k]] for k, o in enumerate(o_draws)), axis=0)
+        q_t = np.quantile(total_t, confidence, axis=0)
+        j = int(np.argmin(q_t))
+        if q_t[j] < fastest[0]:
+            fastest = (float(q_t[j]), tuple(batch[j]))
+        ok = np.ones(len(batch), bool) if bound is None else np.mean(total_t <= bound, 0) >= \
+            confidence
+        if ok.any():
+            med_t = np.median(total_t, axis=0)
+            cand = np.flatnonzero(ok)
+            j = cand[np.lexsort((med_t[cand], med_o[cand]))[0]]
+            if (med_o[j], med_t[j]) < best_key:
+                best, best_key = tuple(batch[j]), (med_o[j], med_t[j])
+    return best, fastest
+
+
+def _describe(stages: list[str], grids: list[list[tuple[int, float]]], idx: tuple) -> str:
+    return ", ".join(f"{s}: tasks={grids[k][i][0]} num_cpus={grids[k][i][1]:g}"
+                     for k, (s, i) in enumerate(zip(stages, idx, strict=True)))

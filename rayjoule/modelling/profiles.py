@@ -1,0 +1,147 @@
+"""Profiles: one observation of one stage at one setting, the input of every model.
+
+A profile is deliberately flat (settings, size, seconds, joules) so that observations
+from anywhere fit the same models: rayjoule's own profiling runs read from the store,
+or another tool's timings (flexecutor's profiling JSON, :mod:`.flexecutor`). Energy
+may be missing (``total_j=None``): such profiles train time-only models.
+
+Profiling runs are ordinary stored runs whose config carries ``"profile": true``; a
+pipeline run contributes one profile per stage (its result's ``stages`` list), a
+single-stage run one profile named ``"map"``, and a run with repeats one profile per
+repeat (the scatter between repeats is what the models' noise estimate is made of).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rayjoule.core.errors import ConfigError
+from rayjoule.runs.store import Store
+
+SINGLE_STAGE = "map"
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One stage observed once: its settings, input size, wall time and (maybe) energy.
+
+    ``wall_s`` is the stage's own time; ``cold_start_s`` is start-up time measured
+    apart from it (serverless platforms report it; ``None`` where it is part of
+    ``wall_s`` already). ``energy_kind`` is the meter's ``"measured"``/``"modelled"``.
+
+    >>> Profile("pi", "map", tasks=4, num_cpus=1.0, memory_mb=None, size=1e6,
+    ...         wall_s=2.5, total_j=90.0).setting
+    (4, 1.0, 1000000.0)
+    """
+
+    workload: str
+    stage: str
+    tasks: int
+    num_cpus: float
+    memory_mb: float | None
+    size: float
+    wall_s: float
+    total_j: float | None
+    static_j: float | None = None
+    dynamic_j: float | None = None
+    cold_start_s: float | None = None
+    source: str = "rayjoule"
+    run_id: str = ""
+    energy_kind: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f"profile {self.run_id or '?'} of stage {self.stage!r}"
+        if isinstance(self.tasks, bool) or not isinstance(self.tasks, int) or self.tasks < 1:
+            raise ConfigError(f"{where}: tasks must be an integer >= 1, got {self.tasks!r}")
+        for name in ("num_cpus", "size", "wall_s"):
+            value = getattr(self, name)
+            if not _positive(value):
+                raise ConfigError(f"{where}: {name} must be a number > 0, got {value!r}")
+        if self.total_j is not None and not _positive(self.total_j):
+            raise ConfigError(f"{where}: total_j must be a number > 0, got {self.total_j!r}")
+        if self.cold_start_s is not None and not (_finite(self.cold_start_s)
+                                                  and self.cold_start_s >= 0):
+            raise ConfigError(f"{where}: cold_start_s must be >= 0, got {self.cold_start_s!r}")
+
+    @property
+    def setting(self) -> tuple[int, float, float]:
+        """(tasks, num_cpus, size): what makes two profiles the same experiment.
+
+        Memory is not part of it: rayjoule's models do not take memory as an input, so
+        profiles differing only in memory count as repetitions of one setting.
+        """
+        return (self.tasks, float(self.num_cpus), float(self.size))
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Profile:
+        return cls(**dict(d))
+
+
+def profiles_from_store(store: Store, workload: str) -> list[Profile]:
+    """Every profile of ``workload`` in the store, oldest run first.
+
+    Only finished runs whose config has ``"profile": true`` count. Runs whose result
+    has no per-stage figures are read as one stage, ``"map"``, at the config's
+    ``tasks``/``num_cpus``/``size``; stage entries without energy give time-only profiles.
+    """
+    profiles: list[Profile] = []
+    for row in store.runs(workload=workload, status="ok"):
+        config = json.loads(row["config_json"] or "{}")
+        if not config.get("profile") or not row["result_json"]:
+            continue
+        result = json.loads(row["result_json"])
+        for observed in result.get("repeats") or [result]:
+            profiles.extend(_profiles_of(observed, config, workload, row["run_id"]))
+    return profiles
+
+
+def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload: str,
+                 run_id: str) -> list[Profile]:
+    size = _size(config.get("size"), run_id)
+    kind = (result.get("meter") or {}).get("kind")
+    stages = result.get("stages") or [{
+        "name": SINGLE_STAGE,
+        "tasks": config.get("tasks", 1),
+        "num_cpus": config.get("num_cpus", 1.0),
+        "wall_s": result.get("wall_s"),
+        "energy": result.get("energy"),
+    }]
+    out = []
+    for st in stages:
+        energy = st.get("energy") or {}
+        out.append(Profile(
+            workload=workload, stage=str(st.get("name", SINGLE_STAGE)),
+            tasks=int(st.get("tasks", config.get("tasks", 1))),
+            num_cpus=float(st.get("num_cpus", config.get("num_cpus", 1.0))),
+            memory_mb=None, size=_size(st.get("size"), run_id) if "size" in st else size,
+            wall_s=st.get("wall_s"), total_j=energy.get("total_j"),
+            static_j=energy.get("static_j"), dynamic_j=energy.get("dynamic_j"),
+            source="rayjoule", run_id=run_id, energy_kind=kind if energy else None,
+        ))
+    return out
+
+
+def _size(value: Any, run_id: str) -> float:
+    """A run's size as a number; a workload's default size (None) is one size, called 1.0."""
+    if value is None:
+        return 1.0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"run {run_id}: size {value!r} is not a number") from None
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _positive(value: Any) -> bool:
+    return _finite(value) and value > 0

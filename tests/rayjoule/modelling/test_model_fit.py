@@ -1,0 +1,110 @@
+"""Fitting: the law comes back within its intervals, errors are reported, limits are said."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from rayjoule.core.errors import ConfigError
+from rayjoule.modelling import ModelError, fit_stage, fit_stages
+
+
+def test_fit_recovers_the_law_within_its_intervals(synth):
+    model = fit_stage(synth.make())
+    params = model.params()
+    assert params["time_form"] == "tasks"
+    for group in ("time", "energy"):
+        for name, p in params[group].items():
+            lo, hi = p["ci95"]
+            assert lo <= synth.law[name] <= hi, (name, p)
+    assert 0.01 < params["wall_s_noise_rel"] < 0.06
+
+
+def test_predictions_cover_the_law_and_say_their_held_out_error(synth):
+    model = fit_stage(synth.make())
+    pred = model.predict({"tasks": 8, "num_cpus": 1.0}, size=1.5)
+    t = synth.time(8, 1.0, 1.5)
+    assert pred.wall_s.low <= t <= pred.wall_s.high
+    assert pred.total_j.low <= synth.energy(8, t, 1.5) <= pred.total_j.high
+    assert pred.warnings == []
+    err = pred.to_dict()["held_out_error"]
+    assert err["method"] == "leave-one-setting-out" and err["settings"] == 12
+    assert 0 < err["wall_s_mape_pct"] < 10 and 0 < err["total_j_mape_pct"] < 10
+
+
+def test_prediction_to_dict_has_stable_keys(synth):
+    d = fit_stage(synth.make()).predict({"tasks": 4}, size=1.0).to_dict()
+    assert set(d) == {"stage", "settings", "size", "wall_s", "total_j", "held_out_error",
+                      "warnings"}
+    assert d["settings"] == {"tasks": 4, "num_cpus": 1.0}
+    assert set(d["wall_s"]) == {"median", "ci95"} and len(d["total_j"]["ci95"]) == 2
+
+
+def test_a_noisier_law_gives_wider_intervals(synth):
+    def width(noise):
+        w = fit_stage(synth.make(noise=noise)).predict({"tasks": 4}, 1.0).wall_s
+        return w.high - w.low
+
+    assert width(0.10) > 2 * width(0.02)
+
+
+def test_extrapolation_warns_per_setting(synth):
+    model = fit_stage(synth.make())
+    assert model.profiled_range == {"tasks": [1, 32], "num_cpus": [1, 1], "size": [1, 2]}
+    warnings = model.predict({"tasks": 64, "num_cpus": 2.0}, size=4.0).warnings
+    assert len(warnings) == 3
+    assert "tasks=64 is outside the profiled range 1..32" in warnings[0]
+    assert all("extrapolates" in w for w in warnings)
+    assert model.extrapolates({"tasks": 32}, 2.0) == []
+
+
+def test_too_few_settings_says_how_many_more(synth):
+    with pytest.raises(ModelError, match=r"stage 'map' has 3 distinct settings; the time "
+                       r"model needs at least 5 \(2 more\)"):
+        fit_stage(synth.make(tasks=(1, 2, 4), sizes=(1.0,)))
+    assert issubclass(ModelError, ConfigError)
+
+
+def test_too_few_settings_with_energy_is_named(synth):
+    profiles = synth.make(sizes=(1.0,))
+    timed_only = [dataclasses.replace(p, total_j=None) if p.tasks > 4 else p for p in profiles]
+    with pytest.raises(ModelError, match=r"has 3 distinct settings; the energy model needs "
+                       r"at least 4 \(1 more\)"):
+        fit_stage(timed_only)
+
+
+def test_settings_that_only_vary_size_cannot_fit_the_time_model(synth):
+    with pytest.raises(ModelError, match="only 1 value"):
+        fit_stage(synth.make(tasks=(4,), sizes=(1.0, 2.0, 3.0, 4.0, 5.0)))
+
+
+def test_time_only_profiles_fit_a_time_only_model(synth):
+    model = fit_stage(synth.make(energy=False))
+    assert model.time_only
+    pred = model.predict({"tasks": 4}, 1.0)
+    assert pred.total_j is None and pred.to_dict()["total_j"] is None
+    assert pred.held_out_error["total_j_mape_pct"] is None
+
+
+def test_cpus_that_speed_tasks_pick_the_tasks_times_cpus_form(synth):
+    profiles = synth.make(tasks=(1, 2, 4, 8), cpus=(0.5, 1.0, 2.0), sizes=(1.0,),
+                          form="tasks*num_cpus")
+    assert fit_stage(profiles).time_form == "tasks*num_cpus"
+
+
+def test_fit_stages_splits_by_stage_in_order(synth):
+    models = fit_stages(synth.make(stage="split") + synth.make(stage="join", seed=2))
+    assert list(models) == ["split", "join"]
+    with pytest.raises(ModelError, match="several stages"):
+        fit_stage(synth.make(stage="split") + synth.make(stage="join"))
+    with pytest.raises(ModelError, match="no profiles"):
+        fit_stage([])
+
+
+def test_bad_settings_are_config_errors(synth):
+    model = fit_stage(synth.make())
+    with pytest.raises(ConfigError, match="tasks"):
+        model.predict({"tasks": 0}, 1.0)
+    with pytest.raises(ConfigError, match="num_cpus"):
+        model.predict({"tasks": 2, "num_cpus": -1}, 1.0)

@@ -1,0 +1,61 @@
+"""Profiles from the store: profiling runs only, per stage, per repeat."""
+
+from __future__ import annotations
+
+import pytest
+
+from rayjoule.core.errors import ConfigError
+from rayjoule.core.result import RunResult
+from rayjoule.modelling import Profile, profiles_from_store
+from rayjoule.runs.store import Store
+
+
+def _energy(total):
+    return {"total_j": total, "static_j": total * 0.6, "dynamic_j": total * 0.4}
+
+
+def _result(run_id, workload, config, wall_s, total_j, stages=(), repeats=()):
+    d = {"run_id": run_id, "workload": workload, "framework": "native", "config": config,
+         "wall_s": wall_s, "energy": _energy(total_j),
+         "meter": {"name": "rapl", "kind": "measured"}, "tasks": [], "summary": {},
+         "stages": list(stages), "repeats": [r.to_dict() for r in repeats]}
+    return RunResult.from_dict(d)
+
+
+def _store(results):
+    store = Store(":memory:")
+    for r in results:
+        store.begin(r.run_id, workload=r.workload, framework="native", config=r.config)
+        store.finish(r)
+    return store
+
+
+def test_profiles_come_from_profiling_runs_per_stage_and_per_repeat():
+    stage = {"name": "split", "tasks": 4, "num_cpus": 1.0, "wall_s": 2.0,
+             "energy": _energy(80.0)}
+    pipeline = _result("p1", "wordcount", {"profile": True, "size": 1000, "tasks": 4},
+                       3.0, 120.0, stages=[stage, dict(stage, name="count", tasks=2,
+                                                       energy=_energy(40.0))])
+    single_cfg = {"profile": True, "size": None, "tasks": 8, "num_cpus": 0.5}
+    reps = [_result(f"s1.{i}", "wordcount", single_cfg, 1.0 + i, 40.0 + i) for i in range(2)]
+    single = _result("s1", "wordcount", single_cfg, 1.5, 40.5, repeats=reps)
+    plain = _result("x1", "wordcount", {"size": 1000}, 9.0, 9.0)
+    other = _result("o1", "pi", {"profile": True}, 9.0, 9.0)
+    with _store([pipeline, single, plain, other]) as store:
+        profiles = profiles_from_store(store, "wordcount")
+    assert [(p.stage, p.tasks, p.run_id) for p in profiles] == [
+        ("split", 4, "p1"), ("count", 2, "p1"), ("map", 8, "s1"), ("map", 8, "s1")]
+    split, count, rep0, rep1 = profiles
+    assert (split.size, split.wall_s, split.total_j, split.static_j) == (1000.0, 2.0, 80.0, 48.0)
+    assert split.energy_kind == "measured" and split.source == "rayjoule"
+    assert count.total_j == 40.0
+    assert (rep0.num_cpus, rep0.size, rep0.wall_s, rep1.wall_s) == (0.5, 1.0, 1.0, 2.0)
+
+
+def test_a_profile_refuses_impossible_figures():
+    with pytest.raises(ConfigError, match="wall_s must be a number > 0"):
+        Profile("w", "map", 1, 1.0, None, 1.0, 0.0, None, run_id="r1")
+    with pytest.raises(ConfigError, match="tasks must be an integer"):
+        Profile("w", "map", 0, 1.0, None, 1.0, 1.0, None)
+    p = Profile("w", "map", 2, 1.0, 512.0, 1.0, 1.0, 5.0)
+    assert Profile.from_dict(p.to_dict()) == p

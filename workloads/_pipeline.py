@@ -1,0 +1,508 @@
+"""The pipeline contract: a DAG of named stages, each a map with its own parallelism.
+
+A :class:`Pipeline` is a tuple of :class:`Stage` s wired by :class:`Edge` s. A stage runs
+``tasks`` copies of one module-level function ``run(ctx, inputs)``; task ``i`` receives, for
+every upstream stage, the share of that stage's outputs its edge's *route* gives it
+(:func:`route_inputs`). Stages without inputs are *input stages*: each task gets one small
+descriptor from ``Pipeline.source`` (which blocks of the data to generate or read). The
+outputs of the *sink* stages (the ones nobody reads) go to ``Pipeline.summary``.
+
+Every framework runs the same steps, which :func:`run_serial` spells out in-process::
+
+    size, params, tasks = pipeline.validate(size, tasks, params, seed)
+    for stage in pipeline.order():
+        sources = pipeline.source(stage.name, n, size, seed, params)   # input stages only
+        outputs[stage.name] = [stage.run(ctx_i, route(i)) for i in range(n)]
+    summary = pipeline.summary({sink: outputs[sink] for sink in pipeline.sinks()})
+
+Determinism is the stages' job, as for workloads: work is cut into fixed blocks or items
+(models, words, frames) seeded by ``[seed, item]``, never by task, so any per-stage
+parallelism gives the same summary. Stage functions are module-level so pickle, Ray's
+cloudpickle and Lithops ship them by reference.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from workloads._base import (
+    Param,
+    ParamValue,
+    Prepare,
+    Size,
+    Workload,
+    WorkloadError,
+    check_seed,
+    split_even,
+)
+
+if TYPE_CHECKING:
+    from workloads._datastore import DataStore
+
+ROUTES = ("all", "split", "bucket")
+"""How a stage's tasks share an upstream stage's outputs (see :func:`route_inputs`)."""
+
+
+@dataclass(frozen=True)
+class Edge:
+    """How a stage's tasks receive one upstream stage's outputs.
+
+    ``"all"`` broadcasts every output to every task (a fitted model to all testers);
+    ``"split"`` hands each task a contiguous share of the outputs; ``"bucket"`` is a shuffle:
+    each upstream output is a sequence of exactly ``tasks`` buckets and task ``i`` gets
+    bucket ``i`` of every output.
+    """
+
+    stage: str
+    route: str = "all"
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    """What one task knows about its place in the run; small and picklable.
+
+    ``fanout`` is how many buckets this stage's output must hold (the task count of the stage
+    that bucket-reads it, 1 if none); ``source`` is this task's descriptor for input stages.
+    """
+
+    pipeline: str
+    stage: str
+    index: int
+    tasks: int
+    seed: int
+    size: Size
+    params: Mapping[str, Any]
+    fanout: int = 1
+    source: Any = None
+
+
+StageRun = Callable[[TaskContext, dict[str, list[Any]]], Any]
+Source = Callable[[str, int, Size, int, dict[str, ParamValue]], list[Any]]
+Summary = Callable[[dict[str, list[Any]]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One named map in a pipeline: ``run(ctx, inputs) -> output``, once per task.
+
+    ``inputs`` maps to ``{upstream stage: routed outputs}``; an empty tuple makes this an
+    input stage fed by ``Pipeline.source``. ``max_tasks`` caps stages that must not be split
+    (an aggregate that sees every model).
+    """
+
+    name: str
+    run: StageRun
+    inputs: tuple[Edge, ...] = ()
+    default_tasks: int = 1
+    max_tasks: int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """A registered multi-stage application; ``__post_init__`` rejects a malformed DAG.
+
+    ``workload`` is set only by :func:`as_pipeline`: validation then delegates to the
+    wrapped single-stage workload so both views accept exactly the same sizes and params.
+    """
+
+    name: str
+    description: str
+    size_meaning: str
+    default_size: Size
+    params: tuple[Param, ...]
+    stages: tuple[Stage, ...]
+    source: Source
+    summary: Summary
+    size_type: type = int
+    min_size: float = 1
+    prepare: Prepare | None = field(default=None, compare=False)
+    workload: Workload | None = None
+
+    def __post_init__(self) -> None:
+        """Check names, edges, routes, task bounds and acyclicity once, at definition."""
+        if not self.stages:
+            raise WorkloadError(f"pipeline {self.name!r} has no stages")
+        seen: set[str] = set()
+        for stage in self.stages:
+            where = f"pipeline {self.name!r}, stage {stage.name!r}"
+            if not isinstance(stage.name, str) or not stage.name.replace("-", "_").isidentifier():
+                raise WorkloadError(f"{where}: a stage name must be letters, digits, - or _")
+            if stage.name in seen:
+                raise WorkloadError(f"{where}: duplicate stage name")
+            seen.add(stage.name)
+            if not callable(stage.run):
+                raise WorkloadError(f"{where}: run is not callable")
+            if not isinstance(stage.default_tasks, int) or stage.default_tasks < 1:
+                raise WorkloadError(f"{where}: default_tasks must be an int >= 1")
+            if stage.max_tasks is not None and not (
+                isinstance(stage.max_tasks, int) and stage.max_tasks >= stage.default_tasks
+            ):
+                raise WorkloadError(f"{where}: max_tasks must be an int >= default_tasks")
+        names = [s.name for s in self.stages]
+        for stage in self.stages:
+            where = f"pipeline {self.name!r}, stage {stage.name!r}"
+            upstream = [edge.stage for edge in stage.inputs]
+            if len(set(upstream)) != len(upstream):
+                raise WorkloadError(f"{where}: reads the same stage twice")
+            for edge in stage.inputs:
+                if edge.stage not in seen:
+                    raise WorkloadError(
+                        f"{where}: input stage {edge.stage!r} does not exist "
+                        f"(stages: {', '.join(names)})"
+                    )
+                if edge.route not in ROUTES:
+                    raise WorkloadError(
+                        f"{where}: route {edge.route!r} for input {edge.stage!r} must be one "
+                        f"of {', '.join(ROUTES)}"
+                    )
+        self.order()  # raises on a cycle
+
+    def order(self) -> list[Stage]:
+        """Stages in dependency order; among ready stages, definition order (stable).
+
+        >>> from workloads import get_pipeline
+        >>> [s.name for s in get_pipeline("ml").order()]
+        ['pca', 'train', 'aggregate', 'test']
+        """
+        done: set[str] = set()
+        ordered: list[Stage] = []
+        while len(ordered) < len(self.stages):
+            ready = [
+                s for s in self.stages
+                if s.name not in done and all(e.stage in done for e in s.inputs)
+            ]
+            if not ready:
+                raise WorkloadError(f"pipeline {self.name!r}, stage {self._cycle(done)[0]!r}: "
+                                    f"the stages {' -> '.join(self._cycle(done))} form a cycle")
+            ordered.append(ready[0])
+            done.add(ready[0].name)
+        return ordered
+
+    def _cycle(self, done: set[str]) -> list[str]:
+        """One cycle among the stages that can never start, as a closed path of names."""
+        waiting = {s.name: [e.stage for e in s.inputs if e.stage not in done]
+                   for s in self.stages if s.name not in done}
+        path, node = [], next(iter(waiting))
+        while node not in path:  # every waiting stage waits for another waiting stage
+            path.append(node)
+            node = waiting[node][0]
+        return path[path.index(node):] + [node]
+
+    def stage(self, name: str) -> Stage:
+        """The stage called ``name``; an unknown name raises WorkloadError listing them."""
+        for stage in self.stages:
+            if stage.name == name:
+                return stage
+        raise WorkloadError(
+            f"unknown stage {name!r} in pipeline {self.name!r} (stages: {self._stage_list()})"
+        )
+
+    def sinks(self) -> list[str]:
+        """Stages whose outputs no stage reads, in definition order: they feed ``summary``."""
+        read = {edge.stage for stage in self.stages for edge in stage.inputs}
+        return [s.name for s in self.stages if s.name not in read]
+
+    def consumers(self, stage: str) -> list[tuple[Stage, Edge]]:
+        """The stages that read ``stage``, each with the edge they read it through."""
+        self.stage(stage)
+        return [(s, e) for s in self.stages for e in s.inputs if e.stage == stage]
+
+    def fanout(self, stage: str, tasks: Mapping[str, int]) -> int:
+        """How many buckets ``stage``'s outputs must hold: its bucket-reader's task count.
+
+        Two bucket-readers with different task counts cannot both be served.
+        """
+        counts = {tasks[s.name] for s, e in self.consumers(stage) if e.route == "bucket"}
+        if len(counts) > 1:
+            readers = [s.name for s, e in self.consumers(stage) if e.route == "bucket"]
+            raise WorkloadError(
+                f"pipeline {self.name!r}: stages {', '.join(readers)} bucket-read stage "
+                f"{stage!r} and so need the same number of tasks, not {sorted(counts)}"
+            )
+        return counts.pop() if counts else 1
+
+    def param(self, name: str) -> Param:
+        """The declared parameter ``name``; unknown names raise WorkloadError listing them."""
+        for param in self.params:
+            if param.name == name:
+                return param
+        known = ", ".join(p.name for p in self.params) or "none"
+        raise WorkloadError(
+            f"unknown parameter {name!r} for pipeline {self.name!r} (known: {known})"
+        )
+
+    def defaults(self) -> dict[str, ParamValue]:
+        """Every parameter at its default value."""
+        return {p.name: p.default for p in self.params}
+
+    def validate(
+        self,
+        size: Any = None,
+        tasks: int | str | Mapping[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
+        seed: Any = 0,
+    ) -> tuple[Size, dict[str, ParamValue], dict[str, int]]:
+        """Fill defaults, convert and check; return ``(size, params, tasks_by_stage)``.
+
+        An int ``tasks`` sets every stage (a capped stage gets ``min(tasks, max_tasks)``);
+        a mapping sets the named stages and leaves the rest at ``default_tasks``.
+
+        >>> from workloads import get_pipeline
+        >>> get_pipeline("ml").validate(None, 3)[2]
+        {'pca': 1, 'train': 3, 'aggregate': 1, 'test': 3}
+        >>> get_pipeline("ml").validate(None, {"test": "2"})[2]["test"]
+        2
+        """
+        check_seed(seed)
+        by_stage = self._tasks(tasks)
+        if self.workload is not None:
+            size, values = self.workload.validate(size, by_stage[self.stages[0].name], params,
+                                                  seed)
+        else:
+            values = self.defaults()
+            for name, value in (params or {}).items():
+                values[name] = self.param(name).convert(value)
+            if size is not None:
+                size_param = Param("size", self.size_type, self.default_size, self.size_meaning,
+                                   minimum=self.min_size)
+                size = size_param.convert(size, what=f"size of {self.name!r}")
+            if self.prepare is not None:
+                size = self.prepare(size, values)
+            elif size is None:
+                size = self.default_size
+        for stage in self.stages:
+            self.fanout(stage.name, by_stage)
+        return size, values, by_stage
+
+    def _tasks(self, tasks: Any) -> dict[str, int]:
+        """Per-stage task counts from None, one int, or a mapping of stage -> int."""
+        if tasks is None or isinstance(tasks, Mapping):
+            named = self._per_stage("tasks", tasks or {}, int, 1)
+            out = {s.name: named.get(s.name, s.default_tasks) for s in self.stages}
+        else:
+            one = Param("tasks", int, 1, "tasks", minimum=1).convert(tasks, what="tasks")
+            assert isinstance(one, int)
+            out = {s.name: min(one, s.max_tasks or one) for s in self.stages}
+        for stage in self.stages:
+            if stage.max_tasks is not None and out[stage.name] > stage.max_tasks:
+                raise WorkloadError(
+                    f"tasks for stage {stage.name!r} of pipeline {self.name!r} must be "
+                    f"<= {stage.max_tasks}, not {out[stage.name]}"
+                )
+        return out
+
+    def validate_per_stage(
+        self, name: str, values: Any, *, default: float = 1.0
+    ) -> dict[str, float]:
+        """Per-stage floats > 0 (e.g. ``num_cpus``): one number for all, or stage -> number.
+
+        >>> from workloads import get_pipeline
+        >>> get_pipeline("wordcount").validate_per_stage("num_cpus", {"map": "0.5"})
+        {'map': 0.5, 'reduce': 1.0, 'top': 1.0}
+        """
+        if values is None or isinstance(values, Mapping):
+            named = self._per_stage(name, values or {}, float, 0)
+            return {s.name: float(named.get(s.name, default)) for s in self.stages}
+        one = Param(name, float, default, name, above=0).convert(values, what=name)
+        return {s.name: float(one) for s in self.stages}  # type: ignore[arg-type]
+
+    def _per_stage(self, what: str, values: Mapping[str, Any], kind: type,
+                   bound: float) -> dict[str, Any]:
+        """Convert a stage -> value mapping; unknown stages and bad values raise."""
+        out = {}
+        for stage, value in values.items():
+            if stage not in {s.name for s in self.stages}:
+                raise WorkloadError(
+                    f"unknown stage {stage!r} in {what} for pipeline {self.name!r} "
+                    f"(stages: {self._stage_list()})"
+                )
+            limit = {"minimum": 1} if kind is int else {"above": bound}
+            param = Param(what, kind, kind(1), what, **limit)  # type: ignore[arg-type]
+            out[stage] = param.convert(value, what=f"{what} for stage {stage!r}")
+        return out
+
+    def _stage_list(self) -> str:
+        return ", ".join(s.name for s in self.stages)
+
+
+def route_inputs(edge: Edge, upstream: Sequence[Any], index: int, tasks: int) -> list[Any]:
+    """Task ``index`` of ``tasks``'s share of one upstream stage's outputs.
+
+    ``upstream`` may hold opaque handles (Ray ObjectRefs, store keys) for ``"all"`` and
+    ``"split"``; ``"bucket"`` indexes into each output, so executors holding handles call
+    :func:`select_bucket` inside the worker instead.
+
+    >>> route_inputs(Edge("a", "split"), ["u0", "u1", "u2"], 1, 2)
+    ['u2']
+    >>> route_inputs(Edge("a", "bucket"), [("x0", "x1"), ("y0", "y1")], 1, 2)
+    ['x1', 'y1']
+    """
+    if edge.route == "all":
+        return list(upstream)
+    if edge.route == "split":
+        start, stop = split_even(len(upstream), tasks)[index]
+        return list(upstream[start:stop])
+    if edge.route == "bucket":
+        return [select_bucket(output, index, tasks) for output in upstream]
+    raise WorkloadError(f"route {edge.route!r} must be one of {', '.join(ROUTES)}")
+
+
+def select_bucket(output: Any, index: int, tasks: int | None = None) -> Any:
+    """Bucket ``index`` of one upstream output, checking it is a sequence of ``tasks`` buckets."""
+    if not isinstance(output, list | tuple):
+        raise WorkloadError(
+            f"a bucket-routed stage output must be a list of buckets, not {type(output).__name__}"
+        )
+    if (tasks is not None and len(output) != tasks) or not 0 <= index < len(output):
+        raise WorkloadError(
+            f"a bucket-routed stage output holds {len(output)} buckets, but the reading stage "
+            f"runs {tasks if tasks is not None else index + 1} tasks (make ctx.fanout buckets)"
+        )
+    return output[index]
+
+
+def output_key(run: str, stage: str, index: int, bucket: int | None = None) -> str:
+    """The data-store key of one task's output (or one bucket of it) within a run.
+
+    >>> output_key("r1", "map", 3, bucket=0)
+    'r1/map/00003/b00000.pkl'
+    """
+    base = f"{run}/{stage}/{index:05d}"
+    return f"{base}.pkl" if bucket is None else f"{base}/b{bucket:05d}.pkl"
+
+
+@dataclass(frozen=True)
+class _WorkloadStep:
+    """A wrapped workload's map, partition or summary, callable with the pipeline signature.
+
+    A frozen dataclass, not a closure, so it pickles by reference plus the (small) Workload,
+    and two wrappers of the same workload compare equal.
+    """
+
+    workload: Workload
+    step: str
+
+    def __call__(self, *args: Any) -> Any:
+        wl = self.workload
+        if self.step == "map":
+            ctx, _inputs = args
+            return wl.map(ctx.source)
+        if self.step == "source":
+            _stage, tasks, size, seed, params = args
+            return wl.partition(tasks, size, seed, params)
+        (outputs,) = args
+        return wl.summary(wl.reduce(outputs["map"]))
+
+
+def as_pipeline(workload: Workload) -> Pipeline:
+    """A single-stage workload as a one-stage pipeline whose stage is called ``map``.
+
+    >>> from workloads import get
+    >>> p = as_pipeline(get("primes"))
+    >>> run_serial(p, 100, {"map": 3}, 0, {})
+    {'limit': 100, 'count': 25, 'max_prime': 97}
+    """
+    return Pipeline(
+        name=workload.name,
+        description=workload.description,
+        size_meaning=workload.size_meaning,
+        default_size=workload.default_size,
+        params=workload.params,
+        stages=(Stage("map", _WorkloadStep(workload, "map"), (), 1, None, workload.description),),
+        source=_WorkloadStep(workload, "source"),
+        summary=_WorkloadStep(workload, "summary"),
+        size_type=workload.size_type,
+        min_size=workload.min_size,
+        prepare=workload.prepare,
+        workload=workload,
+    )
+
+
+def run_serial(
+    pipeline: Pipeline,
+    size: Any,
+    tasks_by_stage: int | Mapping[str, Any] | None,
+    seed: int,
+    params: Mapping[str, Any] | None,
+    store: DataStore | None = None,
+) -> dict[str, Any]:
+    """Run every task of every stage in this process, in order: the reference result.
+
+    With a ``store``, every output is ``put`` under a fresh run prefix and every input is
+    ``get`` back (bucket-read outputs bucket by bucket, as a shuffle would), then the prefix
+    is deleted; this exercises the store exactly as a distributed executor would.
+    """
+    size, values, tasks = pipeline.validate(size, tasks_by_stage, params, seed)
+    run = f"serial-{uuid.uuid4().hex[:12]}"
+    outputs: dict[str, list[Any]] = {}
+    try:
+        for stage in pipeline.order():
+            outputs[stage.name] = _run_stage(pipeline, stage, size, values, tasks, seed,
+                                             outputs, store, run)
+        sinks = {name: _fetch(store, outputs[name]) for name in pipeline.sinks()}
+    finally:
+        if store is not None:
+            store.delete_prefix(run)
+    return pipeline.summary(sinks)
+
+
+def _run_stage(pipeline: Pipeline, stage: Stage, size: Size, params: dict[str, ParamValue],
+               tasks: dict[str, int], seed: int, outputs: dict[str, list[Any]],
+               store: DataStore | None, run: str) -> list[Any]:
+    """All tasks of one stage; returns outputs, or store handles when a store is used."""
+    n = tasks[stage.name]
+    fanout = pipeline.fanout(stage.name, tasks)
+    sources: list[Any] = [None] * n
+    if not stage.inputs:
+        sources = list(pipeline.source(stage.name, n, size, seed, params))
+        if len(sources) != n:
+            raise WorkloadError(
+                f"pipeline {pipeline.name!r}: source gave {len(sources)} descriptors for "
+                f"the {n} tasks of stage {stage.name!r}"
+            )
+    readers = [e.route for _, e in pipeline.consumers(stage.name)]
+    bucketed = "bucket" in readers
+    whole = not readers or any(route != "bucket" for route in readers)
+    results = []
+    for i in range(n):
+        inputs = {}
+        for edge in stage.inputs:
+            if store is not None and edge.route == "bucket":
+                keys = [handle[1][i] for handle in outputs[edge.stage]]
+                inputs[edge.stage] = [store.get(key) for key in keys]
+            else:
+                routed = route_inputs(edge, outputs[edge.stage], i, n)
+                inputs[edge.stage] = _fetch(store, routed)
+        ctx = TaskContext(pipeline.name, stage.name, i, n, seed, size, dict(params), fanout,
+                          sources[i])
+        output = stage.run(ctx, inputs)
+        if bucketed:
+            select_bucket(output, 0, fanout)  # checks the bucket count
+        results.append(_keep(store, run, stage.name, i, output, whole, bucketed))
+    return results
+
+
+def _keep(store: DataStore | None, run: str, stage: str, index: int, output: Any,
+          whole: bool, bucketed: bool) -> Any:
+    """Without a store, the output itself; with one, ``(whole key, bucket keys)``.
+
+    A shuffle's reader needs only its own bucket, so bucket-read outputs are stored bucket by
+    bucket (and whole only when some reader or the summary wants all of it).
+    """
+    if store is None:
+        return output
+    key = store.put(output_key(run, stage, index), output) if whole else None
+    buckets = [store.put(output_key(run, stage, index, b), part)
+               for b, part in enumerate(output)] if bucketed else []
+    return key, buckets
+
+
+def _fetch(store: DataStore | None, handles: list[Any]) -> list[Any]:
+    """Outputs back from their handles (identity without a store)."""
+    if store is None:
+        return list(handles)
+    return [store.get(whole) for whole, _ in handles]
