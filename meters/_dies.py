@@ -30,6 +30,13 @@ counters are per die*. This module applies that rule, in this order:
    one pass would look like two counters (a chance of about one pass time in
    one wrap period, microseconds in minutes).
 
+The same happens to ``perf``'s ``power`` PMU (``arch/x86/events/rapl.c``,
+"perf/x86/rapl: Fix the energy-pkg event for AMD CPUs"): on affected
+kernels its ``cpumask`` lists one CPU per CCD (``0,8,16,…`` on a 12-CCD
+Genoa instead of ``0``), and ``perf stat -a`` adds the package counter up
+once per listed CPU. :func:`perf_package_cpus` therefore picks one CPU per
+socket from that cpumask on AMD/Hygon, for ``perf stat -a -C <cpus>``.
+
 Per package: the die zone with the lowest die index is read as
 ``package-X`` and counted; the other die zones of that package are not read
 at all (listed as mirrors in the meter's basis). Their subzones (on AMD the
@@ -45,7 +52,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meters._cpuinfo import AMD, HYGON, INTEL, read_cpuinfo
+from meters._cpuinfo import AMD, HYGON, INTEL, CpuInfo, read_cpuinfo
 
 #: Ways to treat the die zones of one package (see the module docstring).
 DIE_COUNTERS = ("auto", "per-package", "per-die")
@@ -118,3 +125,44 @@ def decide_die_scope(
     reason = (f"vendor {vendor!r} unknown ({why_unknown}): die zones of one package that read "
               f"the same counter value are mirrors")
     return DieRule(scope, "counters", vendor, reason), shared
+
+
+def parse_cpulist(text: str) -> list[int]:
+    """A sysfs CPU list (``"0,8,16-18"``) as CPU numbers.
+
+    >>> parse_cpulist("0,8,16-18\\n")
+    [0, 8, 16, 17, 18]
+    """
+    cpus: list[int] = []
+    for part in text.strip().split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        cpus.extend(range(int(lo), int(hi or lo) + 1))
+    return cpus
+
+
+def perf_package_cpus(cpumask: Path, info: CpuInfo | None) -> tuple[list[int] | None, str]:
+    """CPUs for ``perf stat -a -C`` so that a per-socket counter is read once per socket.
+
+    Returns ``(None, why)`` when perf's own choice is right (or cannot be judged):
+    no cpumask, a vendor whose counters are per die, or one listed CPU per socket.
+    """
+    try:
+        listed = parse_cpulist(cpumask.read_text())
+    except (OSError, ValueError) as exc:
+        return None, f"no usable power PMU cpumask ({exc}): perf's default CPUs"
+    if info is None or info.vendor is None:
+        return None, (f"vendor unknown: perf counts every CPU of {cpumask} "
+                      f"({','.join(map(str, listed))})")
+    if info.vendor not in PER_PACKAGE_VENDORS:
+        return None, f"{info.vendor}: one energy counter per die, as perf's cpumask lists"
+    package_of = dict(info.package_of)
+    first: dict[int, int] = {}
+    for cpu in listed:
+        first.setdefault(package_of.get(cpu, -1 - cpu), cpu)  # unknown socket: keep the CPU
+    if len(first) == len(listed):
+        return None, f"{info.vendor}: the cpumask already lists one CPU per socket"
+    cpus = sorted(first.values())
+    return cpus, (f"{info.vendor}: the package energy counter is per socket but the power "
+                  f"PMU lists {len(listed)} CPUs (one per die); counting on {cpus} only")

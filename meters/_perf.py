@@ -39,6 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from meters._base import MEASURED, Meter, MeterError, MeterUnavailable, Probe, Reading
+from meters._cpuinfo import CpuInfo, read_cpuinfo
+from meters._dies import perf_package_cpus
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +194,15 @@ class PerfMeter(Meter):
         paranoid: str | os.PathLike[str] = DEFAULT_PARANOID,
         startup_timeout_s: float = 5.0,
         privileged: bool | None = None,
+        cpuinfo: str | os.PathLike[str] | None = None,
     ) -> None:
         """``events``: e.g. ``["energy-pkg", "energy-ram"]`` (default: all the host lists).
         ``perf``, ``events_dir`` and ``paranoid`` locate the binary, the PMU's events folder
         and ``perf_event_paranoid`` (tests point them at fakes). ``privileged``: whether this
         process may count system-wide whatever the paranoid level (default: root or
-        CAP_PERFMON / CAP_SYS_ADMIN in its effective capabilities).
+        CAP_PERFMON / CAP_SYS_ADMIN in its effective capabilities). ``cpuinfo``: names the
+        vendor, to count a per-socket counter once per socket (:func:`perf_package_cpus`;
+        the PMU's ``cpumask`` is read next to ``events_dir``).
         """
         super().__init__()
         if not 10 <= int(interval_ms) <= 60_000:
@@ -217,7 +222,13 @@ class PerfMeter(Meter):
         self._first = threading.Event()
         self._stderr_tail: deque[str] = deque(maxlen=20)
         self._error: BaseException | None = None
-        cmd = [binary, "stat", "-a", "-x", SEPARATOR, "-I", str(int(interval_ms)),
+        try:
+            info: CpuInfo | None = read_cpuinfo(cpuinfo)
+        except OSError:
+            info = None
+        cpus, self.cpu_choice = perf_package_cpus(Path(events_dir).parent / "cpumask", info)
+        pick = ["-C", ",".join(map(str, cpus))] if cpus else []
+        cmd = [binary, "stat", "-a", *pick, "-x", SEPARATOR, "-I", str(int(interval_ms)),
                "-e", ",".join(f"power/{e}/" for e in wanted)]
         env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
         try:
@@ -272,6 +283,7 @@ class PerfMeter(Meter):
             "events": [f"power/{e}/" for e in self.events],
             "command": list(self.command),
             "total_domains": list(self.total_domains),
+            "cpus": self.cpu_choice,
             "note": "perf adds every socket up; joules are the sum of the intervals printed",
         }
 

@@ -90,7 +90,8 @@ def get_pipeline(name: str) -> Pipeline:
         if plugin is not None:
             return _loading.check_pipeline(plugin, f"entry point {group}:{name}")
     known = pipeline_names() + names()
-    raise WorkloadError(f"unknown workload or pipeline {name!r} (known: {', '.join(known)}; or give "
+    raise WorkloadError(f"unknown workload or pipeline {name!r} (known: {', '.join(known)}; "
+                        "or give "
                         "package.module:NAME)")
 
 
