@@ -189,7 +189,8 @@ def _read_uj(path: Path, reader: Reader) -> int:
         raise MeterUnavailable(f"cannot read {path}: {exc}") from exc
 
 
-def _nodes(base: Path, reader: Reader) -> list[_Node]:
+def _nodes(base: Path, reader: Reader) -> tuple[list[_Node], dict[str, str]]:
+    """The top-level zones (with their subzones), and the subzones whose parent is missing."""
     dirs = _find_zone_dirs(base)
     if not dirs:
         raise MeterUnavailable(
@@ -207,17 +208,18 @@ def _nodes(base: Path, reader: Reader) -> list[_Node]:
         ids = tuple(int(p, 16) for p in m.group(2).split(":"))
         nodes[zone_id] = _Node(zone_id, m.group(1), ids, folder, name)
     tops: list[_Node] = []
+    orphans: dict[str, str] = {}
     for node in nodes.values():
         parent = nodes.get(node.parent_id) if node.parent_id else None
         if node.parent_id is None:
             tops.append(node)
         elif parent is not None:
             parent.children.append(node)
-        else:
-            log.debug("zone %s has no parent zone %s in the tree", node.zone_id, node.parent_id)
+        else:  # a part of an unknown package cannot be placed in (or out of) the total
+            orphans[node.zone_id] = f"its parent zone {node.parent_id} is not in the tree"
     for node in nodes.values():
         node.children.sort(key=lambda n: n.ids)
-    return tops
+    return tops, orphans
 
 
 def scan_powercap(
@@ -242,11 +244,11 @@ def scan_powercap(
             f"CPU, or the intel_rapl_msr / rapl kernel module is not loaded: "
             f"`sudo modprobe intel_rapl_msr`); set {POWERCAP_ROOT_ENV} to use another root"
         )
-    skipped: dict[str, str] = {}
+    top_nodes, skipped = _nodes(base, reader)
 
     # One zone per top-level name: a package seen through MSR and MMIO is read from MSR.
     chosen: dict[str, _Node] = {}
-    for node in sorted(_nodes(base, reader), key=lambda n: (_control_rank(n.control), n.ids)):
+    for node in sorted(top_nodes, key=lambda n: (_control_rank(n.control), n.ids)):
         kept = chosen.get(node.name)
         if kept is not None and kept.control != node.control:
             skipped[node.zone_id] = f"{node.name} is read through {kept.zone_id}"

@@ -26,6 +26,10 @@ class SamplerFailed(MeterError):
 class Sampler:
     """Call ``fn`` every ``interval_s`` seconds in a daemon thread until :meth:`stop`.
 
+    A sampler runs once: after :meth:`stop` it cannot start again. Samplers share
+    no state (each has its own thread, stop event and error), so a stopped one is
+    replaced by a new ``Sampler`` at once, e.g. for the next measurement window.
+
     >>> calls = []
     >>> s = Sampler(lambda: calls.append(1), interval_s=0.01, name="demo")
     >>> s.start(); s.stop(); s.check()

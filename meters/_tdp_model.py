@@ -193,7 +193,9 @@ def resolve_model(
     origins = {"cpu_model": "argument cpu_model" if cpu_model is not None
                else (info.source if info and info.model else "unknown"), "smt": smt_origin}
 
-    tdp = tdp_watts if tdp_watts is not None else (row.tdp_w if row else None)
+    tdp = tdp_watts
+    if tdp is None and row is not None:
+        tdp, tdp_origin = row.tdp_w, f"table row {row.model}"
     if tdp is None:
         per = THREADS_PER_CORE if unit == "core" else 1
         note = (f"; a whole-core vCPU counts as {THREADS_PER_CORE} threads" if per > 1 else "")
@@ -215,8 +217,7 @@ def resolve_model(
         threads_origin = f"table row {row.model}: {'cores' if unit == 'core' else 'threads'}"
     else:
         units, threads_origin = n, "the host's vCPUs (taken to see the whole CPU)"
-    origins.update(tdp_w=tdp_origin if tdp_watts is not None else f"table row {row.model}",
-                   threads=threads_origin)
+    origins.update(tdp_w=tdp_origin, threads=threads_origin)
     overridden = tdp_watts is not None or cpu_threads is not None
     max_w = tdp / units
     source = (row.source if row is not None and not overridden

@@ -13,6 +13,7 @@ import pytest
 from meters import MeterError, MeterUnavailable, PerfMeter, parse_perf_stat, parse_perf_stat_line
 from meters._perf import discover_events, event_domain
 from meters.testing import MeterContract
+from tests.meters.fake_cpuinfo import render_cpuinfo
 
 DATA = Path(__file__).with_name("data")
 EVENTS = ("energy-pkg", "energy-ram")
@@ -180,7 +181,42 @@ def test_basis_names_the_events_and_the_command(fake_perf: dict[str, Path]) -> N
     assert basis["command"][0] == str(fake_perf["perf"]) and basis["command"][1:3] == ["stat",
                                                                                      "-a"]
     assert basis["total_domains"] == ["package", "dram"]
+    assert basis["cpus"].startswith("no usable power PMU cpumask")
     assert json.loads(json.dumps(basis)) == basis
+
+
+def genoa_cpuinfo(tmp_path: Path, vendor: str, sockets: int = 1) -> Path:
+    """12 CCDs × 8 cores per socket, SMT off: CPUs 0..95 on socket 0, 96.. on socket 1."""
+    path = tmp_path / f"cpuinfo-{vendor}"
+    path.write_text(render_cpuinfo("AMD EPYC 9654 96-Core Processor", vendor=vendor,
+                                   sockets=sockets, cores_per_socket=96, threads_per_core=1))
+    return path
+
+
+def test_amd_per_ccd_cpumask_counts_the_package_once_per_socket(
+        fake_perf: dict[str, Path], tmp_path: Path) -> None:
+    # perf/x86/rapl on affected kernels: one CPU per CCD in the power PMU's cpumask
+    ccds = [8 * k for k in range(12)] + [96 + 8 * k for k in range(12)]
+    (fake_perf["events_dir"].parent / "cpumask").write_text(",".join(map(str, ccds)) + "\n")
+    with make(fake_perf, cpuinfo=genoa_cpuinfo(tmp_path, "AuthenticAMD", sockets=2)) as m:
+        wait_for_total(m, 8.25)
+        basis = m.basis
+    argv = json.loads(fake_perf["record"].read_text())["argv"]
+    assert argv[:4] == ["stat", "-a", "-C", "0,96"]
+    assert "one per die" in basis["cpus"] and "[0, 96]" in basis["cpus"]
+
+
+def test_intel_or_one_cpu_per_socket_keeps_perfs_cpus(fake_perf: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    cpumask = fake_perf["events_dir"].parent / "cpumask"
+    cpumask.write_text("0,8\n")  # two dies with their own counters (Cascade Lake-AP)
+    with make(fake_perf, cpuinfo=genoa_cpuinfo(tmp_path, "GenuineIntel")) as m:
+        assert "one energy counter per die" in m.basis["cpus"]
+    assert "-C" not in json.loads(fake_perf["record"].read_text())["argv"]
+    cpumask.write_text("0\n")  # a fixed kernel: already one CPU per socket
+    with make(fake_perf, cpuinfo=genoa_cpuinfo(tmp_path, "AuthenticAMD")) as m:
+        assert "already lists one CPU per socket" in m.basis["cpus"]
+    assert "-C" not in json.loads(fake_perf["record"].read_text())["argv"]
 
 
 def test_chosen_events_only(fake_perf: dict[str, Path]) -> None:

@@ -189,3 +189,15 @@ def test_single_die_packages_need_no_rule(tmp_path: Path) -> None:
     tree = make_powercap_tree(tmp_path, sockets=2)
     rule = scan_powercap(tree.root, cpuinfo=tmp_path / "never-read").die_rule
     assert (rule.scope, rule.decided_by) == (None, "no die zones")
+
+
+def test_a_subzone_without_its_package_is_reported_not_read(tmp_path: Path) -> None:
+    tree = make_powercap_tree(tmp_path, sockets=1)
+    stray = tree.base / "stray" / "intel-rapl:5:0"
+    stray.mkdir(parents=True)
+    for name, value in (("name", "dram"), ("energy_uj", "0"), ("max_energy_range_uj", "100")):
+        (stray / name).write_text(value + "\n")
+    (tree.root / "intel-rapl:5:0").symlink_to(stray)
+    scan = scan_powercap(tree.root)
+    assert [z.zone_id for z in scan.zones] == ["intel-rapl:0", "intel-rapl:0:0", "intel-rapl:0:1"]
+    assert scan.skipped == {"intel-rapl:5:0": "its parent zone intel-rapl:5 is not in the tree"}

@@ -1,0 +1,14 @@
+"""``python -m rayjoule.history``: runs across stores and machines — which host runs a job for the fewest joules.
+
+The command lives in :mod:`rayjoule.cli.history` (arguments, the work, the rendering);
+this entry point only maps its outcome to DESIGN.md's exit statuses.
+"""
+
+import sys
+
+from rayjoule.cli.history import main
+
+if __name__ == "__main__":
+    from rayjoule.cli.common import run_command
+
+    sys.exit(run_command(main))
