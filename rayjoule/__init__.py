@@ -29,10 +29,28 @@ def run(config: RunConfig, **kwargs: Any) -> RunResult:
     return _run(config, **kwargs)
 
 
+#: what ``rayjoule.<name>`` imports on first use (keeps ``import rayjoule`` free of Ray)
+_LAZY = {
+    "measure": "rayjoule.runs.measure",
+    "measured": "rayjoule.runs.measure",
+    "Measurement": "rayjoule.runs.measure",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """``rayjoule.measure`` / ``rayjoule.measured``: imported when first used."""
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'rayjoule' has no attribute {name!r}")
+
+
 __all__ = [
     "ConfigError",
     "Energy",
     "HostEnergy",
+    "Measurement",
     "MeterLabel",
     "RayjouleError",
     "RunConfig",
@@ -40,5 +58,7 @@ __all__ = [
     "RunResult",
     "TaskRecord",
     "__version__",
+    "measure",
+    "measured",
     "run",
 ]

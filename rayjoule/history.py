@@ -1,4 +1,4 @@
-"""``python -m rayjoule.history``: runs across stores and machines — which host runs a job for the fewest joules.
+"""``python -m rayjoule.history``: runs across stores and machines, ranked by joules.
 
 The command lives in :mod:`rayjoule.cli.history` (arguments, the work, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.

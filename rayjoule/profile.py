@@ -1,4 +1,4 @@
-"""``python -m rayjoule.profile``: profiling runs per stage for the energy models (or import flexecutor's).
+"""``python -m rayjoule.profile``: profiling runs per stage for the energy models.
 
 The command lives in :mod:`rayjoule.cli.profile` (arguments, the work, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.

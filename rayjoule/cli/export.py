@@ -1,45 +1,45 @@
 """``python -m rayjoule.export --db PATH --out DIR``: the results store as Parquet.
 
-One Parquet file per table (runs, tasks, samples), written with pyarrow so
-pandas, DuckDB or Spark read them directly.
+One Parquet file per table (runs, tasks, samples) with a fixed schema, so pandas,
+DuckDB or Spark read them directly and the exports of several stores read as one
+``pyarrow.dataset``; what the columns mean is in :mod:`rayjoule.runs.parquet`. This
+module holds the arguments and the rendering only.
 """
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
+from rayjoule.cli.common import Parser, add_store_args, check_writable, write_json
+from rayjoule.runs.parquet import ExportedTable, export_parquet
+from rayjoule.runs.store import open_existing
 
-from rayjoule.core.config import DEFAULT_DB
-from rayjoule.runs.store import Store, open_existing
+__all__ = ["export_parquet", "main"]
 
-
-def export_parquet(store: Store, out_dir: str | Path) -> list[Path]:
-    """Write runs/tasks/samples tables as Parquet files in ``out_dir``; return their paths."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in ("runs", "tasks", "samples"):
-        columns, rows = store.table(name)
-        table = pa.Table.from_pylist([dict(zip(columns, r, strict=True)) for r in rows]) if rows \
-            else pa.table({c: pa.array([], type=pa.null()) for c in columns})
-        path = out / f"{name}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        pq.write_table(table, tmp)
-        tmp.replace(path)
-        written.append(path)
-    return written
+DESCRIPTION = ("The results store as Parquet: runs, tasks and meter samples, one file each, "
+               "with fixed column types, so exports of several stores read as one dataset "
+               "(pyarrow.dataset, DuckDB, Spark). Columns: see rayjoule/runs/parquet.py and "
+               "docs/metrics.md.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m rayjoule.export", description=__doc__)
-    parser.add_argument("--db", default=DEFAULT_DB, help="results store (default %(default)s)")
-    parser.add_argument("--out", required=True, help="folder for the Parquet files")
+    parser = Parser(prog="python -m rayjoule.export", description=DESCRIPTION)
+    add_store_args(parser)
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for runs.parquet, tasks.parquet and samples.parquet")
     args = parser.parse_args(argv)
+    # both output paths are checked before the store is even opened: bad input changes nothing
+    check_writable(args.out, "--out", folder=True)
+    if args.json:
+        check_writable(args.json, "--json")
     with open_existing(args.db) as store:
-        for path in export_parquet(store, args.out):
-            print(path)
+        written = export_parquet(store, args.out)
+    render(written)
+    if args.json:
+        write_json(args.json, {"db": str(args.db), "out": str(args.out),
+                               "files": [w.to_dict() for w in written]})
     return 0
 
+
+def render(written: list[ExportedTable]) -> None:
+    """One line per file: table, rows, path."""
+    for w in written:
+        print(f"{w.table:<8} {w.rows:>8} rows  {w.path}")

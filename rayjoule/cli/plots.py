@@ -114,3 +114,52 @@ def _save(fig, path: Path, plt) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def history_figure(job: dict[str, Any], out_dir: str | Path, by: str = "host",
+                   suffix: str = "") -> Path:
+    """Bars of each host's best joules for one job (``python -m rayjoule.history``),
+    measured bars first and modelled ones after a dashed line, in another colour and
+    hatched: the two are ranked apart and the figure must not read as one ranking.
+    Written as ``history_<workload>_<size><suffix>.png`` in ``out_dir`` (``suffix`` tells
+    apart jobs of one workload and size with different params); ``by`` is the command's
+    grouping (``machine`` labels bars by hostname, ``host`` by host key)."""
+    plt = _pyplot()
+    bars = [(kind, h) for kind in ("measured", "modelled", "unknown") for h in job.get(kind, [])]
+    style = {"measured": {"color": "C0"},
+             "modelled": {"color": "C1", "hatch": "//", "edgecolor": "white"},
+             "unknown": {"color": "C7"}}
+    legend = {"measured": "measured", "modelled": "modelled (estimate, ranked apart)",
+              "unknown": "meter kind unknown"}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(bars) + 2), 4.5))
+    shown: set[str] = set()
+    for i, (kind, h) in enumerate(bars):
+        ax.bar(i, h["total_j"], label=None if kind in shown else legend[kind], **style[kind])
+        shown.add(kind)
+        meter = "; ".join(sorted({x["model"] for x in h["hosts"] if x.get("model")})) \
+            or h["meter"]
+        ax.annotate(f"#{h['rank']} {meter}\n{h['runs']} run{'s' if h['runs'] != 1 else ''}",
+                    (i, h["total_j"]), ha="center", va="bottom", fontsize=7)
+    kinds = [k for k, _ in bars]
+    for i in range(1, len(kinds)):
+        if kinds[i] != kinds[i - 1]:
+            ax.axvline(i - 0.5, color="k", linestyle="--", linewidth=0.8)
+    ax.set_xticks(range(len(bars)))
+    ax.set_xticklabels([_host_label(h, by) for _, h in bars], fontsize=7)
+    ax.set_ylabel("best run's energy, J (meter per bar)")
+    ax.set_ylim(0, max((h["total_j"] for _, h in bars), default=1.0) * 1.2 or 1.0)
+    ax.set_title(f"best joules per host: {job['workload']} (size {job['size']}), "
+                 f"{job['runs']} runs", fontsize=9)
+    ax.legend(fontsize=8)
+    name = f"history_{_safe(job['workload'])}_{_safe(str(job['size']))}{suffix}.png"
+    return _save(fig, Path(out_dir) / name, plt)
+
+
+def _host_label(h: dict[str, Any], by: str) -> str:
+    """``vm:6a0c356f`` over ``AMD EPYC, 2 vCPUs`` (one line per host of a multi-host run)."""
+    lines = []
+    for host in h["hosts"]:
+        desc = f"{host['cpu_model'] or 'CPU ?'}, {host['vcpus'] or '?'} vCPUs"
+        name = (host["hostname"] or host["host"]) if by == "machine" else host["host"]
+        lines.append(f"{name}\n{desc}")
+    return "\n".join(lines) or "?"

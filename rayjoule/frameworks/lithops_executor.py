@@ -38,7 +38,7 @@ LITHOPS_STATS = ("host_submit_tstamp", "worker_start_tstamp", "worker_func_start
 def localhost_config(concurrency: int) -> dict[str, Any]:
     """Lithops config for the localhost backend running this very interpreter."""
     return {
-        "lithops": {"backend": "localhost", "storage": "localhost", "log_level": "WARNING"},
+        "lithops": {"backend": "localhost", "storage": "localhost"},
         "localhost": {"runtime": sys.executable, "worker_processes": concurrency},
     }
 
@@ -86,9 +86,13 @@ class LithopsExecutor(StoredStagesExecutor):
         lithops_cfg = (load_lithops_config(self.config.lithops_config)
                        if self.config.lithops_config
                        else localhost_config(self.config.concurrency))
-        logging.getLogger("lithops").setLevel(logging.WARNING)
+        # Lithops logs each failed call itself; rayjoule reports the failure in one line, so
+        # its logger stays at ERROR unless rayjoule's own log level asks for more
+        level = "DEBUG" if logging.getLogger("rayjoule").isEnabledFor(logging.DEBUG) \
+            else "ERROR"
+        lithops_cfg.setdefault("lithops", {})["log_level"] = level
         self._reaper.start()  # Lithops' local workers must not outlive a killed driver
-        self._fexec = lithops.FunctionExecutor(config=lithops_cfg, log_level="WARNING")
+        self._fexec = lithops.FunctionExecutor(config=lithops_cfg, log_level=level)
 
     def close(self) -> None:
         if self._fexec is not None:
@@ -113,9 +117,15 @@ class LithopsExecutor(StoredStagesExecutor):
             # copy can shadow the installed package); a cloud runtime gets them shipped
             modules = None if self.config.lithops_config is None else []
             futures = self._fexec.map(_call, iterdata, include_modules=modules)
+        except Exception as exc:
+            raise RunFailed(f"submitting the Lithops calls of stage {stage.name!r} failed: "
+                            f"{type(exc).__name__}: {exc}") from exc
+        try:
             outputs = self._fexec.get_result(futures)
         except Exception as exc:
-            raise RunFailed(f"a Lithops call of stage {stage.name!r} failed: "
+            failed = [i for i, f in enumerate(futures) if getattr(f, "error", False)]
+            which = f"task {failed[0]}" if failed else "a task"
+            raise RunFailed(f"stage {stage.name!r} {which} (a Lithops call) failed: "
                             f"{type(exc).__name__}: {exc}") from exc
         if len(args) == 1 and isinstance(outputs, tuple) and len(outputs) == 2 \
                 and isinstance(outputs[1], dict):

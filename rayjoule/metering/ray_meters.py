@@ -34,14 +34,19 @@ from rayjoule.cluster.connect import (
 from rayjoule.cluster.hosts import host_key
 from rayjoule.core.result import MeterLabel
 from rayjoule.metering.host_meter import HostMeter, IdleBaseline, WindowEnergy
-from rayjoule.metering.metrics import EnergyMetrics, PowerPublisher
+from rayjoule.metering.metrics import (
+    EnergyMetrics,
+    PowerPublisher,
+    ray_report_interval_s,
+    settle_seconds,
+)
 
 log = logging.getLogger(__name__)
 
 ACTOR_PREFIX = "rayjoule-meter:"
 #: bumped when MeterActor's methods change, so a detached actor left by an older
 #: rayjoule on a long-lived cluster is replaced instead of failing mid-run
-API_VERSION = 3
+API_VERSION = 4
 WATCH_INTERVAL_S = 2.0
 PROBE_TIMEOUT_S = 10.0
 
@@ -61,7 +66,7 @@ class MeterActor:
         self._meters: dict[tuple[Any, ...], HostMeter] = {}
         self._extra_pids: dict[int, float] = {}  # pid → create time (pids get reused)
         self._lock = threading.Lock()
-        self._metrics = EnergyMetrics()
+        self._metrics = EnergyMetrics(settle_s=settle_seconds(ray_report_interval_s()))
         self._power = PowerPublisher(self._metrics, self._host_meters)
 
     def _get(self, spec: MeterSpec) -> HostMeter:
@@ -102,8 +107,19 @@ class MeterActor:
     def idle_baseline(self, spec: MeterSpec, seconds: float) -> IdleBaseline:
         return self._get(spec).idle_baseline(seconds)
 
-    def start_window(self, spec: MeterSpec) -> int:
-        return self._get(spec).start_window()
+    def start_window(self, spec: MeterSpec, workload: str | None = None,
+                     framework: str = "ray") -> int:
+        """Open a window; with a ``workload``, make its exported series exist at 0 now, so
+        Prometheus sees the first run's joules as an increase (metrics module docstring)."""
+        hm = self._get(spec)
+        wid = hm.start_window()
+        if workload is not None:
+            try:
+                self._metrics.open_window(workload, framework, hm.host, hm.label,
+                                          hm.peek_window(wid).by_domain)
+            except Exception:  # exporting must never cost the measurement itself
+                log.exception("exporting the series of %s at 0 failed", workload)
+        return wid
 
     def peek_window(self, spec: MeterSpec, wid: int) -> WindowEnergy:
         return self._get(spec).peek_window(wid)
@@ -336,7 +352,8 @@ class RayMetering:
         """Open a window on every host's meter, and watch for hosts that join meanwhile."""
         with self._lock:
             actors = dict(self._actors)
-        refs = {h: a.start_window.remote(self._spec) for h, a in actors.items()}
+        refs = {h: a.start_window.remote(self._spec, self._workload, self._framework)
+                for h, a in actors.items()}
         wids = {h: self._ray.get(r) for h, r in refs.items()}
         with self._lock:
             self._wids = wids
@@ -349,7 +366,8 @@ class RayMetering:
             in_window = bool(self._wids)
         wid = None
         if in_window:
-            wid = self._ray.get(actor.start_window.remote(self._spec))
+            wid = self._ray.get(actor.start_window.remote(self._spec, self._workload,
+                                                          self._framework))
         with self._lock:
             self._actors[host] = actor
             if wid is not None:

@@ -86,6 +86,8 @@ class StageModel:
     n_profiles: int
     n_settings: int
     notes: tuple[str, ...] = ()
+    #: effective parallelism x (the time law's input, under ``time_form``) that was profiled
+    parallelism_range: tuple[float, float] | None = None
 
     @property
     def time_only(self) -> bool:
@@ -129,6 +131,17 @@ class StageModel:
             if not lo <= value <= hi:
                 out.append(f"stage {self.stage!r}: {name}={value:g} is outside the profiled "
                            f"range {lo:g}..{hi:g}; the prediction extrapolates")
+        in_box = not any(("tasks=" in w or "num_cpus=" in w) for w in out)
+        if self.parallelism_range is not None and in_box:
+            # inside the tasks and CPUs ranges, a combination never profiled can still put
+            # the time law's input outside what was seen (8 tasks × 0.5 CPUs → x = 16)
+            x = float(forms.TIME_FORMS[self.time_form](np.array(tasks, float),
+                                                       np.array(cpus, float)))
+            lo, hi = self.parallelism_range
+            if not lo * (1 - 1e-9) <= x <= hi * (1 + 1e-9):
+                out.append(f"stage {self.stage!r}: tasks={tasks} num_cpus={cpus:g} give an "
+                           f"effective parallelism ({self.time_form}) of {x:g}, outside the "
+                           f"profiled {lo:g}..{hi:g}; the prediction extrapolates")
         return out
 
     def warnings_at(self, settings: Mapping[str, Any], size: float) -> list[str]:
@@ -156,6 +169,8 @@ class StageModel:
         return {"stage": self.stage, "workload": self.workload, "time_only": self.time_only,
                 "n_profiles": self.n_profiles, "n_settings": self.n_settings,
                 "profiled_range": {k: list(v) for k, v in self.profiled_range.items()},
+                "profiled_parallelism": None if self.parallelism_range is None
+                else list(self.parallelism_range),
                 "held_out_error": dict(self.held_out_error), "params": self.params(),
                 "notes": list(self.notes)}
 
@@ -210,6 +225,7 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
         raise ModelError(f"{name}: the profiles with energy do not vary size and tasks "
                          "enough to separate work from per-task energy")
     time_err, energy_err = scores[form]
+    x = forms.TIME_FORMS[form](data.tasks, data.cpus)
     return StageModel(
         stage=data.stage, workload=profiles[0].workload, time_form=form, time_fit=time_fit,
         energy_fit=energy_fit,
@@ -220,6 +236,7 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
         held_out_error={"method": HELD_OUT, "settings": data.n_settings,
                         "wall_s_mape_pct": time_err, "total_j_mape_pct": energy_err},
         n_profiles=data.n, n_settings=data.n_settings, notes=tuple(_notes(profiles)),
+        parallelism_range=(float(x.min()), float(x.max())),
     )
 
 

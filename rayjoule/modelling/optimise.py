@@ -12,6 +12,11 @@ probes neighbouring grid points; rayjoule's grids are small (tasks and CPUs per 
 per stage), so it enumerates them exactly after dropping candidates that another
 candidate beats draw by draw in both time and energy (which can never be optimal).
 
+Candidates the fitted law cannot speak for are dropped first: where it gives no positive
+time (its shape terms take over far from the profiles, and draws clipped at zero would
+look like free energy), and combinations whose effective parallelism was never profiled
+unless nothing else is left (then the plan's warnings say it extrapolates).
+
 Time-only models (e.g. from flexecutor timings) have no energy; with any of them the
 plan minimises median time instead, and says so.
 """
@@ -27,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from rayjoule.core.errors import ConfigError
+from rayjoule.modelling import forms
 from rayjoule.modelling.fit import (
     N_SAMPLES,
     Estimate,
@@ -75,11 +81,16 @@ class Plan:
 
 
 def default_grid(model: StageModel) -> dict[str, list[float]]:
-    """Powers of two of tasks within the profiled range, and the profiled CPUs per task."""
+    """Powers of two of tasks and of CPUs per task within the profiled ranges (and their ends).
+
+    CPUs per task take the powers of two between the ends too: profiles at 0.5, 1 and 2
+    CPUs must offer 1 as well, not only the extremes.
+    """
     lo, hi = model.profiled_range["tasks"]
     tasks = sorted({int(lo), int(hi)} | {2**i for i in range(32) if lo <= 2**i <= hi})
     c_lo, c_hi = model.profiled_range["num_cpus"]
-    return {"tasks": tasks, "num_cpus": sorted({c_lo, c_hi})}
+    cpus = sorted({c_lo, c_hi} | {2.0**i for i in range(-8, 9) if c_lo <= 2.0**i <= c_hi})
+    return {"tasks": tasks, "num_cpus": cpus}
 
 
 def optimise(models: Mapping[str, StageModel], size: float,
@@ -109,6 +120,7 @@ def optimise(models: Mapping[str, StageModel], size: float,
     grids, t_draws, e_draws = [], [], []
     for stage in stages:
         grid = _grid(stage, (candidates or {}).get(stage) or default_grid(models[stage]))
+        grid = _supported(models[stage], grid, size)
         rng = np.random.default_rng([seed, zlib.crc32(stage.encode())])
         t, e = models[stage].sample([g[0] for g in grid], [g[1] for g in grid], size,
                                     n_samples, rng)
@@ -167,6 +179,33 @@ def _grid(stage: str, spec: Mapping[str, Sequence[float]]) -> list[tuple[int, fl
         raise ConfigError(f"stage {stage!r}: {len(grid)} candidate settings; at most "
                           f"{MAX_PER_STAGE} per stage")
     return grid
+
+
+def _supported(model: StageModel, grid: list[tuple[int, float]], size: float
+               ) -> list[tuple[int, float]]:
+    """The candidates the fitted law can speak for.
+
+    Where the fitted time law gives no positive time it does not hold (its shape terms
+    take over far outside the profiles), and its draws, clipped at zero, would look like
+    free energy: such candidates are dropped, always. Combinations of tasks and CPUs whose
+    effective parallelism was never profiled (8 tasks × 0.5 CPUs when x = tasks/CPUs and
+    x ≤ 8 was profiled) are dropped too — unless nothing else is left, in which case they
+    stay and the plan's warnings say it extrapolates.
+    """
+    tasks = np.array([g[0] for g in grid], float)
+    cpus = np.array([g[1] for g in grid], float)
+    positive = model.time_fit.predict(forms.time_features(model.time_form, tasks, cpus,
+                                                          size)) > 0
+    if not positive.any():
+        raise ModelError(f"stage {model.stage!r}: the fitted time law gives no positive time "
+                         f"at any candidate setting at size {size:g}; profile nearer to it")
+    keep = positive
+    if model.parallelism_range is not None:
+        lo, hi = model.parallelism_range
+        x = forms.TIME_FORMS[model.time_form](tasks, cpus)
+        inside = positive & (x >= lo * (1 - 1e-9)) & (x <= hi * (1 + 1e-9))
+        keep = inside if inside.any() else positive
+    return [g for g, k in zip(grid, keep, strict=True) if k]
 
 
 def _undominated(t: np.ndarray, o: np.ndarray) -> list[int]:

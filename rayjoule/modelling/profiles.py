@@ -9,6 +9,13 @@ Profiling runs are ordinary stored runs whose config carries ``"profile": true``
 pipeline run contributes one profile per stage (its result's ``stages`` list), a
 single-stage run one profile named ``"map"``, and a run with repeats one profile per
 repeat (the scatter between repeats is what the models' noise estimate is made of).
+A run with repeats is stored twice over — each repeat as its own row (``parent_id``
+set) and the combined row holding them all under ``repeats`` — so each repeat is read
+once: from the combined row when it was stored, else (an interrupted run) from its own.
+
+Imported timings (``python -m rayjoule.profile --import-flexecutor``) are stored the
+same way, with ``source``, ``memory_mb`` and ``cold_start_s`` in the config or the stage
+entry and no energy; they read back as time-only profiles.
 """
 
 from __future__ import annotations
@@ -85,19 +92,33 @@ class Profile:
         return cls(**dict(d))
 
 
-def profiles_from_store(store: Store, workload: str) -> list[Profile]:
+def profiles_from_store(store: Store, workload: str, framework: str | None = None,
+                        params: Mapping[str, Any] | None = None) -> list[Profile]:
     """Every profile of ``workload`` in the store, oldest run first.
 
-    Only finished runs whose config has ``"profile": true`` count. Runs whose result
-    has no per-stage figures are read as one stage, ``"map"``, at the config's
-    ``tasks``/``num_cpus``/``size``; stage entries without energy give time-only profiles.
+    Only finished runs whose config has ``"profile": true`` count, and with
+    ``framework``/``params`` only those run on that framework with exactly those
+    workload parameters (a model of Ray runs says nothing about native ones, nor one of
+    ``kernel=python`` about numpy). Runs whose result has no per-stage figures are read
+    as one stage, ``"map"``, at the config's ``tasks``/``num_cpus``/``size``; stage
+    entries without energy give time-only profiles.
     """
-    profiles: list[Profile] = []
-    for row in store.runs(workload=workload, status="ok"):
+    where: dict[str, Any] = {"workload": workload, "status": "ok"}
+    if framework is not None:
+        where["framework"] = framework
+    rows = []
+    for row in store.runs(**where):
         config = json.loads(row["config_json"] or "{}")
         if not config.get("profile") or not row["result_json"]:
             continue
-        result = json.loads(row["result_json"])
+        if params is not None and dict(config.get("params") or {}) != dict(params):
+            continue
+        rows.append((row, config, json.loads(row["result_json"])))
+    combined = {row["run_id"] for row, _, result in rows if result.get("repeats")}
+    profiles: list[Profile] = []
+    for row, config, result in rows:
+        if row["parent_id"] in combined:
+            continue  # this repeat is read from its combined row
         for observed in result.get("repeats") or [result]:
             profiles.extend(_profiles_of(observed, config, workload, row["run_id"]))
     return profiles
@@ -117,14 +138,18 @@ def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload:
     out = []
     for st in stages:
         energy = st.get("energy") or {}
+        memory = st.get("memory_mb", config.get("memory_mb"))
         out.append(Profile(
             workload=workload, stage=str(st.get("name", SINGLE_STAGE)),
             tasks=int(st.get("tasks", config.get("tasks", 1))),
             num_cpus=float(st.get("num_cpus", config.get("num_cpus", 1.0))),
-            memory_mb=None, size=_size(st.get("size"), run_id) if "size" in st else size,
+            memory_mb=None if memory is None else float(memory),
+            size=_size(st.get("size"), run_id) if "size" in st else size,
             wall_s=st.get("wall_s"), total_j=energy.get("total_j"),
             static_j=energy.get("static_j"), dynamic_j=energy.get("dynamic_j"),
-            source="rayjoule", run_id=run_id, energy_kind=kind if energy else None,
+            cold_start_s=st.get("cold_start_s"),
+            source=str(config.get("source", "rayjoule")), run_id=run_id,
+            energy_kind=kind if energy.get("total_j") is not None else None,
         ))
     return out
 

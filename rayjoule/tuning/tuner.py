@@ -112,6 +112,7 @@ class Tuner:
         self.s = settings
         self.db = db
         self._optuna = optuna
+        self._callbacks: list[Callable[[Any, Any], None]] = []
         multi = len(settings.objective) > 1
         with warnings.catch_warnings():  # WilcoxonPruner is "experimental" since 3.6
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -140,9 +141,18 @@ class Tuner:
                            ("max_seconds", settings.max_seconds)):
             self.study.set_user_attr(key, value)
 
+    def add_callback(self, callback: Callable[[Any, Any], None]) -> None:
+        """Call ``callback(study, frozen_trial)`` after every trial of :meth:`optimize`.
+
+        The hook for seeding strategies that learn as trials arrive (``--sampler model``
+        refits its models and enqueues a new predicted optimum); callbacks run in the
+        order added, before ``on_trial``.
+        """
+        self._callbacks.append(callback)
+
     def optimize(self, n_trials: int, on_trial: Callable[[Any], None] | None = None) -> None:
         """Run ``n_trials`` more trials; a failing run is a FAIL trial and the study goes on."""
-        callbacks = [lambda study, ft: on_trial(ft)] if on_trial else None
+        callbacks = [*self._callbacks, *([lambda study, ft: on_trial(ft)] if on_trial else [])]
         with _optuna_errors_only():
             self.study.optimize(self._objective, n_trials=n_trials, catch=(RunFailed,),
                                 callbacks=callbacks)

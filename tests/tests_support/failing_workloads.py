@@ -53,3 +53,45 @@ def ship_by_value() -> None:
     from ray import cloudpickle  # Ray's vendored copy is the one that pickles tasks
 
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+
+def _numbered_partition(tasks, size, seed, params):
+    return list(range(tasks))
+
+
+def _times_ten_or_raise_at_2(chunk):
+    if chunk == 2:
+        raise ValueError("chunk 2 is cursed")
+    return chunk * 10
+
+
+def _times_ten(chunk):
+    return chunk * 10
+
+
+def _kill_at_1(chunk):
+    if chunk == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return chunk
+
+
+def _identity(partials):
+    return list(partials)
+
+
+def _as_summary(result):
+    return {"values": result}
+
+
+def numbered(name: str = "numbered", map_fn=_times_ten):
+    """Chunk i → ``map_fn(i)``; the summary lists the partials in order."""
+    return dataclasses.replace(workloads.get("sleep"), name=name, partition=_numbered_partition,
+                               map=map_fn, reduce=_identity, summary=_as_summary)
+
+
+def cursed_at_2():
+    return numbered("cursed2", _times_ten_or_raise_at_2)
+
+
+def killer_at_1():
+    return numbered("killer1", _kill_at_1)

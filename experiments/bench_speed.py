@@ -1,0 +1,202 @@
+"""rayjoule's executors vs the bare frameworks on no-op tasks — side by side, interleaved.
+
+Issue 12's target: a metered, stored rayjoule run reaches ≥ 0.9× the task rate of the
+bare framework doing the same calls, in every cell:
+
+* Ray tasks: ``ray.get([noop.remote(i) for i in range(n)])`` vs ``rayjoule.run`` on Ray
+  (metering on, store on), 1,000 and 10,000 tasks, concurrency = CPUs and = tasks;
+* Ray actors: a bare ``ray.util.ActorPool.map`` vs rayjoule's actor pool;
+* native: a warm ``ProcessPoolExecutor.map`` vs rayjoule's warm native pool.
+
+Each round runs every pair back to back (bare, rayjoule, bare, …) so drift hits both;
+the ratio is rayjoule's rate ÷ bare rate, median over rounds. The work is the ``sleep``
+workload at size 0 (each task sleeps 0 s): pure framework and bookkeeping cost.
+
+``--memory`` runs rayjoule on Ray with 10,000 and 100,000 tasks, each in a fresh
+interpreter, and prints the driver's peak RSS above its RSS after connecting to Ray,
+and how long the task rows took to store.
+
+    python experiments/bench_speed.py [--rounds 5] [--sizes 1000 10000] [--memory]
+
+Writes ``experiments/results/bench_speed.csv`` (and ``bench_speed_memory.csv``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from experiments._results import RESULTS as RESULTS_DIR  # noqa: E402
+from experiments._results import write_rows  # noqa: E402
+from rayjoule.core.config import RunConfig  # noqa: E402
+from rayjoule.runs.session import Session  # noqa: E402
+from rayjoule.runs.store import Store  # noqa: E402
+
+RESULTS = RESULTS_DIR / "bench_speed.csv"
+MEMORY = RESULTS_DIR / "bench_speed_memory.csv"
+
+
+def noop(x: int) -> int:
+    return x
+
+
+class NoopActor:
+    def run(self, x: int) -> int:
+        return x
+
+
+def _call_run(actor, value):
+    return actor.run.remote(value)
+
+
+def config(framework: str, n: int, concurrency: int, mode: str = "tasks") -> RunConfig:
+    return RunConfig(workload="sleep", size=0, framework=framework, tasks=n,
+                     concurrency=concurrency, mode=mode, meter="tdp", idle_seconds=0)
+
+
+def timed(fn) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    ap.add_argument("--memory", action="store_true", help="also the 10k/100k memory runs")
+    ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.memory_child:
+        print(json.dumps(memory_child(args.memory_child)))
+        return
+    import ray
+
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+             logging_level="WARNING")
+    cpus = int(ray.cluster_resources()["CPU"])
+    remote_noop = ray.remote(noop)
+    ray.get([remote_noop.remote(i) for i in range(200)])  # warm the task workers
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
+        rows += ray_tasks(ray, remote_noop, store, args, cpus)
+        rows += ray_actors(ray, store, args, cpus)
+        rows += native(store, args, cpus)
+    ray.shutdown()
+    write_rows(RESULTS, rows)
+    report(rows)
+    if args.memory:
+        mem = [json.loads(subprocess.check_output(
+            [sys.executable, __file__, "--memory-child", str(n)], text=True).splitlines()[-1])
+            for n in (10_000, 100_000)]
+        write_rows(MEMORY, mem)
+        for m in mem:
+            print(f"memory: {m['tasks']:>7} tasks on Ray: peak driver RSS +{m['peak_rss_mib']:.0f}"
+                  f" MiB over {m['base_rss_mib']:.0f} MiB ({m['bytes_per_task']:.0f} B/task); "
+                  f"run {m['wall_s']:.1f} s, task rows stored in {m['store_s']:.2f} s")
+
+
+def ray_tasks(ray, remote_noop, store, args, cpus) -> list[dict]:
+    rows = []
+    for n in args.sizes:
+        for conc in (cpus, n):
+            with Session(config("ray", n, conc), store) as session:
+                session.run_once()  # warm: Ray's workers, the meter actor
+                for r in range(args.rounds):
+                    bare = timed(lambda n=n: ray.get([remote_noop.remote(i) for i in range(n)]))
+                    ours = session.run_once().wall_s
+                    rows.append(row("ray tasks", n, conc, r, bare, ours))
+    return rows
+
+
+def ray_actors(ray, store, args, cpus) -> list[dict]:
+    from ray.util import ActorPool
+
+    rows = []
+    actor_cls = ray.remote(NoopActor)
+    for n in args.sizes:
+        # the bare pool reserves no CPUs, so rayjoule's pool (num_cpus=1 each) can be placed
+        # beside it; reservations change scheduling, not the cost of a call
+        actors = [actor_cls.options(num_cpus=0).remote() for _ in range(cpus)]
+        pool = ActorPool(actors)
+        list(pool.map(_call_run, range(50)))
+        with Session(config("ray", n, cpus, mode="actors"), store) as session:
+            session.run_once()  # warm pool
+            for r in range(args.rounds):
+                bare = timed(lambda n=n, pool=pool: list(pool.map(_call_run, range(n))))
+                ours = session.run_once().wall_s
+                rows.append(row("ray actors", n, cpus, r, bare, ours))
+        for a in actors:
+            ray.kill(a)
+    return rows
+
+
+def native(store, args, cpus) -> list[dict]:
+    rows = []
+    with cf.ProcessPoolExecutor(max_workers=cpus) as pool:
+        list(pool.map(noop, range(50)))
+        for n in args.sizes:
+            with Session(config("native", n, cpus), store) as session:
+                session.run_once()  # warm pool
+                for r in range(args.rounds):
+                    bare = timed(lambda n=n: list(pool.map(noop, range(n))))
+                    ours = session.run_once().wall_s
+                    rows.append(row("native", n, cpus, r, bare, ours))
+    return rows
+
+
+def row(cell: str, n: int, conc: int, rnd: int, bare_s: float, ours_s: float) -> dict:
+    return {"cell": cell, "tasks": n, "concurrency": conc, "round": rnd, "bare_s": bare_s,
+            "rayjoule_s": ours_s, "bare_tasks_per_s": n / bare_s,
+            "rayjoule_tasks_per_s": n / ours_s, "rate_ratio": bare_s / ours_s}
+
+
+def report(rows: list[dict]) -> None:
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        cells.setdefault((r["cell"], r["tasks"], r["concurrency"]), []).append(r)
+    print(f"{'cell':<11} {'tasks':>6} {'conc':>6} {'bare/s':>9} {'rayjoule/s':>11} "
+          f"{'ratio':>6}  (median of {len(next(iter(cells.values())))} interleaved rounds)")
+    for (cell, n, conc), rs in cells.items():
+        bare = statistics.median(r["bare_tasks_per_s"] for r in rs)
+        ours = statistics.median(r["rayjoule_tasks_per_s"] for r in rs)
+        ratio = statistics.median(r["rate_ratio"] for r in rs)
+        flag = "" if ratio >= 0.9 else "  < 0.9 target"
+        print(f"{cell:<11} {n:>6} {conc:>6} {bare:>9.0f} {ours:>11.0f} {ratio:>6.2f}{flag}")
+
+
+def memory_child(n: int) -> dict:
+    """One rayjoule Ray run of ``n`` no-op tasks in a fresh interpreter: peak RSS growth."""
+    import ray
+
+    ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,
+             logging_level="WARNING")
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "m.sqlite") as store, \
+            Session(config("ray", 10, os.cpu_count() or 1), store) as warm:
+        warm.run_once()
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        with Session(config("ray", n, os.cpu_count() or 1), store) as session:
+            result = session.run_once()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0 = time.perf_counter()
+        store.finish(result)  # the same rows again: how long one run's task rows take
+        store_s = time.perf_counter() - t0
+    ray.shutdown()
+    return {"tasks": n, "base_rss_mib": base, "peak_rss_mib": peak - base,
+            "bytes_per_task": (peak - base) * 1024 * 1024 / n, "wall_s": result.wall_s,
+            "store_s": store_s}
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,276 @@
+"""``python -m rayjoule.tune --sampler model``: profile, predict, then let TPE search the rest.
+
+Why: a live tune pays joules for every trial, and its first trials are blind (TPE starts
+with random ones). The models of :mod:`rayjoule.modelling` turn a few cheap profiling
+runs (at fractions of the tuned size) into a prediction, so the study starts where the
+model expects the fewest joules:
+
+1. profiles of the workload in the store (same framework and parameters) are fitted; if
+   there are too few, the profiling design of :mod:`rayjoule.runs.profiling` is run first,
+   at ⅛ and ½ of the tuner's size (stored, tagged, and its energy printed);
+2. the optimiser picks per-stage settings within the tuner's search space (and the
+   profiled range) under ``--max-seconds``; the optimum and its nearest rivals (the next
+   best predicted settings, and the optimum at another concurrency — which the model does
+   not describe) are enqueued as the first trials;
+3. every few completed trials the models are refitted with those trials' measurements
+   added, and a new predicted optimum is enqueued when it differs from what was tried.
+
+Everything else is TPE (the tuner's sampler for ``model``). Settings outside the model's
+reach — other frameworks, Ray's actor mode, concurrency — are left to TPE.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from rayjoule.cli.predict import Chosen, Fitted, choose_profiles, fit_all
+from rayjoule.core.errors import ConfigError
+from rayjoule.modelling import ModelError, Profile
+from rayjoule.runs.store import Store
+from rayjoule.tuning.space import Range
+
+log = logging.getLogger(__name__)
+
+#: rivals of the optimum enqueued from the first fit (other task counts, best first)
+N_RIVALS = 2
+#: completed trials between refits
+REFIT_EVERY = 3
+CPU_POINTS = (0.25, 0.5, 1.0, 2.0)
+
+
+def seed_with_model(tuner: Any, store: Store, pipeline: Any, console: Console) -> ModelSeeder:
+    """Fit (profiling first if needed), enqueue the model's best trials, refit as trials come."""
+    from rayjoule.cli.profile import print_design, print_spent
+    from rayjoule.runs.profiling import design, run_design
+
+    base = tuner.s.base
+    try:
+        chosen = choose_profiles(store, base.workload, base.framework, base.params)
+        fitted = fit_all(chosen.profiles)
+    except ModelError as exc:
+        console.print(f"model: {escape(str(exc))}; profiling first")
+        d = design(base)
+        print_design(d, base, console)
+        outcome = run_design(d, base, store)
+        print_spent(outcome, console, "profiling done:")
+        chosen = choose_profiles(store, base.workload, base.framework, base.params)
+        fitted = fit_all(chosen.profiles)
+    seeder = ModelSeeder(tuner, pipeline, fitted, chosen, console, store)
+    seeder.enqueue(seeder.initial_seeds(), "first fit")
+    tuner.add_callback(seeder.on_trial)
+    return seeder
+
+
+class ModelSeeder:
+    """Turns the fitted models into enqueued Optuna trials, and refits as trials complete."""
+
+    def __init__(self, tuner: Any, pipeline: Any, fitted: Fitted, chosen: Chosen,
+                 console: Console, store: Store) -> None:
+        self.tuner, self.console, self.store = tuner, console, store
+        self.base, self.space = tuner.s.base, tuner.s.space
+        self.stages = [s.name for s in pipeline.order()]
+        self.fitted, self.profiles, self.meter = fitted, list(chosen.profiles), chosen.meter
+        self.size = float(self.base.size)
+        self.concurrency = int(self.base.concurrency)
+        self.learned: list[Profile] = []
+        self.seen: set[int] = set()
+        self.since_refit = 0
+        self.default_tasks, self.default_cpus = self.base.stage_settings(pipeline)
+        self.candidates = {s: self._candidates(s) for s in fitted.models}
+
+    # -- the search space, per stage ----------------------------------------------------------
+    def _range(self, ranges: Range | Mapping[str, Range], stage: str) -> Range | None:
+        if isinstance(ranges, Range):
+            return ranges
+        if len(ranges) == 1:
+            return next(iter(ranges.values()))
+        return ranges.get(stage)
+
+    def _candidates(self, stage: str) -> dict[str, list]:
+        """Tasks (powers of two) and CPUs within the tuner's bounds and the profiled range."""
+        model = self.fitted.models[stage]
+        lo, hi = model.profiled_range["tasks"]
+        r = self._range(self.space.tasks, stage)
+        if r is None:
+            tasks = [self.default_tasks[stage]]
+        else:
+            a, b = max(r.low, lo), min(r.high, hi)
+            if a > b:  # no overlap: the nearest end of the space, extrapolating
+                a = b = r.low if r.low > hi else r.high
+            tasks = sorted({int(a), int(b)} | {2**i for i in range(32) if a <= 2**i <= b})
+        cpus = [float(self.default_cpus[stage])]
+        r = self._range(self.space.num_cpus, stage)
+        if self.base.framework == "ray" and r is not None:
+            c_lo, c_hi = model.profiled_range["num_cpus"]
+            inside = sorted({c for c in (*CPU_POINTS, c_lo, c_hi)
+                             if r.low <= c <= r.high and c_lo <= c <= c_hi})
+            cpus = inside or [min(max(1.0, r.low), r.high)]
+        return {"tasks": tasks, "num_cpus": cpus}
+
+    # -- predictions -> Optuna params ------------------------------------------------------------
+    def best(self) -> dict[str, Any]:
+        """The optimiser's plan within the candidates (unbounded if the bound cannot hold)."""
+        try:
+            return self.fitted.plan(self.size, candidates=self.candidates,
+                                    max_seconds=self.tuner.s.max_seconds)
+        except ModelError as exc:
+            self.console.print(f"model: {escape(str(exc))}; seeding without the time bound")
+            return self.fitted.plan(self.size, candidates=self.candidates)
+
+    def ranked(self, stage: str) -> list[tuple[int, float]]:
+        """A stage's candidate settings, best predicted first (joules, or time if time-only);
+        combinations whose effective parallelism was never profiled go last."""
+        model = self.fitted.models[stage]
+        scores = []
+        for t in self.candidates[stage]["tasks"]:
+            for c in self.candidates[stage]["num_cpus"]:
+                p = model.predict({"tasks": t, "num_cpus": c}, self.size, n_samples=500)
+                unseen = any("effective parallelism" in w
+                             for w in model.extrapolates({"tasks": t, "num_cpus": c}, self.size))
+                scores.append((unseen, (p.total_j or p.wall_s).median, (t, c)))
+        return [s for *_, s in sorted(scores)]
+
+    def initial_seeds(self) -> list[dict[str, Any]]:
+        """The optimum; the best predicted setting at other task counts (one stage at a time,
+        best first); and the optimum at other concurrencies, which the model does not
+        describe (the next one up, and the top of the range: on Ray a concurrency at or above
+        what the cluster can hold lifts the placement-group cap)."""
+        plan = self.best()
+        self.console.print(_describe(plan, "predicted optimum", self.meter))
+        optimum = {s: (v["tasks"], v["num_cpus"]) for s, v in plan["settings"].items()}
+        seeds = [{"settings": optimum, "concurrency": self.concurrency}]
+        rivals = []
+        for stage in self.fitted.models:
+            seen_tasks = {optimum[stage][0]}
+            for rank, (t, c) in enumerate(self.ranked(stage)):
+                if t not in seen_tasks:
+                    seen_tasks.add(t)
+                    rivals.append((rank, {**optimum, stage: (t, c)}))
+        for _, settings in sorted(rivals, key=lambda r: r[0])[:N_RIVALS]:
+            seeds.append({"settings": settings, "concurrency": self.concurrency})
+        for other in self._other_concurrencies():
+            seeds.append({"settings": optimum, "concurrency": other})
+        return seeds
+
+    def _other_concurrencies(self) -> list[int]:
+        r = self.space.concurrency
+        if r.fixed:
+            return []
+        up = self.concurrency + 1
+        if up > r.high:
+            return [self.concurrency - 1] if self.concurrency - 1 >= r.low else []
+        return sorted({up, int(r.high)})
+
+    def params(self, seed: Mapping[str, Any]) -> dict[str, Any]:
+        """Optuna params of a seed (the names SearchSpace.suggest uses), clamped to bounds."""
+        sp, settings = self.space, seed["settings"]
+        out: dict[str, Any] = {}
+        if len(sp.frameworks) > 1:
+            out["framework"] = self.base.framework
+        for dim, ranges, cast in (("tasks", sp.tasks, int), ("num_cpus", sp.num_cpus, float)):
+            if dim == "num_cpus" and self.base.framework != "ray":
+                continue
+            per_stage = not isinstance(ranges, Range) and len(ranges) > 1
+            for stage in self.stages:
+                r = self._range(ranges, stage)
+                if r is None or r.fixed or (not per_stage and stage != self.stages[0]):
+                    continue
+                value = settings.get(stage, (self.default_tasks[stage],
+                                             self.default_cpus[stage]))[dim == "num_cpus"]
+                name = f"{dim}.{stage}" if per_stage else dim
+                out[name] = cast(min(max(value, r.low), r.high))
+        if not sp.concurrency.fixed:
+            out["concurrency"] = int(min(max(seed["concurrency"], sp.concurrency.low),
+                                         sp.concurrency.high))
+        if self.base.framework == "ray" and len(sp.modes) > 1:
+            out["mode"] = self.base.mode if self.base.mode in sp.modes else sp.modes[0]
+        return out
+
+    def enqueue(self, seeds: list[dict[str, Any]], why: str) -> list[dict[str, Any]]:
+        """Enqueue the seeds not tried or queued yet; the params enqueued."""
+        done = []
+        for seed in seeds:
+            params = self.params(seed)
+            if params in done or self._tried(params):
+                continue
+            self.tuner.study.enqueue_trial(params, user_attrs={"seeded_by": f"model ({why})"},
+                                           skip_if_exists=True)
+            done.append(params)
+        if done:
+            self.console.print(f"model ({why}): enqueued {len(done)} trial(s): "
+                               + escape("; ".join(json.dumps(p) for p in done)))
+        return done
+
+    def _tried(self, params: Mapping[str, Any]) -> bool:
+        for t in self.tuner.study.get_trials(deepcopy=False):
+            have = {**t.system_attrs.get("fixed_params", {}), **t.params}
+            if all(_same(have.get(k), v) for k, v in params.items()):
+                return True
+        return False
+
+    # -- refitting ----------------------------------------------------------------------------
+    def on_trial(self, study: Any, ft: Any) -> None:
+        """Optuna callback: learn from a completed trial; refit every REFIT_EVERY of them."""
+        if ft.state.name != "COMPLETE" or ft.number in self.seen:
+            return
+        self.seen.add(ft.number)
+        self.learned.extend(self._profiles_of(ft))
+        self.since_refit += 1
+        if self.since_refit < REFIT_EVERY:
+            return
+        self.since_refit = 0
+        try:
+            self.fitted = fit_all(self.profiles + self.learned)
+        except ConfigError as exc:  # ModelError included: keep the previous models
+            log.warning("model refit after trial %d failed, keeping the previous fit: %s",
+                        ft.number, exc)
+            return
+        plan = self.best()
+        optimum = {s: (v["tasks"], v["num_cpus"]) for s, v in plan["settings"].items()}
+        self.enqueue([{"settings": optimum, "concurrency": self.concurrency}],
+                     f"refit with {len(self.learned)} trial profiles")
+
+    def _profiles_of(self, ft: Any) -> list[Profile]:
+        """A trial's measurements as profiles, when it ran where the model applies."""
+        config = ft.user_attrs.get("config", {})
+        if config.get("framework", self.base.framework) != self.base.framework or \
+                config.get("mode", self.base.mode) != self.base.mode or \
+                config.get("concurrency", self.concurrency) != self.concurrency:
+            return []
+        result = self.store.get(ft.user_attrs.get("run_id", ""))
+        if result is None:
+            return []
+        out = []
+        for r in result.repeats or [result]:
+            for st in r.stages:
+                if st.name in self.fitted.models and st.wall_s > 0 and st.energy.total_j > 0:
+                    out.append(Profile(self.base.workload, st.name, st.tasks, st.num_cpus,
+                                       None, self.size, st.wall_s, st.energy.total_j,
+                                       st.energy.static_j, st.energy.dynamic_j, source="tune",
+                                       run_id=r.run_id, energy_kind=r.meter.kind))
+        return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float | int) and isinstance(b, float | int):
+        return math.isclose(float(a), float(b), rel_tol=1e-9)
+    return a == b
+
+
+def _describe(plan: dict[str, Any], what: str, meter: dict[str, str] | None) -> str:
+    settings = ", ".join(f"{s}: tasks={v['tasks']} num_cpus={v['num_cpus']:g}"
+                         for s, v in plan["settings"].items())
+    e, t = plan["total_j"], plan["wall_s"]
+    source = f"[predicted from profiles metered by {meter['name']}, {meter['kind']}]" \
+        if meter else ""
+    energy = f"{e['median']:.3g} J [{e['ci95'][0]:.3g}, {e['ci95'][1]:.3g}] {source}" if e \
+        else "time-only"
+    return escape(f"model: {what} {settings} → {energy}, {t['median']:.3g} s "
+                  f"[{t['ci95'][0]:.3g}, {t['ci95'][1]:.3g}]")

@@ -1,0 +1,210 @@
+"""``python -m rayjoule.profile``: profiling runs per stage for the energy models, or imports.
+
+Runs a small designed set of settings (:mod:`rayjoule.runs.profiling`: four or five task
+counts per stage at two input sizes, repeated; on Ray two CPU-per-task points more), stored
+like any run and tagged as profiling, so ``python -m rayjoule.predict`` can fit the models.
+It prints what it will run before it starts and what energy it spent at the end::
+
+    python -m rayjoule.profile --workload pi                       # sizes ⅛ and ½ of 5e8
+    python -m rayjoule.profile --workload wordcount --size 4e6 --framework ray
+    python -m rayjoule.profile --workload pi --sizes 1e7,4e7 --repeats 3
+    python -m rayjoule.profile --import-flexecutor map.json --workload wc --stage map
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rayjoule.cli.common import (
+    Parser,
+    add_metering_args,
+    add_stage_args,
+    add_store_args,
+    add_workload_args,
+    check_writable,
+    interrupted_line,
+    metering_fields,
+    resolve_config,
+    results_console,
+    write_json,
+)
+from rayjoule.core.config import FRAMEWORKS
+from rayjoule.core.errors import ConfigError
+from rayjoule.runs.profiling import (
+    DEFAULT_REPEATS,
+    ProfileDesign,
+    ProfilingOutcome,
+    design,
+    run_design,
+    store_timings,
+)
+from rayjoule.runs.store import Store
+
+COMMAND = "python -m rayjoule.profile"
+
+
+def build_parser() -> Parser:
+    p = Parser(prog=COMMAND, description=__doc__.splitlines()[0])
+    add_workload_args(p)
+    p.add_argument("--sizes", help="comma list of input sizes to profile at (default ⅛ and ½ "
+                                   "of --size, or of the workload's default size)")
+    p.add_argument("--framework", choices=FRAMEWORKS, help="default: native")
+    p.add_argument("--concurrency", type=int, help="processes/actors at once (default: CPUs)")
+    p.add_argument("--task-counts", metavar="N,N,…",
+                   help="task counts to profile (default: powers of two up to 4×concurrency)")
+    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+                   help=f"runs per setting (default {DEFAULT_REPEATS})")
+    add_metering_args(p)
+    add_stage_args(p)
+    p.add_argument("--import-flexecutor", metavar="FILE",
+                   help="instead of running: store flexecutor's profiling JSON of one stage "
+                        "(time only) under --workload/--stage")
+    p.add_argument("--stage", help="with --import-flexecutor: the stage the file profiles")
+    add_store_args(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.json:
+        check_writable(args.json, "--json")
+    if args.import_flexecutor:
+        return import_flexecutor(args)
+    if args.stage:
+        raise ConfigError("--stage only goes with --import-flexecutor")
+    base = resolve_config({**metering_fields(args), "framework": args.framework,
+                           "concurrency": args.concurrency}, args.config).validated()
+    sizes = None if args.sizes is None else [s.strip() for s in args.sizes.split(",")]
+    counts = None if args.task_counts is None else [
+        _int("--task-counts", t) for t in args.task_counts.split(",")]
+    d = design(base, sizes=sizes, repeats=args.repeats, tasks=counts)
+    console = results_console()
+    print_design(d, base, console)
+    Store(args.db).close()  # a bad --db is bad input, found before any run
+    started = _connect(base)
+    outcome = ProfilingOutcome()
+    try:
+        with Store(args.db) as store, Console(stderr=True).status("profiling") as status:
+            def on_run(i: int, point: Any, result: Any) -> None:
+                status.update(f"profiling: {i + 1}/{len(d.points)} settings done")
+
+            run_design(d, base, store, on_run=on_run, outcome=outcome)
+    except KeyboardInterrupt as exc:
+        print_spent(outcome, console, f"{interrupted_line(exc)} after")
+        raise
+    except BaseException:
+        print_spent(outcome, console, "failed after")
+        raise
+    finally:
+        if started:
+            from rayjoule.cluster.connect import disconnect
+
+            disconnect()
+    print_spent(outcome, console, "done:")
+    console.print(f"next: python -m rayjoule.predict --workload {d.workload} --size "
+                  f"{base.size:g} --db {args.db}")
+    if args.json:
+        write_json(args.json, {"design": d.to_dict(), "spent": outcome.to_dict()})
+    return 0
+
+
+def _connect(base: Any) -> bool:
+    """One Ray instance for every profiling run (not one per run); True if started here."""
+    if base.framework != "ray":
+        return False
+    from rayjoule.cluster.connect import connect
+
+    return connect(base.address, keep_alive=base.keep_alive)
+
+
+def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
+    """What will run, before it runs: every setting and size, and the number of runs."""
+    table = Table(title=escape(f"profiling {d.workload} on {d.framework}: {len(d.points)} "
+                               f"settings × {d.repeats} repeats = {d.n_runs} runs"))
+    table.add_column("#", justify="right")
+    table.add_column("size", justify="right")
+    for stage in d.varied:
+        table.add_column(f"{stage} tasks" if len(d.varied) > 1 else "tasks", justify="right")
+        table.add_column(f"{stage} cpus" if len(d.varied) > 1 else "cpus", justify="right")
+    for i, p in enumerate(d.points):
+        row = [str(i + 1), f"{p.size:g}"]
+        for stage in d.varied:
+            cpus = p.num_cpus.get(stage, base.num_cpus.get(stage, 1.0)
+                                  if isinstance(base.num_cpus, dict) else base.num_cpus)
+            row += [str(p.tasks[stage]), f"{cpus:g}"]
+        table.add_row(*row)
+    console.print(table)
+    console.print(f"sizes {', '.join(f'{s:g}' for s in d.sizes)}; {d.n_runs} runs "
+                  f"({len(d.points)} settings × {d.repeats} repeats)")
+    for stage, why in d.fixed.items():
+        console.print(f"stage {stage} stays fixed: {why}")
+
+
+def print_spent(outcome: ProfilingOutcome, console: Console, what: str) -> None:
+    m = outcome.meter
+    console.print(f"{what} {len(outcome.repeats)} profiling runs spent "
+                  f"{outcome.total_j:.2f} J in {outcome.wall_s:.1f} s of runs "
+                  + escape(f"[meter {m['name']}, {m['kind']}]"))
+
+
+def import_flexecutor(args: Any) -> int:
+    """Store one stage's flexecutor profiling JSON as time-only profiles (nothing on error)."""
+    from rayjoule.modelling import parse_flexecutor
+
+    for flag in ("sizes", "task_counts", "framework", "concurrency"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag.replace('_', '-')} does not go with --import-flexecutor")
+    if not args.workload or not args.stage:
+        raise ConfigError("--import-flexecutor needs --workload NAME and --stage STAGE")
+    size = 1.0 if args.size is None else _float("--size", args.size)
+    path = Path(args.import_flexecutor)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"flexecutor file not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"flexecutor file {path} is not JSON: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"flexecutor file {path} cannot be read: {exc.strerror}") from None
+    profiles = parse_flexecutor(data, args.workload, args.stage, size)
+    rows = [{"stage": p.stage, "tasks": p.tasks, "num_cpus": p.num_cpus,
+             "memory_mb": p.memory_mb, "size": p.size, "wall_s": p.wall_s,
+             "cold_start_s": p.cold_start_s, "source": p.source, "source_id": p.run_id}
+            for p in profiles]
+    with Store(args.db) as store:
+        run_ids = store_timings(store, args.workload, "lithops", rows)
+    settings = sorted({(p.tasks, p.num_cpus, p.memory_mb) for p in profiles})
+    console = results_console()
+    console.print(f"imported {len(profiles)} flexecutor profiles of {args.workload} stage "
+                  f"{args.stage} ({len(settings)} settings) into {args.db}")
+    console.print("time only: flexecutor measures no energy, so predictions from these "
+                  "profiles give wall time, not joules")
+    if args.json:
+        write_json(args.json, {"workload": args.workload, "stage": args.stage,
+                               "source": "flexecutor", "energy": None, "run_ids": run_ids,
+                               "profiles": [p.to_dict() for p in profiles]})
+    return 0
+
+
+def _float(flag: str, text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(f"{flag} must be a number, got {text!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{flag} must be > 0, got {text!r}")
+    return value
+
+
+
+def _int(flag: str, text: str) -> int:
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ConfigError(f"{flag} expects whole numbers, got {text.strip()!r}") from None

@@ -1,0 +1,424 @@
+"""Meter any Ray code as it is: ``with rayjoule.measure(name) as m:`` and ``@rayjoule.measured``.
+
+The block's code (tasks, actors, Ray Data, Tune: whatever runs as Ray tasks of this driver's
+job) is neither changed nor wrapped. Around it a window opens on every physical host's meter
+actor (:class:`~rayjoule.metering.ray_meters.RayMetering`, as for ``rayjoule.run``) and the
+CPU time of every Ray worker process is sampled. Afterwards Ray's task events say which task
+attempts *began running* inside the block, where and when (:mod:`rayjoule.runs.ray_tasks`);
+each gets its worker's CPU time over the block, split by wall time among that worker's
+tasks, and :func:`~rayjoule.runs.assemble.assemble` attributes every host's energy between
+them and the overhead, conserving it exactly. The run is stored like any other.
+
+Limits (``docs/measure.md``): tasks that began before the block are left out (their energy
+inside it is overhead); Ray keeps a bounded number of task events and drops some under load,
+which ``result.summary`` reports; events arrive up to one report interval (1 s) late, so
+leaving a block waits about that long. Blocks neither nest nor overlap in one process: a
+driver's Ray work is all one job, so two open blocks could not tell their tasks apart.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import math
+import threading
+import time
+import types
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from rayjoule.core.config import DEFAULT_DB, TDP_SCOPES, RunConfig
+from rayjoule.core.errors import ConfigError, RayjouleError, RunFailed
+from rayjoule.core.result import RunResult, TaskRecord
+from rayjoule.frameworks.job import Job, StagePlan
+from rayjoule.runs import ray_tasks
+from rayjoule.runs.assemble import Measured, assemble
+from rayjoule.runs.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SETTLE_S = 5.0
+
+
+class _OpenBlock:
+    """The one measure() block this process may have open (a private lock, not user state)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.name: str | None = None
+
+    def claim(self, name: str) -> None:
+        if not self._lock.acquire(blocking=False):
+            raise RayjouleError(f"measure() blocks cannot nest or overlap; one is already open "
+                                f"(name {self.name!r}). Close it first: a driver's Ray tasks "
+                                "all belong to one job, so two blocks could not tell theirs apart")
+        self.name = name
+
+    def release(self) -> None:
+        self.name = None
+        self._lock.release()
+
+
+_OPEN = _OpenBlock()
+
+
+class Measurement:
+    """One metered block of Ray code; ``result`` is its RunResult once the block has ended.
+
+    >>> import ray, rayjoule                                            # doctest: +SKIP
+    >>> with rayjoule.measure("squares", meter="tdp", db=None) as m:    # doctest: +SKIP
+    ...     ray.get([square.remote(i) for i in range(100)])
+    >>> m.result.energy.total_j, len(m.result.tasks)                   # doctest: +SKIP
+    (41.2, 100)
+
+    An exception inside the block stores the run as ``failed`` with what was measured and
+    then propagates unchanged (``result`` holds the failed run). When the block succeeded
+    but measuring it failed (a meter died, a task ran on a host no meter saw), the failed
+    run is stored and :class:`~rayjoule.core.errors.RunFailed` is raised on leaving the block.
+    """
+
+    def __init__(self, name: str = "measure", *, address: str | None = None,
+                 meter: str = "auto", db: str | Path | Store | None = DEFAULT_DB,
+                 idle_seconds: float = 2.0, tdp_scope: str = "host",
+                 settle_s: float = DEFAULT_SETTLE_S) -> None:
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"measure() needs a non-empty name, got {name!r}")
+        for label, value in (("idle_seconds", idle_seconds), ("settle_s", settle_s)):
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not math.isfinite(value) or value < 0:
+                raise ConfigError(f"{label} must be a number >= 0, got {value!r}")
+        if not isinstance(meter, str) or not meter:
+            raise ConfigError(f"meter must be a meter name or 'auto', got {meter!r}")
+        if tdp_scope not in TDP_SCOPES:
+            raise ConfigError(f"tdp_scope must be one of {', '.join(TDP_SCOPES)}, "
+                              f"not {tdp_scope!r}")
+        if db is not None and not isinstance(db, str | Path | Store):
+            raise ConfigError(f"db must be a path, a Store or None, got {type(db).__name__}")
+        self.name, self.address, self.meter, self.db = name, address, meter, db
+        self.idle_seconds, self.tdp_scope, self.settle_s = idle_seconds, tdp_scope, settle_s
+        self.run_id = uuid.uuid4().hex[:12]
+        #: seconds each phase of measuring took (connect, meters, idle, start, stop, settle, …)
+        self.phases_s: dict[str, float] = {}
+        self._state = "new"
+        self._result: RunResult | None = None
+        self._error: BaseException | None = None
+        self._stack = ExitStack()
+
+    @property
+    def result(self) -> RunResult:
+        """The block's RunResult (status ``ok`` or ``failed``), available once it has ended."""
+        if self._state != "done":
+            raise RayjouleError(f"measure({self.name!r}) has no result yet: the block "
+                                f"{'is still open' if self._state == 'open' else 'never ran'}")
+        if self._result is None:
+            raise RunFailed(f"measuring {self.name!r} failed before a result could be "
+                            f"assembled: {_describe(self._error)}")
+        return self._result
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """What is stored as the run's config."""
+        return {"name": self.name, "measure": True, "framework": "ray", "meter": self.meter,
+                "tdp_scope": self.tdp_scope, "idle_seconds": self.idle_seconds,
+                "address": self.address, "settle_s": self.settle_s}
+
+    # -- entering ------------------------------------------------------------------
+    def __enter__(self) -> Measurement:
+        if self._state != "new":
+            raise RayjouleError(f"measure({self.name!r}) has already run; a Measurement is "
+                                "used once (call rayjoule.measure() again)")
+        _OPEN.claim(self.name)
+        try:
+            self._open()
+        except BaseException:
+            self._stack.close()
+            _OPEN.release()
+            raise
+        self._state = "open"
+        return self
+
+    def _open(self) -> None:
+        import ray
+
+        from rayjoule.cluster.connect import connect, hosts_of_cluster
+        from rayjoule.metering.ray_meters import RayMetering
+
+        tick = _phases(self.phases_s)
+        if isinstance(self.db, Store):
+            self._store: Store | None = self.db
+        else:
+            self._store = None if self.db is None else self._stack.enter_context(Store(self.db))
+        if ray.is_initialized() and self.address:
+            log.info("Ray is already initialised; measure(address=%s) uses that connection",
+                     self.address)
+        connect(self.address)  # an instance started here stays up: refs made inside stay usable
+        context = ray.get_runtime_context()
+        self._job_id, self._gcs_address = context.get_job_id(), context.gcs_address
+        tick("connect")
+        self._metering = RayMetering(self.meter, self.tdp_scope, workload=self.name)
+        self._stack.callback(self._metering.close)
+        self._node_host = {n: h for h, ids in hosts_of_cluster().items() for n in ids}
+        tick("meters")
+        self._idle = self._metering.idle(self.idle_seconds)
+        tick("idle")
+        if self._store is not None:
+            self._store.begin(self.run_id, workload=self.name, framework="ray",
+                              config=self.config)
+        try:
+            self._before = ray_tasks.collect_cpu(ray_tasks.submit_cpu_probes(self._node_host))
+            self._metering.start()
+        except BaseException as exc:
+            self._store_failure(exc)
+            raise
+        self._t_start, self._t0 = time.time(), time.monotonic()
+        tick("start")
+
+    # -- leaving -------------------------------------------------------------------
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        t_end, wall_s, ended_at = time.time(), time.monotonic() - self._t0, time.monotonic()
+        try:
+            failure = self._finish(exc, t_end, wall_s, ended_at)
+        finally:
+            self._state = "done"
+            self._stack.close()
+            _OPEN.release()
+        if exc is None and failure is not None:
+            if isinstance(failure, KeyboardInterrupt | RunFailed):
+                raise failure
+            raise RunFailed(f"measuring {self.name!r} (run {self.run_id}) failed: "
+                            f"{_describe(failure)}") from failure
+        return False  # the block's own exception, if any, propagates unchanged
+
+    def _finish(self, exc: BaseException | None, t_end: float, wall_s: float,
+                ended_at: float) -> BaseException | None:
+        """Measure, attribute and store; return the measuring error (None when all went well)."""
+        from rayjoule.cluster.connect import alive_nodes
+
+        tick = _phases(self.phases_s)
+        m = Measured(run_id=self.run_id, config=self._run_config(), started_at=self._t_start,
+                     wall_s=wall_s, error=exc)
+        failure: BaseException | None = None
+        result = None
+        try:
+            refs = ray_tasks.submit_cpu_probes([n["NodeID"] for n in alive_nodes()])
+            m.windows = self._metering.stop()
+            after = ray_tasks.collect_cpu(refs)
+            tick("stop")
+            reader = ray_tasks.EventReader(self._job_id, self._gcs_address)
+            try:
+                batch, settled = ray_tasks.settle(
+                    reader.read, self._t_start, t_end, ended_at=ended_at,
+                    interval_s=ray_tasks.report_interval_s(), limit_s=self.settle_s)
+            finally:
+                reader.close()
+            tick("settle")
+            chosen = ray_tasks.select(batch.events, self._t_start, t_end)
+            m.records, basis = self._records(chosen, batch, after)
+            m.summary = self._summary(chosen, batch, settled, basis)
+            result = assemble(m, self._idle, self._metering.label, self._metering.host_info,
+                              _job_of(m.records))
+            self._metering.record_tasks(result.tasks)
+            tick("assemble")
+        except BaseException as error:
+            failure = error
+        try:
+            self._result = self._store_result(m, result, exc or failure)
+        except Exception as error:  # the store itself failed; the block's own error wins
+            failure = failure or error
+        self._error = exc or failure
+        tick("store")
+        return failure
+
+    def _records(self, chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
+                 after: dict[str, ray_tasks.CpuSample]) -> tuple[list[TaskRecord], list[str]]:
+        """The block's task attempts as TaskRecords: host, CPU time, CPUs reserved."""
+        located = ray_tasks.locate(chosen.tasks, batch.events)
+        chosen.tasks = [t for t in located if t.node_id]
+        if len(chosen.tasks) < len(located):  # half-arrived events (a short settle_s)
+            chosen.excluded["node_unknown"] = len(located) - len(chosen.tasks)
+        self._map_new_nodes({t.node_id for t in chosen.tasks})
+        actor_cpus = {e.actor_id: e.cpus for e in batch.events
+                      if e.kind == "ACTOR_CREATION_TASK" and e.actor_id}
+
+        def slot(e: ray_tasks.TaskEvent) -> float:
+            """CPUs held: a method call holds (at least) what its actor reserved."""
+            if e.kind == "ACTOR_TASK":
+                return max(e.cpus, actor_cpus.get(e.actor_id, 0.0))
+            return e.cpus
+
+        cpu, basis = ray_tasks.task_cpu(chosen.tasks, self._before, after, slot)
+        records = [
+            TaskRecord(task_id=i, node_id=e.node_id,
+                       host=self._node_host.get(e.node_id, f"unknown-node:{e.node_id[:12]}"),
+                       pid=e.pid, start=e.start or self._t_start, end=e.end or e.start or 0.0,
+                       cpu_s=c, stage=e.name, slot_cpus=slot(e),
+                       framework_stats={"ray_task_id": e.task_id, "attempt": e.attempt,
+                                        "type": e.kind, "state": e.state, "cpu": b})
+            for i, (e, c, b) in enumerate(zip(chosen.tasks, cpu, basis, strict=True))
+        ]
+        return records, basis
+
+    def _map_new_nodes(self, node_ids: set[str]) -> None:
+        """Nodes that joined during the block: ask them which host they are on."""
+        import ray
+
+        from rayjoule.cluster.connect import hosts_of_cluster
+
+        unknown = node_ids - set(self._node_host)
+        if not unknown:
+            return
+        try:
+            found = hosts_of_cluster(unknown, timeout_s=10.0)
+        except (ray.exceptions.RayError, TimeoutError) as exc:
+            log.warning("nodes %s did not say which host they are on: %s", sorted(unknown), exc)
+            return
+        self._node_host.update({n: h for h, ids in found.items() for n in ids})
+
+    def _summary(self, chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
+                 settled: bool, basis: list[str]) -> dict[str, Any]:
+        """What the block saw of Ray's task events, and how complete they were."""
+        return {"name": self.name, "tasks_seen": len(chosen.tasks),
+                "task_events": len(batch.events), "excluded": dict(sorted(chosen.excluded.items())),
+                "running_at_exit": chosen.running_at_exit,
+                "events_dropped": bool(batch.dropped) or batch.truncated,
+                "events_dropped_n": batch.dropped, "events_settled": settled,
+                "task_source": batch.source,
+                "cpu_time": {b: basis.count(b) for b in ("sampled", "estimated")},
+                "phases_s": {k: round(v, 4) for k, v in self.phases_s.items()}}
+
+    def _run_config(self) -> RunConfig:
+        """A RunConfig naming the block (never validated: the block is no registered workload)."""
+        return RunConfig(workload=self.name, framework="ray", meter=self.meter,
+                         idle_seconds=self.idle_seconds, address=self.address,
+                         tdp_scope=self.tdp_scope)
+
+    def _store_result(self, m: Measured, result: RunResult | None,
+                      error: BaseException | None) -> RunResult | None:
+        status = ("ok" if error is None
+                  else "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
+        if result is not None:
+            result = dataclasses.replace(result, config=self.config, status=status,
+                                         error=None if error is None else _describe(error))
+        if self._store is None:
+            return result
+        if result is None:
+            self._store_failure(error)
+            return None
+        try:
+            self._store.finish(result)
+            self._store.add_samples(self.run_id, [
+                (w.host, w.meter.name, w.meter.kind, t, d, j)
+                for w in m.windows.values() for t, d, j in w.samples])
+        except Exception as exc:
+            log.error("storing run %s failed: %s", self.run_id, exc)
+            self._store_failure(RayjouleError(f"storing the result failed: {_describe(exc)}"))
+            raise
+        return result
+
+    def _store_failure(self, error: BaseException | None) -> None:
+        """Mark the run failed (or interrupted); a store that cannot even do that is logged."""
+        if self._store is None:
+            return
+        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
+        try:
+            self._store.fail(self.run_id, _describe(error) if error else "no result", status)
+        except Exception as again:
+            log.error("marking run %s %s in the store failed too: %s", self.run_id, status,
+                      again)
+
+
+def measure(name: str = "measure", *, address: str | None = None, meter: str = "auto",
+            db: str | Path | Store | None = DEFAULT_DB, idle_seconds: float = 2.0,
+            tdp_scope: str = "host", settle_s: float = DEFAULT_SETTLE_S) -> Measurement:
+    """Meter the Ray code inside a ``with`` block; see :class:`Measurement`.
+
+    ``address`` joins a cluster when Ray is not initialised yet (an instance already
+    initialised by the caller is reused and left running). ``meter`` is a meter name or
+    ``auto``; ``db`` a results-store path, a :class:`~rayjoule.runs.store.Store`, or None
+    to keep nothing; ``idle_seconds`` is how long idle power is measured before the block
+    (measured meters only); ``settle_s`` bounds the wait for Ray's task events afterwards.
+    Raises :class:`~rayjoule.core.errors.ConfigError` for bad arguments (before anything
+    runs) and :class:`~rayjoule.core.errors.RayjouleError` when another block is open.
+    """
+    return Measurement(name, address=address, meter=meter, db=db, idle_seconds=idle_seconds,
+                       tdp_scope=tdp_scope, settle_s=settle_s)
+
+
+class MeasuredFunction:
+    """A driver function that runs inside :func:`measure` each time it is called.
+
+    It returns what the function returns; ``last`` is the Measurement of the latest call
+    (set as the call starts, so it is there even when the call raised) and
+    ``last_result`` its RunResult.
+    """
+
+    def __init__(self, fn: Callable[..., Any], name: str, options: dict[str, Any]) -> None:
+        Measurement(name, **options)  # check the options now, not at the first call
+        functools.update_wrapper(self, fn)
+        self._fn, self.name, self._options = fn, name, options
+        self.last: Measurement | None = None
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        m = measure(self.name, **self._options)
+        self.last = m
+        with m:
+            return self._fn(*args, **kwargs)
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        return self if instance is None else types.MethodType(self, instance)
+
+    @property
+    def last_result(self) -> RunResult:
+        if self.last is None:
+            raise RayjouleError(f"{self.name} has not been called yet")
+        return self.last.result
+
+
+def measured(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
+             **options: Any) -> Any:
+    """Decorate a driver function so each call is metered like a :func:`measure` block.
+
+    ``@measured`` or ``@measured(name="etl", meter="tdp", db=None)``; the name defaults to
+    the function's qualified name, the other options are :func:`measure`'s.
+    """
+    def wrap(f: Callable[..., Any]) -> MeasuredFunction:
+        if not callable(f):
+            raise ConfigError(f"measured() decorates a function, not {type(f).__name__}")
+        return MeasuredFunction(f, f.__qualname__ if name is None else name, options)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def _phases(into: dict[str, float]) -> Callable[[str], None]:
+    """``tick(phase)`` records the seconds since the previous tick under ``phase``."""
+    last = [time.perf_counter()]
+
+    def tick(phase: str) -> None:
+        now = time.perf_counter()
+        into[phase], last[0] = now - last[0], now
+
+    return tick
+
+
+def _job_of(records: list[TaskRecord]) -> Job:
+    """The stages assemble() reports: one per task name, in order of first start."""
+    by_stage: dict[str, list[TaskRecord]] = defaultdict(list)
+    for r in sorted(records, key=lambda r: r.start):
+        by_stage[r.stage].append(r)
+    return Job(pipeline=None, size=None, seed=0, params={}, stages=tuple(
+        StagePlan(name, len(rs), max(r.slot_cpus for r in rs)) for name, rs in by_stage.items()))
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, KeyboardInterrupt):
+        return f"interrupted ({type(exc).__name__})"
+    if isinstance(exc, RayjouleError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,303 @@
+"""The designed set of profiling runs behind the energy models, and imported timings.
+
+Why a design rather than "a few runs": the per-stage models (:mod:`rayjoule.modelling`)
+fit four time parameters and three energy parameters, so each stage needs at least five
+distinct settings spread over at least four task counts, and two or more input sizes to
+tell work that grows with the input from fixed and per-task costs. This module builds
+the smallest set of runs that gives every stage that, runs it through
+:func:`rayjoule.runs.session.run` with ``profile=True`` (so it is stored like any run
+and :func:`rayjoule.modelling.profiles_from_store` finds it), and says what it cost.
+
+The design, per input size (default ⅛ and ½ of the target size: cheap, and the
+prediction at the full size is the one extrapolation the benchmark checks):
+
+* task counts: powers of two from 1 to 4 × concurrency (at most five of them, spread
+  evenly in log scale): {1, 2, 4, 8} on two CPUs;
+* pipelines: a rotated (Latin-square) design over the stages whose parallelism can vary —
+  run ``i`` gives stage ``k`` the task count ``counts[(i + k) % n]`` — so every stage sees
+  every count at every size in ``n`` runs instead of one sweep per stage, and no two
+  stages' settings move together (their effects stay separable). Stages capped below four
+  tasks (``max_tasks``) stay at their default and are reported as fixed;
+* Ray only (the one framework where CPUs per task change scheduling): two more runs at
+  the smallest size with 0.5 and 2 CPUs per task, so the model can choose how CPUs enter
+  the effective parallelism;
+* every run repeated (default twice): the scatter is the models' noise.
+
+Nothing here prints; the command (:mod:`rayjoule.cli.profile`) renders.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rayjoule.core.config import RunConfig
+from rayjoule.core.errors import ConfigError
+from rayjoule.core.result import RunResult
+from rayjoule.runs.session import new_run_id, resolve_pipeline, run
+from rayjoule.runs.store import Store
+
+DEFAULT_FRACTIONS = (0.125, 0.5)
+DEFAULT_REPEATS = 2
+MIN_TASK_COUNTS = 4
+MAX_TASK_COUNTS = 5
+RAY_CPU_POINTS = (0.5, 2.0)
+
+
+@dataclass(frozen=True)
+class ProfilePoint:
+    """One designed run: an input size and the settings of the varied stages."""
+
+    size: int | float
+    tasks: dict[str, int]
+    num_cpus: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "tasks": dict(self.tasks), "num_cpus": dict(self.num_cpus)}
+
+
+@dataclass(frozen=True)
+class ProfileDesign:
+    """The runs to profile a workload with; ``configs(base)`` turns them into RunConfigs."""
+
+    workload: str
+    framework: str
+    sizes: tuple[int | float, ...]
+    points: tuple[ProfilePoint, ...]
+    repeats: int
+    varied: tuple[str, ...]
+    fixed: dict[str, str]
+    stages: tuple[str, ...]
+
+    @property
+    def single_stage(self) -> bool:
+        return len(self.stages) == 1
+
+    @property
+    def n_runs(self) -> int:
+        return len(self.points) * self.repeats
+
+    def config(self, base: RunConfig, point: ProfilePoint) -> RunConfig:
+        """The RunConfig of one point: the base with its size, tasks and CPUs, tagged."""
+        if self.single_stage:
+            stage = self.varied[0]
+            tasks: Any = point.tasks[stage]
+            cpus: Any = point.num_cpus.get(stage, base.num_cpus)
+        else:
+            tasks = dict(point.tasks)
+            cpus = _merge_cpus(base.num_cpus, point.num_cpus, self.stages)
+        return dataclasses.replace(base, size=point.size, tasks=tasks, num_cpus=cpus,
+                                   repeats=self.repeats, profile=True)
+
+    def configs(self, base: RunConfig) -> list[RunConfig]:
+        return [self.config(base, p) for p in self.points]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"workload": self.workload, "framework": self.framework,
+                "sizes": list(self.sizes), "repeats": self.repeats,
+                "runs": self.n_runs, "stages": list(self.stages),
+                "varied_stages": list(self.varied),
+                "fixed_stages": dict(self.fixed),
+                "points": [p.to_dict() for p in self.points]}
+
+
+def task_counts(concurrency: int, cap: int | None = None) -> list[int]:
+    """Powers of two from 1 to 4 × concurrency (capped), at most five, even in log scale.
+
+    >>> task_counts(2), task_counts(16), task_counts(16, cap=4)
+    ([1, 2, 4, 8], [1, 4, 8, 16, 64], [1, 2, 4])
+    """
+    top = 4 * max(1, concurrency) if cap is None else min(4 * max(1, concurrency), cap)
+    counts = [2**i for i in range(32) if 2**i <= top]
+    if len(counts) > MAX_TASK_COUNTS:
+        step = (len(counts) - 1) / (MAX_TASK_COUNTS - 1)
+        counts = sorted({counts[round(i * step)] for i in range(MAX_TASK_COUNTS)})
+    return counts
+
+
+def default_sizes(target: int | float, size_type: type = int,
+                  fractions: Sequence[float] = DEFAULT_FRACTIONS) -> list[int | float]:
+    """Fractions of the target size, in the workload's size type (⅛ and ½ by default).
+
+    >>> default_sizes(500_000_000)
+    [62500000, 250000000]
+    """
+    return [size_type(round(target * f)) if size_type is int else size_type(target * f)
+            for f in fractions]
+
+
+def design(base: RunConfig, sizes: Sequence[Any] | None = None,
+           repeats: int = DEFAULT_REPEATS, tasks: Sequence[int] | None = None,
+           workload: Any | None = None) -> ProfileDesign:
+    """The profiling design for ``base`` (validated here, with every run's config).
+
+    ``sizes`` default to :func:`default_sizes` of the base's size; ``tasks`` to
+    :func:`task_counts` of its concurrency. Raises ConfigError (before any work) when
+    the design could not support a model: fewer than two sizes, or fewer than four task
+    counts for every stage.
+    """
+    base = base.validated()
+    pipeline = resolve_pipeline(base, workload)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ConfigError(f"--repeats must be an integer >= 1, got {repeats!r}")
+    if sizes is None:
+        sizes = default_sizes(base.size, pipeline.size_type)
+    sizes = _check_sizes(base, sizes, workload)
+    counts = sorted(set(tasks)) if tasks else task_counts(int(base.concurrency))
+    if any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in counts):
+        raise ConfigError(f"task counts must be integers >= 1, got {list(tasks or [])}")
+    if len(counts) < MIN_TASK_COUNTS:
+        raise ConfigError(f"the design needs at least {MIN_TASK_COUNTS} task counts for the "
+                          f"time model, got {counts}")
+    varied, fixed, per_stage = [], {}, {}
+    for stage in pipeline.order():
+        mine = [t for t in counts if stage.max_tasks is None or t <= stage.max_tasks]
+        if len(mine) < MIN_TASK_COUNTS:
+            fixed[stage.name] = (f"max_tasks {stage.max_tasks}: fewer than {MIN_TASK_COUNTS} "
+                                 "task counts, runs at its default and is not modelled")
+            continue
+        varied.append(stage.name)
+        per_stage[stage.name] = mine
+    if not varied:
+        raise ConfigError(f"no stage of {base.workload!r} can run at {MIN_TASK_COUNTS} or more "
+                          "task counts; there is nothing to model")
+    points = []
+    for size in sizes:
+        n = max(len(c) for c in per_stage.values())
+        for i in range(n):
+            points.append(ProfilePoint(size, {s: per_stage[s][(i + k) % len(per_stage[s])]
+                                              for k, s in enumerate(varied)}))
+    if base.framework == "ray":
+        points.extend(_cpu_points(base, sizes[0], per_stage, varied))
+    d = ProfileDesign(base.workload, base.framework, tuple(sizes), tuple(points), repeats,
+                      tuple(varied), fixed, tuple(s.name for s in pipeline.order()))
+    for config in d.configs(base):  # every run is checked before the first one starts
+        config.validated()
+    return d
+
+
+def _cpu_points(base: RunConfig, size: Any, per_stage: dict[str, list[int]],
+                varied: list[str]) -> list[ProfilePoint]:
+    """Ray: one run per CPU count of :data:`RAY_CPU_POINTS` that the machine can host."""
+    conc = int(base.concurrency)
+    out = []
+    for j, cpus in enumerate(c for c in RAY_CPU_POINTS if c <= max(conc, 1)):
+        tasks = {}
+        for k, s in enumerate(varied):
+            counts = per_stage[s]
+            want = 2 * conc if cpus < 1 else conc
+            near = min(counts, key=lambda t, w=want: abs(math.log(t) - math.log(w)))
+            tasks[s] = counts[(counts.index(near) + j + k) % len(counts)] if k else near
+        out.append(ProfilePoint(size, tasks, {s: cpus for s in varied}))
+    return out
+
+
+def _check_sizes(base: RunConfig, sizes: Sequence[Any], workload: Any) -> tuple[Any, ...]:
+    checked = []
+    for size in sizes:
+        checked.append(dataclasses.replace(base, size=size).validated().size)
+    if len(set(checked)) < 2:
+        raise ConfigError(f"profiling needs at least two distinct input sizes, got "
+                          f"{', '.join(map(str, checked)) or 'none'}; give --sizes")
+    return tuple(sorted(set(checked)))
+
+
+def _merge_cpus(base: Any, point: Mapping[str, float], stages: Sequence[str]) -> Any:
+    """The base's CPUs per task with the point's stages overriding (stage → CPUs)."""
+    if not point:
+        return base
+    if isinstance(base, Mapping):
+        return {**base, **point}
+    return {s: float(point.get(s, base)) for s in stages}
+
+
+@dataclass
+class ProfilingOutcome:
+    """What a design cost: the stored results (one per point), and every repeat's joules."""
+
+    results: list[RunResult] = field(default_factory=list)
+
+    @property
+    def repeats(self) -> list[RunResult]:
+        return [r for res in self.results for r in (res.repeats or [res])]
+
+    @property
+    def total_j(self) -> float:
+        return math.fsum(r.energy.total_j for r in self.repeats)
+
+    @property
+    def wall_s(self) -> float:
+        return math.fsum(r.wall_s for r in self.repeats)
+
+    @property
+    def meter(self) -> dict[str, str]:
+        """Meter name and kind over every run ("a+b" where runs differ)."""
+        names = sorted({r.meter.name for r in self.repeats})
+        kinds = sorted({r.meter.kind for r in self.repeats})
+        return {"name": "+".join(names) or "none", "kind": "+".join(kinds) or "none"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"runs": [r.run_id for r in self.results], "total_j": self.total_j,
+                "wall_s": self.wall_s, "meter": self.meter}
+
+
+def run_design(d: ProfileDesign, base: RunConfig, db: Store,
+               on_run: Callable[[int, ProfilePoint, RunResult], None] | None = None,
+               outcome: ProfilingOutcome | None = None,
+               workload: Any | None = None) -> ProfilingOutcome:
+    """Run every point of ``d`` (``repeats`` times each), stored and tagged as profiling.
+
+    ``outcome`` (filled as runs finish) lets a caller report what was spent even when a
+    run fails or is interrupted: RunFailed/KeyboardInterrupt propagate, runs done so far
+    stay stored and in ``outcome``.
+    """
+    outcome = ProfilingOutcome() if outcome is None else outcome
+    base = base.validated()
+    for i, point in enumerate(d.points):
+        result = run(d.config(base, point), db=db, workload=workload)
+        outcome.results.append(result)
+        if on_run:
+            on_run(i, point, result)
+    return outcome
+
+
+def store_timings(store: Store, workload: str, framework: str,
+                  rows: Sequence[Mapping[str, Any]]) -> list[str]:
+    """Store imported time-only profiles, one finished profiling run each; their run ids.
+
+    Each row has ``stage``, ``tasks``, ``num_cpus``, ``memory_mb``, ``size``, ``wall_s``,
+    ``cold_start_s``, ``source`` and ``source_id`` (where in the imported file it came
+    from). The run's energy is null — no meter saw it — which is what makes
+    :func:`rayjoule.modelling.profiles_from_store` read it back as a time-only profile.
+    All rows go in one transaction: a failure stores none of them.
+
+    :class:`~rayjoule.runs.store.Store` records only metered runs (``finish`` takes a
+    RunResult, whose energy is required), so these rows are written here, through the
+    store's transaction, in its schema.
+    """
+    now = time.time()
+    records = []
+    for row in rows:
+        run_id = new_run_id()
+        config = {"workload": workload, "framework": framework, "profile": True,
+                  "tasks": row["tasks"], "num_cpus": row["num_cpus"], "size": row["size"],
+                  "memory_mb": row.get("memory_mb"), "source": row["source"]}
+        stage = {"name": row["stage"], "tasks": row["tasks"], "num_cpus": row["num_cpus"],
+                 "wall_s": row["wall_s"], "energy": None, "memory_mb": row.get("memory_mb"),
+                 "cold_start_s": row.get("cold_start_s")}
+        result = {"run_id": run_id, "workload": workload, "framework": framework,
+                  "config": config, "wall_s": row["wall_s"], "energy": None, "meter": None,
+                  "stages": [stage], "summary": {}, "status": "ok", "error": None,
+                  "source": row["source"], "source_id": row.get("source_id")}
+        records.append((run_id, now, workload, framework, row["wall_s"],
+                        json.dumps(config), json.dumps(result)))
+    with store._tx() as db:  # one transaction: all imported or none
+        db.executemany(
+            "INSERT INTO runs (run_id, created, workload, framework, status, wall_s,"
+            " config_json, result_json) VALUES (?, ?, ?, ?, 'ok', ?, ?, ?)", records)
+    return [r[0] for r in records]
