@@ -266,50 +266,57 @@ def _config_of(settings: dict, base) -> dict:
 
 
 def live(args: argparse.Namespace) -> None:
-    from rayjoule.cluster.connect import connect, disconnect
-    from rayjoule.core.config import RunConfig
     from rayjoule.runs.store import Store
 
     cpus = os.cpu_count() or 1
     db = RESULTS / "model_tuner.sqlite"
     for f in RESULTS.glob("model_tuner.*sqlite*"):
         f.unlink()
-    out = {}
+    path = RESULTS / "model_tuner_live.json"
+    out = json.loads(path.read_text()) if args.only and path.exists() else {}
     with Store(db) as store:
-        base = RunConfig(workload="wordcount", size=args.wc_size, framework="native",
-                         concurrency=cpus, meter=args.meter, idle_seconds=0,
-                         tdp_scope=args.tdp_scope).validated()
-        wc_sweep = [{"tasks": {"map": m, "reduce": r}} for m in (1, 2, 4, 8)
-                    for r in (1, 2, 4, 8)]
+        for name, case in (("wordcount", _live_wordcount), ("pi", _live_pi)):
+            if args.only in (None, name):
+                out[name] = case(args, store, db, cpus)
+                path.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print(f"\nresults: {path}")
 
-        def wc_key(settings: dict) -> tuple:
-            t = settings["tasks"] if "tasks" in settings else {
-                s: v["tasks"] for s, v in settings.items()}
-            return (t["map"], t["reduce"])
 
-        # the top stage is capped at 1 task: the tune searches map and reduce only
-        out["wordcount"] = _case("wordcount (native)", base, wc_sweep, wc_key,
-                                 ("--tasks", "map=1:64,reduce=1:64"), store, db,
-                                 args.repeats)
-        connect(None, num_cpus=cpus, include_dashboard=False)
-        try:
-            base = RunConfig(workload="pi", size=args.pi_size, framework="ray",
-                             concurrency=cpus, meter=args.meter, idle_seconds=0,
-                             tdp_scope=args.tdp_scope).validated()
-            pi_sweep = [{"tasks": t, "num_cpus": c} for t in (1, 2, 4, 8, 16)
-                        for c in (0.5, 1.0, 2.0)]
+def _live_wordcount(args: argparse.Namespace, store, db: Path, cpus: int) -> dict:
+    from rayjoule.core.config import RunConfig
 
-            def pi_key(settings: dict) -> tuple:
-                s = settings.get("map", settings)
-                return (int(s["tasks"]), float(s["num_cpus"]))
+    base = RunConfig(workload="wordcount", size=args.wc_size, framework="native",
+                     concurrency=cpus, meter=args.meter, idle_seconds=0,
+                     tdp_scope=args.tdp_scope).validated()
+    sweep = [{"tasks": {"map": m, "reduce": r}} for m in (1, 2, 4, 8) for r in (1, 2, 4, 8)]
 
-            out["pi"] = _case("pi (ray)", base, pi_sweep, pi_key, (), store, db,
-                              args.repeats)
-        finally:
-            disconnect()
-    (RESULTS / "model_tuner_live.json").write_text(json.dumps(out, indent=2, default=str)
-                                                   + "\n")
-    print(f"\nresults: {RESULTS / 'model_tuner_live.json'}")
+    def key(settings: dict) -> tuple:
+        t = settings["tasks"] if "tasks" in settings else {
+            s: v["tasks"] for s, v in settings.items()}
+        return (t["map"], t["reduce"])
+
+    # the top stage is capped at 1 task: the tune searches map and reduce only
+    return _case("wordcount (native)", base, sweep, key, ("--tasks", "map=1:64,reduce=1:64"),
+                 store, db, args.repeats)
+
+
+def _live_pi(args: argparse.Namespace, store, db: Path, cpus: int) -> dict:
+    from rayjoule.cluster.connect import connect, disconnect
+    from rayjoule.core.config import RunConfig
+
+    base = RunConfig(workload="pi", size=args.pi_size, framework="ray", concurrency=cpus,
+                     meter=args.meter, idle_seconds=0, tdp_scope=args.tdp_scope).validated()
+    sweep = [{"tasks": t, "num_cpus": c} for t in (1, 2, 4, 8, 16) for c in (0.5, 1.0, 2.0)]
+
+    def key(settings: dict) -> tuple:
+        s = settings.get("map", settings)
+        return (int(s["tasks"]), float(s["num_cpus"]))
+
+    connect(None, num_cpus=cpus, include_dashboard=False)
+    try:
+        return _case("pi (ray)", base, sweep, key, (), store, db, args.repeats)
+    finally:
+        disconnect()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -322,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     lv.add_argument("--pi-size", default="4e8")
     lv.add_argument("--wc-size", default="2e6")
     lv.add_argument("--repeats", type=int, default=2, help="repeats of each sweep point")
+    lv.add_argument("--only", choices=("pi", "wordcount"), help="run one case, keep the other's")
     lv.add_argument("--meter", default="auto")
     lv.add_argument("--tdp-scope", default="process",
                     help="tdp model scope (default process: on a shared machine the host "

@@ -22,6 +22,7 @@ from rayjoule.cli.common import (
     metering_fields,
     parse_per_stage,
     resolve_config,
+    results_console,
     write_json,
 )
 from rayjoule.core.config import MODES
@@ -78,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
             status.update(f"{r.framework}: {r.energy.total_j:.1f} J in {r.wall_s:.2f} s")
 
         report = compare(base, frameworks, args.repeats, store, on_run=on_run)
-    print_report(report, console)
+    print_report(report, results_console())
     if args.json:
         write_json(args.json, report)
     if args.plot:
@@ -96,18 +97,25 @@ def main(argv: list[str] | None = None) -> int:
 def print_report(report: dict, console: Console) -> None:
     m = report["meter"]
     source = f"meter {m['name']}, {m['kind']}"
-    title = (f"{report['workload']} (size {report['size']}), {report['tasks']} tasks, "
-             f"concurrency {report['concurrency']}, {report['repeats']} interleaved repeats — "
-             f"medians [95 % CI] [{source}]")
+    title = (f"{report['workload']} (size {report['size']}), {report['task_count']} tasks, "
+             f"concurrency {report['concurrency']}, {report['repeats']} interleaved repeats "
+             f"(1 cold + {report['steady_repeats']} steady) — medians [95 % CI] [{source}]")
     table = Table(title=escape(title))
-    for col in ("framework", "wall s", "total J", "dynamic J", "overhead J", "overhead J/task"):
+    for col in ("framework", "start-up J", "start-up s", "steady wall s", "steady total J",
+                "tasks J", "attributed overhead J", "overhead vs native J", "overhead J/call"):
         table.add_column(col, justify="right")
     for fw, e in report["frameworks"].items():
-        table.add_row(fw, _ci(e["wall_s"], ".2f"), _ci(e["total_j"], ".1f"),
-                      _ci(e["dynamic_j"], ".1f"),
-                      _ci(e.get("overhead_j"), ".1f"), _ci(e.get("overhead_j_per_task"), ".3f"))
+        start = e.get("startup") or {}
+        table.add_row(fw, _ci(start.get("total_j"), ".2f"), _ci(start.get("wall_s"), ".2f"),
+                      _ci(e["wall_s"], ".2f"), _ci(e["total_j"], ".2f"),
+                      _ci(e["tasks_j"], ".2f"), _ci(e["attributed_overhead_j"], ".2f"),
+                      _ci(e.get("overhead_j"), ".2f"), _ci(e.get("overhead_j_per_task"), ".3f"))
     console.print(table)
-    console.print(f"summary identical on every framework: {report['summary']}")
+    console.print("start-up = the cold first repeat (pools, workers, actors start in its window) "
+                  "minus the steady median; overhead vs native is paired by steady repeat; "
+                  "attributed overhead is the single-run view (energy no task's CPU explains)")
+    console.print(f"workload summary identical on every framework "
+                  f"({report['summaries_compared']} runs): {report['summary']}")
 
 
 def _ci(stat, spec: str) -> str:

@@ -19,7 +19,7 @@ from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import RunResult
 from rayjoule.core.stats import median_ci
-from rayjoule.runs.session import Session
+from rayjoule.runs.session import Session, new_run_id
 from rayjoule.runs.store import Store
 
 BASELINE = "native"
@@ -45,7 +45,8 @@ def compare(
     configs = {spec: config_for(base, spec) for spec in frameworks}
     results: dict[str, list[RunResult]] = {fw: [] for fw in frameworks}
     with ExitStack() as stack:
-        sessions = {fw: stack.enter_context(Session(cfg, store, workload))
+        batch = f"compare-{new_run_id()}"  # identifies the batch's runs in the store
+        sessions = {fw: stack.enter_context(Session(cfg, store, workload, study=batch))
                     for fw, cfg in configs.items()}
         for _ in range(repeats):
             for fw, session in sessions.items():
@@ -74,39 +75,75 @@ def config_for(base: RunConfig, spec: str) -> RunConfig:
 
 
 def summarise(base: RunConfig, results: dict[str, list[RunResult]]) -> dict[str, Any]:
-    """Medians, intervals and overheads from the interleaved results (checks summaries first)."""
+    """Medians, intervals and overheads from the interleaved results (checks summaries first).
+
+    Start-up and steady state are reported apart, for every framework alike: the first
+    repeat of each session is its cold start (pools, workers, actors, runtimes start inside
+    its meter window); the rest are steady state. ``startup`` is the cold repeat minus the
+    steady median. Overheads vs native are paired by repeat over the steady repeats, so
+    they measure per-call cost, not start-up. With one repeat there is no steady state and
+    every figure is the cold run's.
+    """
     check_identical_summaries(results)
-    first = next(iter(results.values()))[0]
+    first_runs = next(iter(results.values()))
+    first = first_runs[0]
+    n_repeats = len(first_runs)
+    n_tasks = len(first.tasks) or 1
     out: dict[str, Any] = {
         "workload": base.workload,
         "size": first.config.get("size"),
         "tasks": base.tasks,
+        "task_count": n_tasks,
         "concurrency": base.concurrency,
-        "repeats": len(next(iter(results.values()))),
-        "summary_identical": True,
+        "repeats": n_repeats,
+        "steady_repeats": max(n_repeats - 1, 1),
+        "summaries_compared": sum(len(r) for r in results.values()),
         "summary": first.summary,
         "meter": _meter_of(results),
         "frameworks": {},
     }
     native = results.get(BASELINE)
     for fw, runs in results.items():
+        steady = _steady(runs)
         entry: dict[str, Any] = {
-            "wall_s": median_ci([r.wall_s for r in runs]),
-            "total_j": median_ci([r.energy.total_j for r in runs]),
-            "static_j": median_ci([r.energy.static_j for r in runs]),
-            "dynamic_j": median_ci([r.energy.dynamic_j for r in runs]),
+            "wall_s": median_ci([r.wall_s for r in steady]),
+            "total_j": median_ci([r.energy.total_j for r in steady]),
+            "static_j": median_ci([r.energy.static_j for r in steady]),
+            "dynamic_j": median_ci([r.energy.dynamic_j for r in steady]),
+            "tasks_j": median_ci([r.energy.tasks_j for r in steady]),
+            "attributed_overhead_j": median_ci([r.energy.overhead_j for r in steady]),
+            "startup": _startup(runs, steady),
             "meter": runs[0].meter.to_dict(),
             "run_ids": [r.run_id for r in runs],
         }
         if fw != BASELINE and native:
-            diffs = [r.energy.total_j - n.energy.total_j for r, n in zip(runs, native,
-                                                                        strict=True)]
+            native_steady = _steady(native)
+            diffs = [r.energy.total_j - n.energy.total_j
+                     for r, n in zip(steady, native_steady, strict=True)]
             entry["overhead_j"] = median_ci(diffs)
-            entry["overhead_j_per_task"] = median_ci([d / base.tasks for d in diffs])
+            entry["overhead_j_per_task"] = median_ci([d / n_tasks for d in diffs])
             entry["overhead_fraction"] = median_ci(
-                [d / n.energy.total_j for d, n in zip(diffs, native, strict=True)
+                [d / n.energy.total_j for d, n in zip(diffs, native_steady, strict=True)
                  if n.energy.total_j > 0] or [0.0])
         out["frameworks"][fw] = entry
+    return out
+
+
+def _steady(runs: list[RunResult]) -> list[RunResult]:
+    return runs[1:] if len(runs) > 1 else runs
+
+
+def _startup(runs: list[RunResult], steady: list[RunResult]) -> dict[str, Any] | None:
+    """The cold first run minus the steady median: what starting the framework cost."""
+    if len(runs) < 2:
+        return None
+    cold = runs[0]
+    out = {}
+    for key, value in (("total_j", lambda r: r.energy.total_j), ("wall_s", lambda r: r.wall_s)):
+        stat = median_ci([value(r) for r in steady])
+        lo, hi = stat["ci95"]
+        out[key] = {"median": value(cold) - stat["median"],
+                    "ci95": [value(cold) - hi, value(cold) - lo]}
     return out
 
 

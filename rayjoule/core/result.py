@@ -44,15 +44,20 @@ class TaskRecord:
         return self.end - self.start
 
     def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
+        d = {f: getattr(self, f) for f in _TASK_FIELDS}  # not asdict: 100k tasks must be quick
         for optional in ("framework_stats", "call_energy"):
-            if not d[optional]:
-                del d[optional]
+            value = getattr(self, optional)
+            if value:
+                d[optional] = dict(value)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskRecord:
         return cls(**d)
+
+
+_TASK_FIELDS = ("task_id", "node_id", "host", "pid", "start", "end", "cpu_s", "stage",
+                "slot_cpus", "static_j", "dynamic_j", "energy_j")
 
 
 @dataclass(frozen=True)
@@ -205,7 +210,9 @@ class RunResult:
         """False when any host was lost mid-run (its energy is partial)."""
         return all(h.complete for h in self.hosts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, tasks: bool = True) -> dict[str, Any]:
+        """The result as JSON-safe data; ``tasks=False`` leaves this run's task list out
+        (the store keeps tasks in their own table; repeats keep theirs)."""
         d: dict[str, Any] = {
             "run_id": self.run_id,
             "workload": self.workload,
@@ -214,7 +221,6 @@ class RunResult:
             "wall_s": self.wall_s,
             "energy": self.energy.to_dict(),
             "meter": self.meter.to_dict(),
-            "tasks": [t.to_dict() for t in self.tasks],
             "summary": dict(self.summary),
             "hosts": [h.to_dict() for h in self.hosts],
             "status": self.status,
@@ -223,6 +229,8 @@ class RunResult:
             "complete": self.complete,
             "stages": [st.to_dict() for st in self.stages],
         }
+        if tasks:
+            d["tasks"] = [t.to_dict() for t in self.tasks]
         if self.repeats:
             d["repeats"] = [r.to_dict() for r in self.repeats]
             d["spread"] = {k: dict(v) for k, v in self.spread.items()}

@@ -18,7 +18,10 @@ separate objects, so each reader fetches only its own bucket. Tasks are named
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import logging
+import pickle
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -54,25 +57,40 @@ def _pack(stage: StagePlan, output: Any, record: dict) -> Any:
     return (*parts, record)
 
 
-def _ray_task(pipeline: Any, stage: StagePlan, ctx: Any, layout: tuple[tuple[str, int], ...],
-              *flat: Any) -> Any:
+@functools.lru_cache(maxsize=16)
+def _unpack_stage(blob: bytes) -> tuple[Any, StagePlan, Any, str]:
+    """(pipeline, stage plan, context template, node id) from a stage's pickled blob.
+
+    Every task of a stage carries the same small blob inline (no object to resolve, no
+    per-task pickling of the pipeline); each worker unpickles it once.
+    """
     import ray
 
+    pipeline, stage, template = pickle.loads(blob)
+    return pipeline, stage, template, ray.get_runtime_context().get_node_id()
+
+
+def _ray_task(blob: bytes, spec: tuple[int, Any, tuple[tuple[str, int], ...]],
+              *flat: Any) -> Any:
+    """One task: ``spec`` = (index, source descriptor, input layout) — one argument, so Ray
+    serialises one small object per task besides the stage's blob."""
+    index, source, layout = spec
+    pipeline, stage, template, node_id = _unpack_stage(blob)
     inputs, k = {}, 0
     for up, count in layout:
         inputs[up] = list(flat[k:k + count])
         k += count
-    output, record = run_task(pipeline, stage, ctx, inputs,
-                              ray.get_runtime_context().get_node_id())
+    ctx = dataclasses.replace(template, index=index, source=source)
+    output, record = run_task(pipeline, stage, ctx, inputs, node_id)
     return _pack(stage, output, record)
 
 
 class RayjouleWorker:
     """A long-lived worker actor: the same process runs many tasks (no per-task start-up)."""
 
-    def run(self, pipeline: Any, stage: StagePlan, ctx: Any,
-            layout: tuple[tuple[str, int], ...], *flat: Any) -> Any:
-        return _ray_task(pipeline, stage, ctx, layout, *flat)
+    def run(self, blob: bytes, spec: tuple[int, Any, tuple[tuple[str, int], ...]],
+            *flat: Any) -> Any:
+        return _ray_task(blob, spec, *flat)
 
 
 class _StageRefs:
@@ -102,7 +120,7 @@ class RayExecutor(Executor):
         self._remote: Any = None
         self._groups: dict[float, Any] = {}
         self._pools: dict[float, list[Any]] = {}
-        self._pipeline_refs: dict[int, Any] = {}
+        self._blobs: dict[tuple[int, str], tuple[Job, bytes]] = {}
 
     def open(self) -> None:
         self._started_here = connect(self.config.address, keep_alive=self.config.keep_alive)
@@ -124,7 +142,7 @@ class RayExecutor(Executor):
         if ray.is_initialized():
             self._kill_workers()
             self._remove_groups()
-        self._pipeline_refs.clear()
+        self._blobs.clear()
         if self._started_here and not self.config.keep_alive:
             disconnect()
             self._started_here = False
@@ -133,17 +151,21 @@ class RayExecutor(Executor):
     def run(self, job: Job, on_done: OnTaskDone | None = None) -> JobOutput:
         import ray
 
-        pipe_ref = self._pipeline_ref(ray, job.pipeline)
         refs: dict[str, _StageRefs] = {}
         submitted: list[Any] = []
         try:
             for stage in job.stages:
                 submit = self._submitter(ray, job, stage)
+                blob = self._stage_blob(job, stage)
+                sources = job.sources.get(stage.name) or [None] * stage.tasks
                 returned = []
+                no_inputs = not stage.inputs
                 for i in range(stage.tasks):
-                    layout, flat = _arguments(stage, i, refs)
-                    returned.append(submit(i, pipe_ref, stage, job.context(stage, i),
-                                           layout, *flat))
+                    if no_inputs:
+                        returned.append(submit(i, blob, (i, sources[i], ())))
+                    else:
+                        layout, flat = _arguments(stage, i, refs)
+                        returned.append(submit(i, blob, (i, sources[i], layout), *flat))
                 refs[stage.name] = _StageRefs(stage, returned)
                 submitted.extend(refs[stage.name].records)
             return self._collect(ray, job, refs, on_done)
@@ -188,11 +210,15 @@ class RayExecutor(Executor):
         return JobOutput(sinks, records)
 
     # -- resources -------------------------------------------------------------
-    def _pipeline_ref(self, ray: Any, pipeline: Any) -> Any:
-        key = id(pipeline)
-        if key not in self._pipeline_refs:
-            self._pipeline_refs[key] = (pipeline, ray.put(pipeline))
-        return self._pipeline_refs[key][1]
+    def _stage_blob(self, job: Job, stage: StagePlan) -> bytes:
+        """The pickled (pipeline, stage, context template) every task of ``stage`` carries."""
+        key = (id(job), stage.name)
+        if key not in self._blobs:
+            from ray import cloudpickle  # honours pickle-by-value registrations, as Ray does
+
+            self._blobs[key] = (job, cloudpickle.dumps(
+                (job.pipeline, stage, job.context(stage, 0)), protocol=pickle.HIGHEST_PROTOCOL))
+        return self._blobs[key][1]
 
     def _group(self, ray: Any, stage: StagePlan) -> Any:
         """The placement group that caps this stage at ``concurrency`` tasks, if one is needed."""
@@ -280,9 +306,15 @@ def _get(ray: Any, refs: Sequence[Any], stage: StagePlan, offset: int = 0) -> li
 
 def _failed_index(ray: Any, refs: Sequence[Any], offset: int) -> int | None:
     """Which task of the batch failed (only looked up on the failure path)."""
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=0)
+    done = set(ready)
     for k, ref in enumerate(refs):
+        if ref not in done:
+            continue
         try:
             ray.get(ref, timeout=0)
+        except ray.exceptions.GetTimeoutError:
+            continue
         except Exception:
             return offset + k
     return None

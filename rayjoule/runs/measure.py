@@ -212,12 +212,13 @@ class Measurement:
             reader = ray_tasks.EventReader(self._job_id, self._gcs_address)
             try:
                 batch, settled = ray_tasks.settle(
-                    reader.read, self._t_start, t_end, ended_at=ended_at,
+                    lambda: reader.read(since=self._t_start), self._t_start, t_end,
+                    ended_at=ended_at,
                     interval_s=ray_tasks.report_interval_s(), limit_s=self.settle_s)
             finally:
                 reader.close()
             tick("settle")
-            chosen = ray_tasks.select(batch.events, self._t_start, t_end)
+            chosen = ray_tasks.select(batch.events, self._t_start, t_end, batch.ended_before)
             m.records, basis = self._records(chosen, batch, after)
             m.summary = self._summary(chosen, batch, settled, basis)
             result = assemble(m, self._idle, self._metering.label, self._metering.host_info,
@@ -283,7 +284,8 @@ class Measurement:
                  settled: bool, basis: list[str]) -> dict[str, Any]:
         """What the block saw of Ray's task events, and how complete they were."""
         return {"name": self.name, "tasks_seen": len(chosen.tasks),
-                "task_events": len(batch.events), "excluded": dict(sorted(chosen.excluded.items())),
+                "task_events": len(batch.events) + batch.ended_before,
+                "excluded": dict(sorted(chosen.excluded.items())),
                 "running_at_exit": chosen.running_at_exit,
                 "events_dropped": bool(batch.dropped) or batch.truncated,
                 "events_dropped_n": batch.dropped, "events_settled": settled,

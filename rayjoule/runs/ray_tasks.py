@@ -87,6 +87,8 @@ class EventBatch:
     #: task attempts whose status events Ray dropped for this job (None: not reported)
     dropped: int | None = 0
     truncated: bool = False
+    #: events of attempts that had ended before ``since`` (skipped unread: a long-lived job)
+    ended_before: int = 0
 
 
 @dataclass
@@ -114,20 +116,23 @@ class EventReader:
         self._stub: Any = None
         self._use_gcs = _gcs_has_task_events()
 
-    def read(self) -> EventBatch:
+    def read(self, since: float | None = None) -> EventBatch:
+        """The job's events; from the GCS, those of attempts ended before ``since`` (epoch
+        seconds) are only counted, not converted."""
         if self._use_gcs:
             try:
-                return self._read_gcs()
+                return self._read_gcs(since)
             except (ImportError, AttributeError) as exc:  # a Ray whose internals moved
                 log.info("reading task events from the GCS is not possible here (%s); "
                          "using the state API", exc)
                 self._use_gcs = False
         return self._read_state_api()
 
-    def _read_gcs(self) -> EventBatch:
+    def _read_gcs(self, since: float | None) -> EventBatch:
         from ray._private import ray_constants
         from ray._private.grpc_utils import init_grpc_channel
         from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+        from ray.core.generated.common_pb2 import TaskStatus
 
         if self._stub is None:
             self._channel = init_grpc_channel(self.gcs_address, options=[
@@ -139,9 +144,14 @@ class EventReader:
         reply = self._stub.GetTaskEvents(request, timeout=60)
         if reply.status.code != 0:
             raise RayjouleError(f"Ray's GCS refused the task-events query: {reply.status.message}")
-        return EventBatch([_from_proto(e) for e in reply.events_by_task], "gcs",
+        cutoff = int((since or 0) * 1e9)
+        done = (TaskStatus.Value("FINISHED"), TaskStatus.Value("FAILED"))
+        fresh = [e for e in reply.events_by_task
+                 if not 0 < max(e.state_updates.state_ts_ns.get(k, 0) for k in done) < cutoff]
+        return EventBatch([_from_proto(e) for e in fresh], "gcs",
                           dropped=int(reply.num_status_task_events_dropped),
-                          truncated=reply.num_truncated > 0)
+                          truncated=reply.num_truncated > 0,
+                          ended_before=len(reply.events_by_task) - len(fresh))
 
     def _read_state_api(self) -> EventBatch:
         from ray.util.state import list_tasks
@@ -221,7 +231,8 @@ def is_own(e: TaskEvent) -> bool:
     return e.name in (HOST_PROBE, CPU_PROBE) or e.name.startswith(_OWN_ACTOR_PREFIX)
 
 
-def select(events: Iterable[TaskEvent], t_start: float, t_end: float) -> Selection:
+def select(events: Iterable[TaskEvent], t_start: float, t_end: float,
+           ended_before: int = 0) -> Selection:
     """The attempts that began running inside ``[t_start, t_end]`` (epoch seconds).
 
     Left out, and counted by reason: the driver, rayjoule's own tasks, attempts that never
@@ -229,6 +240,8 @@ def select(events: Iterable[TaskEvent], t_start: float, t_end: float) -> Selecti
     running at ``t_end`` is kept, ending at ``t_end`` (the windows closed there).
     """
     excluded: dict[str, int] = defaultdict(int)
+    if ended_before:
+        excluded["before_block"] = ended_before
     tasks, running = [], 0
     for e in events:
         reason = ("driver" if e.kind == "DRIVER_TASK" else "rayjoule" if is_own(e)
@@ -282,7 +295,7 @@ def settle(read: Callable[[], EventBatch], t_start: float, t_end: float, *,
     unchanged_since, last = clock(), None
     while True:
         batch = read()
-        pending = frozenset((e.task_id, e.attempt, e.state, e.known) for e in batch.events
+        pending = frozenset((e.task_id, e.attempt, e.state, e.known, e.pid) for e in batch.events
                             if _unsettled(e, t_start, t_end))
         now = clock()
         log.debug("task events after %.2f s: %d for the job, %d of the block's unsettled",

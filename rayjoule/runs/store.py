@@ -287,9 +287,7 @@ def _without_tasks(result: RunResult) -> dict[str, Any]:
 
     Repeats keep theirs, so a combined result still shows every repeat's tasks.
     """
-    d = result.to_dict()
-    d.pop("tasks", None)
-    return d
+    return result.to_dict(tasks=False)
 
 
 def open_existing(path: str | Path) -> Store:

@@ -43,7 +43,7 @@ def test_compare_interleaves_and_reports_overheads(ray_session, tmp_path):
         report = compare(base(), ["native", "ray", "lithops"], 2, store,
                          on_run=lambda r: order.append(r.framework))
     assert order == ["native", "ray", "lithops"] * 2
-    assert report["summary_identical"] is True
+    assert report["summaries_compared"] == 6 and report["steady_repeats"] == 1
     assert set(report["frameworks"]) == {"native", "ray", "lithops"}
     assert "overhead_j" not in report["frameworks"]["native"]
     for name in ("ray", "lithops"):
@@ -51,7 +51,20 @@ def test_compare_interleaves_and_reports_overheads(ray_session, tmp_path):
         lo, hi = e["overhead_j"]["ci95"]
         assert lo <= e["overhead_j"]["median"] <= hi
         assert e["overhead_j_per_task"]["median"] == pytest.approx(e["overhead_j"]["median"] / 2)
+    for e in report["frameworks"].values():  # start-up = cold repeat − steady median
+        cold, steady = e["startup"]["total_j"]["median"], e["total_j"]["median"]
+        assert cold + steady > 0
+        lo, hi = e["startup"]["total_j"]["ci95"]
+        assert lo <= cold <= hi
     assert report["meter"] == {"name": "tdp", "kind": "modelled"}
+
+
+def test_compare_runs_share_a_batch_id_in_the_store(tmp_path):
+    with Store(tmp_path / "r.sqlite") as store:
+        report = compare(base(), ["native"], 2, store)
+        studies = {row["study"] for row in store.runs()}
+    assert len(studies) == 1 and next(iter(studies)).startswith("compare-")
+    assert len(report["frameworks"]["native"]["run_ids"]) == 2
 
 
 def test_compare_fails_loudly_when_frameworks_disagree(ray_session, tmp_path):
@@ -64,6 +77,7 @@ def test_compare_fails_loudly_when_frameworks_disagree(ray_session, tmp_path):
 
 def test_median_ci_on_known_samples():
     assert median_ci([5.0] * 7) == {"median": 5.0, "ci95": [5.0, 5.0]}
+    assert set(median_ci([1.0, 2.0], level=0.9)) == {"median", "ci90"}
     out = median_ci([1.0, 2.0, 3.0, 4.0, 100.0])
     assert out["median"] == 3.0
     lo, hi = out["ci95"]
@@ -93,14 +107,15 @@ def test_compare_cli_writes_json_and_plot(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "rayjoule.compare", "--frameworks",
                            "native,lithops", "--size", "200000", "--repeats", "2", "--meter",
                            "tdp", "--idle-seconds", "0", "--db", str(tmp_path / "r.sqlite"),
-                           "--json", str(out), "--plot", str(tmp_path / "c.png")],
+                           "--json", str(out), "--plot", str(tmp_path / "plots")],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(out.read_text())
-    assert data["summary_identical"] and data["repeats"] == 2
-    assert set(data["frameworks"]["lithops"]) >= {"wall_s", "total_j", "dynamic_j",
+    assert data["summaries_compared"] == 4 and data["repeats"] == 2
+    assert set(data["frameworks"]["lithops"]) >= {"wall_s", "total_j", "dynamic_j", "tasks_j",
+                                                  "attributed_overhead_j", "startup",
                                                   "overhead_j", "overhead_j_per_task"}
-    assert (tmp_path / "c.png").stat().st_size > 1000
+    assert (tmp_path / "plots" / "compare_pi.png").stat().st_size > 1000
 
 
 def test_framework_specs_pick_rays_mode():

@@ -38,9 +38,9 @@ def test_select_keeps_attempts_that_began_inside_the_block_and_counts_the_rest()
         ev("meter", kind="ACTOR_TASK", name="MeterActor.stop_window", start=10.3),
         ev("long", start=12.0, end=None, state="RUNNING"),
     ]
-    sel = ray_tasks.select(events, 10.0, 20.0)
+    sel = ray_tasks.select(events, 10.0, 20.0, ended_before=2)  # 2 skipped by the reader
     assert [t.task_id for t in sel.tasks] == ["a", "long"]
-    assert sel.excluded == {"before_block": 1, "after_block": 1, "not_started": 1,
+    assert sel.excluded == {"before_block": 3, "after_block": 1, "not_started": 1,
                             "driver": 1, "rayjoule": 2}
     assert sel.running_at_exit == 1 and sel.tasks[1].end == 20.0  # clipped to the block
 
