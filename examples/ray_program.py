@@ -4,7 +4,7 @@ Everything below is ordinary Ray: a remote function, an actor, ``ray.get``. The 
 rayjoule line is ``with rayjoule.measure(...) as m:``; afterwards ``m.result`` holds the
 block's wall time, its energy per host (total, static, dynamic, overhead) and each Ray
 task's and actor call's share, conserved exactly. The run is also stored in the results
-store (``python -m rayjoule.history`` lists it).
+store (``--db``).
 
     python examples/ray_program.py                 # --meter auto, --db rayjoule.sqlite
     python examples/ray_program.py --meter tdp --db /tmp/runs.sqlite
@@ -74,8 +74,8 @@ def report(r: rayjoule.RunResult) -> None:
           f"events dropped: {r.summary['events_dropped']}):")
     for s in r.stages:
         mean = s.energy.tasks_j / s.tasks if s.tasks else math.nan
-        print(f"    {s.name:18s} {s.tasks:3d} × {mean:6.3f} J  (stage with its share of "
-              f"overhead {s.energy.total_j:.1f} J)")
+        print(f"    {s.name:18s} {s.tasks:3d} × {mean:.3f} J = {s.energy.tasks_j:5.2f} J; "
+              f"with its share of the overhead {s.energy.total_j:5.2f} J")
     tasks = math.fsum(t.energy_j for t in r.tasks)
     print(f"  conserved: tasks {tasks:.3f} J + overhead {e.overhead_j:.3f} J = "
           f"{tasks + e.overhead_j:.3f} J of {e.total_j:.3f} J")

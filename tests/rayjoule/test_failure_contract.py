@@ -1,0 +1,228 @@
+"""The failure contract: whatever fails, wherever, the run ends in the store as ok, failed or
+interrupted, the command exits with DESIGN.md's status and one line, and no process it
+started outlives it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+import meters
+from rayjoule import RunConfig, RunFailed, run
+from rayjoule.core.errors import UnmeteredHosts
+from rayjoule.metering.host_meter import HostMeter
+from rayjoule.runs.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def cfg(**kw) -> RunConfig:
+    fields = dict(workload="sleep", size=0.2, tasks=2, concurrency=2, meter="tdp",
+                  idle_seconds=0)
+    return RunConfig(**{**fields, **kw})
+
+
+def statuses(db: Path) -> list[tuple[str, str | None]]:
+    with Store(db) as store:
+        return [(r["status"], r["error"]) for r in store.runs()]
+
+
+class FailingMeter(meters.Meter):
+    """Reads fine at the start of the run, then its counter device disappears."""
+
+    name = "failing"
+    kind = meters.MODELLED
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.domains = ["cpu"]
+        self.reads = 0
+
+    def _read(self) -> meters.Reading:
+        self.reads += 1
+        if self.reads > 1:
+            raise meters.MeterError("energy counter vanished")
+        return meters.Reading({"cpu": 0.0}, t=time.monotonic(), kind=self.kind,
+                              source=self.name)
+
+    @classmethod
+    def _probe(cls, **options) -> meters.Probe:
+        return meters.Probe(True, None, meters.MODELLED, ["cpu"])
+
+    @property
+    def idle_watts(self) -> float:
+        return 0.0
+
+
+def test_a_meter_failing_mid_run_stores_the_run_as_failed(tmp_path, monkeypatch):
+    monkeypatch.setattr("rayjoule.metering.host_meter._build",
+                        lambda name, scope, pids, tdp: FailingMeter())
+    db = tmp_path / "r.sqlite"
+    with pytest.raises(RunFailed, match="energy counter vanished"):
+        run(cfg(meter="failing"), db=db)
+    [(status, error)] = statuses(db)
+    assert status == "failed" and "energy counter vanished" in error
+
+
+def test_a_task_on_a_host_no_meter_saw_fails_the_run_naming_the_host(tmp_path, monkeypatch):
+    monkeypatch.setattr("rayjoule.frameworks.task.host_key", lambda: "elsewhere:0000")
+    db = tmp_path / "r.sqlite"
+    with pytest.raises(RunFailed, match=r"elsewhere:0000 \(2 tasks\)"):
+        run(cfg(), db=db)
+    [(status, error)] = statuses(db)
+    assert status == "failed" and "no meter saw" in error
+    assert issubclass(UnmeteredHosts, Exception)
+
+
+def test_a_store_that_cannot_be_written_fails_the_run_in_one_line(tmp_path, monkeypatch):
+    def broken(self, result):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("rayjoule.runs.store.Store.finish", broken)
+    db = tmp_path / "r.sqlite"
+    with pytest.raises(RunFailed, match="No space left"):
+        run(cfg(), db=db)
+    [(status, error)] = statuses(db)
+    assert status == "failed" and "storing the result failed" in error
+
+
+def test_a_window_reopened_at_once_is_still_sampled():
+    hm = HostMeter("tdp", sample_interval_s=0.05)
+    try:
+        for _ in range(3):  # close and reopen before the old sampler thread has exited
+            wid = hm.start_window()
+            time.sleep(0.3)
+            window = hm.stop_window(wid)
+            assert len({t for t, _, _ in window.samples}) >= 2
+    finally:
+        hm.close()
+
+
+def test_a_sample_that_fails_is_known_to_the_window(monkeypatch):
+    hm = HostMeter("tdp", sample_interval_s=0.05)
+    try:
+        wid = hm.start_window()
+        monkeypatch.setattr(hm, "read", lambda: (_ for _ in ()).throw(
+            meters.MeterError("sysfs went away")))
+        time.sleep(0.3)
+        monkeypatch.undo()
+        with pytest.raises(meters.MeterError, match="sysfs went away"):
+            hm.stop_window(wid)
+    finally:
+        hm.close()
+
+
+def _command(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def _wait_for_running_row(db: Path, proc: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if db.exists():
+            try:
+                if any(s == "running" for s, _ in statuses(db)):
+                    return
+            except Exception:  # the store is being created right now
+                pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    raise AssertionError("the run never started")
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _gone_within(procs: list[psutil.Process], seconds: float) -> list[psutil.Process]:
+    _, alive = psutil.wait_procs(procs, timeout=seconds)
+    return alive
+
+
+@pytest.mark.parametrize("sig, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_marks_the_run_interrupted_and_exits_with_its_status(tmp_path, sig, status):
+    db = tmp_path / "r.sqlite"
+    proc = subprocess.Popen(_command("rayjoule.run", "--workload", "sleep", "--size", "30",
+                                     "--tasks", "2", "--concurrency", "2", "--meter", "tdp",
+                                     "--idle-seconds", "0", "--db", str(db)),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_running_row(db, proc)
+    time.sleep(0.5)
+    workers = _descendants(proc.pid)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == status, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    [(row_status, error)] = statuses(db)
+    assert row_status == "interrupted"
+    assert not _gone_within(workers, 5.0)
+
+
+def test_sigkill_of_the_driver_leaves_no_native_pool_worker(tmp_path):
+    db = tmp_path / "r.sqlite"
+    proc = subprocess.Popen(_command("rayjoule.run", "--workload", "sleep", "--size", "60",
+                                     "--tasks", "2", "--concurrency", "2", "--meter", "tdp",
+                                     "--idle-seconds", "0", "--db", str(db)),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_running_row(db, proc)
+    deadline = time.monotonic() + 30
+    while len(_descendants(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    workers = _descendants(proc.pid)
+    assert len(workers) >= 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not _gone_within(workers, 5.0), "pool workers outlived a SIGKILLed driver"
+
+
+def test_sigkill_of_the_driver_leaves_no_lithops_worker(tmp_path):
+    pytest.importorskip("lithops")
+    db = tmp_path / "r.sqlite"
+    proc = subprocess.Popen(_command("rayjoule.run", "--workload", "sleep", "--size", "60",
+                                     "--tasks", "2", "--concurrency", "2", "--framework",
+                                     "lithops", "--meter", "tdp", "--idle-seconds", "0",
+                                     "--db", str(db)),
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for_running_row(db, proc)
+    time.sleep(4)  # Lithops' local runner and its workers start
+    workers = [p for p in _descendants(proc.pid) if "orphans" not in " ".join(p.cmdline())]
+    assert workers, "Lithops started no worker processes"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not _gone_within(workers, 6.0), "Lithops workers outlived a SIGKILLed driver"
+
+
+def test_ctrl_c_in_tune_prints_one_line_and_keeps_completed_trials(tmp_path):
+    db = tmp_path / "r.sqlite"
+    proc = subprocess.Popen(_command("rayjoule.tune", "--workload", "sleep", "--size", "2",
+                                     "--frameworks", "native", "--tasks", "1:2", "--trials",
+                                     "50", "--meter", "tdp", "--idle-seconds", "0",
+                                     "--db", str(db)),
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:  # wait until one trial completed and another runs
+        if db.exists():
+            try:
+                rows = statuses(db)
+            except Exception:
+                rows = []
+            if sum(s == "ok" for s, _ in rows) >= 1 and any(s == "running" for s, _ in rows):
+                break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = [line for line in err.splitlines() if line.startswith("rayjoule")]
+    assert len(lines) == 1 and "resume" in lines[0] and "Traceback" not in err
+    rows = statuses(db)
+    assert sum(s == "ok" for s, _ in rows) >= 1 and rows[-1][0] == "interrupted"
