@@ -1,8 +1,9 @@
 """``python -m rayjoule.profile``: profiling runs per stage for the energy models, or imports.
 
 Runs a small designed set of settings (:mod:`rayjoule.runs.profiling`: four or five task
-counts per stage at two input sizes, repeated; on Ray two CPU-per-task points per size), stored
-like any run and tagged as profiling, so ``python -m rayjoule.predict`` can fit the models.
+counts per stage at two input sizes, repeated; on Ray two CPU-per-task points per size),
+stored like any run and tagged as profiling, so ``python -m rayjoule.predict`` can fit the
+models.
 It prints what it will run before it starts and what energy it spent at the end::
 
     python -m rayjoule.profile --workload pi                       # sizes ⅛ and ½ of 5e8

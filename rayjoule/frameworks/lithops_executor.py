@@ -30,6 +30,9 @@ from rayjoule.frameworks.orphans import Reaper
 log = logging.getLogger(__name__)
 
 #: the per-call future stats kept with each task record
+#: packages a cloud runtime must have installed, never shipped as copies
+OWN_PACKAGES = ("rayjoule", "meters", "workloads")
+
 LITHOPS_STATS = ("host_submit_tstamp", "worker_start_tstamp", "worker_func_start_tstamp",
                  "worker_func_end_tstamp", "worker_end_tstamp", "worker_exec_time",
                  "worker_func_exec_time", "worker_cold_start", "host_status_done_tstamp")
@@ -53,10 +56,27 @@ def load_lithops_config(path: str) -> dict[str, Any]:
     try:
         data = yaml.safe_load(p.read_text())
     except yaml.YAMLError as exc:
-        raise ConfigError(f"Lithops config file {path} is not valid YAML: {exc}") from None
-    if not isinstance(data, dict) or "lithops" not in data:
+        where = getattr(exc, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where is not None else ""
+        raise ConfigError(f"Lithops config file {path} is not valid YAML{line}: "
+                          f"{getattr(exc, 'problem', None) or exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("lithops"), dict):
         raise ConfigError(f"Lithops config file {path} has no 'lithops' section")
+    backend = data["lithops"].get("backend", "localhost")
+    known = _known_backends()
+    if known and backend not in known:
+        raise ConfigError(f"Lithops config file {path}: unknown backend {backend!r} "
+                          f"(known: {', '.join(sorted(known))})")
     return data
+
+
+def _known_backends() -> set[str]:
+    """Lithops' own list of compute backends (empty when Lithops is not installed)."""
+    try:
+        from lithops import constants
+    except ImportError:
+        return set()
+    return {"localhost", *constants.SERVERLESS_BACKENDS, *constants.STANDALONE_BACKENDS}
 
 
 class LithopsExecutor(StoredStagesExecutor):
@@ -68,13 +88,22 @@ class LithopsExecutor(StoredStagesExecutor):
     def __init__(self, config) -> None:
         super().__init__(config)
         self._fexec = None
+        self._backend = "localhost"
         self._reaper = Reaper()
 
     @property
     def remote(self) -> bool:
-        """True when calls run on another machine (a non-localhost backend)."""
-        return self.config.lithops_config is not None and \
-            _backend(load_lithops_config(self.config.lithops_config)) != "localhost"
+        """True when each call meters itself: calls run on machines the driver's meters do
+        not see (any backend but localhost), or the config's ``rayjoule.meter_in_calls``
+        says so (e.g. a localhost backend inside a container on another host)."""
+        if self.config.lithops_config is None:
+            return False
+        cfg = load_lithops_config(self.config.lithops_config)
+        setting = (cfg.get("rayjoule") or {}).get("meter_in_calls")
+        if setting is not None and not isinstance(setting, bool):
+            raise ConfigError(f"Lithops config {self.config.lithops_config}: "
+                              f"rayjoule.meter_in_calls must be true or false, got {setting!r}")
+        return _backend(cfg) != "localhost" if setting is None else setting
 
     def open(self) -> None:
         try:
@@ -86,6 +115,8 @@ class LithopsExecutor(StoredStagesExecutor):
         lithops_cfg = (load_lithops_config(self.config.lithops_config)
                        if self.config.lithops_config
                        else localhost_config(self.config.concurrency))
+        lithops_cfg.pop("rayjoule", None)  # rayjoule's own settings; Lithops does not read them
+        self._backend = _backend(lithops_cfg)
         # Lithops logs each failed call itself; rayjoule reports the failure in one line, so
         # its logger stays at ERROR unless rayjoule's own log level asks for more
         level = "DEBUG" if logging.getLogger("rayjoule").isEnabledFor(logging.DEBUG) \
@@ -113,10 +144,14 @@ class LithopsExecutor(StoredStagesExecutor):
         iterdata = [{"args": (fn, *a), "meter": meter} for a in args]
         try:
             # on localhost the runtime is this interpreter, which imports rayjoule and the
-            # workloads itself: shipping copies of their modules only adds work (and a stale
-            # copy can shadow the installed package); a cloud runtime gets them shipped
-            modules = None if self.config.lithops_config is None else []
-            futures = self._fexec.map(_call, iterdata, include_modules=modules)
+            # workloads itself: shipping copies of modules only adds work (and a stale copy
+            # can shadow the installed package). A cloud runtime gets the user's modules
+            # shipped, but never copies of rayjoule, meters or workloads: the runtime image
+            # must have rayjoule installed (a copy would lack its data files, e.g. the CPU
+            # power table the in-call meter needs)
+            local = self._backend == "localhost"
+            futures = self._fexec.map(_call, iterdata, include_modules=None if local else [],
+                                      exclude_modules=None if local else list(OWN_PACKAGES))
         except Exception as exc:
             raise RunFailed(f"submitting the Lithops calls of stage {stage.name!r} failed: "
                             f"{type(exc).__name__}: {exc}") from exc
