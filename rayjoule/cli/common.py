@@ -95,14 +95,14 @@ def _one_line(exc: BaseException | str) -> str:
 
 
 def configure_logging(level: str) -> None:
-    """Our loggers at ``level``; Ray's and Lithops' kept at WARNING unless asked for more."""
+    """Our loggers at ``level``; Ray's and Lithops' warnings only when asked for (info/debug)."""
     value = getattr(logging, str(level).upper(), None)
     if not isinstance(value, int):
         from rayjoule.core.errors import ConfigError
 
         raise ConfigError(f"log level must be one of debug, info, warning, error; got {level!r}")
     logging.basicConfig(level=value, format="%(levelname)s %(name)s: %(message)s", force=True)
-    quiet = max(value, logging.WARNING) if value > logging.DEBUG else value
+    quiet = logging.ERROR if value >= logging.WARNING else value
     for noisy in ("ray", "lithops", "urllib3", "botocore", "asyncio"):
         logging.getLogger(noisy).setLevel(quiet)
 

@@ -53,16 +53,31 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
         return True
     if address and address not in ("auto", "local") and not address.startswith("ray://"):
         _check_reachable(address)
-    kwargs: dict[str, Any] = {"address": address, **_quiet()}
     if not address:
+        # a head kept alive earlier is reused only if it answers; a stale address file (a
+        # head that crashed) must never make ray.init wait minutes for it
+        from rayjoule.cluster.keepalive import running_local_head
+
+        address = "auto" if running_local_head() else "local"
+    kwargs: dict[str, Any] = {"address": address, **_quiet()}
+    if address == "local":
+        kwargs.update(LOCAL_ONLY)
         kwargs.setdefault("include_dashboard", True)
     kwargs.update(init_kwargs)
     _init(ray, address, kwargs)
-    return not address or address == "local"
+    return address == "local"
+
+
+#: a local instance of our own faces this machine only: its node address, dashboard and
+#: agents are on the loopback interface (joining a cluster is the way to listen wider)
+LOCAL_ONLY: dict[str, Any] = {"_node_ip_address": "127.0.0.1", "dashboard_host": "127.0.0.1"}
 
 
 def _quiet() -> dict[str, Any]:
-    return {"logging_level": logging.WARNING, "log_to_driver": False, "configure_logging": True}
+    """Ray's own log lines (e.g. its token-authentication notice) only with --log-level."""
+    level = logging.getLogger("rayjoule").getEffectiveLevel()
+    return {"logging_level": logging.ERROR if level >= logging.WARNING else level,
+            "log_to_driver": False, "configure_logging": True}
 
 
 def _init(ray: Any, address: str | None, kwargs: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rayjoule.core.errors import RayjouleError
 
@@ -82,7 +83,9 @@ def start_command(num_cpus: int | None = None, metrics_port: int | None = None) 
     return [
         *ray_cli(), "start", "--head",
         "--port", str(free_port(DEFAULT_GCS_PORT)),
+        "--node-ip-address", "127.0.0.1",
         "--dashboard-host", "127.0.0.1",
+        "--dashboard-port", str(free_port(8265)),
         "--metrics-export-port", str(metrics_port or free_port()),
         "--num-cpus", str(num_cpus or os.cpu_count() or 1),
         "--disable-usage-stats",
@@ -139,9 +142,10 @@ class Announcement:
                    else "  dashboard: not running (install ray[default] for it)")
         for url in self.metrics_urls:
             out.append(f"  metrics:   {url}   (curl it | grep ray_rayjoule)")
-        out.append(f"  stop it:   {self.stop_command}   (stops every Ray instance on this machine)")
+        out.append(f"  stop it:   {self.stop_command}")
         if self.token_auth:
-            out.append("  token authentication is on: set RAY_AUTH_MODE=token for "
+            out.append("  token authentication is on: the dashboard asks for the token in "
+                       "~/.ray/auth_token (or RAY_AUTH_TOKEN); set RAY_AUTH_MODE=token for "
                        "`ray list actors` and for --address")
         return out
 
@@ -167,7 +171,19 @@ def describe() -> Announcement:
     gcs = ray.get_runtime_context().gcs_address
     # ray.init sets RAY_AUTH_MODE=token in this process when it picked up the local token
     token = os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
-    return Announcement(dashboard, metrics, f"{' '.join(ray_cli())} stop", gcs, token)
+    return Announcement(dashboard, metrics, stop_command(ray), gcs, token)
+
+
+def stop_command(ray: Any) -> str:
+    """How to stop *this* head only: its daemons all carry its session's name on their
+    command line (its workers die with its raylet). ``ray stop`` would stop every Ray
+    instance on the machine, other users' included."""
+    try:
+        session = Path(ray._private.worker.global_worker.node.get_session_dir_path()).name
+    except Exception:  # private API; fall back to Ray's blunt but public command
+        log.info("could not read the Ray session directory", exc_info=True)
+        return f"{' '.join(ray_cli())} stop   (stops every Ray instance on this machine)"
+    return f"pkill -f -- '{session}'"
 
 
 def announce(print_fn: Callable[[str], None] = print) -> Announcement:

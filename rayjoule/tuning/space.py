@@ -7,6 +7,7 @@ they are suggested only for Ray trials (a conditional space Optuna handles).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,8 @@ def parse_range(name: str, text: str, kind: type = int) -> Range:
         raise ConfigError(f"--{name.replace('_', '-')}: {text!r} is not a {kind.__name__} "
                           "or range") from None
     low, high = values[0], values[-1]
+    if not all(math.isfinite(v) for v in values):
+        raise ConfigError(f"--{name.replace('_', '-')} must be finite numbers, got {text!r}")
     if low > high:
         raise ConfigError(f"--{name.replace('_', '-')} range {text!r} is inverted (low > high)")
     if low <= 0:

@@ -8,8 +8,11 @@ from the GCS: the fixture starts no dashboard).
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -19,6 +22,8 @@ from rayjoule import ConfigError, RayjouleError
 from rayjoule.runs import ray_tasks
 from rayjoule.runs.ray_tasks import EventBatch, TaskEvent, WorkerCpu
 from rayjoule.runs.store import Store
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def ev(task_id="t", *, name="f", kind="NORMAL_TASK", start=10.0, end=11.0, state="FINISHED",
@@ -147,6 +152,14 @@ def test_a_reused_pid_is_a_new_process_and_a_vanished_worker_is_estimated():
     after = {"n1": {1: WorkerCpu(9, 12.0, 0.5)}}  # pid 1 belongs to another process now
     cpu, basis = ray_tasks.task_cpu(tasks, before, after, lambda t: t.cpus)
     assert cpu == pytest.approx([0.5, 4.0]) and basis == ["sampled", "estimated"]
+
+
+def test_measure_is_exported_without_importing_ray_at_import_time():
+    code = ("import sys, rayjoule; assert 'ray' not in sys.modules; "
+            "assert rayjoule.measure.__module__ == 'rayjoule.runs.measure'; "
+            "assert {'measure', 'measured'} <= set(rayjoule.__all__); "
+            "assert 'ray' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
 # -- arguments ------------------------------------------------------------------------
@@ -289,3 +302,15 @@ def test_the_decorator_meters_each_call_and_returns_the_functions_value(ray_sess
     r = driver.last_result
     assert r.workload.endswith("driver") and len(r.tasks) == 5 and conserved(r)
     assert driver.last.run_id == r.run_id
+
+
+def test_the_example_workload_loads_by_import_path_and_is_deterministic():
+    import workloads
+
+    wl = workloads.get("examples.user_workload:WORKLOAD")
+    summaries = []
+    for tasks in (1, 3):
+        size, params = wl.validate(100_000, tasks, {})
+        partials = [wl.map(c) for c in wl.partition(tasks, size, 0, params)]
+        summaries.append(wl.summary(wl.reduce(partials)))
+    assert summaries == [{"longest_start": 77031, "steps": 350}] * 2
