@@ -168,6 +168,9 @@ def add_metering_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cpu-threads", type=int,
                         help="hardware threads the TDP is shared by (with --tdp-watts; "
                              "or RAYJOULE_CPU_THREADS)")
+    parser.add_argument("--max-hours", type=float,
+                        help="refuse a run estimated to take longer (default 1; or "
+                             "RAYJOULE_MAX_HOURS)")
     parser.add_argument("--address", help="Ray cluster address (default: a local instance; "
                                           "or RAY_ADDRESS)")
     parser.add_argument("--keep-alive", action="store_true", default=None,
@@ -190,7 +193,7 @@ def metering_fields(args: argparse.Namespace) -> dict[str, Any]:
         "params": parse_params(args.param) or None, "meter": args.meter,
         "tdp_scope": args.tdp_scope, "idle_seconds": args.idle_seconds,
         "tdp_watts": args.tdp_watts, "cpu_threads": args.cpu_threads,
-        "address": args.address, "keep_alive": args.keep_alive,
+        "address": args.address, "keep_alive": args.keep_alive, "max_hours": args.max_hours,
         "data_store": getattr(args, "data_store", None),
     }
 

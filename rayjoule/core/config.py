@@ -34,6 +34,7 @@ ENV_FIELDS = {
     "RAYJOULE_DATA_STORE": "data_store",
     "RAYJOULE_TDP_WATTS": "tdp_watts",
     "RAYJOULE_CPU_THREADS": "cpu_threads",
+    "RAYJOULE_MAX_HOURS": "max_hours",
 }
 
 
@@ -70,6 +71,8 @@ class RunConfig:
     cpu_threads: int | None = None
     #: tags the run as a profiling run (``python -m rayjoule.profile``)
     profile: bool = False
+    #: a run estimated to take longer than this is refused up front (``--max-hours``)
+    max_hours: float = 1.0
 
     def validated(self) -> RunConfig:
         """Check every field and the workload's own params; return a config with defaults filled.
@@ -88,6 +91,8 @@ class RunConfig:
             raise ConfigError(f"idle_seconds must be a number >= 0, got {self.idle_seconds!r}")
         if self.tdp_watts is not None and not (_is_number(self.tdp_watts) and self.tdp_watts > 0):
             raise ConfigError(f"tdp_watts must be a number > 0, got {self.tdp_watts!r}")
+        if not _is_number(self.max_hours) or not self.max_hours > 0:
+            raise ConfigError(f"max_hours must be a number > 0, got {self.max_hours!r}")
         if self.cpu_threads is not None:
             _check_int("cpu_threads", self.cpu_threads, minimum=1)
         _check_choice("framework", self.framework, FRAMEWORKS)

@@ -24,6 +24,7 @@ plan minimises median time instead, and says so.
 from __future__ import annotations
 
 import itertools
+import math
 import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -173,8 +174,11 @@ def _grid(stage: str, spec: Mapping[str, Sequence[float]]) -> list[tuple[int, fl
     if bad:
         raise ConfigError(f"stage {stage!r}: bad candidate value(s) {bad}; tasks are integers "
                           ">= 1, num_cpus numbers > 0")
-    grid = [(int(t), float(c)) for t, c in itertools.product(sorted(set(tasks)),
-                                                             sorted(set(cpus)))]
+    # CPUs nearest one per task first: where the model cannot tell CPU counts apart (the
+    # ``tasks`` form), ties go to the earlier candidate, and one CPU per task is the neutral
+    # choice (fewer oversubscribe the cores, more leave them idle)
+    by_one = sorted(set(cpus), key=lambda c: (abs(math.log2(c)), c))
+    grid = [(int(t), float(c)) for t, c in itertools.product(sorted(set(tasks)), by_one)]
     if len(grid) > MAX_PER_STAGE:
         raise ConfigError(f"stage {stage!r}: {len(grid)} candidate settings; at most "
                           f"{MAX_PER_STAGE} per stage")

@@ -24,6 +24,7 @@ from typing import Any
 import workloads
 from rayjoule.core.config import DEFAULT_DB, RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
+from rayjoule.core.estimate import TASK_BOOKKEEPING_BYTES, bookkeeping_bytes, estimated_cpu_s
 from rayjoule.core.result import RunResult, combine_repeats
 from rayjoule.frameworks import executor_for
 from rayjoule.frameworks.job import Job, OnTaskDone, plan_job
@@ -62,6 +63,7 @@ class Session:
         self.tasks_by_stage, self.cpus_by_stage = c.stage_settings(self.pipeline)
         self.job: Job = plan_job(self.pipeline, c.size, c.seed, dict(c.params),
                                  self.tasks_by_stage, self.cpus_by_stage, c.data_store)
+        check_feasible(c, self.job)
         if c.data_store and len(self.job.stages) > 1:
             workloads.DataStore.from_uri(c.data_store).check()
         self.store, self.study, self.trial = store, study, trial
@@ -193,6 +195,31 @@ def run(
                     config=config.to_dict(), study=study, trial=trial)
         store.finish(combined)
         return combined
+
+
+def check_feasible(config: RunConfig, job: Job) -> None:
+    """Refuse, before any work, a run whose bookkeeping would not fit in memory or that is
+    estimated to run longer than ``config.max_hours`` (DESIGN.md: never grow until the
+    kernel kills the process, never run for hours unasked)."""
+    import psutil
+
+    available = psutil.virtual_memory().available
+    need = bookkeeping_bytes(job.n_tasks)
+    if need > available // 2:
+        raise ConfigError(
+            f"{job.n_tasks} tasks need about {need / 2**30:.1f} GiB for their records "
+            f"({TASK_BOOKKEEPING_BYTES} B each) but only {available / 2**30:.1f} GiB is free; "
+            "use fewer tasks")
+    cpu_s = estimated_cpu_s(config.workload, config.size, config.params)
+    if cpu_s is None:
+        return
+    parallel = max(1, min(config.concurrency or 1, max(s.tasks for s in job.stages)))
+    hours = cpu_s / parallel / 3600
+    if hours > config.max_hours:
+        raise ConfigError(
+            f"{config.workload} at size {config.size:g} is estimated to run ≈ {hours:.1f} h "
+            f"({cpu_s:.3g} CPU-s over {parallel} parallel tasks, measured on a 2-vCPU VM); "
+            f"pass --max-hours {hours * 1.5:.2g} (or RAYJOULE_MAX_HOURS) to run it anyway")
 
 
 def _describe(exc: BaseException) -> str:
