@@ -174,8 +174,11 @@ def check_storage(url: str) -> None:
     import optuna
     import sqlalchemy.exc
 
+    from rayjoule.tuning.tuner import storage_lock
+
     try:
-        optuna.storages.get_storage(url)
+        with storage_lock(url):
+            optuna.storages.get_storage(url)
     except (ValueError, ImportError, sqlalchemy.exc.SQLAlchemyError) as exc:
         line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(f"--storage {url!r} is not a usable Optuna storage: {line}") from None

@@ -68,9 +68,11 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
     return address == "local"
 
 
-#: a local instance of our own faces this machine only: its node address, dashboard and
-#: agents are on the loopback interface (joining a cluster is the way to listen wider)
-LOCAL_ONLY: dict[str, Any] = {"_node_ip_address": "127.0.0.1", "dashboard_host": "127.0.0.1"}
+#: a local instance of our own serves its dashboard (which can run code on the cluster) on
+#: the loopback interface only. Ray 2.60 offers no setting for its other servers (GCS,
+#: raylet, object manager, agents bind every interface; ``_node_ip_address`` is not
+#: honoured for a local instance); token authentication, on by default, guards them.
+LOCAL_ONLY: dict[str, Any] = {"dashboard_host": "127.0.0.1"}
 
 
 def _quiet() -> dict[str, Any]:

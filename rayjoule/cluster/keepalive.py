@@ -83,7 +83,6 @@ def start_command(num_cpus: int | None = None, metrics_port: int | None = None) 
     return [
         *ray_cli(), "start", "--head",
         "--port", str(free_port(DEFAULT_GCS_PORT)),
-        "--node-ip-address", "127.0.0.1",
         "--dashboard-host", "127.0.0.1",
         "--dashboard-port", str(free_port(8265)),
         "--metrics-export-port", str(metrics_port or free_port()),

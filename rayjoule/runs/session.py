@@ -61,9 +61,9 @@ class Session:
         c = self.config
         self.pipeline = resolve_pipeline(c, workload)
         self.tasks_by_stage, self.cpus_by_stage = c.stage_settings(self.pipeline)
+        check_feasible(c, self.tasks_by_stage)  # before planning: planning is per task
         self.job: Job = plan_job(self.pipeline, c.size, c.seed, dict(c.params),
                                  self.tasks_by_stage, self.cpus_by_stage, c.data_store)
-        check_feasible(c, self.job)
         if c.data_store and len(self.job.stages) > 1:
             workloads.DataStore.from_uri(c.data_store).check()
         self.store, self.study, self.trial = store, study, trial
@@ -197,23 +197,24 @@ def run(
         return combined
 
 
-def check_feasible(config: RunConfig, job: Job) -> None:
+def check_feasible(config: RunConfig, tasks_by_stage: dict[str, int]) -> None:
     """Refuse, before any work, a run whose bookkeeping would not fit in memory or that is
     estimated to run longer than ``config.max_hours`` (DESIGN.md: never grow until the
     kernel kills the process, never run for hours unasked)."""
     import psutil
 
     available = psutil.virtual_memory().available
-    need = bookkeeping_bytes(job.n_tasks)
+    n_tasks = sum(tasks_by_stage.values())
+    need = bookkeeping_bytes(n_tasks)
     if need > available // 2:
         raise ConfigError(
-            f"{job.n_tasks} tasks need about {need / 2**30:.1f} GiB for their records "
+            f"{n_tasks} tasks need about {need / 2**30:.1f} GiB for their records "
             f"({TASK_BOOKKEEPING_BYTES} B each) but only {available / 2**30:.1f} GiB is free; "
             "use fewer tasks")
     cpu_s = estimated_cpu_s(config.workload, config.size, config.params)
     if cpu_s is None:
         return
-    parallel = max(1, min(config.concurrency or 1, max(s.tasks for s in job.stages)))
+    parallel = max(1, min(config.concurrency or 1, max(tasks_by_stage.values())))
     hours = cpu_s / parallel / 3600
     if hours > config.max_hours:
         raise ConfigError(

@@ -119,7 +119,7 @@ class Tuner:
             pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1)
                       if settings.prune and not multi and settings.repeats > 1
                       else optuna.pruners.NopPruner())
-        with _optuna_errors_only():
+        with storage_lock(settings.storage), _optuna_errors_only():
             self.study = optuna.create_study(
                 storage=settings.storage, study_name=settings.study_name, load_if_exists=True,
                 sampler=make_sampler(settings.sampler, settings.seed, settings.space),
@@ -210,6 +210,34 @@ class Tuner:
 
     def report(self) -> TuneReport:
         return build_report(self.study, self.s)
+
+
+@contextlib.contextmanager
+def storage_lock(url: str) -> Iterator[None]:
+    """Serialise creating an Optuna SQLite storage and its study between processes.
+
+    Two ``tune`` commands started together on a new storage would both run Optuna's schema
+    migration and one would fail on a unique constraint; an advisory lock on a file beside
+    the database makes the second wait for the first (other storages need no lock).
+    """
+    if not url.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    path = Path(url[len("sqlite:///"):])
+    lock_path = path.with_name(path.name + ".lock")
+    try:
+        handle = open(lock_path, "a")  # noqa: SIM115 - held for the block
+    except OSError:  # a read-only folder: nothing to race on, Optuna reports the real error
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager
