@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     address, base = base.address, dataclasses.replace(base, address=None)
     pipeline = resolve_pipeline(base)
     stages = [s.name for s in pipeline.order()]
-    tasks = parse_stage_ranges("tasks", args.tasks, stages)
+    tasks = cap_to_stages(parse_stage_ranges("tasks", args.tasks, stages), pipeline)
     num_cpus = parse_stage_ranges("num_cpus", args.num_cpus, stages, float)
     modes = (args.mode,) if args.mode else MODES
     model_seeded = args.sampler == "model"
@@ -157,6 +157,17 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted is not None:
         return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
     return 0
+
+
+def cap_to_stages(ranges: dict, pipeline) -> dict:
+    """A stage that must run as at most N tasks (an aggregate) is searched within 1..N."""
+    capped = {}
+    for stage, r in ranges.items():
+        cap = pipeline.stage(stage).max_tasks
+        if cap is not None and r.high > cap:
+            r = dataclasses.replace(r, low=min(r.low, cap), high=cap)
+        capped[stage] = r
+    return capped
 
 
 def check_num_cpus(num_cpus: dict, cluster_cpus: int, frameworks: tuple[str, ...]) -> None:
