@@ -131,6 +131,12 @@ def render(payload: dict[str, Any], console: Console) -> None:
                                           f"{row['threads']} threads)" if row else ""))
     t.add_row("source", model["source"])
     t.add_row("vCPUs (N)", str(model["vcpus"]))
+    if "vcpu_unit" in model:
+        smt = {True: "on", False: "off"}.get(model.get("smt"), "unknown")
+        why = (model.get("origins") or {}).get("smt", "")
+        t.add_row("a vCPU is", f"a whole {model['vcpu_unit']}" if model["vcpu_unit"] == "core"
+                  else f"a hardware {model['vcpu_unit']}")
+        t.add_row("SMT", f"{smt}" + (f" ({why})" if why else ""))
     t.add_row("idle / max W per vCPU",
               f"{model['idle_w_per_vcpu']:.3f} / {model['max_w_per_vcpu']:.3f}")
     t.add_row("idle / max W (host)", f"{model['idle_watts']:.2f} / {model['max_watts']:.2f}")
