@@ -94,8 +94,30 @@ Partition = Callable[[int, Size, int, dict[str, ParamValue]], list[Any]]
 Prepare = Callable[[Size | None, dict[str, ParamValue]], Size]
 
 
+class Parameterised:
+    """Typed parameters by name, shared by workloads and pipelines (``params``, ``name``)."""
+
+    kind_label = "workload"
+    name: str
+    params: tuple[Param, ...]
+
+    def param(self, name: str) -> Param:
+        """The declared parameter ``name``; unknown names raise WorkloadError listing the known."""
+        for param in self.params:
+            if param.name == name:
+                return param
+        known = ", ".join(p.name for p in self.params) or "none"
+        raise WorkloadError(
+            f"unknown parameter {name!r} for {self.kind_label} {self.name!r} (known: {known})"
+        )
+
+    def defaults(self) -> dict[str, ParamValue]:
+        """Every parameter at its default value."""
+        return {p.name: p.default for p in self.params}
+
+
 @dataclass(frozen=True)
-class Workload:
+class Workload(Parameterised):
     """A registered application: metadata, typed parameters and the four map/reduce steps.
 
     * ``partition(tasks, size, seed, params) -> list[chunk]`` returns exactly ``tasks`` chunks
@@ -120,20 +142,6 @@ class Workload:
     size_type: type = int
     min_size: float = 1
     prepare: Prepare | None = field(default=None, compare=False)
-
-    def param(self, name: str) -> Param:
-        """The declared parameter ``name``; unknown names raise WorkloadError listing the known."""
-        for param in self.params:
-            if param.name == name:
-                return param
-        known = ", ".join(p.name for p in self.params) or "none"
-        raise WorkloadError(
-            f"unknown parameter {name!r} for workload {self.name!r} (known: {known})"
-        )
-
-    def defaults(self) -> dict[str, ParamValue]:
-        """Every parameter at its default value."""
-        return {p.name: p.default for p in self.params}
 
     def validate(
         self,

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from workloads._base import (
     Param,
+    Parameterised,
     ParamValue,
     Prepare,
     Size,
@@ -102,12 +103,14 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class Pipeline:
+class Pipeline(Parameterised):
     """A registered multi-stage application; ``__post_init__`` rejects a malformed DAG.
 
     ``workload`` is set only by :func:`as_pipeline`: validation then delegates to the
     wrapped single-stage workload so both views accept exactly the same sizes and params.
     """
+
+    kind_label = "pipeline"
 
     name: str
     description: str
@@ -224,20 +227,6 @@ class Pipeline:
                 f"{stage!r} and so need the same number of tasks, not {sorted(counts)}"
             )
         return counts.pop() if counts else 1
-
-    def param(self, name: str) -> Param:
-        """The declared parameter ``name``; unknown names raise WorkloadError listing them."""
-        for param in self.params:
-            if param.name == name:
-                return param
-        known = ", ".join(p.name for p in self.params) or "none"
-        raise WorkloadError(
-            f"unknown parameter {name!r} for pipeline {self.name!r} (known: {known})"
-        )
-
-    def defaults(self) -> dict[str, ParamValue]:
-        """Every parameter at its default value."""
-        return {p.name: p.default for p in self.params}
 
     def validate(
         self,

@@ -301,9 +301,9 @@ def test_run_command_prints_a_per_stage_table(ray_session, tmp_path, capsys):
     stages = {s["name"]: s for s in data["stages"]}
     assert {n: s["tasks"] for n, s in stages.items()} == {
         "pca": 1, "train": 4, "aggregate": 1, "test": 2}
-    rows = {cells[0]: cells for cells in (
-        [c.strip() for c in line.strip("│ ").split("│")] for line in text.splitlines()
-        if line.count("│") >= 8)}
+    cells = [[c.strip() for c in line.strip().strip("│").split("│")]
+             for line in text.splitlines() if "│" in line]
+    rows = {row[0]: row for row in cells if len(row) == 8}  # the stage table's rows
     for name, stage in stages.items():  # one row per stage: tasks, cpus, …, total J
         assert rows[name][1] == str(stage["tasks"])
         assert rows[name][-1] == f"{stage['energy']['total_j']:.2f}"

@@ -178,7 +178,7 @@ def test_missing_module(path):
 def test_a_name_that_is_nothing_lists_the_known_ones():
     with pytest.raises(WorkloadError) as err:
         workloads.get_pipeline("nothing")
-    assert "unknown pipeline 'nothing'" in str(err.value)
+    assert "unknown workload or pipeline 'nothing'" in str(err.value)
     assert all(n in str(err.value) for n in workloads.pipeline_names() + workloads.names())
 
 
