@@ -29,7 +29,7 @@ interleaving the two modes that a job using one of them never pays. Every figure
 with the meter and whether it was measured or modelled.
 
     python experiments/framework_overhead.py seed [--flavour lithops --size 1e7 \
-        --param points_per_call=1000000]
+        --param points_per_call=10000000]
     python experiments/framework_overhead.py granularity [--task-ms 10 100 1000]
     python experiments/framework_overhead.py parallelism [--repeats 4]
 """
@@ -143,8 +143,21 @@ def _check_params(args, names: list[str]) -> None:
 
 
 def _label(report: dict) -> str:
-    return (f"{report['workload']} size {report['size']:g} "
-            f"({', '.join(f'{k}={v}' for k, v in report['params'].items())})")
+    """``pi size 5e8 (flavour=fast)``: the workload, its size, flavour and non-default params."""
+    import workloads
+
+    defaults = workloads.get(report["workload"]).defaults()
+    shown = {k: v for k, v in report["params"].items() if k == "flavour" or v != defaults.get(k)}
+    return (f"{report['workload']} size {_size(report['size'])} "
+            f"({', '.join(f'{k}={v}' for k, v in shown.items())})")
+
+
+def _size(v) -> str:
+    """5e8 rather than 500000000 for large sizes."""
+    if isinstance(v, int | float) and v >= 1e5:
+        mantissa, exp = f"{v:e}".split("e")
+        return f"{float(mantissa):g}e{int(exp)}"
+    return str(v)
 
 
 def _name(study: str, flavour: str) -> str:
@@ -194,7 +207,7 @@ def _seed_figure(report: dict, rows: list[dict], out: Path) -> Path:
                  ecolor="k", capsize=6, label="steady total, 95 % CI")
     ax1.set_ylabel(f"steady energy per run, J ({source})")
     ax1.set_title("steady state: single-run view", fontsize=9)
-    ax1.legend(fontsize=8, loc="lower right")
+    ax1.legend(fontsize=8, loc="upper left")
     ax2.bar(names, [r["startup_j"] for r in rows], color="C2",
             yerr=_err(rows, "startup_j"), capsize=6)
     for i, r in enumerate(rows):

@@ -1,8 +1,9 @@
-"""``python -m rayjoule.workloads``: list the workloads, or run one serially as a reference.
+"""``python -m rayjoule.workloads``: list the workloads and pipelines, or run one serially.
 
 Examples::
 
-    python -m rayjoule.workloads                       # table of workloads and parameters
+    python -m rayjoule.workloads                       # workloads, pipelines, parameters
+    python -m rayjoule.workloads pi --about            # where each flavour's parameters come from
     python -m rayjoule.workloads --json workloads.json
     python -m rayjoule.workloads primes --size 10000000 --tasks 4
     python -m rayjoule.workloads airbnb --param data=reviews.csv
@@ -15,18 +16,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 import workloads
-from rayjoule.cli.common import Parser, write_json
+from rayjoule.cli.common import Parser, results_console, write_json
+from workloads._loading import entry_point_names
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m rayjoule.workloads", description=__doc__.splitlines()[0])
-    p.add_argument("name", nargs="?", help="run this workload serially (default: list them all)")
+    p.add_argument("name", nargs="?",
+                   help="run this workload or pipeline serially (default: list them all)")
+    p.add_argument("--about", action="store_true",
+                   help="with a name: its documentation (sources, flavours, what differs from "
+                        "the original application) instead of running it")
     p.add_argument("--size", help="problem size (the workload's default if omitted)")
-    p.add_argument("--tasks", default="1", help="chunks to split the work into (default 1)")
+    p.add_argument("--tasks", default="1",
+                   help="tasks: N for every stage, or stage=N,… (default 1)")
     p.add_argument("--seed", default="0", help="random seed (default 0)")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="workload parameter, repeatable (e.g. --param max_iter=500)")
@@ -34,10 +40,14 @@ def build_parser() -> Parser:
     return p
 
 
-def describe(wl: workloads.Workload) -> dict[str, Any]:
-    """A workload's metadata as JSON-safe data (the ``--json`` listing entry)."""
+def describe(wl: Any) -> dict[str, Any]:
+    """A workload's or pipeline's metadata as JSON-safe data (the ``--json`` listing entry)."""
+    stages = [{"name": st.name, "default_tasks": st.default_tasks, "max_tasks": st.max_tasks,
+               "inputs": [f"{e.stage} ({e.route})" for e in st.inputs]}
+              for st in getattr(wl, "stages", ())]
     return {
         "name": wl.name,
+        **({"stages": stages} if stages else {}),
         "description": wl.description,
         "size_meaning": wl.size_meaning,
         "default_size": wl.default_size,
@@ -49,10 +59,13 @@ def describe(wl: workloads.Workload) -> dict[str, Any]:
     }
 
 
-def listing_table(entries: list[dict[str, Any]]) -> Table:
-    """The rich table printed by the listing."""
-    table = Table(title="rayjoule workloads")
+def listing_table(entries: list[dict[str, Any]], title: str = "rayjoule workloads") -> Table:
+    """The rich table printed by the listing (pipelines get a column of their stages)."""
+    table = Table(title=title)
     table.add_column("name", style="bold")
+    with_stages = any("stages" in e for e in entries)
+    if with_stages:
+        table.add_column("stages (default tasks) ← inputs")
     table.add_column("size means")
     table.add_column("default size", justify="right")
     table.add_column("params (defaults)")
@@ -63,30 +76,60 @@ def listing_table(entries: list[dict[str, Any]]) -> Table:
             + (f" ({'|'.join(p['choices'])})" if "choices" in p else "")
             for p in entry["params"]
         ) or "-"
-        table.add_row(entry["name"], entry["size_meaning"], f"{entry['default_size']:,}",
-                      params, entry["description"])
+        stages = ["\n".join(f"{st['name']} ({st['default_tasks']})"
+                             + (f" ← {', '.join(st['inputs'])}" if st["inputs"] else "")
+                             for st in entry.get("stages", []))] if with_stages else []
+        table.add_row(entry["name"], *stages, entry["size_meaning"],
+                      f"{entry['default_size']:,}", params, entry["description"])
     return table
 
 
+def about(name: str) -> str:
+    """The documentation of a workload's or pipeline's module: its sources and flavours."""
+    import inspect
+    import sys
+
+    pipeline = workloads.get_pipeline(name)
+    step = pipeline.workload.map if pipeline.workload is not None else pipeline.stages[0].run
+    module = sys.modules.get(getattr(step, "__module__", ""))
+    return (inspect.getdoc(module) if module else None) or f"{name}: no documentation"
+
+
 def run_serial(args: Any) -> dict[str, Any]:
-    """Validate, run the workload in this process and return the JSON payload."""
-    wl = workloads.get(args.name)
-    params = workloads.parse_params(wl, args.param)
-    size, values = wl.validate(args.size, args.tasks, params, args.seed)
-    tasks, seed = int(args.tasks), int(args.seed)
+    """Validate, run the workload or pipeline in this process and return the JSON payload."""
+    from rayjoule.cli.common import parse_per_stage
+
+    pipeline = workloads.get_pipeline(args.name)
+    params = workloads.parse_params(pipeline, args.param)
+    tasks = parse_per_stage("tasks", args.tasks, int)
+    size, values, by_stage = pipeline.validate(args.size, tasks, params, args.seed)
+    seed = int(args.seed)
     start = time.perf_counter()
-    summary = workloads.execute(wl.name, size=size, tasks=tasks, seed=seed, **values)
-    return {"workload": wl.name, "size": size, "tasks": tasks, "seed": seed, "params": values,
-            "wall_s": time.perf_counter() - start, "summary": summary}
+    summary = workloads.run_serial(pipeline, size, by_stage, seed, values)
+    return {"workload": pipeline.name, "size": size, "tasks": by_stage, "seed": seed,
+            "params": values, "wall_s": time.perf_counter() - start, "summary": summary}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = Console()
-    if args.name is None:
-        payload: dict[str, Any] = {"workloads": [describe(workloads.get(n))
-                                                 for n in workloads.names()]}
+    console = results_console()
+    if args.name is not None and args.about:
+        text = about(args.name)
+        console.print(text, markup=False, highlight=False)
+        payload: dict[str, Any] = {"workload": args.name, "about": text}
+    elif args.name is None:
+        payload = {"workloads": [describe(workloads.get(n)) for n in workloads.names()],
+                   "pipelines": [describe(workloads.get_pipeline(n))
+                                 for n in workloads.pipeline_names()],
+                   "plugins": {group: entry_point_names(group)
+                               for group in ("rayjoule.workloads", "rayjoule.pipelines")}}
         console.print(listing_table(payload["workloads"]))
+        console.print(listing_table(payload["pipelines"], "rayjoule pipelines"))
+        for group, names in payload["plugins"].items():
+            if names:
+                console.print(f"entry points {group}: {', '.join(names)}")
+        console.print("your own: --workload package.module:NAME; "
+                      "`python -m rayjoule.workloads NAME --about` for sources and flavours")
     else:
         payload = run_serial(args)
         table = Table(title=f"{payload['workload']} (serial, {payload['wall_s']:.2f} s)")

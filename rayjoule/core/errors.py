@@ -18,11 +18,6 @@ class RunFailed(RayjouleError):
     """The work itself failed (a task raised, a worker died); the run is stored as failed."""
 
 
-class RunInterrupted(RayjouleError):
-    """Ctrl-C or SIGTERM stopped the work; completed runs are kept, the current one is stored
-    as ``interrupted``."""
-
-
 class UnmeteredHosts(RayjouleError):
     """Tasks ran on hosts that no meter saw: their energy cannot be attributed.
 

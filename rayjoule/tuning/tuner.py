@@ -203,6 +203,7 @@ class Tuner:
             "kind": values[-1].meter.kind,
             "run_id": result.run_id if result else values[-1].run_id,
             "repeat_run_ids": [r.run_id for r in values],
+            "pruned_after_repeats": len(values) if pruned else None,
         }
         for k, v in attrs.items():
             trial.set_user_attr(k, v)

@@ -343,5 +343,6 @@ def test_builtin_pipelines_are_registered_and_pickle_by_reference():
 def test_get_points_pipelines_to_get_pipeline():
     with pytest.raises(WorkloadError, match="use workloads.get_pipeline"):
         workloads.get("ml")
-    with pytest.raises(WorkloadError, match=r"unknown workload or pipeline 'nope' \(known: ml, wordcount"):
+    with pytest.raises(WorkloadError,
+                       match=r"unknown workload or pipeline 'nope' \(known: ml, wordcount"):
         workloads.get_pipeline("nope")

@@ -33,7 +33,7 @@ def test_serial_run_writes_summary(tmp_path, capsys):
     assert main(["primes", "--size", "100", "--tasks", "3", "--json", str(path)]) == 0
     payload = json.loads(path.read_text())
     assert payload["summary"] == {"limit": 100, "count": 25, "max_prime": 97}
-    assert payload["tasks"] == 3 and "97" in capsys.readouterr().out
+    assert payload["tasks"] == {"map": 3} and "97" in capsys.readouterr().out
 
 
 def test_help(capsys):
