@@ -70,11 +70,13 @@ def _unpack_stage(blob: bytes) -> tuple[Any, StagePlan, Any, str]:
     return pipeline, stage, template, ray.get_runtime_context().get_node_id()
 
 
-def _ray_task(blob: bytes, spec: tuple[int, Any, tuple[tuple[str, int], ...]],
-              *flat: Any) -> Any:
-    """One task: ``spec`` = (index, source descriptor, input layout) — one argument, so Ray
-    serialises one small object per task besides the stage's blob."""
-    index, source, layout = spec
+def _ray_task(blob: bytes, spec: bytes, *flat: Any) -> Any:
+    """One task: ``spec`` = the pickled (index, source descriptor, input layout).
+
+    Both arguments are bytes, which Ray passes inline without running its own serialiser
+    on them: pickling the small spec ourselves costs the driver less per task than handing
+    Ray a tuple of objects (measured by experiments/bench_speed.py)."""
+    index, source, layout = pickle.loads(spec)
     pipeline, stage, template, node_id = _unpack_stage(blob)
     inputs, k = {}, 0
     for up, count in layout:
@@ -85,11 +87,19 @@ def _ray_task(blob: bytes, spec: tuple[int, Any, tuple[tuple[str, int], ...]],
     return _pack(stage, output, record)
 
 
+def _spec(index: int, source: Any, layout: tuple[tuple[str, int], ...]) -> bytes:
+    try:
+        return pickle.dumps((index, source, layout), protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):  # e.g. a lambda in a source
+        from ray import cloudpickle
+
+        return cloudpickle.dumps((index, source, layout), protocol=pickle.HIGHEST_PROTOCOL)
+
+
 class RayjouleWorker:
     """A long-lived worker actor: the same process runs many tasks (no per-task start-up)."""
 
-    def run(self, blob: bytes, spec: tuple[int, Any, tuple[tuple[str, int], ...]],
-            *flat: Any) -> Any:
+    def run(self, blob: bytes, spec: bytes, *flat: Any) -> Any:
         return _ray_task(blob, spec, *flat)
 
 
@@ -162,10 +172,10 @@ class RayExecutor(Executor):
                 no_inputs = not stage.inputs
                 for i in range(stage.tasks):
                     if no_inputs:
-                        returned.append(submit(i, blob, (i, sources[i], ())))
+                        returned.append(submit(i, blob, _spec(i, sources[i], ())))
                     else:
                         layout, flat = _arguments(stage, i, refs)
-                        returned.append(submit(i, blob, (i, sources[i], layout), *flat))
+                        returned.append(submit(i, blob, _spec(i, sources[i], layout), *flat))
                 refs[stage.name] = _StageRefs(stage, returned)
                 submitted.extend(refs[stage.name].records)
             return self._collect(ray, job, refs, on_done)
