@@ -174,15 +174,55 @@ def describe() -> Announcement:
 
 
 def stop_command(ray: Any) -> str:
-    """How to stop *this* head only: its daemons all carry its session's name on their
-    command line (its workers die with its raylet). ``ray stop`` would stop every Ray
-    instance on the machine, other users' included."""
+    """How to stop *this* head only (``ray stop`` would stop every Ray instance on the
+    machine, other users' included): :func:`stop_head` on its session directory."""
     try:
-        session = Path(ray._private.worker.global_worker.node.get_session_dir_path()).name
+        session = ray._private.worker.global_worker.node.get_session_dir_path()
     except Exception:  # private API; fall back to Ray's blunt but public command
         log.info("could not read the Ray session directory", exc_info=True)
         return f"{' '.join(ray_cli())} stop   (stops every Ray instance on this machine)"
-    return f"pkill -f -- '{session}'"
+    return f"{Path(sys.executable).name} -m rayjoule.cluster.keepalive --stop {session}"
+
+
+def stop_head(session_dir: str, timeout_s: float = 10.0) -> int:
+    """Stop the Ray head whose session directory is ``session_dir``; return how many
+    processes were stopped.
+
+    Its daemons carry the session's path on their command line or hold its log files open
+    (agents rename themselves, so their command line alone is not enough); its workers are
+    their descendants. SIGTERM first, SIGKILL for what is left after ``timeout_s``.
+    """
+    import psutil
+
+    session = str(Path(session_dir).resolve())
+    name = Path(session).name
+    roots = []
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if name in " ".join(proc.info["cmdline"] or ()) or any(
+                    f.path.startswith(session) for f in proc.open_files()):
+                roots.append(proc)
+        except psutil.Error:
+            continue  # gone, or not ours to look at
+    procs = {p.pid: p for p in roots}
+    for proc in roots:
+        try:
+            procs.update({c.pid: c for c in proc.children(recursive=True)})
+        except psutil.Error:
+            pass
+    procs.pop(os.getpid(), None)
+    for proc in procs.values():
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(list(procs.values()), timeout=timeout_s)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    return len(procs)
 
 
 def announce(print_fn: Callable[[str], None] = print) -> Announcement:
@@ -191,3 +231,14 @@ def announce(print_fn: Callable[[str], None] = print) -> Announcement:
     for line in info.lines():
         print_fn(line)
     return info
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rayjoule.cluster.keepalive",
+                                     description="stop one kept-alive Ray head")
+    parser.add_argument("--stop", metavar="SESSION_DIR", required=True,
+                        help="the head's session directory (printed by --keep-alive)")
+    stopped = stop_head(parser.parse_args().stop)
+    print(f"stopped {stopped} process(es) of the Ray head")

@@ -12,6 +12,7 @@ import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -305,7 +306,8 @@ def test_keep_alive_keeps_the_head_and_counters_add_up_across_runs(tmp_path, ray
         urls = re.findall(r"metrics:\s+(http://\S+/metrics)", first["stdout"])
         assert urls, first["stdout"]
         assert "dashboard: http://127.0.0.1:" in first["stdout"]
-        assert "ray stop" in first["stdout"]
+        [session] = re.findall(r"stop it:\s+\S+ -m rayjoule.cluster.keepalive --stop (\S+)",
+                               first["stdout"])
         url = urls[0]
         assert wait_for_metric(url, _pi_counter, timeout_s=30) > 0
 
@@ -316,4 +318,22 @@ def test_keep_alive_keeps_the_head_and_counters_add_up_across_runs(tmp_path, ray
             timeout_s=30)
         # one meter actor (one series) whose counter holds both runs
         assert _host_series(text) == [pytest.approx(expected)]
+        # the printed command stops that head, and only that head
+        subprocess.run([sys.executable, "-m", "rayjoule.cluster.keepalive", "--stop", session],
+                       check=True, timeout=60)
+        assert wait_for_unreachable(url, timeout_s=30)
     assert ray_session.get(ray_session.put(1)) == 1  # the shared session never noticed
+
+
+def wait_for_unreachable(url: str, timeout_s: float) -> bool:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=2).read()
+        except (urllib.error.URLError, OSError):
+            return True
+        time.sleep(0.5)
+    return False
