@@ -78,6 +78,7 @@ def compare_phases(base: RunConfig, repeats: int, store: Store, on_run=None) -> 
                            "kind": "measured" if {report["meter"]["kind"], actors["meter"]
                                                   ["kind"]} == {"measured"} else "modelled"}
     report["frameworks"] = {fw: report["frameworks"][fw] for fw in FRAMEWORKS}
+    report["tdp_scope"] = base.tdp_scope
     return report
 
 
@@ -87,7 +88,8 @@ def _rows(report: dict, **extra) -> list[dict]:
         row = {**extra, "framework": fw, "phase": e["phase"], "tasks": report["task_count"],
                "concurrency": report["concurrency"], "size": report["size"],
                "repeats": report["repeats"], "steady_repeats": report["steady_repeats"],
-               "meter": report["meter"]["name"], "kind": report["meter"]["kind"]}
+               "meter": report["meter"]["name"], "kind": report["meter"]["kind"],
+               "tdp_scope": report["tdp_scope"]}
         for key in STATS:
             _put(row, key, e.get(key))
         start = e.get("startup") or {}
@@ -169,7 +171,8 @@ def seed(args, store: Store) -> None:
     _check_params(args, [args.workload])
     params = _params(args, args.workload)
     base = RunConfig(workload=args.workload, size=args.size, params=params, tasks=1,
-                     concurrency=1, meter=args.meter, idle_seconds=args.idle_seconds)
+                     concurrency=1, meter=args.meter, tdp_scope=args.tdp_scope,
+                     idle_seconds=args.idle_seconds)
     t0 = time.monotonic()
     report = compare_phases(base.validated(), args.repeats, store)
     report["params"] = dict(base.validated().params)
@@ -197,7 +200,7 @@ SEED_COLUMNS = (("framework", None), ("steady total J", "total_j"), ("tasks J (o
 def _seed_figure(report: dict, rows: list[dict], out: Path) -> Path:
     plt = _pyplot()
     names = [r["framework"] for r in rows]
-    source = f"{rows[0]['meter']}, {rows[0]['kind']}"
+    source = _source(rows)
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(14, 4.6))
     tasks = [r["tasks_j"] for r in rows]
     over = [r["attributed_overhead_j"] for r in rows]
@@ -261,7 +264,8 @@ def granularity(args, store: Store) -> None:
         if args.flavour == "lithops":  # one task = one original call
             point["points_per_call"] = max(size // args.tasks, 1)
         base = RunConfig(workload="pi", size=size, params=point, tasks=args.tasks,
-                         concurrency=cpus, meter=args.meter, idle_seconds=args.idle_seconds)
+                         concurrency=cpus, meter=args.meter, tdp_scope=args.tdp_scope,
+                         idle_seconds=args.idle_seconds)
         native_task_s: list[float] = []
 
         def on_run(r, out=native_task_s) -> None:
@@ -289,7 +293,7 @@ def granularity(args, store: Store) -> None:
         ax2.errorbar(x, [100 * r["overhead_fraction"] for r in pts],
                      yerr=[[100 * v for v in e] for e in _err(pts, "overhead_fraction")],
                      marker="o", capsize=3, label=fw)
-    source = f"{rows[0]['meter']}, {rows[0]['kind']}"
+    source = _source(rows)
     for ax in (ax1, ax2, ax3):
         ax.set_xscale("log")
         ax.set_xticks(args.task_ms, [f"{m:g}" for m in args.task_ms])
@@ -328,7 +332,8 @@ def parallelism(args, store: Store) -> None:
         for tasks in args.tasks_list:
             base = RunConfig(workload=workload, size=sizes[workload],
                              params=_params(args, workload), tasks=tasks, concurrency=cpus,
-                             meter=args.meter, idle_seconds=args.idle_seconds).validated()
+                             meter=args.meter, tdp_scope=args.tdp_scope,
+                             idle_seconds=args.idle_seconds).validated()
             report = compare_phases(base, args.repeats, store)
             report["params"] = dict(base.params)
             rows += _rows(report, study="parallelism", workload=workload,
@@ -339,7 +344,7 @@ def parallelism(args, store: Store) -> None:
     path = _write(rows, _name("parallelism_sweep", args.flavour))
     plt = _pyplot()
     fig, axes = plt.subplots(3, 2, figsize=(12, 11))
-    source = f"{rows[0]['meter']}, {rows[0]['kind']}"
+    source = _source(rows)
     for col, workload in enumerate(names):
         for fw in FRAMEWORKS:
             pts = [r for r in rows if r["framework"] == fw and r["workload"] == workload]
@@ -385,6 +390,13 @@ def _least_energy(rows: list[dict]) -> None:
                   f"{', '.join(ties) or 'none'} |")
 
 
+def _source(rows: list[dict]) -> str:
+    """``tdp, modelled`` (``tdp process scope, modelled`` outside the default scope)."""
+    r = rows[0]
+    scope = f" {r['tdp_scope']} scope" if "tdp" in r["meter"] and r["tdp_scope"] != "host" else ""
+    return f"{r['meter']}{scope}, {r['kind']}"
+
+
 def _err(pts: list[dict], key: str) -> list[list[float]]:
     return [[max(r[key] - r[f"{key}_lo"], 0) for r in pts],
             [max(r[f"{key}_hi"] - r[key], 0) for r in pts]]
@@ -404,7 +416,7 @@ def _cell(row: dict, key: str) -> str:
 
 def _markdown(rows: list[dict], columns) -> None:
     """The rows as a markdown table: medians with [95 % CI], labelled with the meter."""
-    print(f"\nmedians [95 % CI]; energy from meter {rows[0]['meter']} ({rows[0]['kind']})\n")
+    print(f"\nmedians [95 % CI]; energy from meter {_source(rows)}\n")
     print("| " + " | ".join(title for title, _ in columns) + " |")
     print("|" + "---|" * len(columns))
     for r in rows:
@@ -425,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="interleaved repeats per phase; the first is the cold start")
     p.add_argument("--meter", default="auto")
     p.add_argument("--idle-seconds", type=float, default=2.0)
+    p.add_argument("--tdp-scope", choices=("host", "process"), default="host",
+                   help="the tdp model's CPU time: the whole host's (default) or only the "
+                        "run's processes (Ray's daemons and workers included)")
     p.add_argument("--flavour", choices=("fast", "lithops"), default="fast",
                    help="the workloads' flavour parameter (lithops: the original application's "
                         "work per call)")
