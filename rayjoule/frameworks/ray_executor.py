@@ -18,7 +18,6 @@ separate objects, so each reader fetches only its own bucket. Tasks are named
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import pickle
