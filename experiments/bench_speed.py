@@ -13,8 +13,8 @@ the ratio is rayjoule's rate ÷ bare rate, median over rounds. The work is the `
 workload at size 0 (each task sleeps 0 s): pure framework and bookkeeping cost.
 
 ``--memory`` runs rayjoule on Ray with 10,000 and 100,000 tasks, each in a fresh
-interpreter, and prints the driver's peak RSS above its RSS after connecting to Ray,
-and how long the task rows took to store.
+interpreter, and prints the driver's peak resident memory during the run (sampled every
+50 ms) above its resident memory just before, and how long the task rows took to store.
 
     python experiments/bench_speed.py [--rounds 5] [--sizes 1000 10000] [--memory]
 
@@ -27,11 +27,11 @@ import argparse
 import concurrent.futures as cf
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -185,10 +185,27 @@ def memory_child(n: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "m.sqlite") as store, \
             Session(config("ray", 10, os.cpu_count() or 1), store) as warm:
         warm.run_once()
-        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        import gc
+
+        import psutil
+
+        gc.collect()
+        me = psutil.Process()
+        base = me.memory_info().rss / 2**20
+        peak_seen = [base]
+        stop = threading.Event()
+
+        def watch() -> None:  # the driver's resident memory while the run is in flight
+            while not stop.wait(0.05):
+                peak_seen[0] = max(peak_seen[0], me.memory_info().rss / 2**20)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         with Session(config("ray", n, os.cpu_count() or 1), store) as session:
             result = session.run_once()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        stop.set()
+        watcher.join()
+        peak = peak_seen[0]
         t0 = time.perf_counter()
         store.finish(result)  # the same rows again: how long one run's task rows take
         store_s = time.perf_counter() - t0

@@ -28,8 +28,9 @@ CPU_S_PER_UNIT: dict[tuple[str, str], tuple[float, str]] = {
     ("video", "fast"): (2.9e-2, "videos"),
 }
 
-#: driver memory per task: its record, the framework's handles and the store row
-TASK_BOOKKEEPING_BYTES = 4096
+#: driver memory per task: its record, the framework's handles and the store row (measured
+#: by ``experiments/bench_speed.py --memory``: ≈ 6.6 kB per Ray task at 100,000 tasks)
+TASK_BOOKKEEPING_BYTES = 8192
 
 
 def estimated_cpu_s(workload: str, size: Any, params: Mapping[str, Any]) -> float | None:
