@@ -391,10 +391,8 @@ def _least_energy(rows: list[dict]) -> None:
 
 
 def _source(rows: list[dict]) -> str:
-    """``tdp, modelled`` (``tdp process scope, modelled`` outside the default scope)."""
-    r = rows[0]
-    scope = f" {r['tdp_scope']} scope" if "tdp" in r["meter"] and r["tdp_scope"] != "host" else ""
-    return f"{r['meter']}{scope}, {r['kind']}"
+    """``tdp, modelled`` (the meter's name carries a non-default scope: ``tdp[process]``)."""
+    return f"{rows[0]['meter']}, {rows[0]['kind']}"
 
 
 def _err(pts: list[dict], key: str) -> list[list[float]]:

@@ -29,8 +29,9 @@ CPU_S_PER_UNIT: dict[tuple[str, str], tuple[float, str]] = {
 }
 
 #: driver memory per task: its record, the framework's handles and the store row (measured
-#: by ``experiments/bench_speed.py --memory``: ≈ 6.6 kB per Ray task at 100,000 tasks)
-TASK_BOOKKEEPING_BYTES = 8192
+#: by ``experiments/bench_speed.py --memory``: ≈ 10–11.5 kB per Ray task at 10,000 and
+#: 100,000 tasks, growing linearly)
+TASK_BOOKKEEPING_BYTES = 12288
 
 
 def estimated_cpu_s(workload: str, size: Any, params: Mapping[str, Any]) -> float | None:
