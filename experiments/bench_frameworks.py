@@ -30,7 +30,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import meters  # noqa: E402
-import workloads  # noqa: E402
 from experiments._results import RESULTS as RESULTS_DIR  # noqa: E402
 from experiments._results import write_rows  # noqa: E402
 from rayjoule.cluster.connect import connect, disconnect  # noqa: E402
@@ -59,7 +58,7 @@ def run_row(phase: str, name: str, rep: int, session: Session) -> dict:
             "cpu_s": None}
 
 
-def overhead_rows(rep: int, native: Session, wl) -> list[dict]:
+def overhead_rows(rep: int, native: Session) -> list[dict]:
     """The same native pool with a Session's metering and bare (no meter at all)."""
     rows = []
     for metering in ("off", "on"):
@@ -67,7 +66,7 @@ def overhead_rows(rep: int, native: Session, wl) -> list[dict]:
         if metering == "on":
             native.run_once()
         else:
-            native.executor.map(wl, native.chunks)
+            native.executor.run(native.job)
         rows.append({"phase": "metering", "config": "native", "repeat": rep,
                      "metering": metering, "wall_s": time.perf_counter() - t0,
                      "cpu_s": cpu_seconds() - c0, "total_j": None, "dynamic_j": None,
@@ -88,7 +87,6 @@ def main(argv: list[str] | None = None) -> int:
     base = dict(workload="pi", size=args.size, tasks=args.tasks, concurrency=cpus,
                 meter="auto", idle_seconds=2.0)
     store = Store(":memory:")
-    wl = workloads.get("pi")
     native = Session(RunConfig(framework="native", **base), store)
     print(f"pi size {native.config.size:.3g}, {args.tasks} tasks, concurrency {cpus}, "
           f"{args.repeats} interleaved repeats per phase; meter {native.metering.label}")
@@ -104,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run_row(phase, f"ray-{mode}", rep, ray_session))
         ray_session.close()
     for rep in range(args.repeats):
-        rows += overhead_rows(rep, native, wl)
+        rows += overhead_rows(rep, native)
     native.close()
     disconnect()
 

@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 #: packages a cloud runtime must have installed, never shipped as copies
 OWN_PACKAGES = ("rayjoule", "meters", "workloads")
 
+#: how long a stage waits for Lithops' localhost job manager to finish the previous one
+LOCALHOST_SETTLE_S = 60.0
+
 LITHOPS_STATS = ("host_submit_tstamp", "worker_start_tstamp", "worker_func_start_tstamp",
                  "worker_func_end_tstamp", "worker_end_tstamp", "worker_exec_time",
                  "worker_func_exec_time", "worker_cold_start", "host_status_done_tstamp")
@@ -142,6 +145,7 @@ class LithopsExecutor(StoredStagesExecutor):
     def _map_stage(self, fn, args, stage: StagePlan):
         meter = _call_meter_settings(stage) if self.remote else None
         iterdata = [{"args": (fn, *a), "meter": meter} for a in args]
+        self._settle_localhost(stage)
         try:
             # on localhost the runtime is this interpreter, which imports rayjoule and the
             # workloads itself: shipping copies of modules only adds work (and a stale copy
@@ -171,6 +175,25 @@ class LithopsExecutor(StoredStagesExecutor):
             rec["framework_stats"] = {k: future.stats[k] for k in LITHOPS_STATS
                                       if k in future.stats}
         return outputs
+
+    def _settle_localhost(self, stage: StagePlan) -> None:
+        """Wait until Lithops' localhost job manager has noticed the previous stage ended.
+
+        Lithops' localhost backend stops its worker threads when a job's results are
+        collected, and starts them for the next job only if its job-manager thread has
+        already exited. A stage submitted before that thread wakes up (a busy machine) queues
+        calls that nobody runs, and ``get_result`` waits forever. Between stages no call of
+        this run is left running, so the thread ends within moments.
+        """
+        manager = getattr(self._fexec, "compute_handler", None)
+        manager = getattr(manager, "job_manager", None) if self._backend == "localhost" else None
+        if manager is None:
+            return
+        manager.join(LOCALHOST_SETTLE_S)
+        if manager.is_alive():
+            raise RunFailed(f"Lithops' localhost backend was still busy with the previous "
+                            f"stage {LOCALHOST_SETTLE_S:g} s after it ended; stage "
+                            f"{stage.name!r} was not submitted")
 
 
 def _backend(cfg: dict[str, Any]) -> str:
