@@ -41,12 +41,19 @@ RESULTS = RESULTS_DIR / "bench_frameworks.csv"
 
 
 def cpu_seconds() -> float:
-    """CPU time of this process and its reaped children (the native pool's workers).
+    """CPU time of this process, its live children (the warm native pool's workers) and
+    its reaped children."""
+    import psutil
 
-    A pool's workers are joined when its map ends, so their CPU time is in
-    ``os.times()``'s children fields by the time the second reading is taken.
-    """
-    return sum(os.times()[:4])
+    me = psutil.Process()
+    live = 0.0
+    for child in me.children(recursive=True):
+        try:
+            t = child.cpu_times()
+            live += t.user + t.system
+        except psutil.Error:
+            pass  # exited between listing and reading: its time is in the reaped fields
+    return sum(os.times()[:4]) + live
 
 
 def run_row(phase: str, name: str, rep: int, session: Session) -> dict:

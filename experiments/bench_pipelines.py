@@ -8,9 +8,13 @@ per-stage tasks, run by rayjoule's Ray executor — metering on, the result stor
 function calling each stage's own function, object references handed from stage to stage
 with the same routes (``all``/``split`` pass references; a shuffle's upstream task returns
 its buckets as ``num_returns`` separate objects, so each reader fetches only its bucket), the
-same task counts, one CPU per task. Rounds interleave the two (bare, rayjoule, bare, …) after
-a warm-up of each, so drift hits both; the speed ratio is bare seconds ÷ rayjoule seconds,
-median over rounds (the target is ≥ 0.9). Both must return the serial reference's summary.
+same task counts, one CPU per task. Rounds interleave the two after a warm-up of each, in
+alternating order (bare first, then rayjoule first, …), so drift and order hit both alike;
+the speed ratio is bare seconds ÷ rayjoule seconds, median over rounds (the target is ≥ 0.9).
+Both must return the serial reference's summary every time.
+
+The rayjoule runs' stages are kept too (``pipeline_default_stages.csv``): each pipeline's
+per-stage wall time and joules at its default settings.
 
 **Stage sweep** (``pipeline_stage_sweep.csv``, ``pipeline_stage_sweep.png``). For each stage
 that can be split, its tasks over 1, 2, 4, 8 (capped by the stage's ``max_tasks``) with the
@@ -20,8 +24,8 @@ its tasks' energy plus its share of the overhead). Reports each stage's least-en
 whichever it is. On a machine without RAPL the meter is the tdp model: those joules are
 modelled (utilisation × the CPU's power), and every figure says so.
 
-    python experiments/bench_pipelines.py [--rounds 5] [--repeats 3] [--skip-speed]
-        [--skip-sweep] [--sizes ml=4000,wordcount=1000000,video=48]
+    python experiments/bench_pipelines.py [--rounds 6] [--repeats 3] [--skip-speed]
+        [--skip-sweep] [--sizes ml=8000,wordcount=2000000,video=96]
 """
 
 from __future__ import annotations
@@ -47,11 +51,12 @@ from rayjoule.runs.session import Session  # noqa: E402
 from rayjoule.runs.store import Store  # noqa: E402
 
 SPEED = RESULTS_DIR / "pipeline_speed.csv"
+DEFAULT_STAGES = RESULTS_DIR / "pipeline_default_stages.csv"
 SWEEP = RESULTS_DIR / "pipeline_stage_sweep.csv"
 FIGURE = RESULTS_DIR / "pipeline_stage_sweep.png"
 
 #: sizes that keep one run to a second or a few on a 2-vCPU machine
-DEFAULT_SIZES = {"ml": 4000, "wordcount": 1_000_000, "video": 48}
+DEFAULT_SIZES = {"ml": 8000, "wordcount": 2_000_000, "video": 96}
 SWEEP_TASKS = (1, 2, 4, 8)
 
 
@@ -122,10 +127,12 @@ def config(name: str, size: Any, tasks: dict[str, int] | None, cpus: int) -> Run
                      concurrency=cpus, meter="tdp", idle_seconds=0)
 
 
-def speed(ray: Any, store: Store, sizes: dict[str, Any], rounds: int, cpus: int) -> list[dict]:
-    """Interleaved rounds of bare Ray and rayjoule on Ray, per pipeline."""
+def speed(ray: Any, store: Store, sizes: dict[str, Any], rounds: int,
+          cpus: int) -> tuple[list[dict], list[dict]]:
+    """Interleaved rounds of bare Ray and rayjoule on Ray, per pipeline; also each rayjoule
+    run's stages (the pipelines' per-stage energy at their default settings)."""
     remote = ray.remote(bare_stage_task)
-    rows = []
+    rows, stages = [], []
     for name, size in sizes.items():
         pipe = workloads.get_pipeline(name)
         size, params, tasks = pipe.validate(size, None, {}, 0)
@@ -135,22 +142,51 @@ def speed(ray: Any, store: Store, sizes: dict[str, Any], rounds: int, cpus: int)
             assert bare_ray(ray, remote, pipe, size, 0, params, tasks) == expected
             assert session.run_once().summary == expected
             for r in range(rounds):
-                t0 = time.perf_counter()
-                summary = bare_ray(ray, remote, pipe, size, 0, params, tasks)
-                bare_s = time.perf_counter() - t0
-                assert summary == expected, f"bare Ray {name}: {summary} != {expected}"
-                t0 = time.perf_counter()
-                result = session.run_once()
-                ours_s = time.perf_counter() - t0
-                assert result.summary == expected
+                # ABBA: whichever goes second in a round may find the other's garbage still
+                # being freed, so the order alternates and that cost falls on both alike
+                bare = (ray, remote, pipe, size, params, tasks, expected)
+                if r % 2 == 0:
+                    bare_s = timed_bare(*bare)
+                    ours_s, result = timed_rayjoule(session, expected)
+                else:
+                    ours_s, result = timed_rayjoule(session, expected)
+                    bare_s = timed_bare(*bare)
                 rows.append({"pipeline": name, "size": size, "tasks": _fmt_tasks(tasks),
-                             "round": r, "bare_s": bare_s, "rayjoule_s": ours_s,
+                             "round": r, "first": "bare" if r % 2 == 0 else "rayjoule",
+                             "bare_s": bare_s, "rayjoule_s": ours_s,
                              "speed_ratio": bare_s / ours_s,
                              "rayjoule_total_j": result.energy.total_j,
                              "meter": result.meter.name, "kind": result.meter.kind})
+                stages += [{"pipeline": name, "size": size, "round": r, "stage": st.name,
+                            "tasks": st.tasks, "wall_s": st.wall_s, "total_j": st.energy.total_j,
+                            "static_j": st.energy.static_j,
+                            "dynamic_j": st.energy.dynamic_j - st.energy.overhead_j,
+                            "overhead_j": st.energy.overhead_j,
+                            "run_total_j": result.energy.total_j,
+                            "meter": result.meter.name, "kind": result.meter.kind}
+                           for st in result.stages]
                 print(f"  speed {name} round {r}: bare {bare_s:.3f} s, rayjoule {ours_s:.3f} s",
                       flush=True)
-    return rows
+    return rows, stages
+
+
+def timed_bare(ray: Any, remote: Any, pipe: Any, size: Any, params: dict[str, Any],
+               tasks: dict[str, int], expected: dict[str, Any]) -> float:
+    """Seconds for one bare-Ray run, which must give the reference summary."""
+    t0 = time.perf_counter()
+    summary = bare_ray(ray, remote, pipe, size, 0, params, tasks)
+    seconds = time.perf_counter() - t0
+    assert summary == expected, f"bare Ray {pipe.name}: {summary} != {expected}"
+    return seconds
+
+
+def timed_rayjoule(session: Session, expected: dict[str, Any]) -> tuple[float, Any]:
+    """Seconds for one whole ``Session.run_once`` (metered, attributed, stored) and its result."""
+    t0 = time.perf_counter()
+    result = session.run_once()
+    seconds = time.perf_counter() - t0
+    assert result.summary == expected, f"rayjoule {result.workload}: {result.summary}"
+    return seconds, result
 
 
 def sweep_points(name: str) -> list[tuple[str, int, dict[str, int]]]:
@@ -202,15 +238,35 @@ def sweep(store: Store, sizes: dict[str, Any], repeats: int, cpus: int) -> list[
 def report_speed(rows: list[dict]) -> None:
     print(f"\nspeed on Ray, rayjoule (metered, stored) vs bare Ray — median of "
           f"{len([r for r in rows if r['pipeline'] == rows[0]['pipeline']])} interleaved rounds")
-    print(f"{'pipeline':<10} {'size':>9} {'tasks':<28} {'bare s':>7} {'rayjoule s':>10} "
+    print(f"{'pipeline':<10} {'size':>9} {'tasks':<42} {'bare s':>7} {'rayjoule s':>10} "
           f"{'ratio':>6}")
     for name in dict.fromkeys(r["pipeline"] for r in rows):
         rs = [r for r in rows if r["pipeline"] == name]
         ratio = statistics.median(r["speed_ratio"] for r in rs)
         flag = "" if ratio >= 0.9 else "  < 0.9 target"
-        print(f"{name:<10} {rs[0]['size']:>9} {rs[0]['tasks']:<28} "
+        print(f"{name:<10} {rs[0]['size']:>9} {rs[0]['tasks']:<42} "
               f"{statistics.median(r['bare_s'] for r in rs):>7.3f} "
               f"{statistics.median(r['rayjoule_s'] for r in rs):>10.3f} {ratio:>6.2f}{flag}")
+
+
+def report_default_stages(rows: list[dict]) -> None:
+    """Each pipeline's stages at their default tasks: medians over the speed rounds."""
+    print(f"\nper-stage energy at the default settings on Ray — medians of the speed rounds "
+          f"[{_source(rows)}]")
+    print(f"{'pipeline':<10} {'stage':<10} {'tasks':>5} {'wall s':>7} {'static J':>9} "
+          f"{'dynamic J':>9} {'overhead J':>10} {'stage J':>8} {'share':>6}")
+    for name in dict.fromkeys(r["pipeline"] for r in rows):
+        mine = [r for r in rows if r["pipeline"] == name]
+        run_j = statistics.median({r["round"]: r["run_total_j"] for r in mine}.values())
+        for stage in dict.fromkeys(r["stage"] for r in mine):
+            rs = [r for r in mine if r["stage"] == stage]
+            m = {k: statistics.median(r[k] for r in rs)
+                 for k in ("wall_s", "static_j", "dynamic_j", "overhead_j", "total_j")}
+            print(f"{name:<10} {stage:<10} {rs[0]['tasks']:>5} {m['wall_s']:>7.3f} "
+                  f"{m['static_j']:>9.2f} {m['dynamic_j']:>9.2f} {m['overhead_j']:>10.2f} "
+                  f"{m['total_j']:>8.2f} {m['total_j'] / run_j:>6.0%}")
+        print(f"{name:<10} {'(run)':<10} {'':>5} {'':>7} {'':>9} {'':>9} {'':>10} "
+              f"{run_j:>8.2f}")
 
 
 def medians(rows: list[dict]) -> dict[tuple[str, str, int], dict[str, float]]:
@@ -230,13 +286,13 @@ def report_sweep(rows: list[dict]) -> None:
     for name in dict.fromkeys(r["pipeline"] for r in rows):
         for stage in dict.fromkeys(r["stage"] for r in rows if r["pipeline"] == name):
             points = sorted((n, m) for (p, s, n), m in med.items() if p == name and s == stage)
-            cells = "  ".join(f"{n}: {m['total_j']:.1f}/{m['stage_j']:.1f} J" for n, m in points)
+            cells = "  ".join(f"{n}: {m['total_j']:.2f}/{m['stage_j']:.2f} J" for n, m in points)
             best_total = min(points, key=lambda p: p[1]["total_j"])
             best_stage = min(points, key=lambda p: p[1]["stage_j"])
             print(f"{name:<10} {stage:<9} tasks → run/stage J  {cells}")
             print(f"{'':<10} {'':<9} least energy: run {best_total[0]} tasks "
-                  f"({best_total[1]['total_j']:.1f} J), stage's own {best_stage[0]} tasks "
-                  f"({best_stage[1]['stage_j']:.1f} J)")
+                  f"({best_total[1]['total_j']:.2f} J), stage's own {best_stage[0]} tasks "
+                  f"({best_stage[1]['stage_j']:.2f} J)")
 
 
 def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
@@ -246,7 +302,7 @@ def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import NullFormatter
 
     med = medians(rows)
     names = list(dict.fromkeys(r["pipeline"] for r in rows))
@@ -264,13 +320,13 @@ def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
                     label=f"{stage}: whole run")
             ax.plot(xs, [m["stage_j"] for _, m in points], "s--", color=colour,
                     label=f"{stage}: stage's own")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xscale("log", base=2)
-        ax.set_xticks(list(SWEEP_TASKS), [str(n) for n in SWEEP_TASKS])
+        ax.set_xticks(list(SWEEP_TASKS), [str(n) for n in SWEEP_TASKS])  # integers only
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("tasks of the swept stage (others at their defaults)")
         ax.set_ylabel(f"energy, J ({source})")
         note = f"; fixed at 1 task: {', '.join(fixed)}" if fixed else ""
-        ax.set_title(f"{name}, size {sizes[name]:g}{note}", fontsize=9)
+        ax.set_title(f"{name}, size {sizes[name]:,}{note}", fontsize=9)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
@@ -305,7 +361,8 @@ def _parse_sizes(text: str | None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=5, help="interleaved speed rounds (≥ 5)")
+    ap.add_argument("--rounds", type=int, default=6,
+                    help="interleaved speed rounds, the order alternating (default 6)")
     ap.add_argument("--repeats", type=int, default=3, help="metered runs per sweep setting")
     ap.add_argument("--sizes", help="pipeline=size,… (default "
                     + ",".join(f"{k}={v}" for k, v in DEFAULT_SIZES.items()) + ")")
@@ -325,9 +382,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
             if not args.skip_speed:
-                rows = speed(ray, store, sizes, args.rounds, cpus)
+                rows, stages = speed(ray, store, sizes, args.rounds, cpus)
                 write_rows(SPEED, rows)
+                write_rows(DEFAULT_STAGES, stages)
                 report_speed(rows)
+                report_default_stages(stages)
             if not args.skip_sweep:
                 rows = sweep(store, sizes, args.repeats, cpus)
                 write_rows(SWEEP, rows)

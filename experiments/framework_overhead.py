@@ -210,6 +210,7 @@ def _seed_figure(report: dict, rows: list[dict], out: Path) -> Path:
                  ecolor="k", capsize=6, label="steady total, 95 % CI")
     ax1.set_ylabel(f"steady energy per run, J ({source})")
     ax1.set_title("steady state: single-run view", fontsize=9)
+    ax1.set_ylim(top=1.4 * max(r["total_j_hi"] for r in rows))
     ax1.legend(fontsize=8, loc="upper left")
     ax2.bar(names, [r["startup_j"] for r in rows], color="C2",
             yerr=_err(rows, "startup_j"), capsize=6)
