@@ -22,9 +22,13 @@ other stages at their defaults; ``--repeats`` metered runs per setting after one
 run, medians of the run's total joules and of that stage's own joules (``result.stages``:
 its tasks' energy plus its share of the overhead). Reports each stage's least-energy setting,
 whichever it is. On a machine without RAPL the meter is the tdp model: those joules are
-modelled (utilisation × the CPU's power), and every figure says so.
+modelled (utilisation × the CPU's power), and every figure says so. Its default scope here is
+``process`` (``tdp[process]``): the dynamic part is the CPU time of Ray's processes and the
+driver, not of the whole host, so other people's jobs on a shared machine are not charged to
+the pipeline (another Ray instance on the same host still is: rayjoule finds Ray's processes
+by name). Wall time, and with it static energy, still feels their load.
 
-    python experiments/bench_pipelines.py [--rounds 6] [--repeats 3] [--skip-speed]
+    python experiments/bench_pipelines.py [--rounds 8] [--repeats 3] [--skip-speed]
         [--skip-sweep] [--sizes ml=8000,wordcount=2000000,video=96]
 """
 
@@ -38,6 +42,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -122,13 +127,14 @@ def bare_ray(ray: Any, remote: Any, pipeline: Any, size: Any, seed: int,
 
 # -- the studies ----------------------------------------------------------------------------
 
-def config(name: str, size: Any, tasks: dict[str, int] | None, cpus: int) -> RunConfig:
+def config(name: str, size: Any, tasks: dict[str, int] | None, cpus: int,
+           scope: str) -> RunConfig:
     return RunConfig(workload=name, size=size, tasks=tasks or {}, framework="ray",
-                     concurrency=cpus, meter="tdp", idle_seconds=0)
+                     concurrency=cpus, meter="tdp", tdp_scope=scope, idle_seconds=0)
 
 
-def speed(ray: Any, store: Store, sizes: dict[str, Any], rounds: int,
-          cpus: int) -> tuple[list[dict], list[dict]]:
+def speed(ray: Any, store: Store, sizes: dict[str, Any], rounds: int, cpus: int,
+          scope: str) -> tuple[list[dict], list[dict]]:
     """Interleaved rounds of bare Ray and rayjoule on Ray, per pipeline; also each rayjoule
     run's stages (the pipelines' per-stage energy at their default settings)."""
     remote = ray.remote(bare_stage_task)
@@ -137,7 +143,7 @@ def speed(ray: Any, store: Store, sizes: dict[str, Any], rounds: int,
         pipe = workloads.get_pipeline(name)
         size, params, tasks = pipe.validate(size, None, {}, 0)
         expected = workloads.execute_pipeline(name, size=size)
-        with Session(config(name, size, None, cpus), store) as session:
+        with Session(config(name, size, None, cpus, scope), store) as session:
             # warm both: Ray's workers import the stage's libraries once
             assert bare_ray(ray, remote, pipe, size, 0, params, tasks) == expected
             assert session.run_once().summary == expected
@@ -202,34 +208,46 @@ def sweep_points(name: str) -> list[tuple[str, int, dict[str, int]]]:
     return points
 
 
-def sweep(store: Store, sizes: dict[str, Any], repeats: int, cpus: int) -> list[dict]:
+def sweep(store: Store, sizes: dict[str, Any], repeats: int, cpus: int,
+          scope: str) -> list[dict]:
     """Each splittable stage's tasks over SWEEP_TASKS, the others at their defaults.
 
-    A setting shared by several stages' sweeps (the all-defaults one) is run once.
+    Every setting of a pipeline has its own open Session; after one warm-up run each, the
+    repeats go round the settings (A B C … A B C …), so a burst of load on a shared machine
+    hits every setting alike instead of all the repeats of one. A setting shared by several
+    stages' sweeps (the all-defaults one) is run once.
     """
     rows = []
     for name, size in sizes.items():
         pipe = workloads.get_pipeline(name)
         expected = workloads.execute_pipeline(name, size=size)
-        done: dict[tuple, list[Any]] = {}
+        points = []
+        settings: dict[tuple, dict[str, int]] = {}
         for stage, n, mapping in sweep_points(name):
-            _, _, tasks = pipe.validate(size, mapping, {}, 0)
+            tasks = pipe.validate(size, mapping, {}, 0)[2]
             key = tuple(sorted(tasks.items()))
-            if key not in done:
-                with Session(config(name, size, tasks, cpus), store) as session:
-                    session.run_once()  # warm-up: worker start-up is not this setting's cost
-                    done[key] = [session.run_once() for _ in range(repeats)]
-            for rep, result in enumerate(done[key]):
-                assert result.summary == expected
+            settings[key] = tasks
+            points.append((stage, n, key))
+        results: dict[tuple, list[Any]] = {key: [] for key in settings}
+        with ExitStack() as stack:
+            sessions = {key: stack.enter_context(
+                Session(config(name, size, tasks, cpus, scope), store))
+                for key, tasks in settings.items()}
+            for session in sessions.values():
+                session.run_once()  # warm-up: worker start-up is not this setting's cost
+            for rep in range(repeats):
+                for key, session in sessions.items():
+                    results[key].append(timed_rayjoule(session, expected)[1])
+                print(f"  sweep {name}: repeat {rep + 1} of {repeats} done", flush=True)
+        for stage, n, key in points:
+            for rep, result in enumerate(results[key]):
                 own = next(s for s in result.stages if s.name == stage)
                 rows.append({"pipeline": name, "size": size, "stage": stage, "stage_tasks": n,
-                             "tasks": _fmt_tasks(tasks), "repeat": rep, "wall_s": result.wall_s,
-                             "total_j": result.energy.total_j,
+                             "tasks": _fmt_tasks(settings[key]), "repeat": rep,
+                             "wall_s": result.wall_s, "total_j": result.energy.total_j,
                              "overhead_j": result.energy.overhead_j,
                              "stage_j": own.energy.total_j, "stage_wall_s": own.wall_s,
                              "meter": result.meter.name, "kind": result.meter.kind})
-            print(f"  sweep {name} {stage}={n}: "
-                  f"{statistics.median(r.energy.total_j for r in done[key]):.1f} J", flush=True)
     return rows
 
 
@@ -361,12 +379,16 @@ def _parse_sizes(text: str | None) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=6,
-                    help="interleaved speed rounds, the order alternating (default 6)")
+    ap.add_argument("--rounds", type=int, default=8,
+                    help="interleaved speed rounds, the order alternating (default 8)")
     ap.add_argument("--repeats", type=int, default=3, help="metered runs per sweep setting")
     ap.add_argument("--sizes", help="pipeline=size,… (default "
                     + ",".join(f"{k}={v}" for k, v in DEFAULT_SIZES.items()) + ")")
     ap.add_argument("--pipelines", default="ml,wordcount,video")
+    ap.add_argument("--tdp-scope", choices=("process", "host"), default="process",
+                    help="the tdp model's CPU time: Ray's and the driver's processes "
+                         "(default: other jobs on a shared machine are not charged) or the "
+                         "whole host's")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
     args = ap.parse_args(argv)
@@ -382,13 +404,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
             if not args.skip_speed:
-                rows, stages = speed(ray, store, sizes, args.rounds, cpus)
+                rows, stages = speed(ray, store, sizes, args.rounds, cpus, args.tdp_scope)
                 write_rows(SPEED, rows)
                 write_rows(DEFAULT_STAGES, stages)
                 report_speed(rows)
                 report_default_stages(stages)
             if not args.skip_sweep:
-                rows = sweep(store, sizes, args.repeats, cpus)
+                rows = sweep(store, sizes, args.repeats, cpus, args.tdp_scope)
                 write_rows(SWEEP, rows)
                 report_sweep(rows)
                 print(f"figure: {plot(rows, sizes, FIGURE)}")
