@@ -35,6 +35,8 @@ OWN_PACKAGES = ("rayjoule", "meters", "workloads")
 
 #: how long a stage waits for Lithops' localhost job manager to finish the previous one
 LOCALHOST_SETTLE_S = 60.0
+#: how often a localhost stage checks that Lithops' job manager is still there
+LOCALHOST_POLL_S = 5
 
 LITHOPS_STATS = ("host_submit_tstamp", "worker_start_tstamp", "worker_func_start_tstamp",
                  "worker_func_end_tstamp", "worker_end_tstamp", "worker_exec_time",
@@ -160,6 +162,7 @@ class LithopsExecutor(StoredStagesExecutor):
             raise RunFailed(f"submitting the Lithops calls of stage {stage.name!r} failed: "
                             f"{type(exc).__name__}: {exc}") from exc
         try:
+            self._await_localhost(futures)
             outputs = self._fexec.get_result(futures)
         except Exception as exc:
             failed = [i for i, f in enumerate(futures) if getattr(f, "error", False)]
@@ -175,6 +178,28 @@ class LithopsExecutor(StoredStagesExecutor):
             rec["framework_stats"] = {k: future.stats[k] for k in LITHOPS_STATS
                                       if k in future.stats}
         return outputs
+
+    def _await_localhost(self, futures: list) -> None:
+        """Wait for a localhost job, restarting Lithops' job manager if it stopped early.
+
+        The same race as :meth:`_settle_localhost`, seen from the other side: a job invoked
+        while the previous job manager thread was on its way out is queued with no manager
+        and no consumers, and would wait forever. Every few seconds with calls pending and
+        no live manager, the manager is started again (it starts the consumers with it).
+        """
+        handler = getattr(self._fexec, "compute_handler", None)
+        if self._backend != "localhost" or not hasattr(handler, "start_manager"):
+            return
+        while True:
+            _, pending = self._fexec.wait(futures, throw_except=False, timeout=LOCALHOST_POLL_S,
+                                          show_progressbar=False)
+            if not pending:
+                return
+            manager = getattr(handler, "job_manager", None)
+            if manager is None or not manager.is_alive():
+                log.info("Lithops' localhost job manager stopped with %d call(s) pending; "
+                         "starting it again", len(pending))
+                handler.start_manager()
 
     def _settle_localhost(self, stage: StagePlan) -> None:
         """Wait until Lithops' localhost job manager has noticed the previous stage ended.
