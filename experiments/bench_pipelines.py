@@ -29,7 +29,7 @@ the pipeline (another Ray instance on the same host still is: rayjoule finds Ray
 by name). Wall time, and with it static energy, still feels their load.
 
     python experiments/bench_pipelines.py [--rounds 8] [--repeats 3] [--skip-speed]
-        [--skip-sweep] [--sizes ml=8000,wordcount=2000000,video=96]
+        [--skip-sweep] [--sizes ml=8000,wordcount=2000000,video=96] [--from-csv]
 """
 
 from __future__ import annotations
@@ -288,23 +288,31 @@ def report_default_stages(rows: list[dict]) -> None:
 
 
 def medians(rows: list[dict]) -> dict[tuple[str, str, int], dict[str, float]]:
-    """(pipeline, stage, stage tasks) -> median total J, stage J and wall s over repeats."""
+    """(pipeline, stage, stage tasks) -> median, min and max over repeats of the run's joules
+    (``total_j``…), the stage's own joules (``stage_j``…) and wall time."""
     groups: dict[tuple[str, str, int], list[dict]] = {}
     for r in rows:
         groups.setdefault((r["pipeline"], r["stage"], r["stage_tasks"]), []).append(r)
-    return {k: {m: statistics.median(r[m] for r in rs) for m in ("total_j", "stage_j", "wall_s")}
-            for k, rs in groups.items()}
+    out = {}
+    for k, rs in groups.items():
+        out[k] = {}
+        for m in ("total_j", "stage_j", "wall_s"):
+            values = [r[m] for r in rs]
+            out[k].update({m: statistics.median(values), f"{m}_min": min(values),
+                           f"{m}_max": max(values)})
+    return out
 
 
 def report_sweep(rows: list[dict]) -> None:
     source = _source(rows)
     med = medians(rows)
     print(f"\nstage sweep on Ray — medians of {max(r['repeat'] for r in rows) + 1} repeats "
-          f"[{source}]")
+          f"[min–max] [{source}]")
     for name in dict.fromkeys(r["pipeline"] for r in rows):
         for stage in dict.fromkeys(r["stage"] for r in rows if r["pipeline"] == name):
             points = sorted((n, m) for (p, s, n), m in med.items() if p == name and s == stage)
-            cells = "  ".join(f"{n}: {m['total_j']:.2f}/{m['stage_j']:.2f} J" for n, m in points)
+            cells = "  ".join(f"{n}: {m['total_j']:.1f} [{m['total_j_min']:.1f}–"
+                              f"{m['total_j_max']:.1f}] / {m['stage_j']:.2f} J" for n, m in points)
             best_total = min(points, key=lambda p: p[1]["total_j"])
             best_stage = min(points, key=lambda p: p[1]["stage_j"])
             print(f"{name:<10} {stage:<9} tasks → run/stage J  {cells}")
@@ -315,7 +323,8 @@ def report_sweep(rows: list[dict]) -> None:
 
 def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
     """One panel per pipeline; per swept stage a solid line (the run's joules) and a dashed
-    one of the same colour (the stage's own joules), against that stage's tasks."""
+    one of the same colour (the stage's own joules), against that stage's tasks; medians,
+    with the repeats' min–max as error bars (on a shared machine, load moves them)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -326,7 +335,7 @@ def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
     names = list(dict.fromkeys(r["pipeline"] for r in rows))
     repeats = max(r["repeat"] for r in rows) + 1
     source = _source(rows)
-    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 4.4), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 5.4), squeeze=False)
     for ax, name in zip(axes[0], names, strict=True):
         stages = list(dict.fromkeys(r["stage"] for r in rows if r["pipeline"] == name))
         fixed = [s.name for s in workloads.get_pipeline(name).order() if s.name not in stages]
@@ -334,10 +343,13 @@ def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
             points = sorted((n, m) for (p, s, n), m in med.items() if p == name and s == stage)
             xs = [n for n, _ in points]
             colour = f"C{k}"
-            ax.plot(xs, [m["total_j"] for _, m in points], "o-", color=colour,
-                    label=f"{stage}: whole run")
-            ax.plot(xs, [m["stage_j"] for _, m in points], "s--", color=colour,
-                    label=f"{stage}: stage's own")
+            for key, style, what in (("total_j", "o-", "whole run"),
+                                     ("stage_j", "s--", "stage's own")):
+                mid = [m[key] for _, m in points]
+                spread = [[y - m[f"{key}_min"] for y, (_, m) in zip(mid, points, strict=True)],
+                          [m[f"{key}_max"] - y for y, (_, m) in zip(mid, points, strict=True)]]
+                ax.errorbar(xs, mid, yerr=spread, fmt=style, color=colour, capsize=3,
+                            label=f"{stage}: {what}")
         ax.set_xscale("log", base=2)
         ax.set_xticks(list(SWEEP_TASKS), [str(n) for n in SWEEP_TASKS])  # integers only
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -347,14 +359,30 @@ def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
         ax.set_title(f"{name}, size {sizes[name]:,}{note}", fontsize=9)
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
-    fig.suptitle(f"joules vs each stage's tasks on Ray: {', '.join(names)}; median of "
-                 f"{repeats} repeats per setting [{source}]", fontsize=10)
+        ax.legend(fontsize=7, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.16))
+    fig.suptitle(f"joules vs each stage's tasks on Ray: {', '.join(names)}; median (bars: "
+                 f"min–max) of {repeats} repeats per setting [{source}]", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def read_rows(path: Path) -> list[dict]:
+    """A CSV this script wrote, numbers converted back."""
+    import csv
+
+    def value(text: str) -> Any:
+        for kind in (int, float):
+            try:
+                return kind(text)
+            except ValueError:
+                pass
+        return text
+
+    with path.open(newline="") as fh:
+        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def _source(rows: list[dict]) -> str:
@@ -391,9 +419,18 @@ def main(argv: Sequence[str] | None = None) -> None:
                          "whole host's")
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--from-csv", action="store_true",
+                    help="run nothing: report and plot the CSVs of an earlier run again")
     args = ap.parse_args(argv)
     sizes = {k: v for k, v in _parse_sizes(args.sizes).items()
              if k in args.pipelines.split(",")}
+    if args.from_csv:
+        report_speed(read_rows(SPEED))
+        report_default_stages(read_rows(DEFAULT_STAGES))
+        rows = read_rows(SWEEP)
+        report_sweep(rows)
+        print(f"figure: {plot(rows, {r['pipeline']: r['size'] for r in rows}, FIGURE)}")
+        return
     import ray
 
     ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False,

@@ -37,6 +37,7 @@ with the meter and whether it was measured or modelled.
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -144,14 +145,20 @@ def _check_params(args, names: list[str]) -> None:
                          f" has that parameter")
 
 
-def _label(report: dict) -> str:
-    """``pi size 5e8 (flavour=fast)``: the workload, its size, flavour and non-default params."""
+def _label(row: dict) -> str:
+    """``pi size 5e8 (flavour=fast)``: a row's workload, size, flavour and non-default params."""
     import workloads
 
-    defaults = workloads.get(report["workload"]).defaults()
-    shown = {k: v for k, v in report["params"].items() if k == "flavour" or v != defaults.get(k)}
-    return (f"{report['workload']} size {_size(report['size'])} "
+    params = json.loads(row["params"])
+    defaults = workloads.get(row["workload"]).defaults()
+    shown = {k: v for k, v in params.items() if k == "flavour" or v != defaults.get(k)}
+    return (f"{row['workload']} size {_size(row['size'])} "
             f"({', '.join(f'{k}={v}' for k, v in shown.items())})")
+
+
+def _repeats(row: dict) -> str:
+    return (f"{row['repeats']} repeats per phase (1 cold + {row['steady_repeats']} steady); "
+            f"medians, 95 % CI")
 
 
 def _size(v) -> str:
@@ -175,14 +182,12 @@ def seed(args, store: Store) -> None:
                      idle_seconds=args.idle_seconds)
     t0 = time.monotonic()
     report = compare_phases(base.validated(), args.repeats, store)
-    report["params"] = dict(base.validated().params)
     rows = _rows(report, study="seed", workload=args.workload, flavour=args.flavour,
-                 params=json.dumps(report["params"], sort_keys=True))
+                 params=json.dumps(dict(base.validated().params), sort_keys=True))
     name = _name("seed_study", args.flavour)
     path = _write(rows, name)
-    png = _seed_figure(report, rows, RESULTS / f"{name}.png")
-    print(f"{_label(report)}, 1 task, concurrency 1, {report['repeats']} interleaved repeats "
-          f"(1 cold + {report['steady_repeats']} steady) per phase, study took "
+    png = _seed_figure(rows, RESULTS / f"{name}.png")
+    print(f"{_label(rows[0])}, 1 task, concurrency 1, {_repeats(rows[0])}; study took "
           f"{time.monotonic() - t0:.0f} s; workload summary identical on every framework: "
           f"{report['summary']}")
     _markdown(rows, SEED_COLUMNS)
@@ -197,7 +202,7 @@ SEED_COLUMNS = (("framework", None), ("steady total J", "total_j"), ("tasks J (o
                 ("steady wall s", "wall_s"))
 
 
-def _seed_figure(report: dict, rows: list[dict], out: Path) -> Path:
+def _seed_figure(rows: list[dict], out: Path) -> Path:
     plt = _pyplot()
     names = [r["framework"] for r in rows]
     source = _source(rows)
@@ -226,9 +231,8 @@ def _seed_figure(report: dict, rows: list[dict], out: Path) -> Path:
     ax3.set_title("paired by steady repeat (actors vs their own native phase)", fontsize=9)
     for ax in (ax1, ax2, ax3):
         ax.axhline(0, color="k", lw=0.5)
-    fig.suptitle(f"seed study: {_label(report)}, 1 task, concurrency 1, {report['repeats']} "
-                 f"repeats per phase (1 cold + {report['steady_repeats']} steady); medians, "
-                 f"95 % CI", fontsize=10)
+    fig.suptitle(f"seed study: {_label(rows[0])}, 1 task, concurrency 1, {_repeats(rows[0])}",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
     plt.close(fig)
@@ -276,10 +280,22 @@ def granularity(args, store: Store) -> None:
         report = compare_phases(base, args.repeats, store, on_run=on_run)
         native_task_s.sort()
         rows += _rows(report, study="granularity", workload="pi", flavour=args.flavour,
+                      params=json.dumps(dict(base.validated().params), sort_keys=True),
                       task_ms=ms, native_task_ms=1000 * native_task_s[len(native_task_s) // 2],
                       points_per_ms=rate)
         print(f"{ms} ms per task done ({time.monotonic() - t0:.0f} s)", flush=True)
     path = _write(rows, _name("overhead_granularity", args.flavour))
+    png = _granularity_figure(rows, RESULTS / f"{_name('overhead_granularity', args.flavour)}.png")
+    _markdown(rows, GRANULARITY_COLUMNS)
+    print(f"table {path}\nfigure {png}")
+
+
+GRANULARITY_COLUMNS = ((("task ms", "task_ms"), ("native task ms", "native_task_ms"))
+                       + SEED_COLUMNS[:1] + SEED_COLUMNS[1:8]
+                       + (("overhead %", "overhead_fraction"),))
+
+
+def _granularity_figure(rows: list[dict], out: Path) -> Path:
     plt = _pyplot()
     fig, (ax1, ax2, ax3) = plt.subplots(1, 3, figsize=(15, 4.6))
     for fw in FRAMEWORKS:
@@ -295,10 +311,13 @@ def granularity(args, store: Store) -> None:
                      yerr=[[100 * v for v in e] for e in _err(pts, "overhead_fraction")],
                      marker="o", capsize=3, label=fw)
     source = _source(rows)
+    task_ms = sorted({r["task_ms"] for r in rows})
+    first = rows[0]
     for ax in (ax1, ax2, ax3):
         ax.set_xscale("log")
-        ax.set_xticks(args.task_ms, [f"{m:g}" for m in args.task_ms])
-        ax.set_xlabel(f"work per task, ms (pi {args.flavour}, one core)")
+        ax.set_xticks(task_ms, [f"{m:g}" for m in task_ms])
+        ax.minorticks_off()
+        ax.set_xlabel(f"work per task, ms (pi {first['flavour']}, one core)")
         ax.axhline(0, color="k", lw=0.5)
     ax1.set_ylabel(f"steady overhead vs native per call, J ({source})")
     ax2.set_ylabel("steady overhead, % of the native job's energy")
@@ -307,17 +326,13 @@ def granularity(args, store: Store) -> None:
     ax3.set_ylabel(f"start-up energy (cold − steady), J ({source})")
     for ax in (ax1, ax2, ax3):
         ax.legend(fontsize=8)
-    fig.suptitle(f"framework overhead vs task granularity: pi ({args.flavour}), {args.tasks} "
-                 f"tasks, concurrency {cpus}, {args.repeats} repeats per phase (1 cold + "
-                 f"{args.repeats - 1} steady); medians, 95 % CI", fontsize=10)
+    fig.suptitle(f"framework overhead vs task granularity: pi ({first['flavour']}), "
+                 f"{first['tasks']} tasks, concurrency {first['concurrency']}, "
+                 f"{_repeats(first)}", fontsize=10)
     fig.tight_layout()
-    png = RESULTS / f"{_name('overhead_granularity', args.flavour)}.png"
-    fig.savefig(png, dpi=110)
+    fig.savefig(out, dpi=110)
     plt.close(fig)
-    _markdown(rows, (("task ms", "task_ms"), ("native task ms", "native_task_ms"))
-              + SEED_COLUMNS[:1] + SEED_COLUMNS[1:7]
-              + (("overhead %", "overhead_fraction"),))
-    print(f"table {path}\nfigure {png}")
+    return out
 
 
 def parallelism(args, store: Store) -> None:
@@ -327,7 +342,7 @@ def parallelism(args, store: Store) -> None:
     fast = args.flavour == "fast"
     sizes = {"pi": args.pi_size or ("2e8" if fast else None),
              "mandelbrot": args.mandelbrot_size or ("2048" if fast else None)}
-    rows, labels = [], []
+    rows = []
     t0 = time.monotonic()
     for workload in names:
         for tasks in args.tasks_list:
@@ -336,16 +351,27 @@ def parallelism(args, store: Store) -> None:
                              meter=args.meter, tdp_scope=args.tdp_scope,
                              idle_seconds=args.idle_seconds).validated()
             report = compare_phases(base, args.repeats, store)
-            report["params"] = dict(base.params)
             rows += _rows(report, study="parallelism", workload=workload,
-                          flavour=args.flavour, params=json.dumps(report["params"],
+                          flavour=args.flavour, params=json.dumps(dict(base.params),
                                                                   sort_keys=True))
             print(f"{workload} tasks={tasks} done ({time.monotonic() - t0:.0f} s)", flush=True)
-        labels.append(_label(report))
     path = _write(rows, _name("parallelism_sweep", args.flavour))
+    png = _parallelism_figure(rows, RESULTS / f"{_name('parallelism_sweep', args.flavour)}.png")
+    _markdown(rows, PARALLELISM_COLUMNS)
+    _least_energy(rows)
+    print(f"table {path}\nfigure {png}")
+
+
+PARALLELISM_COLUMNS = (("workload", "workload"), ("tasks", "tasks")) + SEED_COLUMNS
+
+
+def _parallelism_figure(rows: list[dict], out: Path) -> Path:
     plt = _pyplot()
-    fig, axes = plt.subplots(3, 2, figsize=(12, 11))
+    names = list(dict.fromkeys(r["workload"] for r in rows))
+    labels = [_label(next(r for r in rows if r["workload"] == n)) for n in names]
+    fig, axes = plt.subplots(3, len(names), figsize=(6 * len(names), 11), squeeze=False)
     source = _source(rows)
+    tasks_list = sorted({r["tasks"] for r in rows})
     for col, workload in enumerate(names):
         for fw in FRAMEWORKS:
             pts = [r for r in rows if r["framework"] == fw and r["workload"] == workload]
@@ -357,23 +383,21 @@ def parallelism(args, store: Store) -> None:
         axes[0][col].set_ylabel(f"steady energy per run, J ({source})")
         axes[1][col].set_ylabel("steady wall time, s")
         axes[2][col].set_ylabel(f"start-up energy (cold − steady), J ({source})")
+        axes[0][col].set_yscale("log")
+        axes[1][col].set_yscale("log")
+        axes[2][col].axhline(0, color="k", lw=0.5)
         for row in range(3):
             ax = axes[row][col]
             ax.set_xscale("log", base=2)
-            ax.set_xticks(args.tasks_list, [str(t) for t in args.tasks_list])
+            ax.set_xticks(tasks_list, [str(t) for t in tasks_list])
             ax.minorticks_off()
-            ax.set_xlabel(f"tasks (concurrency {cpus})")
+            ax.set_xlabel(f"tasks (concurrency {rows[0]['concurrency']})")
             ax.legend(fontsize=8)
-        axes[2][col].axhline(0, color="k", lw=0.5)
-    fig.suptitle(f"parallelism sweep: {' and '.join(labels)}; {args.repeats} repeats per phase "
-                 f"(1 cold + {args.repeats - 1} steady); medians, 95 % CI", fontsize=10)
-    fig.tight_layout()
-    png = RESULTS / f"{_name('parallelism_sweep', args.flavour)}.png"
-    fig.savefig(png, dpi=110)
+    fig.suptitle(f"parallelism sweep: {' and '.join(labels)}; {_repeats(rows[0])}", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.98))
+    fig.savefig(out, dpi=110)
     plt.close(fig)
-    _markdown(rows, (("workload", "workload"), ("tasks", "tasks")) + SEED_COLUMNS[:7])
-    _least_energy(rows)
-    print(f"table {path}\nfigure {png}")
+    return out
 
 
 def _least_energy(rows: list[dict]) -> None:
@@ -429,6 +453,35 @@ def _fmt(v) -> str:
     return str(v)
 
 
+def replot(args) -> None:
+    """Redraw a study's figure and tables from its CSV (no runs)."""
+    stem = {"seed": "seed_study", "granularity": "overhead_granularity",
+            "parallelism": "parallelism_sweep"}[args.study]
+    path = RESULTS / f"{_name(stem, args.flavour)}.csv"
+    with path.open(newline="") as fh:
+        rows = [{k: _value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    figure, columns = {"seed": (_seed_figure, SEED_COLUMNS),
+                       "granularity": (_granularity_figure, GRANULARITY_COLUMNS),
+                       "parallelism": (_parallelism_figure, PARALLELISM_COLUMNS)}[args.study]
+    png = figure(rows, path.with_suffix(".png"))
+    _markdown(rows, columns)
+    if args.study == "parallelism":
+        _least_energy(rows)
+    print(f"table {path}\nfigure {png}")
+
+
+def _value(text: str):
+    """A CSV cell back as None, int, float or text."""
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("study", choices=("seed", "granularity", "parallelism"))
@@ -455,7 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mandelbrot-size", default=None, help="parallelism: mandelbrot size "
                    "(fast: 2048; lithops: the workload default)")
     p.add_argument("--db", default=str(RESULTS / "framework_overhead.sqlite"))
+    p.add_argument("--replot", action="store_true",
+                   help="redraw the study's figure and tables from its CSV, running nothing")
     args = p.parse_args(argv)
+    if args.replot:
+        replot(args)
+        return 0
     if args.repeats < 2:
         p.error("--repeats must be >= 2: the first repeat is the cold start")
     connect(None, num_cpus=os.cpu_count() or 1, include_dashboard=False)
