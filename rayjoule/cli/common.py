@@ -58,8 +58,12 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     from rayjoule.core.errors import RunFailed
 
     configure_logging(os.environ.get(LOG_LEVEL_ENV, "warning"))
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) \
-        if threading.current_thread() is threading.main_thread() else None
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
+    # a command started in the background by a non-interactive shell inherits SIGINT as
+    # ignored; Ctrl-C (or kill -INT) must still stop it the documented way
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) \
+        if main_thread else None
     try:
         return main(argv)
     except KeyboardInterrupt as exc:
@@ -83,6 +87,8 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_int is not None:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def interrupted_line(exc: BaseException) -> str:

@@ -186,19 +186,22 @@ class LithopsExecutor(StoredStagesExecutor):
         while the previous job manager thread was on its way out is queued with no manager
         and no consumers, and would wait forever. Every few seconds with calls pending and
         no live manager, the manager is started again (it starts the consumers with it).
+        The job's own latch (counted down as each call's process ends) is what is waited
+        on: Lithops' ``wait(timeout=…)`` ends with a SIGALRM raised wherever the driver is,
+        which can leave a future half-read.
         """
         handler = getattr(self._fexec, "compute_handler", None)
-        if self._backend != "localhost" or not hasattr(handler, "start_manager"):
+        if self._backend != "localhost" or not hasattr(handler, "start_manager") or not futures:
             return
-        while True:
-            _, pending = self._fexec.wait(futures, throw_except=False, timeout=LOCALHOST_POLL_S,
-                                          show_progressbar=False)
-            if not pending:
-                return
+        latch = getattr(getattr(handler, "env", None), "jobs", {}).get(futures[0].job_key)
+        event = getattr(latch, "event", None)
+        if event is None:
+            return
+        while not event.wait(LOCALHOST_POLL_S):
             manager = getattr(handler, "job_manager", None)
             if manager is None or not manager.is_alive():
-                log.info("Lithops' localhost job manager stopped with %d call(s) pending; "
-                         "starting it again", len(pending))
+                log.info("Lithops' localhost job manager stopped with call(s) pending; "
+                         "starting it again")
                 handler.start_manager()
 
     def _settle_localhost(self, stage: StagePlan) -> None:
