@@ -302,14 +302,15 @@ def _granularity_figure(rows: list[dict], out: Path) -> Path:
         pts = [r for r in rows if r["framework"] == fw]
         x = [r["task_ms"] for r in pts]
         ax3.errorbar(x, [r["startup_j"] for r in pts], yerr=_err(pts, "startup_j"),
-                     marker="o", capsize=3, label=fw)
+                     marker="o", capsize=3, label=fw, color=_colour(fw))
         if fw == "native":
             continue
         ax1.errorbar(x, [r["overhead_j_per_task"] for r in pts],
-                     yerr=_err(pts, "overhead_j_per_task"), marker="o", capsize=3, label=fw)
+                     yerr=_err(pts, "overhead_j_per_task"), marker="o", capsize=3, label=fw,
+                     color=_colour(fw))
         ax2.errorbar(x, [100 * r["overhead_fraction"] for r in pts],
                      yerr=[[100 * v for v in e] for e in _err(pts, "overhead_fraction")],
-                     marker="o", capsize=3, label=fw)
+                     marker="o", capsize=3, label=fw, color=_colour(fw))
     source = _source(rows)
     task_ms = sorted({r["task_ms"] for r in rows})
     first = rows[0]
@@ -378,7 +379,7 @@ def _parallelism_figure(rows: list[dict], out: Path) -> Path:
             x = [r["tasks"] for r in pts]
             for row, key in enumerate(("total_j", "wall_s", "startup_j")):
                 axes[row][col].errorbar(x, [r[key] for r in pts], yerr=_err(pts, key),
-                                        marker="o", capsize=3, label=fw)
+                                        marker="o", capsize=3, label=fw, color=_colour(fw))
         axes[0][col].set_title(labels[col], fontsize=9)
         axes[0][col].set_ylabel(f"steady energy per run, J ({source})")
         axes[1][col].set_ylabel("steady wall time, s")
@@ -413,6 +414,11 @@ def _least_energy(rows: list[dict]) -> None:
                     and r["total_j_lo"] <= best["total_j_hi"]]
             print(f"| {workload} | {fw} | {best['tasks']} | {_cell(best, 'total_j')} | "
                   f"{', '.join(ties) or 'none'} |")
+
+
+def _colour(framework: str) -> str:
+    """One colour per framework in every panel."""
+    return f"C{FRAMEWORKS.index(framework)}"
 
 
 def _source(rows: list[dict]) -> str:
