@@ -32,6 +32,10 @@ with the meter and whether it was measured or modelled.
         --param points_per_call=10000000]
     python experiments/framework_overhead.py granularity [--task-ms 10 100 1000]
     python experiments/framework_overhead.py parallelism [--repeats 4]
+    python experiments/framework_overhead.py seed --replot   # figure + tables from the CSV
+
+Results: ``experiments/results/{seed_study,overhead_granularity,parallelism_sweep}.{csv,png}``
+for the fast flavour, with ``_lithops`` before the suffix for ``--flavour lithops``.
 """
 
 from __future__ import annotations
@@ -175,7 +179,6 @@ def _name(study: str, flavour: str) -> str:
 
 
 def seed(args, store: Store) -> None:
-    _check_params(args, [args.workload])
     params = _params(args, args.workload)
     base = RunConfig(workload=args.workload, size=args.size, params=params, tasks=1,
                      concurrency=1, meter=args.meter, tdp_scope=args.tdp_scope,
@@ -219,11 +222,11 @@ def _seed_figure(rows: list[dict], out: Path) -> Path:
     ax1.legend(fontsize=8, loc="upper left")
     ax2.bar(names, [r["startup_j"] for r in rows], color="C2",
             yerr=_err(rows, "startup_j"), capsize=6)
-    for i, r in enumerate(rows):
-        ax2.annotate(f"{r['startup_s']:+.2f} s", (i, max(r["startup_j"], 0)),
-                     ha="center", va="bottom", fontsize=8)
+    ax2.set_xticks(range(len(rows)), [f"{r['framework']}\n{r['startup_s']:+.2f} s"
+                                      for r in rows])
     ax2.set_ylabel(f"start-up energy, J ({source})")
-    ax2.set_title("start-up: cold first repeat − steady median", fontsize=9)
+    ax2.set_title("start-up: cold first repeat − steady median (energy; time under the bars)",
+                  fontsize=9)
     paired = [r for r in rows if r["overhead_j"] is not None]
     ax3.bar([r["framework"] for r in paired], [r["overhead_j_per_task"] for r in paired],
             color="C3", yerr=_err(paired, "overhead_j_per_task"), capsize=6)
@@ -256,7 +259,6 @@ def _points_per_ms(params: dict) -> float:
 
 
 def granularity(args, store: Store) -> None:
-    _check_params(args, ["pi"])
     cpus = os.cpu_count() or 1
     params = _params(args, "pi")
     rate = _points_per_ms(params)
@@ -338,7 +340,6 @@ def _granularity_figure(rows: list[dict], out: Path) -> Path:
 
 def parallelism(args, store: Store) -> None:
     names = ["pi", "mandelbrot"]
-    _check_params(args, names)
     cpus = os.cpu_count() or 1
     fast = args.flavour == "fast"
     sizes = {"pi": args.pi_size or ("2e8" if fast else None),
@@ -522,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.repeats < 2:
         p.error("--repeats must be >= 2: the first repeat is the cold start")
+    _check_params(args, {"seed": [args.workload], "granularity": ["pi"],
+                         "parallelism": ["pi", "mandelbrot"]}[args.study])  # before Ray starts
     connect(None, num_cpus=os.cpu_count() or 1, include_dashboard=False)
     with Store(args.db) as store:
         {"seed": seed, "granularity": granularity, "parallelism": parallelism}[args.study](

@@ -185,7 +185,8 @@ class LithopsExecutor(StoredStagesExecutor):
         The same race as :meth:`_settle_localhost`, seen from the other side: a job invoked
         while the previous job manager thread was on its way out is queued with no manager
         and no consumers, and would wait forever. Every few seconds with calls pending and
-        no live manager, the manager is started again (it starts the consumers with it).
+        no live manager, the manager is started again (it starts the consumers with it); a
+        manager that outlived its consumers gets them started again.
         The job's own latch (counted down as each call's process ends) is what is waited
         on: Lithops' ``wait(timeout=…)`` ends with a SIGALRM raised wherever the driver is,
         which can leave a future half-read.
@@ -203,6 +204,10 @@ class LithopsExecutor(StoredStagesExecutor):
                 log.info("Lithops' localhost job manager stopped with call(s) pending; "
                          "starting it again")
                 handler.start_manager()
+            elif not handler.env.consumer_threads:  # the manager outlived its workers
+                log.info("Lithops' localhost workers stopped with call(s) pending; "
+                         "starting them again")
+                handler.env.start()
 
     def _settle_localhost(self, stage: StagePlan) -> None:
         """Wait until Lithops' localhost job manager has noticed the previous stage ended.
