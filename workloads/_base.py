@@ -115,6 +115,21 @@ class Parameterised:
         """Every parameter at its default value."""
         return {p.name: p.default for p in self.params}
 
+    def resolve_size_params(self, size: Any,
+                            params: Mapping[str, Any] | None) -> tuple[Size, dict[str, ParamValue]]:
+        """Defaults filled, values converted, size checked, then ``prepare`` (or the default
+        size): the one rule for workloads and pipelines alike."""
+        values = self.defaults()
+        for name, value in (params or {}).items():
+            values[name] = self.param(name).convert(value)
+        if size is not None:
+            size_param = Param("size", self.size_type, self.default_size, self.size_meaning,
+                               minimum=self.min_size)
+            size = size_param.convert(size, what=f"size of {self.name!r}")
+        if self.prepare is not None:
+            return self.prepare(size, values), values
+        return (self.default_size if size is None else size), values
+
 
 @dataclass(frozen=True)
 class Workload(Parameterised):
@@ -158,16 +173,7 @@ class Workload(Parameterised):
         """
         check_tasks(tasks)
         check_seed(seed)
-        values = self.defaults()
-        for name, value in (params or {}).items():
-            values[name] = self.param(name).convert(value)
-        if size is not None:
-            size_param = Param("size", self.size_type, self.default_size, self.size_meaning,
-                               minimum=self.min_size)
-            size = size_param.convert(size, what=f"size of {self.name!r}")
-        if self.prepare is not None:
-            return self.prepare(size, values), values
-        return (self.default_size if size is None else size), values
+        return self.resolve_size_params(size, params)
 
 
 def check_tasks(tasks: Any) -> int:

@@ -252,17 +252,7 @@ class Pipeline(Parameterised):
             size, values = self.workload.validate(size, by_stage[self.stages[0].name], params,
                                                   seed)
         else:
-            values = self.defaults()
-            for name, value in (params or {}).items():
-                values[name] = self.param(name).convert(value)
-            if size is not None:
-                size_param = Param("size", self.size_type, self.default_size, self.size_meaning,
-                                   minimum=self.min_size)
-                size = size_param.convert(size, what=f"size of {self.name!r}")
-            if self.prepare is not None:
-                size = self.prepare(size, values)
-            elif size is None:
-                size = self.default_size
+            size, values = self.resolve_size_params(size, params)
         for stage in self.stages:
             self.fanout(stage.name, by_stage)
         return size, values, by_stage

@@ -211,18 +211,25 @@ def stop_head(session_dir: str, timeout_s: float = 10.0) -> int:
         except psutil.Error:
             pass
     procs.pop(os.getpid(), None)
-    for proc in procs.values():
+    terminate_then_kill(list(procs.values()), timeout_s)
+    return len(procs)
+
+
+def terminate_then_kill(procs: list[Any], timeout_s: float) -> None:
+    """SIGTERM every process, then SIGKILL those still alive after ``timeout_s``."""
+    import psutil
+
+    for proc in procs:
         try:
             proc.terminate()
         except psutil.Error:
-            pass
-    _, alive = psutil.wait_procs(list(procs.values()), timeout=timeout_s)
+            pass  # already gone
+    _, alive = psutil.wait_procs(procs, timeout=timeout_s)
     for proc in alive:
         try:
             proc.kill()
         except psutil.Error:
             pass
-    return len(procs)
 
 
 def announce(print_fn: Callable[[str], None] = print) -> Announcement:

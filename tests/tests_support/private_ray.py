@@ -32,6 +32,8 @@ from pathlib import Path
 
 import psutil
 
+from rayjoule.cluster.keepalive import terminate_then_kill
+
 log = logging.getLogger(__name__)
 
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -121,17 +123,7 @@ def kill_ray_under(temp_dir: Path, timeout_s: float = 5.0) -> list[int]:
                 procs.update({c.pid: c for c in proc.children(recursive=True)})
         except psutil.Error:
             continue
-    for proc in procs.values():
-        try:
-            proc.terminate()
-        except psutil.NoSuchProcess:
-            pass
-    _, alive = psutil.wait_procs(list(procs.values()), timeout=timeout_s)
-    for proc in alive:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
+    terminate_then_kill(list(procs.values()), timeout_s)
     return sorted(procs)
 
 
