@@ -67,12 +67,14 @@ def _seeder_class():
 
         def _profiles_of(self, ft: Any) -> list[Profile]:
             p = ft.params
-            if p.get("mode", "tasks") != "tasks" or p.get("concurrency") != self.concurrency:
-                return []
             r = self.grid_rows[_snap(p, self.grid)]
-            return [Profile(self.base.workload, "map", int(r["tasks"]), float(r["num_cpus"]),
-                            None, self.size, float(r["wall_s"]), float(r["total_j"]),
-                            source="replay")]
+            tasks, cpus, conc = int(r["tasks"]), float(r["num_cpus"]), int(r["concurrency"])
+            if p.get("mode", "tasks") != "tasks" or \
+                    conc != self.concurrency_for({"map": (tasks, cpus)}):
+                return []
+            return [Profile(self.base.workload, "map", tasks, cpus, None, self.size,
+                            float(r["wall_s"]), float(r["total_j"]), source="replay",
+                            concurrency=conc)]
 
     return ReplaySeeder
 
@@ -102,6 +104,7 @@ def replay(args: argparse.Namespace) -> None:
     from rayjoule.cli.predict import Chosen, fit_all
     from rayjoule.core.config import RunConfig
     from rayjoule.modelling import Profile
+    from rayjoule.runs.profiling import paired_concurrency
     from rayjoule.runs.session import resolve_pipeline
     from rayjoule.tuning.tuner import make_sampler
 
@@ -117,10 +120,14 @@ def replay(args: argparse.Namespace) -> None:
         base = RunConfig(workload=workload, framework="ray", concurrency=cpus,
                          meter="tdp").validated()
         size = float(base.size)
-        profile_keys = [_snap({"tasks": t, "num_cpus": c, "concurrency": cpus, "mode": "tasks"},
-                              grid) for t, c in PROFILE_POINTS]
+        # each at the concurrency the profiling design pairs it with (the CPU budget of
+        # `cpus` 1-CPU tasks packed with tasks of its size: 4 × 0.5 CPU run 4 at once)
+        profile_keys = [_snap({"tasks": t, "num_cpus": c, "mode": "tasks",
+                               "concurrency": paired_concurrency(cpus, {"map": (t, c)})}, grid)
+                        for t, c in PROFILE_POINTS]
         profiles = [Profile(workload, "map", int(k[0]), float(k[3]), None, size,
-                            float(points[k]["wall_s"]), energy[k], source="grid")
+                            float(points[k]["wall_s"]), energy[k], source="grid",
+                            concurrency=int(k[1]))
                     for k in profile_keys]
         fitted = fit_all(profiles)
         model = fitted.models["map"].to_dict()

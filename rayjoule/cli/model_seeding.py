@@ -27,19 +27,23 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
 from rayjoule.cli.predict import Chosen, Fitted, choose_profiles, fit_all
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import ModelError, Profile
+from rayjoule.runs.profiling import paired_concurrency
 from rayjoule.runs.store import Store
 from rayjoule.tuning.space import Range
 
 log = logging.getLogger(__name__)
 
-#: rivals of the optimum enqueued from the first fit (other task counts, best first)
+#: rivals of the optimum enqueued from the first fit (likeliest near-optimal first)
 N_RIVALS = 2
+#: "near-optimal": within this factor of the best candidate's joules, draw by draw
+NEAR = 1.05
 #: completed trials between refits
 REFIT_EVERY = 3
 CPU_POINTS = (0.25, 0.5, 1.0, 2.0)
@@ -124,48 +128,70 @@ class ModelSeeder:
             self.console.print(f"model: {escape(str(exc))}; seeding without the time bound")
             return self.fitted.plan(self.size, candidates=self.candidates)
 
-    def ranked(self, stage: str) -> list[tuple[int, float]]:
-        """A stage's candidate settings, best predicted first (joules, or time if time-only);
-        combinations whose effective parallelism was never profiled go last."""
+    def ranked(self, stage: str, n_samples: int = 1000) -> list[tuple[int, float]]:
+        """A stage's candidate settings, the likeliest to be near-optimal first.
+
+        The model is sampled at every candidate with shared draws (as the optimiser does);
+        a candidate's score is the share of draws in which its joules (time, if time-only)
+        are within :data:`NEAR` of that draw's best candidate — the posterior probability
+        that it is a good choice, which weighs the model's uncertainty instead of its
+        median alone. Ties go to the lower median; combinations whose effective
+        parallelism was never profiled go last.
+        """
         model = self.fitted.models[stage]
-        scores = []
-        for t in self.candidates[stage]["tasks"]:
-            for c in self.candidates[stage]["num_cpus"]:
-                p = model.predict({"tasks": t, "num_cpus": c}, self.size, n_samples=500)
-                unseen = any("effective parallelism" in w
-                             for w in model.extrapolates({"tasks": t, "num_cpus": c}, self.size))
-                scores.append((unseen, (p.total_j or p.wall_s).median, (t, c)))
-        return [s for *_, s in sorted(scores)]
+        grid = [(int(t), float(c)) for t in self.candidates[stage]["tasks"]
+                for c in self.candidates[stage]["num_cpus"]]
+        t, e = model.sample([g[0] for g in grid], [g[1] for g in grid], self.size, n_samples,
+                            np.random.default_rng(0))
+        o = t if e is None else e
+        near = np.mean(o <= NEAR * o.min(axis=1, keepdims=True), axis=0)
+        median = np.median(o, axis=0)
+        unseen = [any("effective parallelism" in w for w in model.extrapolates(
+            {"tasks": g[0], "num_cpus": g[1]}, self.size)) for g in grid]
+        order = sorted(range(len(grid)), key=lambda i: (unseen[i], -near[i], median[i]))
+        return [grid[i] for i in order]
 
     def initial_seeds(self) -> list[dict[str, Any]]:
-        """The optimum; the best predicted setting at other task counts (one stage at a time,
-        best first); and the optimum at other concurrencies, which the model does not
-        describe (the next one up, and the top of the range: on Ray a concurrency at or above
-        what the cluster can hold lifts the placement-group cap)."""
+        """The optimum; its likeliest near-optimal rivals (one stage changed at a time); and
+        the optimum at other concurrencies, which the model does not describe (the next one
+        up, and the top of the range: on Ray a concurrency at or above what the cluster can
+        hold lifts the placement-group cap). Each model seed runs at the concurrency that
+        packs the profiled CPU budget with its tasks (:meth:`concurrency_for`), the
+        condition its profiles were measured under."""
         plan = self.best()
         self.console.print(_describe(plan, "predicted optimum", self.meter))
         optimum = {s: (v["tasks"], v["num_cpus"]) for s, v in plan["settings"].items()}
-        seeds = [{"settings": optimum, "concurrency": self.concurrency}]
+        seeds = [self._seed(optimum)]
         rivals = []
         for stage in self.fitted.models:
-            seen_tasks = {optimum[stage][0]}
-            for rank, (t, c) in enumerate(self.ranked(stage)):
-                if t not in seen_tasks:
-                    seen_tasks.add(t)
-                    rivals.append((rank, {**optimum, stage: (t, c)}))
+            for rank, setting in enumerate(self.ranked(stage)):
+                if setting != optimum[stage]:
+                    rivals.append((rank, {**optimum, stage: setting}))
         for _, settings in sorted(rivals, key=lambda r: r[0])[:N_RIVALS]:
-            seeds.append({"settings": settings, "concurrency": self.concurrency})
-        for other in self._other_concurrencies():
+            seeds.append(self._seed(settings))
+        for other in self._other_concurrencies(seeds[0]["concurrency"]):
             seeds.append({"settings": optimum, "concurrency": other})
         return seeds
 
-    def _other_concurrencies(self) -> list[int]:
+    def concurrency_for(self, settings: Mapping[str, tuple[int, float]]) -> int:
+        """The concurrency the model's profiles assume for these settings: on Ray, the
+        profiled CPU budget (the base concurrency) packed with tasks of their CPU size
+        (:func:`~rayjoule.runs.profiling.paired_concurrency`), within the search space;
+        elsewhere the base concurrency."""
+        if self.base.framework != "ray":
+            return self.concurrency
+        return min(paired_concurrency(self.concurrency, settings), int(self.space.concurrency.high))
+
+    def _seed(self, settings: Mapping[str, tuple[int, float]]) -> dict[str, Any]:
+        return {"settings": dict(settings), "concurrency": self.concurrency_for(settings)}
+
+    def _other_concurrencies(self, used: int) -> list[int]:
         r = self.space.concurrency
         if r.fixed:
             return []
-        up = self.concurrency + 1
+        up = used + 1
         if up > r.high:
-            return [self.concurrency - 1] if self.concurrency - 1 >= r.low else []
+            return [used - 1] if used - 1 >= r.low else []
         return sorted({up, int(r.high)})
 
     def params(self, seed: Mapping[str, Any]) -> dict[str, Any]:
@@ -234,18 +260,22 @@ class ModelSeeder:
             return
         plan = self.best()
         optimum = {s: (v["tasks"], v["num_cpus"]) for s, v in plan["settings"].items()}
-        self.enqueue([{"settings": optimum, "concurrency": self.concurrency}],
-                     f"refit with {len(self.learned)} trial profiles")
+        self.enqueue([self._seed(optimum)], f"refit with {len(self.learned)} trial profiles")
 
     def _profiles_of(self, ft: Any) -> list[Profile]:
-        """A trial's measurements as profiles, when it ran where the model applies."""
+        """A trial's measurements as profiles, when it ran where the model applies: same
+        framework and mode, at the concurrency its settings pair with (:meth:`concurrency_for`)."""
         config = ft.user_attrs.get("config", {})
         if config.get("framework", self.base.framework) != self.base.framework or \
-                config.get("mode", self.base.mode) != self.base.mode or \
-                config.get("concurrency", self.concurrency) != self.concurrency:
+                config.get("mode", self.base.mode) != self.base.mode:
             return []
         result = self.store.get(ft.user_attrs.get("run_id", ""))
         if result is None:
+            return []
+        settings = {st.name: (st.tasks, st.num_cpus) for st in result.stages
+                    if st.name in self.fitted.models}
+        concurrency = config.get("concurrency", self.concurrency)
+        if not settings or concurrency != self.concurrency_for(settings):
             return []
         out = []
         for r in result.repeats or [result]:
@@ -254,7 +284,8 @@ class ModelSeeder:
                     out.append(Profile(self.base.workload, st.name, st.tasks, st.num_cpus,
                                        None, self.size, st.wall_s, st.energy.total_j,
                                        st.energy.static_j, st.energy.dynamic_j, source="tune",
-                                       run_id=r.run_id, energy_kind=r.meter.kind))
+                                       run_id=r.run_id, energy_kind=r.meter.kind,
+                                       concurrency=int(concurrency)))
         return out
 
 

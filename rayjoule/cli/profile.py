@@ -133,12 +133,14 @@ def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
     for stage in d.varied:
         table.add_column(f"{stage} tasks" if len(d.varied) > 1 else "tasks", justify="right")
         table.add_column(f"{stage} cpus" if len(d.varied) > 1 else "cpus", justify="right")
+    table.add_column("concurrency", justify="right")
     for i, p in enumerate(d.points):
         row = [str(i + 1), f"{p.size:g}"]
         for stage in d.varied:
             cpus = p.num_cpus.get(stage, base.num_cpus.get(stage, 1.0)
                                   if isinstance(base.num_cpus, dict) else base.num_cpus)
             row += [str(p.tasks[stage]), f"{cpus:g}"]
+        row.append(str(base.concurrency if p.concurrency is None else p.concurrency))
         table.add_row(*row)
     console.print(table)
     console.print(f"sizes {', '.join(f'{s:g}' for s in d.sizes)}; {d.n_runs} runs "

@@ -61,6 +61,8 @@ TIME_PARAMS = ("a", "b", "c", "d")
 TIME_LOWER = np.array([0.0, -np.inf, -np.inf, 0.0])
 ENERGY_PARAMS = ("p_static_w", "e_work_j", "e_task_j")
 ENERGY_LOWER = np.zeros(3)
+#: Tikhonov weight on the unit-norm-scaled parameters (see :func:`fit_linear`)
+RIDGE = 1e-8
 
 
 def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarray
@@ -127,8 +129,15 @@ def fit_linear(features: np.ndarray, y: np.ndarray, lower: np.ndarray) -> Linear
     scale = np.linalg.norm(a, axis=0)
     scale[scale == 0] = 1.0
     a_s = a / scale
-    res = lsq_linear(a_s, np.ones_like(y), bounds=(lower, np.full(lower.shape, np.inf)),
-                     method="bvls")
+    # a whisper of ridge (on unit-norm columns) makes the solution unique where the rows
+    # cannot pin every parameter — a held-out fit that lost a setting, say. Without it the
+    # solver returns any point of the flat valley, whose predictions a few settings away can
+    # be off by orders of magnitude (and flip with rounding); with it, the directions the
+    # data does not see stay at zero. Full-rank fits move by far less than their noise.
+    k = a_s.shape[1]
+    aug = np.vstack([a_s, np.sqrt(RIDGE) * np.eye(k)])
+    res = lsq_linear(aug, np.concatenate([np.ones_like(y), np.zeros(k)]),
+                     bounds=(lower, np.full(lower.shape, np.inf)), method="bvls")
     resid = 1.0 - a_s @ res.x
     dof = y.size - a.shape[1]
     s2 = float(resid @ resid / dof) if dof > 0 else float("nan")

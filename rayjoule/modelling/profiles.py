@@ -60,6 +60,8 @@ class Profile:
     source: str = "rayjoule"
     run_id: str = ""
     energy_kind: str | None = None
+    #: tasks (or actors) the run allowed at once; None where unknown (imported timings)
+    concurrency: int | None = None
 
     def __post_init__(self) -> None:
         where = f"profile {self.run_id or '?'} of stage {self.stage!r}"
@@ -71,6 +73,10 @@ class Profile:
                 raise ConfigError(f"{where}: {name} must be a number > 0, got {value!r}")
         if self.total_j is not None and not _positive(self.total_j):
             raise ConfigError(f"{where}: total_j must be a number > 0, got {self.total_j!r}")
+        if self.concurrency is not None and (isinstance(self.concurrency, bool) or not isinstance(
+                self.concurrency, int) or self.concurrency < 1):
+            raise ConfigError(f"{where}: concurrency must be an integer >= 1, got "
+                              f"{self.concurrency!r}")
         if self.cold_start_s is not None and not (_finite(self.cold_start_s)
                                                   and self.cold_start_s >= 0):
             raise ConfigError(f"{where}: cold_start_s must be >= 0, got {self.cold_start_s!r}")
@@ -150,6 +156,7 @@ def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload:
             cold_start_s=st.get("cold_start_s"),
             source=str(config.get("source", "rayjoule")), run_id=run_id,
             energy_kind=kind if energy.get("total_j") is not None else None,
+            concurrency=_concurrency(config.get("concurrency")),
         ))
     return out
 
@@ -162,6 +169,10 @@ def _size(value: Any, run_id: str) -> float:
         return float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"run {run_id}: size {value!r} is not a number") from None
+
+
+def _concurrency(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _finite(value: Any) -> bool:

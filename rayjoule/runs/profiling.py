@@ -22,7 +22,11 @@ prediction at the full size is the one extrapolation the benchmark checks):
   size, 2 × concurrency tasks at 0.5 CPUs and concurrency tasks at 2 CPUs, so the model can
   choose how CPUs enter the effective parallelism — at every size, because what
   oversubscribing the cores costs grows with the work (a first design with them at the
-  smallest size only picked 0.5 CPUs per task for ``pi`` at the full size, 1.6-2 × the best);
+  smallest size only picked 0.5 CPUs per task for ``pi`` at the full size, 1.6-2 × the best).
+  Each runs at its :func:`paired_concurrency`: the same CPU budget (concurrency × 1 CPU)
+  packed with tasks of that size, so 0.5-CPU tasks run twice as many at once. At the base
+  concurrency Ray's placement group would cap them at ``concurrency`` tasks at once, and a
+  0.5-CPU run would measure nothing a 1-CPU run does not;
 * every run repeated (default twice): the scatter is the models' noise.
 
 Nothing here prints; the command (:mod:`rayjoule.cli.profile`) renders.
@@ -58,9 +62,12 @@ class ProfilePoint:
     size: int | float
     tasks: dict[str, int]
     num_cpus: dict[str, float] = field(default_factory=dict)
+    #: None: the base's concurrency
+    concurrency: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "tasks": dict(self.tasks), "num_cpus": dict(self.num_cpus)}
+        return {"size": self.size, "tasks": dict(self.tasks), "num_cpus": dict(self.num_cpus),
+                "concurrency": self.concurrency}
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,9 @@ class ProfileDesign:
         else:
             tasks = dict(point.tasks)
             cpus = _merge_cpus(base.num_cpus, point.num_cpus, self.stages)
+        conc = base.concurrency if point.concurrency is None else point.concurrency
         return dataclasses.replace(base, size=point.size, tasks=tasks, num_cpus=cpus,
-                                   repeats=self.repeats, profile=True)
+                                   concurrency=conc, repeats=self.repeats, profile=True)
 
     def configs(self, base: RunConfig) -> list[RunConfig]:
         return [self.config(base, p) for p in self.points]
@@ -120,6 +128,26 @@ def task_counts(concurrency: int, cap: int | None = None) -> list[int]:
         step = (len(counts) - 1) / (MAX_TASK_COUNTS - 1)
         counts = sorted({counts[round(i * step)] for i in range(MAX_TASK_COUNTS)})
     return counts
+
+
+def paired_concurrency(budget: int, settings: Mapping[str, tuple[int, float]]) -> int:
+    """The concurrency that packs a CPU budget with tasks of the settings' CPU sizes.
+
+    ``budget`` is the concurrency of 1-CPU tasks (the CPUs the run may use); ``settings``
+    maps each stage to (tasks, CPUs per task). A stage of ``tasks`` at ``k`` CPUs fills the
+    budget with ``min(tasks, budget / k)`` tasks at once, so fractional CPUs raise the
+    concurrency and whole ones never lower it below the budget (Ray's CPU accounting caps
+    those already). On Ray, concurrency below that leaves the fractional request moot: the
+    placement group holds the stage at ``concurrency`` tasks at once. The largest over the
+    stages (one concurrency serves the whole run).
+
+    >>> paired_concurrency(2, {"map": (8, 0.5)}), paired_concurrency(2, {"map": (3, 0.5)})
+    (4, 3)
+    >>> paired_concurrency(2, {"map": (8, 1.0)}), paired_concurrency(2, {"map": (4, 2.0)})
+    (2, 2)
+    """
+    budget = max(1, int(budget))
+    return max([budget] + [min(int(t), int(budget / k + 1e-9)) for t, k in settings.values()])
 
 
 def default_sizes(target: int | float, size_type: type = int,
@@ -196,7 +224,9 @@ def _cpu_points(base: RunConfig, size: Any, per_stage: dict[str, list[int]],
             want = 2 * conc if cpus < 1 else conc
             near = min(counts, key=lambda t, w=want: abs(math.log(t) - math.log(w)))
             tasks[s] = counts[(counts.index(near) + j + k) % len(counts)] if k else near
-        out.append(ProfilePoint(size, tasks, {s: cpus for s in varied}))
+        conc_k = paired_concurrency(conc, {s: (t, cpus) for s, t in tasks.items()})
+        out.append(ProfilePoint(size, tasks, {s: cpus for s in varied},
+                                None if conc_k == conc else conc_k))
     return out
 
 

@@ -92,6 +92,13 @@ def test_design_covers_every_varied_stage_of_a_pipeline():
                            meter="tdp"))
     assert {p.num_cpus.get("map", 1.0) for p in ray.points} == {0.5, 1.0, 2.0}
     assert task_counts(2) == [1, 2, 4, 8]
+    # 0.5-CPU tasks run at the concurrency that packs the 2-CPU budget with them (4 at once);
+    # at concurrency 2 Ray's placement group would hold them to 2, like 1-CPU tasks
+    for p, config in zip(ray.points, ray.configs(RunConfig(workload="pi", size=400_000,
+                                                           concurrency=2, framework="ray",
+                                                           meter="tdp")), strict=True):
+        half = p.num_cpus.get("map") == 0.5
+        assert config.concurrency == (min(p.tasks["map"], 4) if half else 2), p
 
 
 def test_predict_prints_and_writes_the_stable_keys(profiled, tmp_path, capsys):
@@ -270,6 +277,7 @@ def test_profiles_are_read_per_framework_and_parameters(profiled):
     db, _ = profiled
     with Store(db) as s:
         assert len(profiles_from_store(s, "pi", framework="native")) == 16
+        assert {p.concurrency for p in profiles_from_store(s, "pi")} == {2}
         assert profiles_from_store(s, "pi", framework="ray") == []
         params = RunConfig(workload="pi", size=1000).validated().params
         assert len(profiles_from_store(s, "pi", params=params)) == 16
