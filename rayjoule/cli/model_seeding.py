@@ -9,9 +9,10 @@ model expects the fewest joules:
    there are too few, the profiling design of :mod:`rayjoule.runs.profiling` is run first,
    at ⅛ and ½ of the tuner's size (stored, tagged, and its energy printed);
 2. the optimiser picks per-stage settings within the tuner's search space (and the
-   profiled range) under ``--max-seconds``; the optimum and its nearest rivals (the next
-   best predicted settings, and the optimum at another concurrency — which the model does
-   not describe) are enqueued as the first trials;
+   profiled range) under ``--max-seconds``; the optimum and its rivals (the settings
+   likeliest to be within 5 % of the best, and the optimum at other concurrencies — which
+   the model does not describe) are enqueued as the first trials, each at the concurrency
+   its profiles assume (the CPU budget packed with tasks of its size);
 3. every few completed trials the models are refitted with those trials' measurements
    added, and a new predicted optimum is enqueued when it differs from what was tried.
 
