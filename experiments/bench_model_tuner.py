@@ -220,12 +220,18 @@ def replay(args: argparse.Namespace) -> None:
 def _sweep(base, settings: list[dict], store, repeats: int) -> list[dict]:
     import dataclasses
 
+    from rayjoule.runs.profiling import paired_concurrency
     from rayjoule.runs.session import run
 
     out = []
     for s in settings:
-        r = run(dataclasses.replace(base, repeats=repeats, **s), db=store)
-        out.append({**s, "total_j": r.energy.total_j, "wall_s": r.wall_s,
+        # on Ray each setting runs at its paired concurrency, as its profiles and the tuner's
+        # seeds do (at the base concurrency 0.5-CPU tasks would be capped like 1-CPU ones)
+        conc = base.concurrency
+        if base.framework == "ray":
+            conc = paired_concurrency(base.concurrency, {"map": (s["tasks"], s["num_cpus"])})
+        r = run(dataclasses.replace(base, repeats=repeats, concurrency=conc, **s), db=store)
+        out.append({**s, "concurrency": conc, "total_j": r.energy.total_j, "wall_s": r.wall_s,
                     "spent_j": math.fsum(x.energy.total_j for x in (r.repeats or [r])),
                     "meter": f"{r.meter.name}, {r.meter.kind}"})
     return out
