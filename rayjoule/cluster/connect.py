@@ -8,6 +8,7 @@ error, reported in one line before Ray spends a minute retrying.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -138,6 +139,14 @@ def is_head(node: dict[str, Any]) -> bool:
     return HEAD_RESOURCE in (node.get("Resources") or {})
 
 
+@functools.cache
+def _remote_host_probe() -> Any:
+    """The host probe as a remote function, made once (Ray pickles and exports it once)."""
+    import ray
+
+    return ray.remote(_node_host)
+
+
 def hosts_of_cluster(node_ids: Iterable[str] | None = None,
                      timeout_s: float | None = None) -> dict[str, list[str]]:
     """Physical host key → ids of the alive Ray nodes on it (or of ``node_ids`` only).
@@ -156,7 +165,7 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
         wanted = set(node_ids)
         nodes = [n for n in nodes if n["NodeID"] in wanted]
     nodes.sort(key=lambda n: (not is_head(n), n["NodeID"]))
-    probe = ray.remote(_node_host)
+    probe = _remote_host_probe()
     refs = [
         probe.options(
             num_cpus=0,

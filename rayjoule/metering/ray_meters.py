@@ -16,6 +16,7 @@ runner records as such.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import threading
@@ -179,6 +180,14 @@ def anchor_node(node_ids: list[str], preferred: Iterable[str]) -> str:
     return node_ids[0]
 
 
+@functools.cache
+def _remote_meter_class() -> Any:
+    """The meter actor class as a Ray actor class, made once (Ray pickles it once)."""
+    import ray
+
+    return ray.remote(MeterActor)
+
+
 def meter_actor(host: str, node_id: str) -> Any:
     """Get the meter actor of ``host`` by name, or create it pinned to ``node_id``.
 
@@ -196,7 +205,7 @@ def meter_actor(host: str, node_id: str) -> Any:
         max_concurrency=8,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
     )
-    cls = ray.remote(MeterActor)
+    cls = _remote_meter_class()
     actor = cls.options(**options).remote()
     try:
         version = ray.get(actor.api_version.remote())
@@ -319,15 +328,18 @@ class RayMetering:
         self._workload, self._framework = workload, framework
         self._lock = threading.Lock()
         hosts = hosts_of_cluster()
+        #: host → ids of its Ray nodes when metering began (nodes that join are watched)
+        self.node_hosts = hosts
         self._actors = meter_actors(hosts)
         here = self._actors.get(host_key())  # the driver is a process of its own host only
-        if here is not None:
-            ray.get(here.watch_pids.remote([os.getpid()]))
-        labels = ray.get([a.label.remote(self._spec) for a in self._actors.values()])
-        self.label = _combined_label(labels)
+        # one round trip for all of it: submitted together, fetched together
+        watching = [] if here is None else [here.watch_pids.remote([os.getpid()])]
+        labels = [a.label.remote(self._spec) for a in self._actors.values()]
+        described = [a.describe.remote(self._spec) for a in self._actors.values()]
+        ray.get(watching)
+        self.label = _combined_label(ray.get(labels))
         self.host_info: dict[str, dict[str, Any]] = dict(zip(
-            self._actors, ray.get([a.describe.remote(self._spec) for a in self._actors.values()]),
-            strict=True))
+            self._actors, ray.get(described), strict=True))
         self._wids: dict[str, int] = {}
         #: the energy each open window had when last looked at (kept if its host is lost)
         self._last_seen: dict[str, WindowEnergy] = {}

@@ -11,9 +11,12 @@ them and the overhead, conserving it exactly. The run is stored like any other.
 
 Limits (``docs/measure.md``): tasks that began before the block are left out (their energy
 inside it is overhead); Ray keeps a bounded number of task events and drops some under load,
-which ``result.summary`` reports; events arrive up to one report interval (1 s) late, so
-leaving a block waits about that long. Blocks neither nest nor overlap in one process: a
-driver's Ray work is all one job, so two open blocks could not tell their tasks apart.
+which ``result.summary`` reports; events arrive up to one report interval (1 s) late, so the
+attribution waits about that long: it runs in a thread after the block (the program goes on
+at once; ``result`` waits for it), or before the block is left with ``background=False``.
+Blocks neither nest nor overlap in one process: a driver's Ray work is all one job, so two
+open blocks could not tell their tasks apart (a block may open while the previous one's
+attribution still runs: their tasks are told apart by when they began).
 """
 
 from __future__ import annotations
@@ -26,7 +29,6 @@ import threading
 import time
 import types
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -34,9 +36,8 @@ from typing import Any
 
 from rayjoule.core.config import DEFAULT_DB, TDP_SCOPES, RunConfig
 from rayjoule.core.errors import ConfigError, RayjouleError, RunFailed
-from rayjoule.core.result import RunResult, TaskRecord
-from rayjoule.frameworks.job import Job, StagePlan
-from rayjoule.runs import ray_tasks
+from rayjoule.core.result import RunResult
+from rayjoule.runs import block_tasks, ray_tasks
 from rayjoule.runs.assemble import Measured, assemble
 from rayjoule.runs.store import Store
 
@@ -85,7 +86,7 @@ class Measurement:
     def __init__(self, name: str = "measure", *, address: str | None = None,
                  meter: str = "auto", db: str | Path | Store | None = DEFAULT_DB,
                  idle_seconds: float = 2.0, tdp_scope: str = "host",
-                 settle_s: float = DEFAULT_SETTLE_S) -> None:
+                 settle_s: float = DEFAULT_SETTLE_S, background: bool = True) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"measure() needs a non-empty name, got {name!r}")
         for label, value in (("idle_seconds", idle_seconds), ("settle_s", settle_s)):
@@ -99,6 +100,8 @@ class Measurement:
                               f"not {tdp_scope!r}")
         if db is not None and not isinstance(db, str | Path | Store):
             raise ConfigError(f"db must be a path, a Store or None, got {type(db).__name__}")
+        if not isinstance(background, bool):
+            raise ConfigError(f"background must be True or False, got {background!r}")
         self.name, self.address, self.meter, self.db = name, address, meter, db
         self.idle_seconds, self.tdp_scope, self.settle_s = idle_seconds, tdp_scope, settle_s
         self.run_id = uuid.uuid4().hex[:12]
@@ -108,13 +111,27 @@ class Measurement:
         self._result: RunResult | None = None
         self._error: BaseException | None = None
         self._stack = ExitStack()
+        #: attribute after the block in a thread of its own
+        self._defer = background
+        self._finisher: threading.Thread | None = None
+        self._late_failure: BaseException | None = None
 
     @property
     def result(self) -> RunResult:
-        """The block's RunResult (status ``ok`` or ``failed``), available once it has ended."""
+        """The block's RunResult (status ``ok`` or ``failed``), available once it has ended.
+
+        Reading it waits for the attribution that runs after the block (about one Ray
+        task-event report interval, bounded by ``settle_s``); a failure found there (a task
+        on a host no meter saw, the store refusing the write) is raised here as RunFailed.
+        """
         if self._state != "done":
             raise RayjouleError(f"measure({self.name!r}) has no result yet: the block "
                                 f"{'is still open' if self._state == 'open' else 'never ran'}")
+        if self._finisher is not None:
+            self._finisher.join()
+        if self._late_failure is not None:
+            raise RunFailed(f"measuring {self.name!r} (run {self.run_id}) failed after the "
+                            f"block: {_describe(self._late_failure)}") from self._late_failure
         if self._result is None:
             raise RunFailed(f"measuring {self.name!r} failed before a result could be "
                             f"assembled: {_describe(self._error)}")
@@ -125,7 +142,8 @@ class Measurement:
         """What is stored as the run's config."""
         return {"name": self.name, "measure": True, "framework": "ray", "meter": self.meter,
                 "tdp_scope": self.tdp_scope, "idle_seconds": self.idle_seconds,
-                "address": self.address, "settle_s": self.settle_s}
+                "address": self.address, "settle_s": self.settle_s,
+                "background": self._defer}
 
     # -- entering ------------------------------------------------------------------
     def __enter__(self) -> Measurement:
@@ -136,6 +154,8 @@ class Measurement:
         try:
             self._open()
         except BaseException:
+            if getattr(self, "_metering", None) is not None:
+                self._metering.close()
             self._stack.close()
             _OPEN.release()
             raise
@@ -145,7 +165,7 @@ class Measurement:
     def _open(self) -> None:
         import ray
 
-        from rayjoule.cluster.connect import connect, hosts_of_cluster
+        from rayjoule.cluster.connect import connect
         from rayjoule.metering.ray_meters import RayMetering
 
         tick = _phases(self.phases_s)
@@ -161,8 +181,7 @@ class Measurement:
         self._job_id, self._gcs_address = context.get_job_id(), context.gcs_address
         tick("connect")
         self._metering = RayMetering(self.meter, self.tdp_scope, workload=self.name)
-        self._stack.callback(self._metering.close)
-        self._node_host = {n: h for h, ids in hosts_of_cluster().items() for n in ids}
+        self._node_host = {n: h for h, ids in self._metering.node_hosts.items() for n in ids}
         tick("meters")
         self._idle = self._metering.idle(self.idle_seconds)
         tick("idle")
@@ -170,10 +189,11 @@ class Measurement:
             self._store.begin(self.run_id, workload=self.name, framework="ray",
                               config=self.config)
         try:
-            self._before = ray_tasks.collect_cpu(ray_tasks.submit_cpu_probes(self._node_host))
+            probes = ray_tasks.submit_cpu_probes(self._node_host)
             self._metering.start()
+            self._before = ray_tasks.collect_cpu(probes)
         except BaseException as exc:
-            self._store_failure(exc)
+            self._store_failure(exc, self._store)
             raise
         self._t_start, self._t0 = time.time(), time.monotonic()
         tick("start")
@@ -181,11 +201,26 @@ class Measurement:
     # -- leaving -------------------------------------------------------------------
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         t_end, wall_s, ended_at = time.time(), time.monotonic() - self._t0, time.monotonic()
+        m = Measured(run_id=self.run_id, config=self._run_config(), started_at=self._t_start,
+                     wall_s=wall_s, error=exc)
+        failure: BaseException | None = None
+        deferred = False
         try:
-            failure = self._finish(exc, t_end, wall_s, ended_at)
+            after, failure = self._close_windows(m)
+            if exc is None and failure is None and self._defer:
+                self._finisher = threading.Thread(
+                    target=self._finish_later, args=(m, after, t_end, ended_at),
+                    name=f"rayjoule-measure-{self.run_id}")
+                self._finisher.start()
+                deferred = True
+            else:
+                failure = self._finish(m, after, exc or failure, t_end, ended_at, self._store,
+                                       attribute=failure is None)
         finally:
             self._state = "done"
-            self._stack.close()
+            if not deferred:
+                self._metering.close()
+                self._stack.close()
             _OPEN.release()
         if exc is None and failure is not None:
             if isinstance(failure, KeyboardInterrupt | RunFailed):
@@ -194,104 +229,88 @@ class Measurement:
                             f"{_describe(failure)}") from failure
         return False  # the block's own exception, if any, propagates unchanged
 
-    def _finish(self, exc: BaseException | None, t_end: float, wall_s: float,
-                ended_at: float) -> BaseException | None:
-        """Measure, attribute and store; return the measuring error (None when all went well)."""
+    def _close_windows(self, m: Measured) -> tuple[dict[str, ray_tasks.CpuSample],
+                                                   BaseException | None]:
+        """Close every host's window and sample the workers' CPU time: the block's edge."""
         from rayjoule.cluster.connect import alive_nodes
 
         tick = _phases(self.phases_s)
-        m = Measured(run_id=self.run_id, config=self._run_config(), started_at=self._t_start,
-                     wall_s=wall_s, error=exc)
-        failure: BaseException | None = None
-        result = None
         try:
             refs = ray_tasks.submit_cpu_probes([n["NodeID"] for n in alive_nodes()])
             m.windows = self._metering.stop()
             after = ray_tasks.collect_cpu(refs)
-            tick("stop")
-            reader = ray_tasks.EventReader(self._job_id, self._gcs_address)
-            try:
-                batch, settled = ray_tasks.settle(
-                    lambda: reader.read(since=self._t_start), self._t_start, t_end,
-                    ended_at=ended_at,
-                    interval_s=ray_tasks.report_interval_s(), limit_s=self.settle_s)
-            finally:
-                reader.close()
-            tick("settle")
-            chosen = ray_tasks.select(batch.events, self._t_start, t_end, batch.ended_before)
-            m.records, basis = self._records(chosen, batch, after)
-            m.summary = self._summary(chosen, batch, settled, basis)
-            result = assemble(m, self._idle, self._metering.label, self._metering.host_info,
-                              _job_of(m.records))
-            self._metering.record_tasks(result.tasks)
-            tick("assemble")
         except BaseException as error:
-            failure = error
+            return {}, error
+        tick("stop")
+        return after, None
+
+    def _finish_later(self, m: Measured, after: dict[str, ray_tasks.CpuSample],
+                      t_end: float, ended_at: float) -> None:
+        """The block has ended: wait for Ray's task events, attribute and store, off the
+        program's path; then close what the block opened (its store included)."""
         try:
-            self._result = self._store_result(m, result, exc or failure)
-        except Exception as error:  # the store itself failed; the block's own error wins
-            failure = failure or error
-        self._error = exc or failure
+            failure = self._finish(m, after, None, t_end, ended_at, self._store)
+            if failure is not None:
+                self._late_failure = failure
+                log.error("measuring %r (run %s) failed after the block: %s", self.name,
+                          self.run_id, _describe(failure))
+        finally:
+            self._metering.close()
+            self._stack.close()
+
+    def wait(self, timeout: float | None = None) -> RunResult:
+        """Wait for the block's result (at most ``timeout`` s) and return it, like ``result``."""
+        if self._finisher is not None:
+            self._finisher.join(timeout)
+            if self._finisher.is_alive():
+                raise TimeoutError(f"measure({self.name!r}) is still attributing after "
+                                   f"{timeout:g} s")
+        return self.result
+
+    def _finish(self, m: Measured, after: dict[str, ray_tasks.CpuSample],
+                error: BaseException | None, t_end: float, ended_at: float,
+                store: Store | None, attribute: bool = True) -> BaseException | None:
+        """Attribute (unless the windows could not be closed) and store; return the
+        measuring error (None when all went well)."""
+        tick = _phases(self.phases_s)
+        m.error = error
+        failure: BaseException | None = None
+        result = None
+        if attribute:
+            try:
+                result = self._attribute(m, after, t_end, ended_at, tick)
+            except BaseException as err:
+                failure = err
+        try:
+            self._result = self._store_result(m, result, error or failure, store)
+        except Exception as err:  # the store itself failed; the block's own error wins
+            failure = failure or err
+        self._error = error or failure
         tick("store")
         return failure
 
-    def _records(self, chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
-                 after: dict[str, ray_tasks.CpuSample]) -> tuple[list[TaskRecord], list[str]]:
-        """The block's task attempts as TaskRecords: host, CPU time, CPUs reserved."""
-        located = ray_tasks.locate(chosen.tasks, batch.events)
-        chosen.tasks = [t for t in located if t.node_id]
-        if len(chosen.tasks) < len(located):  # half-arrived events (a short settle_s)
-            chosen.excluded["node_unknown"] = len(located) - len(chosen.tasks)
-        self._map_new_nodes({t.node_id for t in chosen.tasks})
-        actor_cpus = {e.actor_id: e.cpus for e in batch.events
-                      if e.kind == "ACTOR_CREATION_TASK" and e.actor_id}
-
-        def slot(e: ray_tasks.TaskEvent) -> float:
-            """CPUs held: a method call holds (at least) what its actor reserved."""
-            if e.kind == "ACTOR_TASK":
-                return max(e.cpus, actor_cpus.get(e.actor_id, 0.0))
-            return e.cpus
-
-        cpu, basis = ray_tasks.task_cpu(chosen.tasks, self._before, after, slot)
-        records = [
-            TaskRecord(task_id=i, node_id=e.node_id,
-                       host=self._node_host.get(e.node_id, f"unknown-node:{e.node_id[:12]}"),
-                       pid=e.pid, start=e.start or self._t_start, end=e.end or e.start or 0.0,
-                       cpu_s=c, stage=e.name, slot_cpus=slot(e),
-                       framework_stats={"ray_task_id": e.task_id, "attempt": e.attempt,
-                                        "type": e.kind, "state": e.state, "cpu": b})
-            for i, (e, c, b) in enumerate(zip(chosen.tasks, cpu, basis, strict=True))
-        ]
-        return records, basis
-
-    def _map_new_nodes(self, node_ids: set[str]) -> None:
-        """Nodes that joined during the block: ask them which host they are on."""
-        import ray
-
-        from rayjoule.cluster.connect import hosts_of_cluster
-
-        unknown = node_ids - set(self._node_host)
-        if not unknown:
-            return
+    def _attribute(self, m: Measured, after: dict[str, ray_tasks.CpuSample], t_end: float,
+                   ended_at: float, tick: Callable[[str], None]) -> RunResult:
+        """Read the block's task events once they have arrived, and attribute the energy."""
+        reader = ray_tasks.EventReader(self._job_id, self._gcs_address)
         try:
-            found = hosts_of_cluster(unknown, timeout_s=10.0)
-        except (ray.exceptions.RayError, TimeoutError) as exc:
-            log.warning("nodes %s did not say which host they are on: %s", sorted(unknown), exc)
-            return
-        self._node_host.update({n: h for h, ids in found.items() for n in ids})
-
-    def _summary(self, chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
-                 settled: bool, basis: list[str]) -> dict[str, Any]:
-        """What the block saw of Ray's task events, and how complete they were."""
-        return {"name": self.name, "tasks_seen": len(chosen.tasks),
-                "task_events": len(batch.events) + batch.ended_before,
-                "excluded": dict(sorted(chosen.excluded.items())),
-                "running_at_exit": chosen.running_at_exit,
-                "events_dropped": bool(batch.dropped) or batch.truncated,
-                "events_dropped_n": batch.dropped, "events_settled": settled,
-                "task_source": batch.source,
-                "cpu_time": {b: basis.count(b) for b in ("sampled", "estimated")},
-                "phases_s": {k: round(v, 4) for k, v in self.phases_s.items()}}
+            batch, settled = ray_tasks.settle(
+                lambda: reader.read(since=self._t_start), self._t_start, t_end,
+                ended_at=ended_at, interval_s=ray_tasks.report_interval_s(),
+                limit_s=self.settle_s)
+        finally:
+            reader.close()
+        tick("settle")
+        chosen = ray_tasks.select(batch.events, self._t_start, t_end, batch.ended_before)
+        m.records, basis = block_tasks.records(chosen, batch, self._before, after,
+                                               self._node_host, self._t_start)
+        m.summary = block_tasks.summary(self.name, chosen, batch, settled, basis,
+                                        self.phases_s)
+        result = assemble(m, self._idle, self._metering.label, self._metering.host_info,
+                          block_tasks.job_of(m.records))
+        self._metering.record_tasks(result.tasks)
+        tick("assemble")
+        return result
 
     def _run_config(self) -> RunConfig:
         """A RunConfig naming the block (never validated: the block is no registered workload)."""
@@ -300,35 +319,36 @@ class Measurement:
                          tdp_scope=self.tdp_scope)
 
     def _store_result(self, m: Measured, result: RunResult | None,
-                      error: BaseException | None) -> RunResult | None:
+                      error: BaseException | None, store: Store | None) -> RunResult | None:
         status = ("ok" if error is None
                   else "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
         if result is not None:
             result = dataclasses.replace(result, config=self.config, status=status,
                                          error=None if error is None else _describe(error))
-        if self._store is None:
+        if store is None:
             return result
         if result is None:
-            self._store_failure(error)
+            self._store_failure(error, store)
             return None
         try:
-            self._store.finish(result)
-            self._store.add_samples(self.run_id, [
+            store.finish(result)
+            store.add_samples(self.run_id, [
                 (w.host, w.meter.name, w.meter.kind, t, d, j)
                 for w in m.windows.values() for t, d, j in w.samples])
         except Exception as exc:
             log.error("storing run %s failed: %s", self.run_id, exc)
-            self._store_failure(RayjouleError(f"storing the result failed: {_describe(exc)}"))
+            self._store_failure(RayjouleError(f"storing the result failed: {_describe(exc)}"),
+                                store)
             raise
         return result
 
-    def _store_failure(self, error: BaseException | None) -> None:
+    def _store_failure(self, error: BaseException | None, store: Store | None) -> None:
         """Mark the run failed (or interrupted); a store that cannot even do that is logged."""
-        if self._store is None:
+        if store is None:
             return
         status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
         try:
-            self._store.fail(self.run_id, _describe(error) if error else "no result", status)
+            store.fail(self.run_id, _describe(error) if error else "no result", status)
         except Exception as again:
             log.error("marking run %s %s in the store failed too: %s", self.run_id, status,
                       again)
@@ -336,7 +356,8 @@ class Measurement:
 
 def measure(name: str = "measure", *, address: str | None = None, meter: str = "auto",
             db: str | Path | Store | None = DEFAULT_DB, idle_seconds: float = 2.0,
-            tdp_scope: str = "host", settle_s: float = DEFAULT_SETTLE_S) -> Measurement:
+            tdp_scope: str = "host", settle_s: float = DEFAULT_SETTLE_S,
+            background: bool = True) -> Measurement:
     """Meter the Ray code inside a ``with`` block; see :class:`Measurement`.
 
     ``address`` joins a cluster when Ray is not initialised yet (an instance already
@@ -344,11 +365,15 @@ def measure(name: str = "measure", *, address: str | None = None, meter: str = "
     ``auto``; ``db`` a results-store path, a :class:`~rayjoule.runs.store.Store`, or None
     to keep nothing; ``idle_seconds`` is how long idle power is measured before the block
     (measured meters only); ``settle_s`` bounds the wait for Ray's task events afterwards.
-    Raises :class:`~rayjoule.core.errors.ConfigError` for bad arguments (before anything
-    runs) and :class:`~rayjoule.core.errors.RayjouleError` when another block is open.
+    With ``background`` (the default) leaving the block closes the meter windows and
+    returns at once; the wait for the events, the attribution and the store write go on in
+    a thread, and ``result`` waits for them. ``background=False`` does it all before the
+    block is left. Raises :class:`~rayjoule.core.errors.ConfigError` for bad arguments
+    (before anything runs) and :class:`~rayjoule.core.errors.RayjouleError` when another
+    block is open.
     """
     return Measurement(name, address=address, meter=meter, db=db, idle_seconds=idle_seconds,
-                       tdp_scope=tdp_scope, settle_s=settle_s)
+                       tdp_scope=tdp_scope, settle_s=settle_s, background=background)
 
 
 class MeasuredFunction:
@@ -405,15 +430,6 @@ def _phases(into: dict[str, float]) -> Callable[[str], None]:
         into[phase], last[0] = now - last[0], now
 
     return tick
-
-
-def _job_of(records: list[TaskRecord]) -> Job:
-    """The stages assemble() reports: one per task name, in order of first start."""
-    by_stage: dict[str, list[TaskRecord]] = defaultdict(list)
-    for r in sorted(records, key=lambda r: r.start):
-        by_stage[r.stage].append(r)
-    return Job(pipeline=None, size=None, seed=0, params={}, stages=tuple(
-        StagePlan(name, len(rs), max(r.slot_cpus for r in rs)) for name, rs in by_stage.items()))
 
 
 def _describe(exc: BaseException | None) -> str:

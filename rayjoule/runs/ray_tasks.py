@@ -21,6 +21,7 @@ among the block's tasks that ran in it, by their wall time.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import os
@@ -369,12 +370,19 @@ def _probe(node_id: str) -> tuple[str, CpuSample]:
     return node_id, cpu_sample()
 
 
+@functools.cache
+def _remote_probe() -> Any:
+    """The probe as a remote function, made once: Ray pickles and exports it once."""
+    import ray
+
+    return ray.remote(_probe)
+
+
 def submit_cpu_probes(node_ids: Iterable[str]) -> list[Any]:
     """Start one zero-CPU probe pinned to each node; collect with :func:`collect_cpu`."""
-    import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    probe = ray.remote(_probe)
+    probe = _remote_probe()
     return [probe.options(num_cpus=0, name=CPU_PROBE, max_retries=0,
                           scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
             .remote(n) for n in node_ids]

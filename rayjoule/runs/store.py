@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -92,7 +93,11 @@ class Store:
             if Path(self.path).is_dir():
                 raise ConfigError(f"results store path is a folder, not a file: {self.path}")
         try:
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            # one connection, usable from any thread one call at a time (the lock): a
+            # measure() block's attribution writes from a thread of its own
+            self._lock = threading.RLock()
+            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                       check_same_thread=False)
             self._db.row_factory = sqlite3.Row
             version = self._recognise()  # before any write: a foreign file stays untouched
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -153,7 +158,8 @@ class Store:
         """)
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> Store:
         return self
@@ -163,13 +169,18 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
 
     # -- writing -----------------------------------------------------------------
     def begin(
@@ -232,8 +243,8 @@ class Store:
 
     # -- reading -----------------------------------------------------------------
     def get_row(self, run_id: str) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT * FROM runs WHERE run_id=?", (run_id,)).fetchone()
-        return dict(row) if row else None
+        rows = self._read("SELECT * FROM runs WHERE run_id=?", (run_id,))
+        return dict(rows[0]) if rows else None
 
     def get(self, run_id: str) -> RunResult | None:
         """The stored RunResult of a finished run (None when absent or never finished)."""
@@ -251,15 +262,12 @@ class Store:
         if bad:
             raise ConfigError(f"cannot filter runs by {', '.join(sorted(bad))}")
         clause = " AND ".join(f"{k}=?" for k in where) or "1=1"
-        rows = self._db.execute(
-            f"SELECT * FROM runs WHERE {clause} ORDER BY created", tuple(where.values())
-        ).fetchall()
+        rows = self._read(f"SELECT * FROM runs WHERE {clause} ORDER BY created",
+                          tuple(where.values()))
         return [dict(r) for r in rows]
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
-        rows = self._db.execute(
-            "SELECT * FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,)
-        ).fetchall()
+        rows = self._read("SELECT * FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,))
         return [TaskRecord(**{c: r[c] for c in TASK_COLUMNS},
                            **(json.loads(r["extra_json"]) if r["extra_json"] else {}))
                 for r in rows]
@@ -268,8 +276,9 @@ class Store:
         """Column names and rows of one table, for export."""
         if name not in ("runs", "tasks", "samples"):
             raise ConfigError(f"unknown table {name!r}")
-        cur = self._db.execute(f"SELECT * FROM {name}")
-        return [c[0] for c in cur.description], [tuple(r) for r in cur.fetchall()]
+        with self._lock:
+            cur = self._db.execute(f"SELECT * FROM {name}")
+            return [c[0] for c in cur.description], [tuple(r) for r in cur.fetchall()]
 
 
 _TASK_SQL = ", ".join(f'"{c}"' for c in TASK_COLUMNS)
