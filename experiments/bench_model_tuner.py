@@ -1,10 +1,12 @@
 """Does profiling + modelling beat a blind tune? Three checks of ``--sampler model``.
 
 1. ``replay`` — on the recorded grids of ``bench_tuner.py`` (``tuner_grid_<w>.csv``, every
-   point of ``rayjoule.tune``'s default Ray space measured once): take the profiling
-   design's points out of the grid as profiles (mode tasks, tasks 1,2,4,8 at 1 CPU, plus
-   4 tasks × 0.5 CPU and 2 × 2 CPUs, each at the design's paired concurrency — CPUs, or 4
-   for the 0.5-CPU point: 6 evaluations), fit, enqueue
+   point of ``rayjoule.tune``'s default Ray space measured once, at one size): take the
+   profiling design's grid out of the recorded grid as profiles (the design's settings at
+   its smallest size — mode tasks, tasks 1,2,4,8 at 1 CPU, plus 4 tasks × 0.5 CPU and 2 × 2
+   CPUs, each at the design's paired concurrency — CPUs, or 4 for the 0.5-CPU point: 6
+   evaluations; the design's anchors at a larger size have no counterpart in a one-size
+   grid), fit, enqueue
    the model's seeds exactly as ``tune --sampler model`` does (the ModelSeeder itself,
    refits included; the profiles, measured at the grid's size, are told to the study as
    completed trials), let TPE go on, and count evaluations — the 6 profiles included —
@@ -12,12 +14,15 @@
    against plain TPE on the same seeds. Targets: ≤ 5 % of the grid, fewer than TPE. When a
    profile is itself within 5 %, the evaluations the seeds + TPE after the profiles would
    have needed are reported too.
-2. ``live`` — real runs: profile ``pi`` on Ray at ⅛ and ½ of a target size (the default
-   design), predict the target size (never profiled), measure a sweep of settings there,
+2. ``live`` — real runs: profile ``pi`` on Ray with the default design (every setting of
+   its grid twice at ⅛ of a target size, the smallest and largest task count once at ½:
+   14 runs on two CPUs), predict the target size (never profiled), measure a sweep of
+   settings there,
    and check the predicted setting's measured joules are within 10 % of the sweep's best;
    then run a 20-trial live tune at the target size and compare the joules spent:
    profiling + one run of the prediction vs the tune (target ≤ 30 %). The same for the
-   ``wordcount`` pipeline on native (map × reduce tasks; ``top`` is fixed). Without RAPL
+   ``wordcount`` pipeline on native (map × reduce tasks; ``top`` is fixed; 10 profiling
+   runs). Without RAPL
    the meter is the tdp model, by default in process scope: on a shared machine the host
    scope bills everyone else's load to these runs.
 
@@ -46,8 +51,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments._results import RESULTS, write_rows  # noqa: E402
 from experiments.bench_tuner import TARGET, _cast, _snap, default_space  # noqa: E402
-
-PROFILE_POINTS = [(1, 1.0), (2, 1.0), (4, 1.0), (8, 1.0), (4, 0.5), (2, 2.0)]
 
 
 # -- 1. replay on the recorded grids -----------------------------------------------------------
@@ -107,7 +110,7 @@ def replay(args: argparse.Namespace) -> None:
     from rayjoule.cli.predict import Chosen, fit_all
     from rayjoule.core.config import RunConfig
     from rayjoule.modelling import Profile
-    from rayjoule.runs.profiling import paired_concurrency
+    from rayjoule.runs.profiling import design, paired_concurrency
     from rayjoule.runs.session import resolve_pipeline
     from rayjoule.tuning.tuner import make_sampler
 
@@ -123,11 +126,15 @@ def replay(args: argparse.Namespace) -> None:
         base = RunConfig(workload=workload, framework="ray", concurrency=cpus,
                          meter="tdp").validated()
         size = float(base.size)
-        # each at the concurrency the profiling design pairs it with (the CPU budget of
-        # `cpus` 1-CPU tasks packed with tasks of its size: 4 × 0.5 CPU run 4 at once)
+        # the design's grid (its settings at the smallest size), each at the concurrency the
+        # design pairs it with (the CPU budget of `cpus` 1-CPU tasks packed with tasks of its
+        # size: 4 × 0.5 CPU run 4 at once)
+        d = design(base)
+        grid_points = [(p.tasks["map"], p.num_cpus.get("map", 1.0))
+                       for p in d.points if p.role == "grid"]
         profile_keys = [_snap({"tasks": t, "num_cpus": c, "mode": "tasks",
                                "concurrency": paired_concurrency(cpus, {"map": (t, c)})}, grid)
-                        for t, c in PROFILE_POINTS]
+                        for t, c in grid_points]
         profiles = [Profile(workload, "map", int(k[0]), float(k[3]), None, size,
                             float(points[k]["wall_s"]), energy[k], source="grid",
                             concurrency=int(k[1]))
@@ -181,7 +188,7 @@ def replay(args: argparse.Namespace) -> None:
                    "concurrency": cpus, "mode": "tasks"}
         summary[workload] = {
             "grid_size": len(energy), "best_j": best, "meter": meter,
-            "profile_evaluations": len(profile_keys),
+            "profile_evaluations": len(profile_keys), "profile_points": grid_points,
             "model": {"time_form": model["params"]["time_form"],
                       "held_out_error": model["held_out_error"], "params": model["params"]},
             "predicted_optimum": optimum,
@@ -199,7 +206,8 @@ def replay(args: argparse.Namespace) -> None:
         print(f"\n{workload}: grid of {len(energy)} points, best {best:.3f} J [{meter}]")
         print(f"  model: time form {s_['model']['time_form']}, held-out error wall "
               f"{model['held_out_error']['wall_s_mape_pct']:.1f} %, joules "
-              f"{model['held_out_error']['total_j_mape_pct']:.1f} % (6 profiles)")
+              f"{model['held_out_error']['total_j_mape_pct']:.1f} % "
+              f"({len(profile_keys)} profiles: {grid_points})")
         print(f"  predicted optimum {optimum}: {s_['predicted_optimum_vs_best']:.3f} × best")
         for m in ("model", "tpe"):
             print(f"  {m:<5} evaluations to ≤5 % of best over {args.seeds} seeds: median "
@@ -254,19 +262,24 @@ def _case(name: str, base, sweep_settings: list[dict], key, tune_args: tuple, st
           repeats: int) -> dict:
     """Profile, predict the (unprofiled) target size, sweep it, and tune it live."""
     from rayjoule.cli.predict import choose_profiles, fit_all
+    from rayjoule.cli.profile import plan_line
     from rayjoule.runs.profiling import design, run_design
 
     t0 = time.time()
     d = design(base)
-    print(f"\n{name}: profiling {d.n_runs} runs at sizes {d.sizes}, target {base.size}",
-          flush=True)
+    print(f"\n{name}: profiling {plan_line(d)} at sizes {d.sizes} (grid at {d.sizes[0]}, "
+          f"anchors at {d.sizes[1:]}), target {base.size}", flush=True)
     spent = run_design(d, base, store)
     chosen = choose_profiles(store, base.workload, base.framework, base.params)
     fitted = fit_all(chosen.profiles)
     plan = fitted.plan(float(base.size))
     predicted = key(plan["settings"])
-    print(f"  profiling spent {spent.total_j:.1f} J [{spent.meter['name']}, "
-          f"{spent.meter['kind']}]; predicted {predicted}", flush=True)
+    print(f"  profiling spent {spent.total_j:.1f} J in {spent.wall_s:.1f} s of runs "
+          f"[{spent.meter['name']}, {spent.meter['kind']}]; predicted {predicted}", flush=True)
+    for s, m in fitted.models.items():
+        e = m.held_out_error
+        print(f"  {s}: time form {m.time_form}, held-out error wall {e['wall_s_mape_pct']:.1f} "
+              f"%, joules {e['total_j_mape_pct']:.1f} % ({e['settings']} settings)", flush=True)
     sweep = _sweep(base, sweep_settings, store, repeats)
     measured = {key(_as_settings(s, base)): s for s in sweep}
     best = min(sweep, key=lambda s: s["total_j"])
@@ -291,6 +304,7 @@ def _case(name: str, base, sweep_settings: list[dict], key, tune_args: tuple, st
     return {
         "workload": base.workload, "framework": base.framework, "target_size": base.size,
         "profiled_sizes": list(d.sizes), "profile_runs": d.n_runs,
+        "profile_design": d.to_dict(), "profiling_wall_s": spent.wall_s,
         "meter": spent.meter, "profiling_j": spent.total_j, "plan_run_j": plan_run_j,
         "models": {s: {"time_form": m.time_form, "held_out_error": m.held_out_error,
                        "params": m.params()} for s, m in fitted.models.items()},

@@ -1,9 +1,10 @@
 """``python -m rayjoule.profile``: profiling runs per stage for the energy models, or imports.
 
 Runs a small designed set of settings (:mod:`rayjoule.runs.profiling`: four or five task
-counts per stage at two input sizes, repeated; on Ray two CPU-per-task points per size),
-stored like any run and tagged as profiling, so ``python -m rayjoule.predict`` can fit the
-models.
+counts per stage, and on Ray two CPU-per-task points, at the smallest input size, repeated;
+the smallest and largest task count once at each larger size, to pin how time and energy
+grow with the size), stored like any run and tagged as profiling, so ``python -m
+rayjoule.predict`` can fit the models.
 It prints what it will run before it starts and what energy it spent at the end::
 
     python -m rayjoule.profile --workload pi                       # sizes ⅛ and ½ of 5e8
@@ -38,6 +39,7 @@ from rayjoule.cli.common import (
 from rayjoule.core.config import FRAMEWORKS
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.profiling import (
+    DEFAULT_ANCHOR_REPEATS,
     DEFAULT_REPEATS,
     ProfileDesign,
     ProfilingOutcome,
@@ -54,13 +56,18 @@ def build_parser() -> Parser:
     p = Parser(prog=COMMAND, description=__doc__.splitlines()[0])
     add_workload_args(p)
     p.add_argument("--sizes", help="comma list of input sizes to profile at (default ⅛ and ½ "
-                                   "of --size, or of the workload's default size)")
+                                   "of --size, or of the workload's default size): the grid "
+                                   "at the smallest, the anchors at each larger one")
     p.add_argument("--framework", choices=FRAMEWORKS, help="default: native")
     p.add_argument("--concurrency", type=int, help="processes/actors at once (default: CPUs)")
     p.add_argument("--task-counts", metavar="N,N,…",
                    help="task counts to profile (default: powers of two up to 4×concurrency)")
     p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
-                   help=f"runs per setting (default {DEFAULT_REPEATS})")
+                   help=f"runs per setting of the grid at the smallest size (default "
+                        f"{DEFAULT_REPEATS})")
+    p.add_argument("--anchor-repeats", type=int, default=DEFAULT_ANCHOR_REPEATS,
+                   help="runs per anchor (smallest and largest task count) at each larger "
+                        f"size (default {DEFAULT_ANCHOR_REPEATS})")
     add_metering_args(p)
     add_stage_args(p)
     p.add_argument("--import-flexecutor", metavar="FILE",
@@ -84,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = None if args.sizes is None else [s.strip() for s in args.sizes.split(",")]
     counts = None if args.task_counts is None else [
         _int("--task-counts", t) for t in args.task_counts.split(",")]
-    d = design(base, sizes=sizes, repeats=args.repeats, tasks=counts)
+    d = design(base, sizes=sizes, repeats=args.repeats, tasks=counts,
+               anchor_repeats=args.anchor_repeats)
     console = results_console()
     print_design(d, base, console)
     Store(args.db).close()  # a bad --db is bad input, found before any run
@@ -126,27 +134,40 @@ def _connect(base: Any) -> bool:
 
 def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
     """What will run, before it runs: every setting and size, and the number of runs."""
-    table = Table(title=escape(f"profiling {d.workload} on {d.framework}: {len(d.points)} "
-                               f"settings × {d.repeats} repeats = {d.n_runs} runs"))
+    table = Table(title=escape(f"profiling {d.workload} on {d.framework}: {plan_line(d)}"))
     table.add_column("#", justify="right")
     table.add_column("size", justify="right")
+    table.add_column("role")
     for stage in d.varied:
         table.add_column(f"{stage} tasks" if len(d.varied) > 1 else "tasks", justify="right")
         table.add_column(f"{stage} cpus" if len(d.varied) > 1 else "cpus", justify="right")
     table.add_column("concurrency", justify="right")
+    table.add_column("runs", justify="right")
     for i, p in enumerate(d.points):
-        row = [str(i + 1), f"{p.size:g}"]
+        row = [str(i + 1), f"{p.size:g}", p.role]
         for stage in d.varied:
             cpus = p.num_cpus.get(stage, base.num_cpus.get(stage, 1.0)
                                   if isinstance(base.num_cpus, dict) else base.num_cpus)
             row += [str(p.tasks[stage]), f"{cpus:g}"]
         row.append(str(base.concurrency if p.concurrency is None else p.concurrency))
+        row.append(str(d.repeats_of(p)))
         table.add_row(*row)
     console.print(table)
-    console.print(f"sizes {', '.join(f'{s:g}' for s in d.sizes)}; {d.n_runs} runs "
-                  f"({len(d.points)} settings × {d.repeats} repeats)")
+    larger = ", ".join(f"{s:g}" for s in d.sizes[1:])
+    console.print(f"sizes {', '.join(f'{s:g}' for s in d.sizes)}: the grid at {d.sizes[0]:g}, "
+                  f"the anchors (ends of the task counts) at {larger}; {d.n_runs} runs")
     for stage, why in d.fixed.items():
         console.print(f"stage {stage} stays fixed: {why}")
+
+
+def plan_line(d: ProfileDesign) -> str:
+    """``6 grid settings × 2 repeats + 2 anchors × 1 = 14 runs``."""
+    grid = [p for p in d.points if p.role == "grid"]
+    anchors = [p for p in d.points if p.role == "anchor"]
+    line = f"{len(grid)} grid settings × {d.repeats} repeats"
+    if anchors:
+        line += f" + {len(anchors)} anchors × {d.anchor_repeats}"
+    return f"{line} = {d.n_runs} runs"
 
 
 def print_spent(outcome: ProfilingOutcome, console: Console, what: str) -> None:

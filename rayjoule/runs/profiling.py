@@ -4,30 +4,49 @@ Why a design rather than "a few runs": the per-stage models (:mod:`rayjoule.mode
 fit four time parameters and three energy parameters, so each stage needs at least five
 distinct settings spread over at least four task counts, and two or more input sizes to
 tell work that grows with the input from fixed and per-task costs. This module builds
-the smallest set of runs that gives every stage that, runs it through
+a small set of runs that gives every stage that, runs it through
 :func:`rayjoule.runs.session.run` with ``profile=True`` (so it is stored like any run
 and :func:`rayjoule.modelling.profiles_from_store` finds it), and says what it cost.
 
-The design, per input size (default ⅛ and ½ of the target size: cheap, and the
-prediction at the full size is the one extrapolation the benchmark checks):
+What each size has to tell the models decides what runs there. The time law
+``t = s·(a/x + b·log x/x + c/x²) + d`` has, at one size ``s``, four independent functions
+of the parallelism ``x``: one size with four task counts already fixes its shape in ``x``
+(and the CPU points decide how CPUs enter ``x``). A second size only has to say how much of
+each time grows with the size and how much is the fixed ``d`` — and with the shape known,
+each run there measures exactly that at its ``x``. So the whole grid runs at the smallest
+size only, and each larger size gets two *anchor* runs (default ⅛ and ½ of the target size,
+:data:`DEFAULT_FRACTIONS`):
 
-* task counts: powers of two from 1 to 4 × concurrency (at most five of them, spread
-  evenly in log scale): {1, 2, 4, 8} on two CPUs;
-* pipelines: a rotated (Latin-square) design over the stages whose parallelism can vary —
-  run ``i`` gives stage ``k`` the task count ``counts[(i + k) % n]`` — so every stage sees
-  every count at every size in ``n`` runs instead of one sweep per stage, and no two
-  stages' settings move together (their effects stay separable). Stages capped below four
-  tasks (``max_tasks``) stay at their default and are reported as fixed;
-* Ray only (the one framework where CPUs per task change scheduling): two more runs per
-  size, 2 × concurrency tasks at 0.5 CPUs and concurrency tasks at 2 CPUs, so the model can
-  choose how CPUs enter the effective parallelism — at every size, because what
-  oversubscribing the cores costs grows with the work (a first design with them at the
-  smallest size only picked 0.5 CPUs per task for ``pi`` at the full size, 1.6-2 × the best).
-  Each runs at its :func:`paired_concurrency`: the same CPU budget (concurrency × 1 CPU)
-  packed with tasks of that size, so 0.5-CPU tasks run twice as many at once. At the base
-  concurrency Ray's placement group would cap them at ``concurrency`` tasks at once, and a
-  0.5-CPU run would measure nothing a 1-CPU run does not;
-* every run repeated (default twice): the scatter is the models' noise.
+* **grid, smallest size** — task counts: powers of two from 1 to 4 × concurrency (at most
+  five, even in log scale): {1, 2, 4, 8} on two CPUs. Pipelines: a rotated (Latin-square)
+  design over the stages whose parallelism can vary — run ``i`` gives stage ``k`` the task
+  count ``counts[(i + k) % n]`` — so every stage sees every count in ``n`` runs instead of
+  one sweep per stage, and no two stages' settings move together. Stages capped below four
+  tasks (``max_tasks``) stay at their default and are reported as fixed. Ray only (the one
+  framework where CPUs per task change scheduling): two more runs, 2 × concurrency tasks
+  at 0.5 CPUs and concurrency tasks at 2 CPUs, so the model can choose how CPUs enter the
+  effective parallelism. Each runs at its :func:`paired_concurrency`: the same CPU budget
+  (concurrency × 1 CPU) packed with tasks of that size, so 0.5-CPU tasks run twice as many
+  at once (at the base concurrency Ray's placement group would cap them at ``concurrency``
+  tasks at once, and a 0.5-CPU run would measure nothing a 1-CPU run does not). Every grid
+  run is repeated (default twice): the scatter is the models' noise.
+* **anchors, every larger size** — the smallest and the largest task count at 1 CPU, the
+  two ends of the profiled parallelism, where the fixed part's share of the time is least
+  and most (the points that separate ``s``-scaled work from ``d`` best); in a pipeline the
+  stages take the two ends in turn (stage ``k`` of anchor ``i`` gets end ``(i + k) % 2``),
+  so here too no two stages move together. One repeat each by default
+  (:data:`DEFAULT_ANCHOR_REPEATS`): two anchors are already two checks of one number per
+  stage, and the noise comes from the grid. Leaving one anchor out still leaves the other,
+  so the held-out error includes predicting a larger size from the smaller one.
+
+Every stage gets ``n + 2`` distinct settings (≥ 6; Ray ``n + 4``), over ``n`` task counts
+and every size. On two CPUs: 4 × 2 + 2 = 10 runs natively, 6 × 2 + 2 = 14 on Ray — in
+target-size equivalents ⅛ × 8 + ½ × 2 = 2 (Ray 2.5), against 5 (7.5) when the whole grid
+ran at both sizes, which cost 31-59 % of a 20-trial live tune (``experiments/
+bench_model_tuner.py``). An earlier design with the CPU points at the smallest size and
+*nothing* at a larger one cannot work: one size cannot tell ``s``-scaled work from ``d``
+(fitted on the smallest size's runs alone, the ``pi`` profiles of the benchmark pick 4 × 2
+CPUs at the target size, 1.5 × the best, against 8 × 1 CPU, 1.005 ×, with the anchors).
 
 Nothing here prints; the command (:mod:`rayjoule.cli.profile`) renders.
 """
@@ -50,6 +69,8 @@ from rayjoule.runs.store import Store
 
 DEFAULT_FRACTIONS = (0.125, 0.5)
 DEFAULT_REPEATS = 2
+#: runs of each anchor (the larger sizes' two settings); the grid's repeats give the noise
+DEFAULT_ANCHOR_REPEATS = 1
 MIN_TASK_COUNTS = 4
 MAX_TASK_COUNTS = 5
 RAY_CPU_POINTS = (0.5, 2.0)
@@ -64,10 +85,15 @@ class ProfilePoint:
     num_cpus: dict[str, float] = field(default_factory=dict)
     #: None: the base's concurrency
     concurrency: int | None = None
+    #: "grid" (every setting, smallest size) or "anchor" (the ends of the task counts at a
+    #: larger size, which pin how time and energy grow with the size)
+    role: str = "grid"
+    #: runs of this point; None: the design's ``repeats``
+    repeats: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"size": self.size, "tasks": dict(self.tasks), "num_cpus": dict(self.num_cpus),
-                "concurrency": self.concurrency}
+                "concurrency": self.concurrency, "role": self.role, "repeats": self.repeats}
 
 
 @dataclass(frozen=True)
@@ -89,7 +115,20 @@ class ProfileDesign:
 
     @property
     def n_runs(self) -> int:
-        return len(self.points) * self.repeats
+        return sum(self.repeats_of(p) for p in self.points)
+
+    def repeats_of(self, point: ProfilePoint) -> int:
+        return self.repeats if point.repeats is None else point.repeats
+
+    @property
+    def anchor_repeats(self) -> int | None:
+        """Runs of each anchor (None without anchors)."""
+        return next((self.repeats_of(p) for p in self.points if p.role == "anchor"), None)
+
+    def n_settings_by_stage(self) -> dict[str, int]:
+        """Distinct (tasks, CPUs, size) settings each varied stage gets (the fit's need)."""
+        return {s: len({(p.tasks[s], p.num_cpus.get(s, 1.0), p.size) for p in self.points})
+                for s in self.varied}
 
     def config(self, base: RunConfig, point: ProfilePoint) -> RunConfig:
         """The RunConfig of one point: the base with its size, tasks and CPUs, tagged."""
@@ -102,7 +141,8 @@ class ProfileDesign:
             cpus = _merge_cpus(base.num_cpus, point.num_cpus, self.stages)
         conc = base.concurrency if point.concurrency is None else point.concurrency
         return dataclasses.replace(base, size=point.size, tasks=tasks, num_cpus=cpus,
-                                   concurrency=conc, repeats=self.repeats, profile=True)
+                                   concurrency=conc, repeats=self.repeats_of(point),
+                                   profile=True)
 
     def configs(self, base: RunConfig) -> list[RunConfig]:
         return [self.config(base, p) for p in self.points]
@@ -110,7 +150,8 @@ class ProfileDesign:
     def to_dict(self) -> dict[str, Any]:
         return {"workload": self.workload, "framework": self.framework,
                 "sizes": list(self.sizes), "repeats": self.repeats,
-                "runs": self.n_runs, "stages": list(self.stages),
+                "anchor_repeats": self.anchor_repeats, "runs": self.n_runs,
+                "stages": list(self.stages),
                 "varied_stages": list(self.varied),
                 "fixed_stages": dict(self.fixed),
                 "points": [p.to_dict() for p in self.points]}
@@ -163,18 +204,24 @@ def default_sizes(target: int | float, size_type: type = int,
 
 def design(base: RunConfig, sizes: Sequence[Any] | None = None,
            repeats: int = DEFAULT_REPEATS, tasks: Sequence[int] | None = None,
-           workload: Any | None = None) -> ProfileDesign:
+           workload: Any | None = None,
+           anchor_repeats: int = DEFAULT_ANCHOR_REPEATS) -> ProfileDesign:
     """The profiling design for ``base`` (validated here, with every run's config).
 
-    ``sizes`` default to :func:`default_sizes` of the base's size; ``tasks`` to
-    :func:`task_counts` of its concurrency. Raises ConfigError (before any work) when
-    the design could not support a model: fewer than two sizes, or fewer than four task
-    counts for every stage.
+    The grid (every task count, and on Ray the CPU points) at the smallest size, ``repeats``
+    runs each; two anchors (smallest and largest task count) at every larger size,
+    ``anchor_repeats`` runs each. ``sizes`` default to :func:`default_sizes` of the base's
+    size; ``tasks`` to :func:`task_counts` of its concurrency. Raises ConfigError (before
+    any work) when the design could not support a model: fewer than two sizes, or fewer
+    than four task counts for every stage. Otherwise every varied stage gets at least
+    four task counts at the smallest size and two settings at each larger one, ≥ 6
+    distinct settings (the time model needs 5, the energy model 4).
     """
     base = base.validated()
     pipeline = resolve_pipeline(base, workload)
-    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
-        raise ConfigError(f"--repeats must be an integer >= 1, got {repeats!r}")
+    for name, value in (("--repeats", repeats), ("--anchor-repeats", anchor_repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
     if sizes is None:
         sizes = default_sizes(base.size, pipeline.size_type)
     sizes = _check_sizes(base, sizes, workload)
@@ -196,20 +243,29 @@ def design(base: RunConfig, sizes: Sequence[Any] | None = None,
     if not varied:
         raise ConfigError(f"no stage of {base.workload!r} can run at {MIN_TASK_COUNTS} or more "
                           "task counts; there is nothing to model")
-    points = []
-    for size in sizes:
-        n = max(len(c) for c in per_stage.values())
-        for i in range(n):
-            points.append(ProfilePoint(size, {s: per_stage[s][(i + k) % len(per_stage[s])]
-                                              for k, s in enumerate(varied)}))
+    smallest, larger = sizes[0], sizes[1:]
+    n = max(len(c) for c in per_stage.values())
+    points = [ProfilePoint(smallest, {s: per_stage[s][(i + k) % len(per_stage[s])]
+                                      for k, s in enumerate(varied)})
+              for i in range(n)]
     if base.framework == "ray":
-        for size in sizes:
-            points.extend(_cpu_points(base, size, per_stage, varied))
+        points.extend(_cpu_points(base, smallest, per_stage, varied))
+    for size in larger:
+        points.extend(_anchors(size, per_stage, varied, anchor_repeats))
     d = ProfileDesign(base.workload, base.framework, tuple(sizes), tuple(points), repeats,
                       tuple(varied), fixed, tuple(s.name for s in pipeline.order()))
     for config in d.configs(base):  # every run is checked before the first one starts
         config.validated()
     return d
+
+
+def _anchors(size: Any, per_stage: dict[str, list[int]], varied: list[str],
+             repeats: int) -> list[ProfilePoint]:
+    """The two ends of each stage's task counts at ``size`` (1 CPU), stages alternating."""
+    return [ProfilePoint(size, {s: (per_stage[s][0], per_stage[s][-1])[(i + k) % 2]
+                                for k, s in enumerate(varied)},
+                         role="anchor", repeats=repeats)
+            for i in range(2)]
 
 
 def _cpu_points(base: RunConfig, size: Any, per_stage: dict[str, list[int]],

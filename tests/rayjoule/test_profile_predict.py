@@ -37,7 +37,8 @@ def _rows(db) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def profiled(tmp_path_factory):
-    """One profiled store of pi (8 settings × 2 repeats), shared by the predict tests."""
+    """One profiled store of pi (4 grid settings × 2 + 2 anchors), shared by the predict
+    tests."""
     tmp = tmp_path_factory.mktemp("profiled")
     db, out = tmp / "r.sqlite", tmp / "profile.json"
     assert profile.main([*PI, "--db", str(db), "--json", str(out)]) == 0
@@ -48,7 +49,8 @@ def test_profile_stores_tagged_runs_and_prints_the_plan_then_the_energy(tmp_path
     db = tmp_path / "r.sqlite"
     assert profile.main([*PI, "--db", str(db), "--repeats", "2"]) == 0
     out = capsys.readouterr().out
-    plan_at, spent_at = out.index("8 settings × 2 repeats = 16 runs"), out.index("spent")
+    plan_at = out.index("4 grid settings × 2 repeats + 2 anchors × 1 = 10 runs")
+    spent_at = out.index("spent")
     assert plan_at < spent_at  # what will run is printed before what it cost
     assert "[meter tdp, modelled]" in out[spent_at:]
     rows = _rows(db)
@@ -56,18 +58,22 @@ def test_profile_stores_tagged_runs_and_prints_the_plan_then_the_energy(tmp_path
     assert all(r["status"] == "ok" for r in rows)
     with Store(db) as s:
         profiles = profiles_from_store(s, "pi")
-    # 16 repeats, each read once although stored both alone and inside its combined run
-    assert len(profiles) == 16
-    assert {p.tasks for p in profiles} == {1, 2, 4, 8}
-    assert {p.size for p in profiles} == {50_000.0, 200_000.0}
+    # 10 runs, each read once although a repeated one is stored both alone and inside its
+    # combined run: every task count twice at ⅛ of the size, the two ends once at ½
+    assert len(profiles) == 10
+    assert sorted((p.tasks, p.size) for p in profiles if p.size == 200_000.0) == [
+        (1, 200_000.0), (8, 200_000.0)]
+    assert sorted(p.tasks for p in profiles if p.size == 50_000.0) == [1, 1, 2, 2, 4, 4, 8, 8]
     assert all(p.total_j > 0 and p.energy_kind == "modelled" for p in profiles)
 
 
 def test_profile_json_counts_the_runs_and_their_joules(profiled):
     _, out = profiled
-    assert out["design"]["runs"] == 16 and out["design"]["sizes"] == [50_000, 200_000]
+    assert out["design"]["runs"] == 10 and out["design"]["sizes"] == [50_000, 200_000]
+    assert out["design"]["repeats"] == 2 and out["design"]["anchor_repeats"] == 1
+    assert [p["role"] for p in out["design"]["points"]] == ["grid"] * 4 + ["anchor"] * 2
     assert out["spent"]["meter"] == {"name": "tdp", "kind": "modelled"}
-    assert out["spent"]["total_j"] > 0 and len(out["spent"]["runs"]) == 8
+    assert out["spent"]["total_j"] > 0 and len(out["spent"]["runs"]) == 6
 
 
 def test_a_design_that_cannot_fit_is_refused_before_any_run(tmp_path, capsys):
@@ -77,20 +83,39 @@ def test_a_design_that_cannot_fit_is_refused_before_any_run(tmp_path, capsys):
     assert code == 2 and len(err.splitlines()) == 1 and "two distinct input sizes" in err
     code = run_command(profile.main, [*PI, "--db", str(db), "--task-counts", "1,2,4"])
     assert code == 2 and "at least 4 task counts" in capsys.readouterr().err
+    code = run_command(profile.main, [*PI, "--db", str(db), "--anchor-repeats", "0"])
+    assert code == 2 and "--anchor-repeats must be an integer >= 1" in capsys.readouterr().err
     assert not db.exists() or _rows(db) == []
 
 
 def test_design_covers_every_varied_stage_of_a_pipeline():
     d = design(RunConfig(workload="wordcount", size=400_000, concurrency=2, meter="tdp"))
     assert d.varied == ("map", "reduce") and set(d.fixed) == {"top"}
+    small, large = d.sizes
     for stage in d.varied:
-        for size in d.sizes:
-            assert {p.tasks[stage] for p in d.points if p.size == size} == {1, 2, 4, 8}
-    # the rotation keeps the stages' settings from moving together
-    assert any(p.tasks["map"] != p.tasks["reduce"] for p in d.points)
+        # every task count at the smallest size, the two ends at the larger one
+        assert {p.tasks[stage] for p in d.points if p.size == small} == {1, 2, 4, 8}
+        assert {p.tasks[stage] for p in d.points if p.size == large} == {1, 8}
+    assert d.n_settings_by_stage() == {"map": 6, "reduce": 6}
+    assert d.n_runs == 4 * 2 + 2
+    # the rotation keeps the stages' settings from moving together, anchors included
+    assert all(p.tasks["map"] != p.tasks["reduce"] for p in d.points)
+    # each larger size gets its own anchors; the grid stays at the smallest
+    three = design(RunConfig(workload="pi", size=400_000, concurrency=2, meter="tdp"),
+                   sizes=[100_000, 25_000, 400_000], repeats=3, anchor_repeats=2)
+    assert three.sizes == (25_000, 100_000, 400_000)
+    assert [(p.size, p.tasks["map"], p.role, three.repeats_of(p)) for p in three.points] == [
+        (25_000, 1, "grid", 3), (25_000, 2, "grid", 3), (25_000, 4, "grid", 3),
+        (25_000, 8, "grid", 3), (100_000, 1, "anchor", 2), (100_000, 8, "anchor", 2),
+        (400_000, 1, "anchor", 2), (400_000, 8, "anchor", 2)]
+    assert [c.repeats for c in three.configs(RunConfig(workload="pi", size=400_000,
+                                                       meter="tdp"))] == [3] * 4 + [2] * 4
     ray = design(RunConfig(workload="pi", size=400_000, concurrency=2, framework="ray",
                            meter="tdp"))
     assert {p.num_cpus.get("map", 1.0) for p in ray.points} == {0.5, 1.0, 2.0}
+    # the CPU points belong to the grid (smallest size); the anchors run at 1 CPU
+    assert {p.size for p in ray.points if p.num_cpus} == {ray.sizes[0]}
+    assert ray.n_runs == 6 * 2 + 2 and ray.n_settings_by_stage() == {"map": 8}
     assert task_counts(2) == [1, 2, 4, 8]
     # 0.5-CPU tasks run at the concurrency that packs the 2-CPU budget with them (4 at once);
     # at concurrency 2 Ray's placement group would hold them to 2, like 1-CPU tasks
@@ -205,7 +230,7 @@ def test_tune_with_the_model_sampler_profiles_then_enqueues_the_plan(tmp_path, c
     text = capsys.readouterr().out
     assert "profiling first" in text and "predicted optimum" in text
     with Store(db) as s:
-        assert len(profiles_from_store(s, "pi", "native")) == 16
+        assert len(profiles_from_store(s, "pi", "native")) == 10
     report = json.loads(out.read_text())
     study = optuna.load_study(study_name=report["study_name"], storage=report["storage"])
     first = study.trials[0]
@@ -276,9 +301,9 @@ def test_unprofiled_parallelism_warns_and_the_optimiser_avoids_it():
 def test_profiles_are_read_per_framework_and_parameters(profiled):
     db, _ = profiled
     with Store(db) as s:
-        assert len(profiles_from_store(s, "pi", framework="native")) == 16
+        assert len(profiles_from_store(s, "pi", framework="native")) == 10
         assert {p.concurrency for p in profiles_from_store(s, "pi")} == {2}
         assert profiles_from_store(s, "pi", framework="ray") == []
         params = RunConfig(workload="pi", size=1000).validated().params
-        assert len(profiles_from_store(s, "pi", params=params)) == 16
+        assert len(profiles_from_store(s, "pi", params=params)) == 10
         assert profiles_from_store(s, "pi", params={**params, "kernel": "python"}) == []
