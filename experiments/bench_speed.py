@@ -8,7 +8,8 @@ bare framework doing the same calls, in every cell:
 * Ray actors: a bare ``ray.util.ActorPool.map`` vs rayjoule's actor pool;
 * native: a warm ``ProcessPoolExecutor.map`` vs rayjoule's warm native pool.
 
-Each round runs every pair back to back (bare, rayjoule, bare, …) so drift hits both;
+Each round runs every pair back to back (bare and rayjoule, in ABBA order across rounds;
+for Ray tasks every cell in every round) so drift hits both;
 the ratio is rayjoule's rate ÷ bare rate, median over rounds, where rayjoule's time is the
 whole ``Session.run_once`` call: meter window opened and closed, tasks, attribution, and
 the run and its task rows written to the store (``window`` = the metered window alone).
@@ -111,15 +112,27 @@ def main() -> None:
 
 
 def ray_tasks(ray, remote_noop, store, args, cpus) -> list[dict]:
+    """Every cell's session stays open; each round visits every cell (bare and rayjoule in
+    ABBA order), so a slow moment of the machine hits all cells and both sides alike."""
+    from contextlib import ExitStack
+
     rows = []
-    for n in args.sizes:
-        for conc in (cpus, n):
-            with Session(config("ray", n, conc), store) as session:
-                session.run_once()  # warm: Ray's workers, the meter actor
-                for r in range(args.rounds):
-                    bare = timed(lambda n=n: ray.get([remote_noop.remote(i) for i in range(n)]))
-                    ours = timed_run(session)
-                    rows.append(row("ray tasks", n, conc, r, bare, *ours))
+    cells = [(n, conc) for n in args.sizes for conc in (cpus, n)]
+    with ExitStack() as stack:
+        sessions = {}
+        for n, conc in cells:
+            sessions[n, conc] = stack.enter_context(Session(config("ray", n, conc), store))
+            sessions[n, conc].run_once()  # warm: Ray's workers, the meter actor
+        for r in range(args.rounds):
+            for n, conc in cells:
+                def bare(n=n) -> float:
+                    return timed(lambda: ray.get([remote_noop.remote(i) for i in range(n)]))
+
+                if r % 2 == 0:
+                    b, ours = bare(), timed_run(sessions[n, conc])
+                else:
+                    ours, b = timed_run(sessions[n, conc]), bare()
+                rows.append(row("ray tasks", n, conc, r, b, *ours))
     return rows
 
 

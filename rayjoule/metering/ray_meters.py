@@ -341,6 +341,8 @@ class RayMetering:
         self.host_info: dict[str, dict[str, Any]] = dict(zip(
             self._actors, ray.get(described), strict=True))
         self._wids: dict[str, int] = {}
+        #: task-energy exports sent to the meter actors and not yet confirmed: (host, ref)
+        self._exports: list[tuple[str, Any]] = []
         #: the energy each open window had when last looked at (kept if its host is lost)
         self._last_seen: dict[str, WindowEnergy] = {}
         self._watcher = NodeWatcher(
@@ -362,6 +364,7 @@ class RayMetering:
 
     def start(self) -> None:
         """Open a window on every host's meter, and watch for hosts that join meanwhile."""
+        self._check_exports(wait=False)
         with self._lock:
             actors = dict(self._actors)
         refs = {h: a.start_window.remote(self._spec, self._workload, self._framework)
@@ -452,21 +455,36 @@ class RayMetering:
             by_host.setdefault(t.host, []).append(float(t.energy_j))
         with self._lock:
             actors = dict(self._actors)
-        refs = {h: actors[h].record_tasks.remote(self._spec, self._workload,
-                                                 self._framework, energies)
-                for h, energies in by_host.items() if h in actors}
         for h in set(by_host) - set(actors):
             log.warning("tasks ran on host %s, which has no meter; their energy is not exported",
                         h)
-        for h, r in refs.items():
+        # not waited for here (the run's result does not depend on it): checked at the
+        # next window and when metering closes, so a failed export is still reported
+        sent = [(h, actors[h].record_tasks.remote(self._spec, self._workload,
+                                                  self._framework, energies))
+                for h, energies in by_host.items() if h in actors]
+        with self._lock:
+            self._exports.extend(sent)
+
+    def _check_exports(self, wait: bool) -> None:
+        """Report task-energy exports that failed; ``wait`` for those still in flight."""
+        with self._lock:
+            pending, self._exports = self._exports, []
+        for h, ref in pending:
+            if not wait and not self._ray.wait([ref], timeout=0)[0]:
+                with self._lock:
+                    self._exports.append((h, ref))
+                continue
             try:
-                self._ray.get(r)
-            except self._ray.exceptions.RayError as exc:
+                self._ray.get(ref, timeout=PROBE_TIMEOUT_S)
+            except (self._ray.exceptions.RayError, TimeoutError) as exc:
                 log.warning("exporting task energies on host %s failed: %s", h, exc)
 
     def close(self) -> None:
         """Stop watching; the actors stay alive on purpose (reused later, exporting metrics)."""
         self._watcher.stop()
+        if self._ray.is_initialized():
+            self._check_exports(wait=True)
 
 
 def _combined_label(labels: Iterable[MeterLabel]) -> MeterLabel:
