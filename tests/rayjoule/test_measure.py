@@ -289,6 +289,64 @@ def test_an_exception_in_the_block_stores_a_failed_run_and_propagates(ray_sessio
         assert len(store.tasks(r.run_id)) == 4
 
 
+def test_leaving_a_block_leaves_the_attribution_to_a_thread_that_result_waits_for(
+        ray_session, tmp_path):
+    square, _, _ = program(ray_session)
+    with rayjoule.measure("behind", **opts(tmp_path)) as m:
+        ray_session.get([square.remote(i) for i in range(3)])
+    # the thread first sleeps one report interval: the events cannot have been read yet
+    assert "stop" in m.phases_s and "settle" not in m.phases_s
+    assert m._finisher is not None and m._finisher.name == f"rayjoule-measure-{m.run_id}"
+    r = m.result
+    assert not m._finisher.is_alive() and {"settle", "assemble", "store"} <= set(m.phases_s)
+    assert r.status == "ok" and len(r.tasks) == 3 and conserved(r)
+    assert m.config["background"] is True
+    with Store(tmp_path / "m.sqlite") as store:
+        assert store.get_row(r.run_id)["status"] == "ok" and len(store.tasks(r.run_id)) == 3
+
+
+def test_background_false_attributes_before_the_block_is_left(ray_session, tmp_path):
+    square, _, _ = program(ray_session)
+    with rayjoule.measure("here", background=False, **opts(tmp_path)) as m:
+        ray_session.get([square.remote(i) for i in range(2)])
+    assert m._finisher is None and {"settle", "assemble", "store"} <= set(m.phases_s)
+    assert len(m.result.tasks) == 2 and m.result.config["background"] is False
+
+
+def test_a_block_may_open_while_the_previous_one_is_attributed(ray_session, tmp_path):
+    square, Counter, _ = program(ray_session)
+    with rayjoule.measure("first", **opts(tmp_path)) as first:
+        ray_session.get([square.remote(i) for i in range(3)])
+    with rayjoule.measure("second", **opts(tmp_path)) as second:
+        counter = Counter.remote()
+        ray_session.get([counter.incr.remote() for _ in range(2)])
+    a, b = first.result, second.result
+    assert [t.stage for t in a.tasks] == ["square"] * 3
+    assert sorted(t.stage for t in b.tasks) == ["Counter.__init__", "Counter.incr",
+                                                "Counter.incr"]
+    assert conserved(a) and conserved(b)
+
+
+def test_a_failure_found_after_the_block_is_raised_by_result_and_stored(
+        ray_session, tmp_path, monkeypatch, caplog):
+    from rayjoule.core.errors import RunFailed
+    from rayjoule.runs import block_tasks
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("events unreadable")
+
+    monkeypatch.setattr(block_tasks, "records", broken)
+    square, _, _ = program(ray_session)
+    with rayjoule.measure("late", **opts(tmp_path)) as m:  # leaving does not raise
+        ray_session.get(square.remote(1))
+    with pytest.raises(RunFailed, match="failed after the block.*events unreadable"):
+        _ = m.result
+    assert "events unreadable" in caplog.text
+    with Store(tmp_path / "m.sqlite") as store:
+        row = store.get_row(m.run_id)
+        assert row["status"] == "failed" and "events unreadable" in row["error"]
+
+
 def test_the_decorator_meters_each_call_and_returns_the_functions_value(ray_session, tmp_path):
     square, _, _ = program(ray_session)
 
