@@ -32,7 +32,8 @@ size only, and each larger size gets two *anchor* runs (default ⅛ and ½ of th
   run is repeated (default twice): the scatter is the models' noise.
 * **anchors, every larger size** — the smallest and the largest task count at 1 CPU, the
   two ends of the profiled parallelism, where the fixed part's share of the time is least
-  and most (the points that separate ``s``-scaled work from ``d`` best); in a pipeline the
+  and most, so the size scaling is seen across the whole range (on the synthetic law of
+  the tests, concurrency tasks instead of 1 as the lower end did as well); in a pipeline the
   stages take the two ends in turn (stage ``k`` of anchor ``i`` gets end ``(i + k) % 2``),
   so here too no two stages move together. One repeat each by default
   (:data:`DEFAULT_ANCHOR_REPEATS`): two anchors are already two checks of one number per
@@ -41,12 +42,19 @@ size only, and each larger size gets two *anchor* runs (default ⅛ and ½ of th
 
 Every stage gets ``n + 2`` distinct settings (≥ 6; Ray ``n + 4``), over ``n`` task counts
 and every size. On two CPUs: 4 × 2 + 2 = 10 runs natively, 6 × 2 + 2 = 14 on Ray — in
-target-size equivalents ⅛ × 8 + ½ × 2 = 2 (Ray 2.5), against 5 (7.5) when the whole grid
-ran at both sizes, which cost 31-59 % of a 20-trial live tune (``experiments/
-bench_model_tuner.py``). An earlier design with the CPU points at the smallest size and
-*nothing* at a larger one cannot work: one size cannot tell ``s``-scaled work from ``d``
-(fitted on the smallest size's runs alone, the ``pi`` profiles of the benchmark pick 4 × 2
-CPUs at the target size, 1.5 × the best, against 8 × 1 CPU, 1.005 ×, with the anchors).
+target-size equivalents ⅛ × 8 + ½ × 2 = 2 (Ray 2.5), against 5 (7.5) when the whole grid ran
+at both sizes, which cost 31-59 % of a 20-trial live tune (``experiments/
+bench_model_tuner.py``). What is given up: with the larger size seen at two settings instead
+of all, a prediction at the target size is less precise between the anchors (synthetic law,
+2-3 % noise: median error ~4-5 % against ~2 % for the whole grid at both sizes,
+``tests/rayjoule/modelling/test_model_design.py``). What the anchors buy: the same number of
+runs spent on a fifth task count at the smallest size instead has a ~4 × larger median error
+at the target size, and on the benchmark's live ``pi`` profiles (24 runs of the old design) the
+smallest size's runs alone pick 4 tasks × 2 CPUs at the target size (1.5 × the sweep's
+best), the grid plus the two anchors 8 × 1 CPU (1.005 ×), as all 24 do. The CPU points were
+once kept at every size after a design with them at the smallest size only picked 0.5 CPUs
+per task for ``pi`` at the full size (1.6-2 × the best); that was before they ran at their
+paired concurrency, when a 0.5-CPU profile measured a 1-CPU schedule.
 
 Nothing here prints; the command (:mod:`rayjoule.cli.profile`) renders.
 """
