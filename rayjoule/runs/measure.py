@@ -68,6 +68,52 @@ class _OpenBlock:
 _OPEN = _OpenBlock()
 
 
+class _Attributing:
+    """The measure() blocks whose attribution still runs in the background.
+
+    Their task events live in the GCS, which ``ray.shutdown()`` stops when the program
+    started its own local instance, and ending a block with ``ray.shutdown()`` is common in
+    Ray programs. So while any block is being attributed, ``ray.shutdown`` first waits for
+    it (each wait is bounded by the block's ``settle_s`` plus one read). The guard wraps
+    ``ray.shutdown`` once per process and is a pass-through when nothing is pending; Ray's
+    own exit handler needs none (the interpreter joins these threads before it runs).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+
+    def add(self, thread: threading.Thread) -> None:
+        import ray
+
+        with self._lock:
+            self._threads.add(thread)
+        if not getattr(ray.shutdown, "_waits_for_rayjoule", False):
+            ray.shutdown = self._guarded(ray.shutdown)
+
+    def done(self, thread: threading.Thread) -> None:
+        with self._lock:
+            self._threads.discard(thread)
+
+    def wait_all(self) -> None:
+        with self._lock:
+            pending = [t for t in self._threads if t is not threading.current_thread()]
+        for thread in pending:
+            thread.join()
+
+    def _guarded(self, shutdown: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(shutdown)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            self.wait_all()
+            return shutdown(*args, **kwargs)
+
+        guarded._waits_for_rayjoule = True  # type: ignore[attr-defined]
+        return guarded
+
+
+_ATTRIBUTING = _Attributing()
+
+
 class Measurement:
     """One metered block of Ray code; ``result`` is its RunResult once the block has ended.
 
@@ -211,6 +257,7 @@ class Measurement:
                 self._finisher = threading.Thread(
                     target=self._finish_later, args=(m, after, t_end, ended_at),
                     name=f"rayjoule-measure-{self.run_id}")
+                _ATTRIBUTING.add(self._finisher)
                 self._finisher.start()
                 deferred = True
             else:
@@ -257,6 +304,7 @@ class Measurement:
         finally:
             self._metering.close()
             self._stack.close()
+            _ATTRIBUTING.done(threading.current_thread())
 
     def wait(self, timeout: float | None = None) -> RunResult:
         """Wait for the block's result (at most ``timeout`` s) and return it, like ``result``."""

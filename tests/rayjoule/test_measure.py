@@ -347,6 +347,31 @@ def test_a_failure_found_after_the_block_is_raised_by_result_and_stored(
         assert row["status"] == "failed" and "events unreadable" in row["error"]
 
 
+def test_ray_shutdown_right_after_a_block_waits_for_its_attribution(tmp_path):
+    """A program that started its own instance and shuts it down at once still gets its
+    result: the block's task events are read before the GCS goes away."""
+    code = f"""
+import ray, rayjoule
+ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+
+@ray.remote
+def f(x):
+    return x
+
+with rayjoule.measure("short", meter="tdp", idle_seconds=0, db={str(tmp_path / 's.sqlite')!r}) as m:
+    ray.get([f.remote(i) for i in range(5)])
+ray.shutdown()
+r = m.result
+print("tasks", len(r.tasks), r.status)
+"""
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "tasks 5 ok" in out.stdout
+    with Store(tmp_path / "s.sqlite") as store:
+        assert [row["status"] for row in store.runs()] == ["ok"]
+
+
 def test_the_decorator_meters_each_call_and_returns_the_functions_value(ray_session, tmp_path):
     square, _, _ = program(ray_session)
 
