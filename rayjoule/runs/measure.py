@@ -39,6 +39,7 @@ from rayjoule.core.errors import ConfigError, RayjouleError, RunFailed
 from rayjoule.core.result import RunResult
 from rayjoule.runs import block_tasks, ray_tasks
 from rayjoule.runs.assemble import Measured, assemble
+from rayjoule.runs.block_guards import ATTRIBUTING, OPEN
 from rayjoule.runs.store import Store
 
 log = logging.getLogger(__name__)
@@ -46,72 +47,6 @@ log = logging.getLogger(__name__)
 DEFAULT_SETTLE_S = 5.0
 
 
-class _OpenBlock:
-    """The one measure() block this process may have open (a private lock, not user state)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.name: str | None = None
-
-    def claim(self, name: str) -> None:
-        if not self._lock.acquire(blocking=False):
-            raise RayjouleError(f"measure() blocks cannot nest or overlap; one is already open "
-                                f"(name {self.name!r}). Close it first: a driver's Ray tasks "
-                                "all belong to one job, so two blocks could not tell theirs apart")
-        self.name = name
-
-    def release(self) -> None:
-        self.name = None
-        self._lock.release()
-
-
-_OPEN = _OpenBlock()
-
-
-class _Attributing:
-    """The measure() blocks whose attribution still runs in the background.
-
-    Their task events live in the GCS, which ``ray.shutdown()`` stops when the program
-    started its own local instance, and ending a block with ``ray.shutdown()`` is common in
-    Ray programs. So while any block is being attributed, ``ray.shutdown`` first waits for
-    it (each wait is bounded by the block's ``settle_s`` plus one read). The guard wraps
-    ``ray.shutdown`` once per process and is a pass-through when nothing is pending; Ray's
-    own exit handler needs none (the interpreter joins these threads before it runs).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._threads: set[threading.Thread] = set()
-
-    def add(self, thread: threading.Thread) -> None:
-        import ray
-
-        with self._lock:
-            self._threads.add(thread)
-        if not getattr(ray.shutdown, "_waits_for_rayjoule", False):
-            ray.shutdown = self._guarded(ray.shutdown)
-
-    def done(self, thread: threading.Thread) -> None:
-        with self._lock:
-            self._threads.discard(thread)
-
-    def wait_all(self) -> None:
-        with self._lock:
-            pending = [t for t in self._threads if t is not threading.current_thread()]
-        for thread in pending:
-            thread.join()
-
-    def _guarded(self, shutdown: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(shutdown)
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            self.wait_all()
-            return shutdown(*args, **kwargs)
-
-        guarded._waits_for_rayjoule = True  # type: ignore[attr-defined]
-        return guarded
-
-
-_ATTRIBUTING = _Attributing()
 
 
 class Measurement:
@@ -196,14 +131,14 @@ class Measurement:
         if self._state != "new":
             raise RayjouleError(f"measure({self.name!r}) has already run; a Measurement is "
                                 "used once (call rayjoule.measure() again)")
-        _OPEN.claim(self.name)
+        OPEN.claim(self.name)
         try:
             self._open()
         except BaseException:
             if getattr(self, "_metering", None) is not None:
                 self._metering.close()
             self._stack.close()
-            _OPEN.release()
+            OPEN.release()
             raise
         self._state = "open"
         return self
@@ -257,7 +192,7 @@ class Measurement:
                 self._finisher = threading.Thread(
                     target=self._finish_later, args=(m, after, t_end, ended_at),
                     name=f"rayjoule-measure-{self.run_id}")
-                _ATTRIBUTING.add(self._finisher)
+                ATTRIBUTING.add(self._finisher)
                 self._finisher.start()
                 deferred = True
             else:
@@ -268,7 +203,7 @@ class Measurement:
             if not deferred:
                 self._metering.close()
                 self._stack.close()
-            _OPEN.release()
+            OPEN.release()
         if exc is None and failure is not None:
             if isinstance(failure, KeyboardInterrupt | RunFailed):
                 raise failure
@@ -304,7 +239,7 @@ class Measurement:
         finally:
             self._metering.close()
             self._stack.close()
-            _ATTRIBUTING.done(threading.current_thread())
+            ATTRIBUTING.done(threading.current_thread())
 
     def wait(self, timeout: float | None = None) -> RunResult:
         """Wait for the block's result (at most ``timeout`` s) and return it, like ``result``."""
