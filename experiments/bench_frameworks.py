@@ -11,7 +11,9 @@ with rayjoule's metering attached (a Session: meter windows, background
 samplers) against the bare executor (no meter at all), plus the CPU time the
 meter's own threads burn. It cannot be measured in joules with the meter under
 test, so it is reported in CPU-seconds and converted to joules with the tdp
-model's dynamic watts per vCPU (labelled modelled).
+model's dynamic watts per vCPU (labelled modelled). The on/off repeats alternate in ABBA
+order and run after Ray has been shut down (Ray's own daemons are children of this process
+and their background CPU time is not metering's).
 
     python experiments/bench_frameworks.py [--repeats 5] [--tasks 8]
 
@@ -56,27 +58,38 @@ def cpu_seconds() -> float:
     return sum(os.times()[:4]) + live
 
 
+def driver_seconds() -> float:
+    """CPU time of this process alone (all its threads: the meter's samplers included).
+
+    The pool's workers do the same work with metering on or off; the driver is where
+    metering adds work (windows, samplers, attribution, the store), so the difference of
+    this figure isolates metering's cost from the workers' much larger, noisier CPU time.
+    """
+    return time.process_time()  # CLOCK_PROCESS_CPUTIME_ID: ns, where os.times() has 10 ms ticks
+
+
 def run_row(phase: str, name: str, rep: int, session: Session) -> dict:
     r = session.run_once()
     return {"phase": phase, "config": name, "repeat": rep, "metering": "on",
             "wall_s": r.wall_s, "total_j": r.energy.total_j, "dynamic_j": r.energy.dynamic_j,
             "meter": r.meter.name, "kind": r.meter.kind,
             "task_s_median": statistics.median(t.end - t.start for t in r.tasks),
-            "cpu_s": None}
+            "cpu_s": None, "driver_cpu_s": None}
 
 
 def overhead_rows(rep: int, native: Session) -> list[dict]:
     """The same native pool with a Session's metering and bare (no meter at all)."""
     rows = []
-    for metering in ("off", "on"):
-        c0, t0 = cpu_seconds(), time.perf_counter()
+    for metering in ("off", "on") if rep % 2 == 0 else ("on", "off"):  # ABBA order
+        c0, d0, t0 = cpu_seconds(), driver_seconds(), time.perf_counter()
         if metering == "on":
             native.run_once()
         else:
             native.executor.run(native.job)
         rows.append({"phase": "metering", "config": "native", "repeat": rep,
                      "metering": metering, "wall_s": time.perf_counter() - t0,
-                     "cpu_s": cpu_seconds() - c0, "total_j": None, "dynamic_j": None,
+                     "cpu_s": cpu_seconds() - c0, "driver_cpu_s": driver_seconds() - d0,
+                     "total_j": None, "dynamic_j": None,
                      "meter": None, "kind": None, "task_s_median": None})
     return rows
 
@@ -108,10 +121,12 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(run_row(phase, "native", rep, native))
             rows.append(run_row(phase, f"ray-{mode}", rep, ray_session))
         ray_session.close()
+    # after Ray has gone: its raylet, GCS and agents are this process's children, and their
+    # background CPU time would drown the few milliseconds being measured
+    disconnect()
     for rep in range(args.repeats):
         rows += overhead_rows(rep, native)
     native.close()
-    disconnect()
 
     def med(key, phase, config, metering="on"):
         return statistics.median(r[key] for r in rows if r["phase"] == phase
@@ -129,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{med('task_s_median', phase, name):9.3f}")
     off_cpu, on_cpu = (med("cpu_s", "metering", "native", m) for m in ("off", "on"))
     off_wall, on_wall = (med("wall_s", "metering", "native", m) for m in ("off", "on"))
+    off_drv, on_drv = (med("driver_cpu_s", "metering", "native", m) for m in ("off", "on"))
     tdp = meters.TdpMeter()
     dyn_w_per_vcpu = tdp.model.dynamic_w_per_vcpu
     tdp.close()
@@ -136,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
           f"\n  CPU time  {on_cpu:.3f} s vs {off_cpu:.3f} s → {100 * (on_cpu / off_cpu - 1):+.2f} %"
           f"\n  wall time {on_wall:.3f} s vs {off_wall:.3f} s → "
           f"{100 * (on_wall / off_wall - 1):+.2f} %"
+          f"\n  driver process CPU {on_drv:.4f} s vs {off_drv:.4f} s → metering's own work "
+          f"{1000 * (on_drv - off_drv):+.1f} ms per run = "
+          f"{100 * (on_drv - off_drv) / off_cpu:+.2f} % of the run's CPU time"
           f"\n  ≈ {(on_cpu - off_cpu) * dyn_w_per_vcpu:+.3f} J per run "
           f"(tdp model, modelled: {dyn_w_per_vcpu:.2f} W per busy vCPU)")
     print(f"\nrows: {write_rows(args.out, rows)}")
