@@ -130,7 +130,8 @@ class ModelSeeder:
             self.console.print(f"model: {escape(str(exc))}; seeding without the time bound")
             return self.fitted.plan(self.size, candidates=self.candidates)
 
-    def ranked(self, stage: str, n_samples: int = 1000) -> list[tuple[int, float]]:
+    def ranked(self, stage: str, n_samples: int = 1000,
+               others: dict[str, tuple[int, float]] | None = None) -> list[tuple[int, float]]:
         """A stage's candidate settings, the likeliest to be near-optimal first.
 
         The model is sampled at every candidate with shared draws (as the optimiser does);
@@ -138,18 +139,22 @@ class ModelSeeder:
         are within :data:`NEAR` of that draw's best candidate — the posterior probability
         that it is a good choice, which weighs the model's uncertainty instead of its
         median alone. Ties go to the lower median; combinations whose effective
-        parallelism was never profiled go last.
+        parallelism was never profiled go last. A stage that reads others through a shuffle
+        is ranked at their task counts in ``others`` (stage → (tasks, CPUs): the optimum).
         """
         model = self.fitted.models[stage]
         grid = [(int(t), float(c)) for t in self.candidates[stage]["tasks"]
                 for c in self.candidates[stage]["num_cpus"]]
+        fan_in = None
+        if model.exchange:
+            fan_in = sum(int((others or {})[u][0]) for u in model.fan_in_stages)
         t, e = model.sample([g[0] for g in grid], [g[1] for g in grid], self.size, n_samples,
-                            np.random.default_rng(0))
+                            np.random.default_rng(0), fan_in=fan_in)
         o = t if e is None else e
         near = np.mean(o <= NEAR * o.min(axis=1, keepdims=True), axis=0)
         median = np.median(o, axis=0)
         unseen = [any("effective parallelism" in w for w in model.extrapolates(
-            {"tasks": g[0], "num_cpus": g[1]}, self.size)) for g in grid]
+            {"tasks": g[0], "num_cpus": g[1], "fan_in": fan_in}, self.size)) for g in grid]
         order = sorted(range(len(grid)), key=lambda i: (unseen[i], -near[i], median[i]))
         return [grid[i] for i in order]
 
@@ -166,7 +171,7 @@ class ModelSeeder:
         seeds = [self._seed(optimum)]
         rivals = []
         for stage in self.fitted.models:
-            for rank, setting in enumerate(self.ranked(stage)):
+            for rank, setting in enumerate(self.ranked(stage, others=optimum)):
                 if setting != optimum[stage]:
                     rivals.append((rank, {**optimum, stage: setting}))
         for _, settings in sorted(rivals, key=lambda r: r[0])[:N_RIVALS]:

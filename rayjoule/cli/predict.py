@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+import workloads
 from rayjoule.cli.common import (
     Parser,
     add_store_args,
@@ -37,7 +38,14 @@ from rayjoule.cli.common import (
     write_json,
 )
 from rayjoule.core.errors import ConfigError
-from rayjoule.modelling import ModelError, StageModel, fit_stage, optimise, profiles_from_store
+from rayjoule.modelling import (
+    ModelError,
+    StageModel,
+    bucket_reads,
+    fit_stage,
+    optimise,
+    profiles_from_store,
+)
 from rayjoule.modelling.profiles import Profile
 from rayjoule.runs.store import Store, open_existing
 
@@ -148,7 +156,8 @@ def choose_profiles(store: Store, workload: str, framework: str | None,
         if len(sets) > 1:
             raise ConfigError(f"the store holds profiles of {workload!r} with several workload "
                               f"parameter sets ({'; '.join(sets)}); pick one with --param")
-    profiles = profiles_from_store(store, workload, framework, params)
+    profiles = profiles_from_store(store, workload, framework, params,
+                                   exchanges=exchanges_of(workload, [c for _, c in rows]))
     if not profiles:
         where = f" on {framework}" if framework else ""
         raise ModelError(f"no profiling runs of {workload!r}{where} in {store.path}; run "
@@ -158,6 +167,18 @@ def choose_profiles(store: Store, workload: str, framework: str | None,
     meter = None if not meters else {"name": "+".join(sorted({m for m, _ in meters})),
                                      "kind": "+".join(sorted({k for _, k in meters}))}
     return Chosen(framework, profiles, meter)
+
+
+def exchanges_of(workload: str, configs: list[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """The stages of ``workload`` that read others through a shuffle (bucket route).
+
+    Profiles rayjoule ran come from a pipeline it can load (a failure to load it is the
+    user's to see); imported timings (flexecutor's, of a name rayjoule need not know) are
+    single stages and have none.
+    """
+    if not any(c.get("source", "rayjoule") == "rayjoule" for c in configs):
+        return {}
+    return bucket_reads(workloads.get_pipeline(workload))
 
 
 @dataclass(frozen=True)
@@ -248,7 +269,9 @@ class Fitted:
                        and (settings[s]["tasks"], settings[s]["num_cpus"])
                        != (f["settings"]["tasks"], f["settings"]["num_cpus"])]
         plan = optimise(self.models, size, candidates=candidates, max_seconds=bound,
-                        confidence=confidence, n_samples=samples, seed=seed).to_dict()
+                        confidence=confidence, n_samples=samples, seed=seed,
+                        fixed_tasks={s: int(f["settings"]["tasks"])
+                                     for s, f in fixed.items()}).to_dict()
         plan["max_seconds"] = max_seconds
         for stage, f in fixed.items():
             plan["settings"][stage] = f["settings"]

@@ -16,7 +16,7 @@ from rayjoule.modelling.fit import (
 )
 from rayjoule.modelling.flexecutor import parse_flexecutor, to_flexecutor_json
 from rayjoule.modelling.optimise import Plan, default_grid, optimise
-from rayjoule.modelling.profiles import Profile, profiles_from_store
+from rayjoule.modelling.profiles import Profile, bucket_reads, profiles_from_store
 
 __all__ = [
     "Estimate",
@@ -25,6 +25,7 @@ __all__ = [
     "Prediction",
     "Profile",
     "StageModel",
+    "bucket_reads",
     "default_grid",
     "fit_stage",
     "fit_stages",

@@ -19,9 +19,15 @@ from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import forms
 from rayjoule.modelling.profiles import Profile
 
-#: distinct settings each model needs: one more than its parameters, for the noise
+#: distinct settings each model needs: one more than its parameters, for the noise (a stage
+#: that reads through a shuffle has one parameter more in each: :func:`forms.time_params`)
 TIME_MIN_SETTINGS = len(forms.TIME_PARAMS) + 1
 ENERGY_MIN_SETTINGS = len(forms.ENERGY_PARAMS) + 1
+
+
+def min_settings(exchange: bool) -> tuple[int, int]:
+    """Distinct settings the (time, energy) models need, with or without the exchange term."""
+    return len(forms.time_params(exchange)) + 1, len(forms.energy_params(exchange)) + 1
 N_SAMPLES = 2000
 HELD_OUT = "leave-one-setting-out"
 
@@ -88,21 +94,44 @@ class StageModel:
     notes: tuple[str, ...] = ()
     #: effective parallelism x (the time law's input, under ``time_form``) that was profiled
     parallelism_range: tuple[float, float] | None = None
+    #: the stages this one reads through a shuffle (their summed task count is its fan-in
+    #: ``u``, an input of the exchange term); () for a stage without one
+    fan_in_stages: tuple[str, ...] = ()
 
     @property
     def time_only(self) -> bool:
         return self.energy_fit is None
 
+    @property
+    def exchange(self) -> bool:
+        """Whether the forms carry the shuffle's exchange term (and need a fan-in)."""
+        return bool(self.fan_in_stages)
+
+    def _fan_in(self, fan_in: Any, m: int) -> np.ndarray | None:
+        if not self.exchange:
+            return None
+        if fan_in is None:
+            raise ConfigError(f"stage {self.stage!r} reads {', '.join(self.fan_in_stages)} "
+                              "through a shuffle: its prediction needs their task count "
+                              "(fan_in)")
+        u = np.broadcast_to(np.asarray(fan_in, float), (m,))
+        if not (u >= 1).all():
+            raise ConfigError(f"stage {self.stage!r}: fan_in must be >= 1, got {fan_in!r}")
+        return u
+
     def sample(self, tasks: Sequence[int], num_cpus: Sequence[float], size: float, n: int,
-               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+               rng: np.random.Generator, fan_in: Sequence[int] | int | None = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
         """(n, m) draws of wall time and energy at m settings, one parameter draw per row.
 
         A row shares its parameter draw across settings (common random numbers), so
-        settings compare without extra noise.
+        settings compare without extra noise. ``fan_in`` (one per setting, or one for all)
+        is the upstream task count of a stage that reads through a shuffle.
         """
         tasks_a, cpus_a = np.asarray(tasks, float), np.asarray(num_cpus, float)
+        u = self._fan_in(fan_in, tasks_a.size)
         theta, sigma = self.time_fit.sample(n, rng)
-        mean_t = theta @ forms.time_features(self.time_form, tasks_a, cpus_a, size).T
+        mean_t = theta @ forms.time_features(self.time_form, tasks_a, cpus_a, size, u).T
         t = np.clip(mean_t * (1 + sigma[:, None] * rng.standard_normal((n, 1))), 0, None)
         if self.cold_starts:
             t = t + rng.choice(np.asarray(self.cold_starts), size=(n, 1))
@@ -110,15 +139,25 @@ class StageModel:
             return t, None
         theta_e, sigma_e = self.energy_fit.sample(n, rng)
         e = theta_e[:, :1] * t + theta_e[:, 1:2] * size + theta_e[:, 2:3] * tasks_a
+        if u is not None:
+            e = e + theta_e[:, 3:4] * (u * tasks_a)
         return t, np.clip(e * (1 + sigma_e[:, None] * rng.standard_normal((n, 1))), 0, None)
 
     def predict(self, settings: Mapping[str, Any], size: float, n_samples: int = N_SAMPLES,
                 seed: int = 0) -> Prediction:
-        """Median and 95% interval of wall time and joules at ``settings`` and ``size``."""
+        """Median and 95% interval of wall time and joules at ``settings`` and ``size``.
+
+        A stage that reads through a shuffle needs ``settings["fan_in"]``: the task count
+        of the stage(s) it reads (:attr:`fan_in_stages`)."""
         tasks, cpus = read_settings(settings)
         size = read_size(size)
-        t, e = self.sample([tasks], [cpus], size, n_samples, np.random.default_rng(seed))
-        return Prediction(self.stage, {"tasks": tasks, "num_cpus": cpus}, size,
+        fan_in = settings.get("fan_in")
+        t, e = self.sample([tasks], [cpus], size, n_samples, np.random.default_rng(seed),
+                           fan_in=fan_in)
+        shown: dict[str, float] = {"tasks": tasks, "num_cpus": cpus}
+        if self.exchange:
+            shown["fan_in"] = int(fan_in)
+        return Prediction(self.stage, shown, size,
                           Estimate.of(t[:, 0]), None if e is None else Estimate.of(e[:, 0]),
                           dict(self.held_out_error), self.warnings_at(settings, size))
 
@@ -126,7 +165,10 @@ class StageModel:
         """One warning per setting outside the profiled range (empty when inside)."""
         tasks, cpus = read_settings(settings)
         out = []
-        for name, value in (("tasks", tasks), ("num_cpus", cpus), ("size", float(size))):
+        checks = [("tasks", tasks), ("num_cpus", cpus), ("size", float(size))]
+        if self.exchange and settings.get("fan_in") is not None:
+            checks.append(("fan_in", float(settings["fan_in"])))
+        for name, value in checks:
             lo, hi = self.profiled_range[name]
             if not lo <= value <= hi:
                 out.append(f"stage {self.stage!r}: {name}={value:g} is outside the profiled "
@@ -149,8 +191,9 @@ class StageModel:
         law itself breaks down (a non-positive time, possible far outside the range)."""
         out = list(self.notes) + self.extrapolates(settings, size)
         tasks, cpus = read_settings(settings)
+        u = self._fan_in(settings.get("fan_in"), 1)
         if self.time_fit.predict(forms.time_features(self.time_form, np.array([tasks]),
-                                                     np.array([cpus]), size))[0] <= 0:
+                                                     np.array([cpus]), size, u))[0] <= 0:
             out.append(f"stage {self.stage!r}: the fitted time law gives no positive time at "
                        f"tasks={tasks} num_cpus={cpus:g} size={size:g}; it does not hold there")
         return out
@@ -158,10 +201,12 @@ class StageModel:
     def params(self) -> dict[str, Any]:
         """Fitted parameters with 95% intervals, and the relative noise of each model."""
         out: dict[str, Any] = {"time_form": self.time_form,
-                               "time": _named(forms.TIME_PARAMS, self.time_fit),
+                               "time": _named(forms.time_params(self.exchange), self.time_fit),
                                "wall_s_noise_rel": float(np.sqrt(self.time_fit.s2))}
+        if self.exchange:
+            out["fan_in_stages"] = list(self.fan_in_stages)
         if self.energy_fit is not None:
-            out["energy"] = _named(forms.ENERGY_PARAMS, self.energy_fit)
+            out["energy"] = _named(forms.energy_params(self.exchange), self.energy_fit)
             out["total_j_noise_rel"] = float(np.sqrt(self.energy_fit.s2))
         return out
 
@@ -207,21 +252,25 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
                          "fit each stage apart (fit_stages)")
     data = _Data(profiles)
     name = f"stage {data.stage!r}"
-    _need(name, "time model", data.n_settings, TIME_MIN_SETTINGS)
+    need_t, need_e = min_settings(data.exchange)
+    what = " (with the shuffle's exchange term)" if data.exchange else ""
+    _need(name, "time model" + what, data.n_settings, need_t)
     with_energy = data.has_energy.any()
     if with_energy:
-        _need(name, "energy model", len(set(data.group[data.has_energy])), ENERGY_MIN_SETTINGS)
+        _need(name, "energy model" + what, len(set(data.group[data.has_energy])), need_e)
     candidates = ["tasks"] if np.ptp(data.cpus) == 0 else list(forms.TIME_FORMS)
     scores = {f: data.held_out(f, with_energy) for f in candidates if data.full_rank(f)}
     if not scores:
         raise ModelError(
             f"{name}: its {data.n_settings} settings vary tasks over only "
             f"{len(set(data.tasks))} value(s), too few to pin down the time model's "
-            f"{len(forms.TIME_PARAMS)} parameters; profile at least 4 distinct task counts")
+            f"{len(data.time_params)} parameters; profile at least 4 distinct task counts"
+            + (f" and vary the fan-in ({', '.join(data.fan_in_stages)}'s tasks) apart from "
+               "them" if data.exchange else ""))
     form = min(scores, key=lambda f: scores[f][0])
     time_fit = data.fit_time(form, np.ones(data.n, bool))
     energy_fit = data.fit_energy(data.has_energy) if with_energy else None
-    if energy_fit is not None and energy_fit.rank < len(forms.ENERGY_PARAMS):
+    if energy_fit is not None and energy_fit.rank < len(data.energy_params):
         raise ModelError(f"{name}: the profiles with energy do not vary size and tasks "
                          "enough to separate work from per-task energy")
     time_err, energy_err = scores[form]
@@ -232,11 +281,12 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
         cold_starts=tuple(p.cold_start_s for p in profiles if p.cold_start_s is not None),
         profiled_range={k: [float(v.min()), float(v.max())]
                         for k, v in (("tasks", data.tasks), ("num_cpus", data.cpus),
-                                     ("size", data.size))},
+                                     ("size", data.size))
+                        + ((("fan_in", data.fan_in),) if data.exchange else ())},
         held_out_error={"method": HELD_OUT, "settings": data.n_settings,
                         "wall_s_mape_pct": time_err, "total_j_mape_pct": energy_err},
         n_profiles=data.n, n_settings=data.n_settings, notes=tuple(_notes(profiles)),
-        parallelism_range=(float(x.min()), float(x.max())),
+        parallelism_range=(float(x.min()), float(x.max())), fan_in_stages=data.fan_in_stages,
     )
 
 
@@ -253,24 +303,39 @@ class _Data:
         self.cold = np.array([p.cold_start_s or 0.0 for p in profiles], float)
         self.energy = np.array([np.nan if p.total_j is None else p.total_j for p in profiles])
         self.has_energy = np.isfinite(self.energy)
+        ups = {p.fan_in_stages for p in profiles}
+        if len(ups) > 1:
+            raise ModelError(f"stage {self.stage!r}: its profiles disagree on the stages it "
+                             f"reads through a shuffle ({sorted(ups)}); fit one pipeline's "
+                             "profiles at a time")
+        self.fan_in_stages: tuple[str, ...] = ups.pop()
+        self.exchange = bool(self.fan_in_stages)
+        self.fan_in = np.array([p.fan_in or 0 for p in profiles], float)
+        self.time_params = forms.time_params(self.exchange)
+        self.energy_params = forms.energy_params(self.exchange)
         settings = [p.setting for p in profiles]
         index = {s: i for i, s in enumerate(dict.fromkeys(settings))}
         self.group = np.array([index[s] for s in settings])
         self.n_settings = len(index)
 
+    def u(self, rows: np.ndarray) -> np.ndarray | None:
+        return self.fan_in[rows] if self.exchange else None
+
     def features(self, form: str, rows: np.ndarray) -> np.ndarray:
-        return forms.time_features(form, self.tasks[rows], self.cpus[rows], self.size[rows])
+        return forms.time_features(form, self.tasks[rows], self.cpus[rows], self.size[rows],
+                                   self.u(rows))
 
     def full_rank(self, form: str) -> bool:
-        return self.fit_time(form, np.ones(self.n, bool)).rank == len(forms.TIME_PARAMS)
+        return self.fit_time(form, np.ones(self.n, bool)).rank == len(self.time_params)
 
     def fit_time(self, form: str, rows: np.ndarray) -> forms.LinearFit:
-        return forms.fit_linear(self.features(form, rows), self.wall[rows], forms.TIME_LOWER)
+        return forms.fit_linear(self.features(form, rows), self.wall[rows],
+                                forms.time_lower(self.exchange))
 
     def fit_energy(self, rows: np.ndarray) -> forms.LinearFit:
         x = forms.energy_features(self.wall[rows] + self.cold[rows], self.size[rows],
-                                  self.tasks[rows])
-        return forms.fit_linear(x, self.energy[rows], forms.ENERGY_LOWER)
+                                  self.tasks[rows], self.u(rows))
+        return forms.fit_linear(x, self.energy[rows], forms.energy_lower(self.exchange))
 
     def held_out(self, form: str, with_energy: bool) -> tuple[float, float | None]:
         """Mean absolute % error of each setting's mean, predicted without that setting."""
@@ -286,7 +351,8 @@ class _Data:
             e_rows = out & self.has_energy
             if with_energy and e_rows.any():
                 t_run = t_hat + self.cold[train].mean()
-                x = forms.energy_features(np.array([t_run]), self.size[first], self.tasks[first])
+                x = forms.energy_features(np.array([t_run]), self.size[first], self.tasks[first],
+                                          None if not self.exchange else self.fan_in[first])
                 e_hat = float(self.fit_energy(train & self.has_energy).predict(x)[0])
                 e_err.append(abs(e_hat - self.energy[e_rows].mean()) / self.energy[e_rows].mean())
         return 100 * float(np.mean(t_err)), (100 * float(np.mean(e_err)) if e_err else None)

@@ -32,6 +32,19 @@ power, which already prices every second; CPUs per task reach the energy through
 the time ``t`` they cause. The fit uses each profile's measured ``t``; a prediction
 uses the predicted ``t``, draw by draw, so time and energy uncertainty are linked.
 
+**Exchange through a shuffle.** A stage that reads an upstream stage through a bucket
+route (a shuffle: each of its tasks reads one bucket from every upstream task) depends on
+both stages' task counts: with ``u`` upstream tasks ("fan-in") and ``n`` tasks of its
+own, ``u·n`` objects cross the data store, each with a fixed cost (open, (de)serialise,
+merge one more partial result). A model in the stage's own ``x`` alone cannot see ``u``
+and, worse, blames it on ``x`` when the profiles pair them (as a rotated design does).
+Such a stage gets one more term in each form::
+
+    t += g·u·n/x            E += e_exchange·u·n                        (g, e_exchange >= 0)
+
+(its share of the objects per unit of parallelism: ``g·u`` per task when ``x = tasks``).
+The optimiser then chooses the two stages' settings jointly.
+
 Both are linear in their parameters and fitted by bounded least squares
 (``scipy.optimize.lsq_linear``) on rows weighted by 1/observation, i.e. relative
 error: timing noise is roughly proportional to the time (a 30 s stage jitters by
@@ -61,23 +74,50 @@ TIME_PARAMS = ("a", "b", "c", "d")
 TIME_LOWER = np.array([0.0, -np.inf, -np.inf, 0.0])
 ENERGY_PARAMS = ("p_static_w", "e_work_j", "e_task_j")
 ENERGY_LOWER = np.zeros(3)
+#: the extra parameter of a stage that reads through a shuffle (bucket route)
+EXCHANGE_TIME_PARAM = "g"
+EXCHANGE_ENERGY_PARAM = "e_exchange_j"
+
+
+def time_params(exchange: bool) -> tuple[str, ...]:
+    return TIME_PARAMS + ((EXCHANGE_TIME_PARAM,) if exchange else ())
+
+
+def energy_params(exchange: bool) -> tuple[str, ...]:
+    return ENERGY_PARAMS + ((EXCHANGE_ENERGY_PARAM,) if exchange else ())
+
+
+def time_lower(exchange: bool) -> np.ndarray:
+    return np.append(TIME_LOWER, 0.0) if exchange else TIME_LOWER
+
+
+def energy_lower(exchange: bool) -> np.ndarray:
+    return np.append(ENERGY_LOWER, 0.0) if exchange else ENERGY_LOWER
 #: Tikhonov weight on the unit-norm-scaled parameters (see :func:`fit_linear`)
 RIDGE = 1e-8
 
 
-def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarray
-                  ) -> np.ndarray:
-    """Rows ``[s/x, s·log(x)/x, s/x², 1]`` of the time model."""
-    x = np.asarray(TIME_FORMS[form](np.asarray(tasks, float), np.asarray(cpus, float)))
+def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarray,
+                  fan_in: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``[s/x, s·log(x)/x, s/x², 1]`` of the time model, ``+ [u·tasks/x]`` with a fan-in."""
+    tasks_a = np.asarray(tasks, float)
+    x = np.asarray(TIME_FORMS[form](tasks_a, np.asarray(cpus, float)))
     s = np.broadcast_to(np.asarray(size, float), x.shape)
-    return np.column_stack([s / x, s * np.log(x) / x, s / x**2, np.ones_like(x)])
+    cols = [s / x, s * np.log(x) / x, s / x**2, np.ones_like(x)]
+    if fan_in is not None:
+        cols.append(np.broadcast_to(np.asarray(fan_in, float), x.shape) * tasks_a / x)
+    return np.column_stack(cols)
 
 
-def energy_features(wall_s: np.ndarray, size: np.ndarray, tasks: np.ndarray) -> np.ndarray:
-    """Rows ``[t, s, tasks]`` of the energy model."""
+def energy_features(wall_s: np.ndarray, size: np.ndarray, tasks: np.ndarray,
+                    fan_in: np.ndarray | None = None) -> np.ndarray:
+    """Rows ``[t, s, tasks]`` of the energy model, ``+ [u·tasks]`` with a fan-in."""
     t = np.asarray(wall_s, float)
-    return np.column_stack([t, np.broadcast_to(np.asarray(size, float), t.shape),
-                            np.broadcast_to(np.asarray(tasks, float), t.shape)])
+    n = np.broadcast_to(np.asarray(tasks, float), t.shape)
+    cols = [t, np.broadcast_to(np.asarray(size, float), t.shape), n]
+    if fan_in is not None:
+        cols.append(np.broadcast_to(np.asarray(fan_in, float), t.shape) * n)
+    return np.column_stack(cols)
 
 
 @dataclass(frozen=True)

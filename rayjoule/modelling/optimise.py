@@ -17,6 +17,14 @@ time (its shape terms take over far from the profiles, and draws clipped at zero
 look like free energy), and combinations whose effective parallelism was never profiled
 unless nothing else is left (then the plan's warnings say it extrapolates).
 
+A stage that reads another through a shuffle (a model with the exchange term,
+:attr:`~.fit.StageModel.fan_in_stages`) costs what it costs *given* the upstream stage's
+task count: its candidates are (tasks, CPUs, fan-in) for every fan-in the upstream
+candidates can produce, a plan is valid only where its fan-in equals the upstream's
+chosen task count, and the two stages are chosen jointly. Dominance pruning then compares
+a reader's candidates only at one fan-in, and never prunes an upstream stage's (a slower
+upstream setting may make its readers cheaper).
+
 Time-only models (e.g. from flexecutor timings) have no energy; with any of them the
 plan minimises median time instead, and says so.
 """
@@ -97,12 +105,15 @@ def default_grid(model: StageModel) -> dict[str, list[float]]:
 def optimise(models: Mapping[str, StageModel], size: float,
              candidates: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
              max_seconds: float | None = None, confidence: float = 0.95,
-             n_samples: int = N_SAMPLES, seed: int = 0) -> Plan:
+             n_samples: int = N_SAMPLES, seed: int = 0,
+             fixed_tasks: Mapping[str, int] | None = None) -> Plan:
     """The least-energy plan whose total time is within ``max_seconds`` with ``confidence``.
 
     ``models`` are the pipeline's stages in order; ``candidates`` maps each stage to a
     grid ``{"tasks": [...], "num_cpus": [...]}`` (default: :func:`default_grid`).
-    Raises ModelError naming the best achievable time when no plan meets the bound.
+    ``fixed_tasks`` gives the task count of stages that are not modelled (run at one
+    setting), for readers that shuffle from them. Raises ModelError naming the best
+    achievable time when no plan meets the bound.
     """
     if not models:
         raise ConfigError("optimise needs at least one stage model")
@@ -118,14 +129,29 @@ def optimise(models: Mapping[str, StageModel], size: float,
     time_only = sorted(s for s, m in models.items() if m.time_only)
     objective = "time" if time_only else "energy"
     stages = list(models)
+    base = {s: _grid(s, (candidates or {}).get(s) or default_grid(models[s])) for s in stages}
+    links = _links(models, stages, fixed_tasks or {})
+    upstream = {stages[j] for ups, _ in links.values() for j in ups}
     grids, t_draws, e_draws = [], [], []
-    for stage in stages:
-        grid = _grid(stage, (candidates or {}).get(stage) or default_grid(models[stage]))
-        grid = _supported(models[stage], grid, size)
+    for k, stage in enumerate(stages):
+        model = models[stage]
+        grid: list[tuple] = list(base[stage])
+        if k in links:  # a shuffle reader: one candidate per (setting, possible fan-in)
+            ups, fixed = links[k]
+            fan_ins = sorted({fixed + sum(c) for c in itertools.product(
+                *[sorted({g[0] for g in base[stages[j]]}) for j in ups])})
+            grid = [(t, c, u) for u in fan_ins for t, c in grid]
+        grid = _supported(model, grid, size)
         rng = np.random.default_rng([seed, zlib.crc32(stage.encode())])
-        t, e = models[stage].sample([g[0] for g in grid], [g[1] for g in grid], size,
-                                    n_samples, rng)
-        keep = _undominated(t, t if e is None else e)
+        t, e = model.sample([g[0] for g in grid], [g[1] for g in grid], size, n_samples, rng,
+                            fan_in=[g[2] for g in grid] if k in links else None)
+        o = t if e is None else e
+        if stage in upstream:
+            keep = list(range(len(grid)))
+        else:  # dominance only among candidates at one fan-in
+            keep = sorted(i for u in {g[2:] for g in grid}
+                          for i in _undominated_among(t, o, [j for j, g in enumerate(grid)
+                                                             if g[2:] == u]))
         grids.append([grid[i] for i in keep])
         t_draws.append(t[:, keep])
         e_draws.append(None if e is None else e[:, keep])
@@ -134,7 +160,9 @@ def optimise(models: Mapping[str, StageModel], size: float,
     if n_plans > MAX_PLANS:
         raise ConfigError(f"{n_plans} candidate plans remain after pruning; narrow the grids "
                           f"to at most {MAX_PLANS}")
-    best, fastest = _search(t_draws, o_draws, max_seconds, confidence, n_samples)
+    valid = _valid(grids, links)
+    best, fastest, n_plans = _search(t_draws, o_draws, max_seconds, confidence, n_samples,
+                                     valid)
     if best is None:
         plan_t, idx = fastest
         raise ModelError(
@@ -146,10 +174,13 @@ def optimise(models: Mapping[str, StageModel], size: float,
     for k, (stage, i) in enumerate(zip(stages, best, strict=True)):
         model, e = models[stage], e_draws[k]
         settings[stage] = {"tasks": grids[k][i][0], "num_cpus": grids[k][i][1]}
+        shown = dict(settings[stage])
+        if k in links:
+            shown["fan_in"] = grids[k][i][2]
         predictions[stage] = Prediction(
-            stage, settings[stage], float(size), Estimate.of(t_draws[k][:, i]),
+            stage, shown, float(size), Estimate.of(t_draws[k][:, i]),
             None if e is None else Estimate.of(e[:, i]), dict(model.held_out_error),
-            model.warnings_at(settings[stage], size))
+            model.warnings_at(shown, size))
     warnings = [w for p in predictions.values() for w in p.warnings]
     if time_only:
         warnings.insert(0, f"stage(s) {', '.join(time_only)} have time-only models (no "
@@ -163,6 +194,36 @@ def optimise(models: Mapping[str, StageModel], size: float,
         p_within_bound=None if max_seconds is None else float(np.mean(total_t <= max_seconds)),
         stages=predictions, warnings=warnings, plans_considered=n_plans,
     )
+
+
+def _links(models: Mapping[str, StageModel], stages: list[str],
+           fixed_tasks: Mapping[str, int]) -> dict[int, tuple[list[int], int]]:
+    """Shuffle readers: stage index → (indices of the modelled stages it reads, and the
+    summed task count of the fixed ones it reads)."""
+    links = {}
+    for k, stage in enumerate(stages):
+        model = models[stage]
+        if not model.exchange:
+            continue
+        unknown = [u for u in model.fan_in_stages if u not in models and u not in fixed_tasks]
+        if unknown:
+            raise ConfigError(f"stage {stage!r} reads {', '.join(unknown)} through a shuffle, "
+                              "but no model or fixed task count of it was given")
+        links[k] = ([stages.index(u) for u in model.fan_in_stages if u in models],
+                    sum(int(fixed_tasks[u]) for u in model.fan_in_stages if u not in models))
+    return links
+
+
+def _valid(grids: list[list[tuple]], links: dict[int, tuple[list[int], int]]):
+    """A predicate on plans (one candidate index per stage): every reader's fan-in equals
+    the task count its upstream candidates give (None: every plan is valid)."""
+    if not links:
+        return None
+
+    def ok(plan: tuple[int, ...]) -> bool:
+        return all(grids[k][plan[k]][2] == fixed + sum(grids[j][plan[j]][0] for j in ups)
+                   for k, (ups, fixed) in links.items())
+    return ok
 
 
 def _grid(stage: str, spec: Mapping[str, Sequence[float]]) -> list[tuple[int, float]]:
@@ -185,8 +246,7 @@ def _grid(stage: str, spec: Mapping[str, Sequence[float]]) -> list[tuple[int, fl
     return grid
 
 
-def _supported(model: StageModel, grid: list[tuple[int, float]], size: float
-               ) -> list[tuple[int, float]]:
+def _supported(model: StageModel, grid: list[tuple], size: float) -> list[tuple]:
     """The candidates the fitted law can speak for.
 
     Where the fitted time law gives no positive time it does not hold (its shape terms
@@ -198,8 +258,9 @@ def _supported(model: StageModel, grid: list[tuple[int, float]], size: float
     """
     tasks = np.array([g[0] for g in grid], float)
     cpus = np.array([g[1] for g in grid], float)
+    fan_in = np.array([g[2] for g in grid], float) if model.exchange else None
     positive = model.time_fit.predict(forms.time_features(model.time_form, tasks, cpus,
-                                                          size)) > 0
+                                                          size, fan_in)) > 0
     if not positive.any():
         raise ModelError(f"stage {model.stage!r}: the fitted time law gives no positive time "
                          f"at any candidate setting at size {size:g}; profile nearer to it")
@@ -210,6 +271,11 @@ def _supported(model: StageModel, grid: list[tuple[int, float]], size: float
         inside = positive & (x >= lo * (1 - 1e-9)) & (x <= hi * (1 + 1e-9))
         keep = inside if inside.any() else positive
     return [g for g, k in zip(grid, keep, strict=True) if k]
+
+
+def _undominated_among(t: np.ndarray, o: np.ndarray, cols: list[int]) -> list[int]:
+    """:func:`_undominated` within the columns ``cols`` (indices into t and o)."""
+    return [cols[i] for i in _undominated(t[:, cols], o[:, cols])]
 
 
 def _undominated(t: np.ndarray, o: np.ndarray) -> list[int]:
@@ -226,14 +292,20 @@ def _undominated(t: np.ndarray, o: np.ndarray) -> list[int]:
 
 
 def _search(t_draws: list[np.ndarray], o_draws: list[np.ndarray], bound: float | None,
-            confidence: float, n: int) -> tuple[tuple[int, ...] | None, tuple[float, tuple]]:
-    """Enumerate every plan: the best feasible one, and the fastest at ``confidence``."""
+            confidence: float, n: int, valid=None
+            ) -> tuple[tuple[int, ...] | None, tuple[float, tuple], int]:
+    """Enumerate every (valid) plan: the best feasible one, the fastest at ``confidence``,
+    and how many plans there were."""
     sizes = [t.shape[1] for t in t_draws]
     chunk = max(1, _CHUNK_VALUES // n)
     best, best_key = None, (np.inf, np.inf)
     fastest = (np.inf, ())
     plans = itertools.product(*[range(k) for k in sizes])
+    if valid is not None:
+        plans = filter(valid, plans)
+    count = 0
     while batch := list(itertools.islice(plans, chunk)):
+        count += len(batch)
         idx = np.array(batch)
         total_t = sum(t[:, idx[:, k]] for k, t in enumerate(t_draws))
         med_o = np.median(sum(o[:, idx[:, k]] for k, o in enumerate(o_draws)), axis=0)
@@ -249,7 +321,7 @@ def _search(t_draws: list[np.ndarray], o_draws: list[np.ndarray], bound: float |
             j = cand[np.lexsort((med_t[cand], med_o[cand]))[0]]
             if (med_o[j], med_t[j]) < best_key:
                 best, best_key = tuple(batch[j]), (med_o[j], med_t[j])
-    return best, fastest
+    return best, fastest, count
 
 
 def _describe(stages: list[str], grids: list[list[tuple[int, float]]], idx: tuple) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,6 +62,11 @@ class Profile:
     energy_kind: str | None = None
     #: tasks (or actors) the run allowed at once; None where unknown (imported timings)
     concurrency: int | None = None
+    #: a stage that reads through a shuffle (bucket route): the task count of the stage(s)
+    #: it bucket-reads in the same run — each of its tasks reads one object per upstream
+    #: task — and their names; None / () for every other stage
+    fan_in: int | None = None
+    fan_in_stages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"profile {self.run_id or '?'} of stage {self.stage!r}"
@@ -77,18 +82,25 @@ class Profile:
                 self.concurrency, int) or self.concurrency < 1):
             raise ConfigError(f"{where}: concurrency must be an integer >= 1, got "
                               f"{self.concurrency!r}")
+        if self.fan_in is not None and (isinstance(self.fan_in, bool) or not isinstance(
+                self.fan_in, int) or self.fan_in < 1 or not self.fan_in_stages):
+            raise ConfigError(f"{where}: fan_in must be an integer >= 1 with the stages it "
+                              f"counts, got {self.fan_in!r} from {self.fan_in_stages!r}")
+        object.__setattr__(self, "fan_in_stages", tuple(self.fan_in_stages))
         if self.cold_start_s is not None and not (_finite(self.cold_start_s)
                                                   and self.cold_start_s >= 0):
             raise ConfigError(f"{where}: cold_start_s must be >= 0, got {self.cold_start_s!r}")
 
     @property
-    def setting(self) -> tuple[int, float, float]:
-        """(tasks, num_cpus, size): what makes two profiles the same experiment.
+    def setting(self) -> tuple[int, float, float] | tuple[int, float, float, int]:
+        """(tasks, num_cpus, size[, fan_in]): what makes two profiles the same experiment.
 
         Memory is not part of it: rayjoule's models do not take memory as an input, so
-        profiles differing only in memory count as repetitions of one setting.
+        profiles differing only in memory count as repetitions of one setting. A shuffle
+        reader's fan-in is: the same tasks after a different upstream count is another run.
         """
-        return (self.tasks, float(self.num_cpus), float(self.size))
+        base = (self.tasks, float(self.num_cpus), float(self.size))
+        return base if self.fan_in is None else (*base, self.fan_in)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -98,8 +110,24 @@ class Profile:
         return cls(**dict(d))
 
 
+def bucket_reads(pipeline: Any) -> dict[str, tuple[str, ...]]:
+    """Stage → the stages it reads through a bucket route (a shuffle), for pipelines.
+
+    >>> from workloads import get_pipeline
+    >>> bucket_reads(get_pipeline("wordcount"))
+    {'reduce': ('map',)}
+    """
+    out = {}
+    for stage in pipeline.stages:
+        ups = tuple(e.stage for e in stage.inputs if e.route == "bucket")
+        if ups:
+            out[stage.name] = ups
+    return out
+
+
 def profiles_from_store(store: Store, workload: str, framework: str | None = None,
-                        params: Mapping[str, Any] | None = None) -> list[Profile]:
+                        params: Mapping[str, Any] | None = None,
+                        exchanges: Mapping[str, Sequence[str]] | None = None) -> list[Profile]:
     """Every profile of ``workload`` in the store, oldest run first.
 
     Only finished runs whose config has ``"profile": true`` count, and with
@@ -107,7 +135,9 @@ def profiles_from_store(store: Store, workload: str, framework: str | None = Non
     workload parameters (a model of Ray runs says nothing about native ones, nor one of
     ``kernel=python`` about numpy). Runs whose result has no per-stage figures are read
     as one stage, ``"map"``, at the config's ``tasks``/``num_cpus``/``size``; stage
-    entries without energy give time-only profiles.
+    entries without energy give time-only profiles. ``exchanges`` (:func:`bucket_reads`
+    of the pipeline) names the stages that read others through a shuffle: their profiles
+    carry the upstream stages' task counts in the same run as ``fan_in``.
     """
     where: dict[str, Any] = {"workload": workload, "status": "ok"}
     if framework is not None:
@@ -126,12 +156,14 @@ def profiles_from_store(store: Store, workload: str, framework: str | None = Non
         if row["parent_id"] in combined:
             continue  # this repeat is read from its combined row
         for observed in result.get("repeats") or [result]:
-            profiles.extend(_profiles_of(observed, config, workload, row["run_id"]))
+            profiles.extend(_profiles_of(observed, config, workload, row["run_id"],
+                                         exchanges or {}))
     return profiles
 
 
 def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload: str,
-                 run_id: str) -> list[Profile]:
+                 run_id: str, exchanges: Mapping[str, Sequence[str]] | None = None
+                 ) -> list[Profile]:
     size = _size(config.get("size"), run_id)
     kind = (result.get("meter") or {}).get("kind")
     stages = result.get("stages") or [{
@@ -141,12 +173,20 @@ def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload:
         "wall_s": result.get("wall_s"),
         "energy": result.get("energy"),
     }]
+    tasks_of = {str(st.get("name", SINGLE_STAGE)): int(st.get("tasks", config.get("tasks", 1)))
+                for st in stages}
     out = []
     for st in stages:
+        name = str(st.get("name", SINGLE_STAGE))
+        ups = tuple((exchanges or {}).get(name, ()))
+        missing = [u for u in ups if u not in tasks_of]
+        if missing:
+            raise ConfigError(f"run {run_id}: stage {name!r} bucket-reads {', '.join(missing)}, "
+                              "which the run's result does not list")
         energy = st.get("energy") or {}
         memory = st.get("memory_mb", config.get("memory_mb"))
         out.append(Profile(
-            workload=workload, stage=str(st.get("name", SINGLE_STAGE)),
+            workload=workload, stage=name,
             tasks=int(st.get("tasks", config.get("tasks", 1))),
             num_cpus=float(st.get("num_cpus", config.get("num_cpus", 1.0))),
             memory_mb=None if memory is None else float(memory),
@@ -157,6 +197,7 @@ def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload:
             source=str(config.get("source", "rayjoule")), run_id=run_id,
             energy_kind=kind if energy.get("total_j") is not None else None,
             concurrency=_concurrency(config.get("concurrency")),
+            fan_in=sum(tasks_of[u] for u in ups) if ups else None, fan_in_stages=ups,
         ))
     return out
 

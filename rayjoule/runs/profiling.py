@@ -116,6 +116,8 @@ class ProfileDesign:
     varied: tuple[str, ...]
     fixed: dict[str, str]
     stages: tuple[str, ...]
+    #: varied stages that read other varied stages through a shuffle → those stages
+    reads: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def single_stage(self) -> bool:
@@ -134,8 +136,10 @@ class ProfileDesign:
         return next((self.repeats_of(p) for p in self.points if p.role == "anchor"), None)
 
     def n_settings_by_stage(self) -> dict[str, int]:
-        """Distinct (tasks, CPUs, size) settings each varied stage gets (the fit's need)."""
-        return {s: len({(p.tasks[s], p.num_cpus.get(s, 1.0), p.size) for p in self.points})
+        """Distinct (tasks, CPUs, size[, fan-in]) settings each varied stage gets (the fit's
+        need; a shuffle reader's fan-in is its upstream stages' task count)."""
+        return {s: len({(p.tasks[s], p.num_cpus.get(s, 1.0), p.size,
+                         sum(p.tasks[u] for u in self.reads.get(s, ()))) for p in self.points})
                 for s in self.varied}
 
     def config(self, base: RunConfig, point: ProfilePoint) -> RunConfig:
@@ -162,6 +166,7 @@ class ProfileDesign:
                 "stages": list(self.stages),
                 "varied_stages": list(self.varied),
                 "fixed_stages": dict(self.fixed),
+                "shuffle_reads": {s: list(u) for s, u in self.reads.items()},
                 "points": [p.to_dict() for p in self.points]}
 
 
@@ -253,15 +258,30 @@ def design(base: RunConfig, sizes: Sequence[Any] | None = None,
                           "task counts; there is nothing to model")
     smallest, larger = sizes[0], sizes[1:]
     n = max(len(c) for c in per_stage.values())
-    points = [ProfilePoint(smallest, {s: per_stage[s][(i + k) % len(per_stage[s])]
-                                      for k, s in enumerate(varied)})
-              for i in range(n)]
+    reads = {stage.name: ups for stage in pipeline.order()
+             if stage.name in varied
+             and (ups := tuple(e.stage for e in stage.inputs
+                               if e.route == "bucket" and e.stage in varied))}
+    if reads:
+        # a shuffle reader's cost depends on its upstream's task count too (the fan-in):
+        # with one rotation its counts would be a fixed function of the upstream's, and
+        # the two could not be told apart. So each repeat is its own pass, the rotation
+        # reversed on odd passes: the same runs, every reader's count seen after two
+        # different upstream counts.
+        points = [ProfilePoint(smallest, {s: per_stage[s][(i + (k if r % 2 == 0 else -k))
+                                                          % len(per_stage[s])]
+                                          for k, s in enumerate(varied)}, repeats=1)
+                  for r in range(repeats) for i in range(n)]
+    else:
+        points = [ProfilePoint(smallest, {s: per_stage[s][(i + k) % len(per_stage[s])]
+                                          for k, s in enumerate(varied)})
+                  for i in range(n)]
     if base.framework == "ray":
         points.extend(_cpu_points(base, smallest, per_stage, varied))
     for size in larger:
         points.extend(_anchors(size, per_stage, varied, anchor_repeats))
     d = ProfileDesign(base.workload, base.framework, tuple(sizes), tuple(points), repeats,
-                      tuple(varied), fixed, tuple(s.name for s in pipeline.order()))
+                      tuple(varied), fixed, tuple(s.name for s in pipeline.order()), reads)
     for config in d.configs(base):  # every run is checked before the first one starts
         config.validated()
     return d
