@@ -104,6 +104,15 @@ def _ray_task(blob: bytes, spec: bytes, *flat: Any) -> Any:
     return _pack(stage, output, record)
 
 
+@functools.cache
+def _remote_task() -> Any:
+    """The task function as a remote function, made once per process: Ray exports it once
+    per job, and every executor's tasks share one scheduling class (leased workers reused)."""
+    import ray
+
+    return ray.remote(_ray_task)
+
+
 def _spec(index: int, source: Any, layout: tuple[tuple[str, int], ...]) -> bytes:
     return _dumps((index, source, layout))
 
@@ -139,7 +148,6 @@ class RayExecutor(Executor):
         super().__init__(config)
         self._started_here = False
         self._cluster_cpus = 0.0
-        self._remote: Any = None
         self._groups: dict[float, Any] = {}
         self._pools: dict[float, list[Any]] = {}
         self._blobs: dict[tuple[int, str], tuple[Job, bytes]] = {}
@@ -205,8 +213,6 @@ class RayExecutor(Executor):
             pool = self._worker_pool(ray, stage)
             methods = [a.run.options(name=name, num_returns=n_ret) for a in pool]
             return lambda i, *args: methods[i % len(methods)].remote(*args)
-        if self._remote is None:  # defined once per executor: Ray exports it once
-            self._remote = ray.remote(_ray_task)
         options: dict[str, Any] = dict(name=name, num_cpus=stage.num_cpus, num_returns=n_ret,
                                        max_retries=3, retry_exceptions=False)
         group = self._group(ray, stage)
@@ -215,7 +221,7 @@ class RayExecutor(Executor):
 
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
                 group, placement_group_bundle_index=-1)
-        remote = self._remote.options(**options)
+        remote = _remote_task().options(**options)
         return lambda i, *args: remote.remote(*args)
 
     def _collect(self, ray: Any, job: Job, refs: dict[str, _StageRefs],
