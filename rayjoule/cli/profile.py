@@ -161,15 +161,10 @@ def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
 
 
 def plan_line(d: ProfileDesign) -> str:
-    """``6 grid settings × 2 repeats + 2 anchors × 1 = 14 runs``; with a shuffle between
-    varied stages ``8 grid settings (2 passes) + 2 anchors × 1 = 10 runs``."""
+    """``6 grid settings × 2 repeats + 2 anchors × 1 = 14 runs``."""
     grid = [p for p in d.points if p.role == "grid"]
     anchors = [p for p in d.points if p.role == "anchor"]
-    if d.reads:
-        line = f"{len(grid)} grid settings ({d.repeats} passes, shuffle readers' counts " \
-               "rotated both ways)"
-    else:
-        line = f"{len(grid)} grid settings × {d.repeats} repeats"
+    line = f"{len(grid)} grid settings × {d.repeats} repeats"
     if anchors:
         line += f" + {len(anchors)} anchors × {d.anchor_repeats}"
     return f"{line} = {d.n_runs} runs"

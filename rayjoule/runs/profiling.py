@@ -262,20 +262,17 @@ def design(base: RunConfig, sizes: Sequence[Any] | None = None,
              if stage.name in varied
              and (ups := tuple(e.stage for e in stage.inputs
                                if e.route == "bucket" and e.stage in varied))}
-    if reads:
-        # a shuffle reader's cost depends on its upstream's task count too (the fan-in):
-        # with one rotation its counts would be a fixed function of the upstream's, and
-        # the two could not be told apart. So each repeat is its own pass, the rotation
-        # reversed on odd passes: the same runs, every reader's count seen after two
-        # different upstream counts.
-        points = [ProfilePoint(smallest, {s: per_stage[s][(i + (k if r % 2 == 0 else -k))
-                                                          % len(per_stage[s])]
-                                          for k, s in enumerate(varied)}, repeats=1)
-                  for r in range(repeats) for i in range(n)]
-    else:
-        points = [ProfilePoint(smallest, {s: per_stage[s][(i + k) % len(per_stage[s])]
-                                          for k, s in enumerate(varied)})
-                  for i in range(n)]
+    # a shuffle reader's cost depends on its upstream's task count too (the fan-in): on
+    # the grid the rotation pairs each of its counts with one upstream count, and the
+    # anchors break that pairing (the reader's last count after the upstream's first),
+    # which identifies the model's exchange term. A second, reversed rotation would vary
+    # the pairing on the grid too, but run once each, every first-stage profile would be
+    # a cold one (the run that starts the executor's workers, which at the smallest size
+    # hides most of the parallel speed-up: docs/modelling.md), and run twice each it
+    # costs 18 runs instead of 10 natively.
+    points = [ProfilePoint(smallest, {s: per_stage[s][(i + k) % len(per_stage[s])]
+                                      for k, s in enumerate(varied)})
+              for i in range(n)]
     if base.framework == "ray":
         points.extend(_cpu_points(base, smallest, per_stage, varied))
     for size in larger:
