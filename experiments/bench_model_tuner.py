@@ -280,6 +280,12 @@ def _case(name: str, base, sweep_settings: list[dict], key, tune_args: tuple, st
         e = m.held_out_error
         print(f"  {s}: time form {m.time_form}, held-out error wall {e['wall_s_mape_pct']:.1f} "
               f"%, joules {e['total_j_mape_pct']:.1f} % ({e['settings']} settings)", flush=True)
+        if m.exchange:
+            p = m.params()
+            g, ex = p["time"]["g"], p["energy"]["e_exchange_j"]
+            print(f"    exchange with {', '.join(m.fan_in_stages)}: g {g['value']:.3g} s "
+                  f"[{g['ci95'][0]:.3g}, {g['ci95'][1]:.3g}], e_exchange {ex['value']:.3g} J "
+                  f"[{ex['ci95'][0]:.3g}, {ex['ci95'][1]:.3g}] per object", flush=True)
     sweep = _sweep(base, sweep_settings, store, repeats)
     measured = {key(_as_settings(s, base)): s for s in sweep}
     best = min(sweep, key=lambda s: s["total_j"])

@@ -373,8 +373,10 @@ def print_predictions(payload: dict[str, Any], console: Console) -> None:
     for model in payload["models"].values():
         err = model["held_out_error"]
         e_err = err["total_j_mape_pct"]
-        console.print(f"  model {model['stage']}: time form {model['params']['time_form']}, "
-                      f"held-out error ({err['method']}, {err['settings']} settings) "
+        ups = model["params"].get("fan_in_stages")
+        exchange = f" + exchange with {', '.join(ups)} (shuffle)" if ups else ""
+        console.print(f"  model {model['stage']}: time form {model['params']['time_form']}"
+                      f"{exchange}, held-out error ({err['method']}, {err['settings']} settings) "
                       f"wall {err['wall_s_mape_pct']:.1f} %"
                       + (f", joules {e_err:.1f} %" if e_err is not None else ", no energy"))
     for i, p in enumerate(payload["predictions"]):
