@@ -286,13 +286,18 @@ class ModelSeeder:
             return []
         out = []
         for r in result.repeats or [result]:
+            tasks_of = {st.name: st.tasks for st in r.stages}
             for st in r.stages:
                 if st.name in self.fitted.models and st.wall_s > 0 and st.energy.total_j > 0:
+                    # a shuffle reader's profile carries its upstream's task count (fan-in)
+                    ups = self.fitted.models[st.name].fan_in_stages
                     out.append(Profile(self.base.workload, st.name, st.tasks, st.num_cpus,
                                        None, self.size, st.wall_s, st.energy.total_j,
                                        st.energy.static_j, st.energy.dynamic_j, source="tune",
                                        run_id=r.run_id, energy_kind=r.meter.kind,
-                                       concurrency=int(concurrency)))
+                                       concurrency=int(concurrency),
+                                       fan_in=sum(tasks_of[u] for u in ups) if ups else None,
+                                       fan_in_stages=ups))
         return out
 
 

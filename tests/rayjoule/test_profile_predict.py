@@ -248,11 +248,11 @@ def test_tune_with_the_model_sampler_profiles_then_enqueues_the_plan(tmp_path, c
     assert all("fixed_params" in t.system_attrs for t in study.trials[:3])
 
 
-def test_tune_seeds_a_pipeline_per_stage(tmp_path):
+def test_tune_seeds_a_pipeline_per_stage(tmp_path, caplog):
     db, out = tmp_path / "r.sqlite", tmp_path / "t.json"
     code = tune.main(["--workload", "wordcount", "--size", "200000", "--frameworks", "native",
                       *METER, "--tasks", "map=1:8,reduce=1:8", "--concurrency", "2",
-                      "--trials", "2", "--sampler", "model", "--db", str(db), "--json",
+                      "--trials", "3", "--sampler", "model", "--db", str(db), "--json",
                       str(out)])
     assert code == 0
     report = json.loads(out.read_text())
@@ -260,6 +260,9 @@ def test_tune_seeds_a_pipeline_per_stage(tmp_path):
     fixed = study.trials[0].system_attrs["fixed_params"]
     assert set(fixed) == {"tasks.map", "tasks.reduce"}  # top is capped, concurrency fixed
     assert all(1 <= v <= 8 for v in fixed.values())
+    # the refit after the third trial learns from the trials: reduce's profiles from trials
+    # carry map's task count (its fan-in through the shuffle) like its profiling runs do
+    assert not [r for r in caplog.records if "refit" in r.getMessage()], caplog.text
 
 
 # -- the modelling fixes this command relies on ------------------------------------------------
