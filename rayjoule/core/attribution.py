@@ -20,7 +20,6 @@ floating point), which the tests check to 1e-9 relative.
 
 from __future__ import annotations
 
-import dataclasses
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -76,6 +75,5 @@ def attribute(
             dynamic[i] = c * rate
             static[i] = share.static_j * s / total_slots
         overhead[host] = share.dynamic_j - sum(dynamic[i] for i in idx)
-    done = [dataclasses.replace(t, static_j=s, dynamic_j=d, energy_j=s + d)
-            for t, s, d in zip(tasks, static, dynamic, strict=True)]
+    done = [t.with_energy(s, d) for t, s, d in zip(tasks, static, dynamic, strict=True)]
     return done, overhead

@@ -43,6 +43,18 @@ class TaskRecord:
     def wall_s(self) -> float:
         return self.end - self.start
 
+    def with_energy(self, static_j: float, dynamic_j: float) -> TaskRecord:
+        """A copy carrying its energy shares.
+
+        Not ``dataclasses.replace``, which re-runs ``__init__`` through keyword arguments:
+        attribution makes one copy per task, and at thousands of short tasks that was a
+        measurable part of the driver's time per run (experiments/bench_speed.py).
+        """
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__, static_j=static_j, dynamic_j=dynamic_j,
+                            energy_j=static_j + dynamic_j)
+        return new
+
     def to_dict(self) -> dict[str, Any]:
         d = {f: getattr(self, f) for f in _TASK_FIELDS}  # not asdict: 100k tasks must be quick
         for optional in ("framework_stats", "call_energy"):

@@ -65,3 +65,18 @@ def test_task_on_unmetered_host_names_the_host_and_the_count():
         attribute([task(0, "ghost", 1.0), task(1, "ghost", 1.0), task(2, "a", 1.0)],
                   {"a": HostShare(1.0, 1.0, 1.0)})
     assert info.value.hosts == {"ghost": 2}
+
+
+def test_a_tasks_energy_copy_equals_dataclasses_replace_and_leaves_the_original():
+    import dataclasses
+
+    from rayjoule.core.result import TaskRecord
+
+    t = TaskRecord(task_id=3, node_id="n", host="h", pid=7, start=1.0, end=2.5, cpu_s=0.9,
+                   stage="map", slot_cpus=2.0, framework_stats={"attempt": 0})
+    copy = t.with_energy(0.25, 1.5)
+    assert copy == dataclasses.replace(t, static_j=0.25, dynamic_j=1.5, energy_j=1.75)
+    assert type(copy) is TaskRecord and copy.wall_s == 1.5
+    assert (t.static_j, t.dynamic_j, t.energy_j) == (0.0, 0.0, 0.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copy.energy_j = 0.0  # type: ignore[misc]
