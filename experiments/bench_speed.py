@@ -21,6 +21,7 @@ interpreter, and prints the driver's peak resident memory during the run (sample
 50 ms) above its resident memory just before, and how long the task rows took to store.
 
     python experiments/bench_speed.py [--rounds 5] [--sizes 1000 10000] [--memory]
+    python experiments/bench_speed.py --breakdown --sizes 2000 --rounds 8
 
 Writes ``experiments/results/bench_speed.csv`` (and ``bench_speed_memory.csv``).
 """
@@ -80,6 +81,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--memory", action="store_true", help="also the 10k/100k memory runs")
+    ap.add_argument("--breakdown", action="store_true",
+                    help="only: where a Ray run's time goes (steps of run_once, driver CPU)")
     ap.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.memory_child:
@@ -92,6 +95,10 @@ def main() -> None:
     cpus = int(ray.cluster_resources()["CPU"])
     remote_noop = ray.remote(noop)
     ray.get([remote_noop.remote(i) for i in range(200)])  # warm the task workers
+    if args.breakdown:
+        breakdown(ray, remote_noop, args.sizes[0], args.rounds)
+        ray.shutdown()
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "bench.sqlite") as store:
         rows += ray_tasks(ray, remote_noop, store, args, cpus)
@@ -202,6 +209,57 @@ def report(rows: list[dict]) -> None:
         flag = "" if ratio >= 0.9 else "  < 0.9 target"
         print(f"{cell:<11} {n:>6} {conc:>6} {bare:>9.0f} {ours:>11.0f} {ratio:>6.2f} "
               f"{window:>7.2f}{flag}")
+
+
+def breakdown(ray, remote_noop, n: int, rounds: int) -> None:
+    """Where a rayjoule Ray run of ``n`` no-op tasks spends its time beyond bare Ray's.
+
+    Wall time of each step of ``Session.run_once`` (each wrapped with a timer), and the
+    driver's main-thread CPU time per task (``time.thread_time``: the Python work; Ray's own
+    C++ threads are not in it) for bare Ray, the executor alone and the whole run.
+    """
+    import functools
+
+    from rayjoule.runs import session as session_module
+
+    steps: dict[str, list[float]] = {}
+
+    def timed_step(obj, name: str, label: str) -> None:
+        inner = getattr(obj, name)
+
+        @functools.wraps(inner)
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return inner(*a, **k)
+            finally:
+                steps.setdefault(label, []).append(time.perf_counter() - t0)
+
+        setattr(obj, name, wrapper)
+
+    cpu: dict[str, list[float]] = {"bare Ray": [], "executor.run": [], "run_once": []}
+    with tempfile.TemporaryDirectory() as tmp, Store(Path(tmp) / "b.sqlite") as store, \
+            Session(config("ray", n, os.cpu_count() or 1), store) as session:
+        session.run_once()
+        timed_step(session_module, "assemble", "attribution (assemble)")
+        for name in ("start", "stop", "record_tasks"):
+            timed_step(session.metering, name, f"metering.{name}")
+        timed_step(store, "finish", "store.finish")
+        timed_step(session.executor, "run", "executor.run")
+        work = {"bare Ray": lambda: ray.get([remote_noop.remote(i) for i in range(n)]),
+                "executor.run": lambda: session.executor.run(session.job),
+                "run_once": session.run_once}
+        for _ in range(rounds):
+            for label, fn in work.items():
+                c0 = time.thread_time()
+                fn()
+                cpu[label].append(time.thread_time() - c0)
+    med = statistics.median
+    print(f"{n} no-op tasks on Ray, {rounds} rounds, medians")
+    for label, values in steps.items():
+        print(f"  {label:<24} {1000 * med(values):8.2f} ms")
+    for label, values in cpu.items():
+        print(f"  driver main thread, {label:<13} {1e6 * med(values) / n:7.1f} µs CPU per task")
 
 
 def memory_child(n: int) -> dict:
