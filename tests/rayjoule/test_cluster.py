@@ -148,3 +148,13 @@ def test_a_node_removed_mid_run_retries_its_task_and_keeps_the_energy(tmp_path):
     assert victim in out["starts"]  # an attempt was running there, then ran elsewhere
     assert len(out["meter_actors"]) == 1 and len(r["hosts"]) == 1  # the meter survived
     assert r["static_j"] > 0 and r["total_j"] >= r["static_j"]
+
+
+def test_measure_joins_a_cluster_by_address_and_meters_each_host_once(tmp_path):
+    out = scenario("measure_block", tmp_path)
+    r = out["run"]
+    assert r["status"] == "ok" and len(out["nodes"]) == 3
+    assert len(set(out["ran_on"])) >= 2  # the block's tasks ran on several nodes
+    assert out["tasks_seen"] == 12 and sorted(r["task_nodes"]) == sorted(out["ran_on"])
+    assert len(out["meter_actors"]) == 1 and len(r["hosts"]) == 1  # one physical host
+    assert out["conserved"]

@@ -116,7 +116,42 @@ def node_removed(cluster, ray, db: str) -> dict[str, Any]:
             "alive": [n["NodeID"] for n in ray.nodes() if n["Alive"]]}
 
 
-SCENARIOS = {"three_nodes": three_nodes, "node_removed": node_removed}
+def _spin(ms: float) -> str:
+    """About ``ms`` of CPU work; returns the node it ran on."""
+    import ray
+
+    t = time.perf_counter()
+    while time.perf_counter() - t < ms / 1000:
+        pass
+    return ray.get_runtime_context().get_node_id()
+
+
+def measure_block(cluster, ray, db: str) -> dict[str, Any]:
+    """Plain Ray code metered with ``measure(address=...)`` across three nodes of one host:
+    the driver joins the cluster through measure() itself."""
+    import math
+
+    import rayjoule
+
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.shutdown()  # a driver not connected yet: measure(address=...) joins
+    with rayjoule.measure("spread", address=cluster.address, meter="tdp", idle_seconds=0,
+                          db=db) as m:
+        spin = ray.remote(_spin).options(scheduling_strategy="SPREAD")
+        ran_on = ray.get([spin.remote(30) for _ in range(12)])
+    r = m.result
+    tasks = math.fsum(t.energy_j for t in r.tasks)
+    overhead = math.fsum(h.overhead_j for h in r.hosts)
+    return {"run": _result(r), "ran_on": ran_on, "tasks_seen": r.summary["tasks_seen"],
+            "conserved": abs(tasks + overhead - r.energy.total_j) <= 1e-9 * r.energy.total_j,
+            "meter_actors": _meter_actors(ray),
+            "nodes": [n["NodeID"] for n in ray.nodes() if n["Alive"]]}
+
+
+SCENARIOS = {"three_nodes": three_nodes, "node_removed": node_removed,
+             "measure_block": measure_block}
 
 
 def main(argv: list[str]) -> int:
