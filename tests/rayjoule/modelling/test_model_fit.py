@@ -129,3 +129,36 @@ def test_held_out_fits_that_lose_a_parallelism_are_unique_whatever_the_size_unit
     for key in ("wall_s_mape_pct", "total_j_mape_pct"):
         a, b = small.held_out_error[key], large.held_out_error[key]
         assert a == pytest.approx(b, rel=1e-6) and a < 50, (key, a, b)
+
+
+def _cpu_design(law, form, noise, seed):
+    """The profiling design's points: four task counts at 1 CPU over two sizes, and the
+    two CPU points (4 × 0.5, 2 × 2) at the smaller size."""
+    from tests.rayjoule.modelling.conftest import make
+
+    kw = {"law": law, "form": form, "noise": noise}
+    return (make(tasks=(1, 2, 4, 8), sizes=(1.0, 4.0), seed=seed, **kw)
+            + make(tasks=(4,), cpus=(0.5,), sizes=(1.0,), seed=100 + seed, **kw)
+            + make(tasks=(2,), cpus=(2.0,), sizes=(1.0,), seed=200 + seed, **kw))
+
+
+def test_the_form_where_cpus_matter_must_beat_tasks_by_more_than_one_standard_error(synth):
+    """A law where CPUs per task do not matter and time flattens with x (like a saturated
+    pool): at 20 % noise the least held-out error alone picks a CPU form in 14 of 40 draws
+    (which lets the optimiser choose CPUs per task on noise); the one-standard-error rule
+    keeps ``tasks`` in at least 34. Where CPUs clearly matter (the ``tasks·num_cpus`` law
+    at 10 % noise) it still finds that form every time."""
+    import rayjoule.modelling.fit as fit_module
+
+    flat = {**synth.law, "a": 2.0, "b": 0.0, "c": 0.0, "d": 2.0}
+    picks = {"rule": [], "least error": []}
+    for seed in range(40):
+        ps = _cpu_design(flat, "tasks", 0.2, seed)
+        picks["rule"].append(fit_stage(ps).time_form)
+        scores = {f: fit_module._Data(ps).held_out(f, True) for f in fit_module.forms.TIME_FORMS}
+        picks["least error"].append(min(scores, key=lambda f: scores[f][0]))
+    assert picks["rule"].count("tasks") >= 34, picks
+    assert picks["least error"].count("tasks") <= 30, picks
+    for seed in range(10):
+        assert fit_stage(_cpu_design(synth.law, "tasks*num_cpus", 0.1, seed)).time_form == \
+            "tasks*num_cpus"
