@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -17,3 +18,20 @@ def write_rows(path: Path, rows: Sequence[dict], fieldnames: Sequence[str] | Non
         writer.writeheader()
         writer.writerows(rows)
     return path
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """A CSV :func:`write_rows` wrote, each cell back as None (empty), int, float or text."""
+    with path.open(newline="") as fh:
+        return [{k: _cell(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def _cell(text: str) -> Any:
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import workloads  # noqa: E402
 from experiments._results import RESULTS as RESULTS_DIR  # noqa: E402
-from experiments._results import write_rows  # noqa: E402
+from experiments._results import read_rows, write_rows  # noqa: E402
 from rayjoule.core.config import RunConfig  # noqa: E402
 from rayjoule.runs.session import Session  # noqa: E402
 from rayjoule.runs.store import Store  # noqa: E402
@@ -367,22 +367,6 @@ def plot(rows: list[dict], sizes: dict[str, Any], path: Path) -> Path:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
-
-
-def read_rows(path: Path) -> list[dict]:
-    """A CSV this script wrote, numbers converted back."""
-    import csv
-
-    def value(text: str) -> Any:
-        for kind in (int, float):
-            try:
-                return kind(text)
-            except ValueError:
-                pass
-        return text
-
-    with path.open(newline="") as fh:
-        return [{k: value(v) for k, v in row.items()} for row in csv.DictReader(fh)]
 
 
 def _source(rows: list[dict]) -> str:

@@ -41,7 +41,6 @@ for the fast flavour, with ``_lithops`` before the suffix for ``--flavour lithop
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
@@ -50,7 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from experiments._results import RESULTS, write_rows  # noqa: E402
+from experiments._results import RESULTS, read_rows, write_rows  # noqa: E402
 from rayjoule.cluster.connect import connect  # noqa: E402
 from rayjoule.comparing.comparator import compare  # noqa: E402
 from rayjoule.core.config import RunConfig  # noqa: E402
@@ -465,8 +464,7 @@ def replot(args) -> None:
     stem = {"seed": "seed_study", "granularity": "overhead_granularity",
             "parallelism": "parallelism_sweep"}[args.study]
     path = RESULTS / f"{_name(stem, args.flavour)}.csv"
-    with path.open(newline="") as fh:
-        rows = [{k: _value(v) for k, v in r.items()} for r in csv.DictReader(fh)]
+    rows = read_rows(path)
     figure, columns = {"seed": (_seed_figure, SEED_COLUMNS),
                        "granularity": (_granularity_figure, GRANULARITY_COLUMNS),
                        "parallelism": (_parallelism_figure, PARALLELISM_COLUMNS)}[args.study]
@@ -475,18 +473,6 @@ def replot(args) -> None:
     if args.study == "parallelism":
         _least_energy(rows)
     print(f"table {path}\nfigure {png}")
-
-
-def _value(text: str):
-    """A CSV cell back as None, int, float or text."""
-    if text == "":
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def main(argv: list[str] | None = None) -> int:
