@@ -140,11 +140,15 @@ def is_head(node: dict[str, Any]) -> bool:
 
 
 @functools.cache
-def _remote_host_probe() -> Any:
-    """The host probe as a remote function, made once (Ray pickles and exports it once)."""
+def remote_once(fn_or_class: Any) -> Any:
+    """``ray.remote(fn_or_class)``, made once per process.
+
+    Each ``ray.remote`` object is pickled and exported on its first call in a job, so
+    making one per call repeats that work; Ray re-exports a cached one when a new job starts.
+    """
     import ray
 
-    return ray.remote(_node_host)
+    return ray.remote(fn_or_class)
 
 
 def hosts_of_cluster(node_ids: Iterable[str] | None = None,
@@ -165,7 +169,7 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
         wanted = set(node_ids)
         nodes = [n for n in nodes if n["NodeID"] in wanted]
     nodes.sort(key=lambda n: (not is_head(n), n["NodeID"]))
-    probe = _remote_host_probe()
+    probe = remote_once(_node_host)
     refs = [
         probe.options(
             num_cpus=0,

@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from rayjoule.cluster.connect import connect, disconnect
+from rayjoule.cluster.connect import connect, disconnect, remote_once
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import TaskRecord
 from rayjoule.frameworks.base import Executor
@@ -102,15 +102,6 @@ def _ray_task(blob: bytes, spec: bytes, *flat: Any) -> Any:
         fanout=template.fanout, source=source)
     output, record = run_task(pipeline, stage, ctx, inputs, node_id)
     return _pack(stage, output, record)
-
-
-@functools.cache
-def _remote_task() -> Any:
-    """The task function as a remote function, made once per process: Ray exports it once
-    per job, and every executor's tasks share one scheduling class (leased workers reused)."""
-    import ray
-
-    return ray.remote(_ray_task)
 
 
 def _spec(index: int, source: Any, layout: tuple[tuple[str, int], ...]) -> bytes:
@@ -221,7 +212,7 @@ class RayExecutor(Executor):
 
             options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
                 group, placement_group_bundle_index=-1)
-        remote = _remote_task().options(**options)
+        remote = remote_once(_ray_task).options(**options)
         return lambda i, *args: remote.remote(*args)
 
     def _collect(self, ray: Any, job: Job, refs: dict[str, _StageRefs],

@@ -16,7 +16,6 @@ runner records as such.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import threading
@@ -31,6 +30,7 @@ from rayjoule.cluster.connect import (
     hosts_of_cluster,
     is_head,
     ray_process_pids,
+    remote_once,
 )
 from rayjoule.cluster.hosts import host_key
 from rayjoule.core.result import MeterLabel
@@ -180,14 +180,6 @@ def anchor_node(node_ids: list[str], preferred: Iterable[str]) -> str:
     return node_ids[0]
 
 
-@functools.cache
-def _remote_meter_class() -> Any:
-    """The meter actor class as a Ray actor class, made once (Ray pickles it once)."""
-    import ray
-
-    return ray.remote(MeterActor)
-
-
 def meter_actor(host: str, node_id: str) -> Any:
     """Get the meter actor of ``host`` by name, or create it pinned to ``node_id``.
 
@@ -205,7 +197,7 @@ def meter_actor(host: str, node_id: str) -> Any:
         max_concurrency=8,
         scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
     )
-    cls = _remote_meter_class()
+    cls = remote_once(MeterActor)
     actor = cls.options(**options).remote()
     try:
         version = ray.get(actor.api_version.remote())

@@ -21,7 +21,6 @@ among the block's tasks that ran in it, by their wall time.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import os
@@ -31,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from rayjoule.cluster.connect import remote_once
 from rayjoule.core.errors import RayjouleError
 from rayjoule.metering.ray_meters import MeterActor
 
@@ -370,19 +370,11 @@ def _probe(node_id: str) -> tuple[str, CpuSample]:
     return node_id, cpu_sample()
 
 
-@functools.cache
-def _remote_probe() -> Any:
-    """The probe as a remote function, made once: Ray pickles and exports it once."""
-    import ray
-
-    return ray.remote(_probe)
-
-
 def submit_cpu_probes(node_ids: Iterable[str]) -> list[Any]:
     """Start one zero-CPU probe pinned to each node; collect with :func:`collect_cpu`."""
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-    probe = _remote_probe()
+    probe = remote_once(_probe)
     return [probe.options(num_cpus=0, name=CPU_PROBE, max_retries=0,
                           scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
             .remote(n) for n in node_ids]
