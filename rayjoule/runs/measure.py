@@ -93,7 +93,7 @@ class Measurement:
         self._error: BaseException | None = None
         self._stack = ExitStack()
         #: attribute after the block in a thread of its own
-        self._defer = background
+        self.background = background
         self._finisher: threading.Thread | None = None
         self._late_failure: BaseException | None = None
 
@@ -124,7 +124,7 @@ class Measurement:
         return {"name": self.name, "measure": True, "framework": "ray", "meter": self.meter,
                 "tdp_scope": self.tdp_scope, "idle_seconds": self.idle_seconds,
                 "address": self.address, "settle_s": self.settle_s,
-                "background": self._defer}
+                "background": self.background}
 
     # -- entering ------------------------------------------------------------------
     def __enter__(self) -> Measurement:
@@ -188,7 +188,7 @@ class Measurement:
         deferred = False
         try:
             after, failure = self._close_windows(m)
-            if exc is None and failure is None and self._defer:
+            if exc is None and failure is None and self.background:
                 self._finisher = threading.Thread(
                     target=self._finish_later, args=(m, after, t_end, ended_at),
                     name=f"rayjoule-measure-{self.run_id}")
