@@ -62,9 +62,7 @@ Nothing here prints; the command (:mod:`rayjoule.cli.profile`) renders.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +71,7 @@ from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import RunResult
 from rayjoule.runs.session import new_run_id, resolve_pipeline, run
-from rayjoule.runs.store import Store
+from rayjoule.runs.store import ImportedRun, Store
 
 DEFAULT_FRACTIONS = (0.125, 0.5)
 DEFAULT_REPEATS = 2
@@ -390,12 +388,8 @@ def store_timings(store: Store, workload: str, framework: str,
     :func:`rayjoule.modelling.profiles_from_store` read it back as a time-only profile.
     All rows go in one transaction: a failure stores none of them.
 
-    :class:`~rayjoule.runs.store.Store` records only metered runs (``finish`` takes a
-    RunResult, whose energy is required), so these rows are written here, through the
-    store's transaction, in its schema.
     """
-    now = time.time()
-    records = []
+    runs = []
     for row in rows:
         run_id = new_run_id()
         config = {"workload": workload, "framework": framework, "profile": True,
@@ -408,10 +402,5 @@ def store_timings(store: Store, workload: str, framework: str,
                   "config": config, "wall_s": row["wall_s"], "energy": None, "meter": None,
                   "stages": [stage], "summary": {}, "status": "ok", "error": None,
                   "source": row["source"], "source_id": row.get("source_id")}
-        records.append((run_id, now, workload, framework, row["wall_s"],
-                        json.dumps(config), json.dumps(result)))
-    with store._tx() as db:  # one transaction: all imported or none
-        db.executemany(
-            "INSERT INTO runs (run_id, created, workload, framework, status, wall_s,"
-            " config_json, result_json) VALUES (?, ?, ?, ?, 'ok', ?, ?, ?)", records)
-    return [r[0] for r in records]
+        runs.append(ImportedRun(run_id, workload, framework, row["wall_s"], config, result))
+    return store.add_imported(runs)

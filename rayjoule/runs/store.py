@@ -12,8 +12,9 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,69 @@ _SCHEMA = _SCHEMA_TEMPLATE.replace("{TASKS_TABLE}", _TASKS_TABLE)
 
 TASK_COLUMNS = ("task_id", "node_id", "host", "pid", "stage", "start", "end", "cpu_s",
                 "slot_cpus", "static_j", "dynamic_j", "energy_j")
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One row of the ``runs`` table with its JSON columns parsed (what readers get)."""
+
+    run_id: str
+    parent_id: str | None
+    created: float
+    workload: str
+    framework: str
+    status: str
+    error: str | None
+    wall_s: float | None
+    total_j: float | None
+    static_j: float | None
+    dynamic_j: float | None
+    overhead_j: float | None
+    complete: bool | None
+    meter: str | None
+    kind: str | None
+    study: str | None
+    trial: int | None
+    config: dict[str, Any]
+    result: dict[str, Any] | None
+
+    @classmethod
+    def of_row(cls, row: Mapping[str, Any], store: str) -> RunRecord:
+        plain = {k: row.get(k) for k in _RECORD_COLUMNS}
+        complete = plain.pop("complete")
+        return cls(**plain, complete=None if complete is None else bool(complete),
+                   config=_parsed(row.get("config_json"), store, row["run_id"], "config")
+                   or {},
+                   result=_parsed(row.get("result_json"), store, row["run_id"], "result"))
+
+
+_RECORD_COLUMNS = ("run_id", "parent_id", "created", "workload", "framework", "status",
+                   "error", "wall_s", "total_j", "static_j", "dynamic_j", "overhead_j",
+                   "complete", "meter", "kind", "study", "trial")
+
+
+def _parsed(text: str | None, store: str, run_id: str, what: str) -> dict[str, Any] | None:
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{store}: run {run_id}'s stored {what} is not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{store}: run {run_id}'s stored {what} is not a JSON object")
+    return value
+
+
+@dataclass(frozen=True)
+class ImportedRun:
+    """A finished run measured elsewhere (e.g. a flexecutor profile): time only, no energy."""
+
+    run_id: str
+    workload: str
+    framework: str
+    wall_s: float
+    config: dict[str, Any]
+    result: dict[str, Any]
 
 
 class Store:
@@ -265,6 +329,35 @@ class Store:
         rows = self._read(f"SELECT * FROM runs WHERE {clause} ORDER BY created",
                           tuple(where.values()))
         return [dict(r) for r in rows]
+
+    def records(self, **where: Any) -> list[RunRecord]:
+        """Typed run rows matching equality filters (as :meth:`runs`), oldest first.
+
+        The one place a run's ``config_json`` / ``result_json`` is parsed: readers of the
+        store (modelling, reports, export) take these records, never the JSON text.
+        """
+        return [RunRecord.of_row(row, self.path) for row in self.runs(**where)]
+
+    def record(self, run_id: str) -> RunRecord | None:
+        """The typed row of one run (None when absent)."""
+        row = self.get_row(run_id)
+        return RunRecord.of_row(row, self.path) if row else None
+
+    def add_imported(self, runs: Sequence[ImportedRun]) -> list[str]:
+        """Store runs measured elsewhere (imported time-only profiles), all or none.
+
+        They are finished runs no meter saw: energy columns stay null, which is what tells
+        readers they are time-only.
+        """
+        now = time.time()
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO runs (run_id, created, workload, framework, status, wall_s,"
+                " config_json, result_json) VALUES (?, ?, ?, ?, 'ok', ?, ?, ?)",
+                [(r.run_id, now, r.workload, r.framework, r.wall_s,
+                  json.dumps(r.config, default=str), json.dumps(r.result, default=str))
+                 for r in runs])
+        return [r.run_id for r in runs]
 
     def tasks(self, run_id: str) -> list[TaskRecord]:
         rows = self._read("SELECT * FROM tasks WHERE run_id=? ORDER BY rowid", (run_id,))

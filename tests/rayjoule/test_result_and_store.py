@@ -87,3 +87,20 @@ def test_export_parquet_is_readable_by_pandas(tmp_path):
     tasks = pd.read_parquet(tmp_path / "out" / "tasks.parquet")
     assert list(runs["run_id"]) == ["r1"] and runs["total_j"][0] == 10.0
     assert len(tasks) == 2 and len(paths) == 3
+
+
+def test_records_parse_config_and_result_and_imported_runs_are_time_only(tmp_path):
+    from rayjoule.runs.store import ImportedRun, Store
+
+    with Store(tmp_path / "s.sqlite") as store:
+        store.begin("r1", workload="pi", framework="native", config={"tasks": 4})
+        ids = store.add_imported([ImportedRun("i1", "wc", "lithops", 1.5,
+                                              {"tasks": 2}, {"stages": []})])
+        assert ids == ["i1"]
+        running = store.record("r1")
+        assert running.status == "running" and running.config == {"tasks": 4}
+        assert running.result is None and running.total_j is None
+        (imported,) = store.records(workload="wc")
+        assert imported.status == "ok" and imported.wall_s == 1.5
+        assert imported.result == {"stages": []} and imported.total_j is None
+        assert store.record("absent") is None
