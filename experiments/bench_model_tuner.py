@@ -65,8 +65,8 @@ def _grid(table: Path) -> tuple[dict, dict, Any, int]:
 
 
 def _seeder_class():
-    from rayjoule.cli.model_seeding import ModelSeeder
     from rayjoule.modelling import Profile
+    from rayjoule.tuning.model_seeding import ModelSeeder
 
     class ReplaySeeder(ModelSeeder):
         """The tuner's seeder, learning from grid values instead of stored runs."""
@@ -107,10 +107,14 @@ def replay(args: argparse.Namespace) -> None:
     import optuna
     from rich.console import Console
 
-    from rayjoule.cli.predict import Chosen, fit_all
     from rayjoule.core.config import RunConfig
-    from rayjoule.modelling import Profile
-    from rayjoule.runs.profiling import design, paired_concurrency
+    from rayjoule.modelling import (
+        ChosenProfiles,
+        Profile,
+        design,
+        fit_pipeline,
+        paired_concurrency,
+    )
     from rayjoule.runs.session import resolve_pipeline
     from rayjoule.tuning.tuner import make_sampler
 
@@ -139,7 +143,7 @@ def replay(args: argparse.Namespace) -> None:
                             float(points[k]["wall_s"]), energy[k], source="grid",
                             concurrency=int(k[1]))
                     for k in profile_keys]
-        fitted = fit_all(profiles)
+        fitted = fit_pipeline(profiles)
         model = fitted.models["map"].to_dict()
         hit_in_profiles = next((i + 1 for i, k in enumerate(profile_keys)
                                 if energy[k] <= TARGET * best), None)
@@ -157,13 +161,13 @@ def replay(args: argparse.Namespace) -> None:
                                                               max_seconds=None),
                                             study=study, add_callback=lambda cb: None)
                     s = seeder_cls(tuner, resolve_pipeline(base), fitted,
-                                   Chosen("ray", profiles, None), Console(quiet=seed > 0),
+                                   ChosenProfiles("ray", profiles, None), Console(quiet=seed > 0),
                                    store=None)
                     s.grid, s.grid_rows = grid, points
                     enqueued = s.enqueue(s.initial_seeds(), "first fit")
                     if seed == 0:
                         first_seeds = enqueued
-                        planned = s.best()["settings"]["map"]
+                        planned = s.best().settings["map"]
                 n_needed = hit_in_profiles if method == "model" else None
                 # disclosed apart: the first hit among the trials after the profiles (the
                 # seeds and TPE), as if the profiles had found nothing
@@ -228,7 +232,7 @@ def replay(args: argparse.Namespace) -> None:
 def _sweep(base, settings: list[dict], store, repeats: int) -> list[dict]:
     import dataclasses
 
-    from rayjoule.runs.profiling import paired_concurrency
+    from rayjoule.modelling import paired_concurrency
     from rayjoule.runs.session import run
 
     out = []
@@ -261,9 +265,8 @@ def _study(base, workload: str, size: Any, frameworks: str, db: Path, extra: lis
 def _case(name: str, base, sweep_settings: list[dict], key, tune_args: tuple, store, db,
           repeats: int) -> dict:
     """Profile, predict the (unprofiled) target size, sweep it, and tune it live."""
-    from rayjoule.cli.predict import choose_profiles, fit_all
     from rayjoule.cli.profile import plan_line
-    from rayjoule.runs.profiling import design, run_design
+    from rayjoule.modelling import choose_profiles, design, fit_pipeline, run_design
 
     t0 = time.time()
     d = design(base)
@@ -271,9 +274,9 @@ def _case(name: str, base, sweep_settings: list[dict], key, tune_args: tuple, st
           f"anchors at {d.sizes[1:]}), target {base.size}", flush=True)
     spent = run_design(d, base, store)
     chosen = choose_profiles(store, base.workload, base.framework, base.params)
-    fitted = fit_all(chosen.profiles)
+    fitted = fit_pipeline(chosen.profiles)
     plan = fitted.plan(float(base.size))
-    predicted = key(plan["settings"])
+    predicted = key(plan.settings)
     print(f"  profiling spent {spent.total_j:.1f} J in {spent.wall_s:.1f} s of runs "
           f"[{spent.meter['name']}, {spent.meter['kind']}]; predicted {predicted}", flush=True)
     for s, m in fitted.models.items():
@@ -291,7 +294,7 @@ def _case(name: str, base, sweep_settings: list[dict], key, tune_args: tuple, st
     best = min(sweep, key=lambda s: s["total_j"])
     mine = measured.get(predicted)
     if mine is None:  # the prediction lies outside the sweep: measure it too
-        mine = _sweep(base, [_config_of(plan["settings"], base)], store, repeats)[0]
+        mine = _sweep(base, [_config_of(plan.settings, base)], store, repeats)[0]
     plan_run_j = mine["spent_j"] / repeats
     print(f"  sweep best {best['total_j']:.2f} J at {key(_as_settings(best, base))}; "
           f"predicted setting measured {mine['total_j']:.2f} J "
@@ -314,7 +317,7 @@ def _case(name: str, base, sweep_settings: list[dict], key, tune_args: tuple, st
         "meter": spent.meter, "profiling_j": spent.total_j, "plan_run_j": plan_run_j,
         "models": {s: {"time_form": m.time_form, "held_out_error": m.held_out_error,
                        "params": m.params()} for s, m in fitted.models.items()},
-        "plan": plan, "predicted_settings": str(predicted),
+        "plan": plan.to_dict(), "predicted_settings": str(predicted),
         "predicted_measured_j": mine["total_j"], "sweep_best_j": best["total_j"],
         "sweep_best_settings": str(key(_as_settings(best, base))),
         "predicted_vs_best": mine["total_j"] / best["total_j"],

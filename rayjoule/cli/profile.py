@@ -1,9 +1,9 @@
 """``python -m rayjoule.profile``: profiling runs per stage for the energy models, or imports.
 
-Runs a small designed set of settings (:mod:`rayjoule.runs.profiling`: four or five task
-counts per stage, and on Ray two CPU-per-task points, at the smallest input size, repeated;
-the smallest and largest task count once at each larger size, to pin how time and energy
-grow with the size), stored like any run and tagged as profiling, so ``python -m
+Runs a small designed set of settings (:mod:`rayjoule.modelling.profiling_design`: four or
+five task counts per stage, and on Ray two CPU-per-task points, at the smallest input size,
+repeated; the smallest and largest task count once at each larger size, to pin how time and
+energy grow with the size), stored like any run and tagged as profiling, so ``python -m
 rayjoule.predict`` can fit the models.
 It prints what it will run before it starts and what energy it spent at the end::
 
@@ -38,15 +38,13 @@ from rayjoule.cli.common import (
 )
 from rayjoule.core.config import FRAMEWORKS
 from rayjoule.core.errors import ConfigError
-from rayjoule.runs.profiling import (
+from rayjoule.modelling.profiling_design import (
     DEFAULT_ANCHOR_REPEATS,
     DEFAULT_REPEATS,
     ProfileDesign,
-    ProfilingOutcome,
     design,
-    run_design,
-    store_timings,
 )
+from rayjoule.modelling.profiling_runs import ProfilingOutcome, run_design, store_timings
 from rayjoule.runs.store import Store
 
 COMMAND = "python -m rayjoule.profile"
@@ -197,12 +195,8 @@ def import_flexecutor(args: Any) -> int:
     except OSError as exc:
         raise ConfigError(f"flexecutor file {path} cannot be read: {exc.strerror}") from None
     profiles = parse_flexecutor(data, args.workload, args.stage, size)
-    rows = [{"stage": p.stage, "tasks": p.tasks, "num_cpus": p.num_cpus,
-             "memory_mb": p.memory_mb, "size": p.size, "wall_s": p.wall_s,
-             "cold_start_s": p.cold_start_s, "source": p.source, "source_id": p.run_id}
-            for p in profiles]
     with Store(args.db) as store:
-        run_ids = store_timings(store, args.workload, "lithops", rows)
+        run_ids = store_timings(store, "lithops", profiles)
     settings = sorted({(p.tasks, p.num_cpus, p.memory_mb) for p in profiles})
     console = results_console()
     console.print(f"imported {len(profiles)} flexecutor profiles of {args.workload} stage "

@@ -7,7 +7,6 @@ best meter ``detect()`` finds. Re-running the same command resumes the study.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 
 from rich.console import Console
@@ -36,6 +35,7 @@ from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.session import resolve_pipeline
 from rayjoule.runs.store import Store
+from rayjoule.tuning.preflight import cap_to_stages, check_num_cpus, check_storage, cluster_cpus
 from rayjoule.tuning.space import SearchSpace, parse_range, parse_stage_ranges
 from rayjoule.tuning.tuner import (
     SAMPLERS,
@@ -76,19 +76,6 @@ def build_parser() -> Parser:
     return p
 
 
-def _cluster_cpus(frameworks: tuple[str, ...], address: str | None,
-                  keep_alive: bool = False) -> tuple[int, bool]:
-    """CPUs to size the concurrency range; connects to Ray first when Ray is searched."""
-    if "ray" not in frameworks:
-        return os.cpu_count() or 1, False
-    import ray
-
-    from rayjoule.cluster.connect import connect
-
-    started = connect(address, keep_alive=keep_alive)
-    return int(ray.cluster_resources().get("CPU", 1)), started
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -123,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             check_writable(path, flag, folder=folder)
     check_storage(settings.storage)
     Store(args.db).close()
-    cpus, started = _cluster_cpus(frameworks, address, base.keep_alive)
+    cpus, started = cluster_cpus(frameworks, address, base.keep_alive)
     try:
         check_num_cpus(num_cpus, cpus, frameworks)
         concurrency = parse_range("concurrency", args.concurrency or f"1:{2 * cpus}")
@@ -132,9 +119,7 @@ def main(argv: list[str] | None = None) -> int:
         with Store(args.db) as store:
             tuner = Tuner(settings, store)
             if model_seeded:
-                from rayjoule.cli.model_seeding import seed_with_model
-
-                seed_with_model(tuner, store, pipeline, console)
+                _seed_with_model(tuner, store, pipeline, console)
             interrupted = _optimize(tuner, args.trials, console)
             report = tuner.report()
     finally:
@@ -159,40 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def cap_to_stages(ranges: dict, pipeline) -> dict:
-    """A stage that must run as at most N tasks (an aggregate) is searched within 1..N."""
-    capped = {}
-    for stage, r in ranges.items():
-        cap = pipeline.stage(stage).max_tasks
-        if cap is not None and r.high > cap:
-            r = dataclasses.replace(r, low=min(r.low, cap), high=cap)
-        capped[stage] = r
-    return capped
+def _seed_with_model(tuner: Tuner, store: Store, pipeline, console: Console) -> None:
+    """The model-seeded sampler, showing the profiling design and its cost if it runs one."""
+    from rayjoule.cli.profile import print_design, print_spent
+    from rayjoule.tuning.model_seeding import seed_with_model
 
-
-def check_num_cpus(num_cpus: dict, cluster_cpus: int, frameworks: tuple[str, ...]) -> None:
-    """A --num-cpus range beyond the cluster is bad input, found before any trial runs."""
-    if "ray" not in frameworks:
-        return
-    for stage, r in num_cpus.items():
-        if r.low > cluster_cpus:
-            raise ConfigError(f"--num-cpus {r.low:g} for stage {stage!r} exceeds the "
-                              f"cluster's {cluster_cpus} CPUs")
-
-
-def check_storage(url: str) -> None:
-    """Parse and connect to the Optuna storage up front: a bad URL is one line, exit 2."""
-    import optuna
-    import sqlalchemy.exc
-
-    from rayjoule.tuning.tuner import storage_lock
-
-    try:
-        with storage_lock(url):
-            optuna.storages.get_storage(url)
-    except (ValueError, ImportError, sqlalchemy.exc.SQLAlchemyError) as exc:
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--storage {url!r} is not a usable Optuna storage: {line}") from None
+    seed_with_model(tuner, store, pipeline, console,
+                    before_profiling=lambda d: print_design(d, tuner.s.base, console),
+                    after_profiling=lambda o: print_spent(o, console, "profiling done:"))
 
 
 def _optimize(tuner: Tuner, n_trials: int, console: Console) -> KeyboardInterrupt | None:

@@ -17,7 +17,7 @@ import numpy as np
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import forms
-from rayjoule.modelling.profiles import Profile
+from rayjoule.modelling.profiles import ModelError, Profile
 
 #: distinct settings each model needs: one more than its parameters, for the noise (a stage
 #: that reads through a shuffle has one parameter more in each: :func:`forms.time_params`)
@@ -30,10 +30,6 @@ def min_settings(exchange: bool) -> tuple[int, int]:
     return len(forms.time_params(exchange)) + 1, len(forms.energy_params(exchange)) + 1
 N_SAMPLES = 2000
 HELD_OUT = "leave-one-setting-out"
-
-
-class ModelError(ConfigError):
-    """The profiles cannot support the model asked of them (too few, too alike)."""
 
 
 @dataclass(frozen=True)
@@ -236,12 +232,6 @@ def read_size(size: Any) -> float:
     return float(size)
 
 
-def fit_stages(profiles: Sequence[Profile]) -> dict[str, StageModel]:
-    """One model per stage, in the order the stages first appear."""
-    stages = dict.fromkeys(p.stage for p in profiles)
-    return {s: fit_stage([p for p in profiles if p.stage == s]) for s in stages}
-
-
 def fit_stage(profiles: Sequence[Profile]) -> StageModel:
     """Fit a stage's models; raises ModelError when the profiles cannot support them."""
     if not profiles:
@@ -249,7 +239,7 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
     stages = sorted({p.stage for p in profiles})
     if len(stages) > 1:
         raise ModelError(f"fit_stage got profiles of several stages ({', '.join(stages)}); "
-                         "fit each stage apart (fit_stages)")
+                         "fit each stage apart (fit_pipeline)")
     data = _Data(profiles)
     name = f"stage {data.stage!r}"
     need_t, need_e = min_settings(data.exchange)

@@ -27,10 +27,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import workloads
 from rayjoule.core.errors import ConfigError
-from rayjoule.runs.store import Store
+from rayjoule.runs.store import RunRecord, Store
 
 SINGLE_STAGE = "map"
+
+
+class ModelError(ConfigError):
+    """The profiles cannot support the model asked of them (too few, too alike, none)."""
 
 
 @dataclass(frozen=True)
@@ -139,26 +144,98 @@ def profiles_from_store(store: Store, workload: str, framework: str | None = Non
     of the pipeline) names the stages that read others through a shuffle: their profiles
     carry the upstream stages' task counts in the same run as ``fan_in``.
     """
+    return _profiles_of_records(_profiling_records(store, workload, framework), params,
+                                exchanges)
+
+
+def _profiling_records(store: Store, workload: str,
+                       framework: str | None = None) -> list[RunRecord]:
+    """The store's finished profiling runs of ``workload`` (on ``framework``), oldest first."""
     where: dict[str, Any] = {"workload": workload, "status": "ok"}
     if framework is not None:
         where["framework"] = framework
-    rows = []
-    for row in store.runs(**where):
-        config = json.loads(row["config_json"] or "{}")
-        if not config.get("profile") or not row["result_json"]:
-            continue
-        if params is not None and dict(config.get("params") or {}) != dict(params):
-            continue
-        rows.append((row, config, json.loads(row["result_json"])))
-    combined = {row["run_id"] for row, _, result in rows if result.get("repeats")}
+    return [r for r in store.records(**where) if r.config.get("profile")]
+
+
+def _profiles_of_records(records: Sequence[RunRecord], params: Mapping[str, Any] | None,
+                         exchanges: Mapping[str, Sequence[str]] | None) -> list[Profile]:
+    rows = [r for r in records if r.result is not None
+            and (params is None or dict(r.config.get("params") or {}) == dict(params))]
+    combined = {r.run_id for r in rows if r.result and r.result.get("repeats")}
     profiles: list[Profile] = []
-    for row, config, result in rows:
-        if row["parent_id"] in combined:
+    for r in rows:
+        if r.parent_id in combined:
             continue  # this repeat is read from its combined row
-        for observed in result.get("repeats") or [result]:
-            profiles.extend(_profiles_of(observed, config, workload, row["run_id"],
+        for observed in (r.result or {}).get("repeats") or [r.result]:
+            profiles.extend(_profiles_of(observed, r.config, r.workload, r.run_id,
                                          exchanges or {}))
     return profiles
+
+
+@dataclass(frozen=True)
+class ChosenProfiles:
+    """The profiles one prediction uses, and where their energy came from."""
+
+    framework: str | None
+    profiles: list[Profile]
+    #: meter name and kind over the runs ("a+b" where they differ); None: time-only
+    meter: dict[str, str] | None
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per stage, the sizes and the sources (rayjoule, flexecutor, …)."""
+        stages: dict[str, int] = {}
+        for p in self.profiles:
+            stages[p.stage] = stages.get(p.stage, 0) + 1
+        return {"count": len(self.profiles), "by_stage": stages,
+                "sizes": sorted({p.size for p in self.profiles}),
+                "sources": sorted({p.source for p in self.profiles})}
+
+
+def choose_profiles(store: Store, workload: str, framework: str | None,
+                    params: Mapping[str, Any] | None = None) -> ChosenProfiles:
+    """The store's profiles of ``workload`` on one framework with one parameter set.
+
+    Profiles of different frameworks or workload parameters describe different programs:
+    mixing them would fit neither, so a store holding several needs ``--framework`` /
+    ``--param`` to pick one. Raises ModelError when there is no profile to fit.
+    """
+    records = _profiling_records(store, workload)
+    frameworks = sorted({r.framework for r in records})
+    if framework is None and len(frameworks) > 1:
+        raise ConfigError(f"the store holds profiles of {workload!r} on several frameworks "
+                          f"({', '.join(frameworks)}); pick one with --framework")
+    framework = framework or (frameworks[0] if frameworks else None)
+    records = [r for r in records if r.framework == framework]
+    if params is None:
+        sets = sorted({json.dumps(r.config.get("params") or {}, sort_keys=True)
+                       for r in records})
+        if len(sets) > 1:
+            raise ConfigError(f"the store holds profiles of {workload!r} with several workload "
+                              f"parameter sets ({'; '.join(sets)}); pick one with --param")
+    profiles = _profiles_of_records(records, params,
+                                    exchanges_of(workload, [r.config for r in records]))
+    if not profiles:
+        where = f" on {framework}" if framework else ""
+        raise ModelError(f"no profiling runs of {workload!r}{where} in {store.path}; run "
+                         f"python -m rayjoule.profile --workload {workload} first (the models "
+                         "need at least 5 settings over 4 task counts per stage)")
+    meters = sorted({(r.meter, r.kind) for r in records if r.meter})
+    meter = None if not meters else {"name": "+".join(sorted({m for m, _ in meters})),
+                                     "kind": "+".join(sorted({k for _, k in meters}))}
+    return ChosenProfiles(framework, profiles, meter)
+
+
+def exchanges_of(workload: str, configs: Sequence[Mapping[str, Any]]
+                 ) -> dict[str, tuple[str, ...]]:
+    """The stages of ``workload`` that read others through a shuffle (bucket route).
+
+    Profiles rayjoule ran come from a pipeline it can load (a failure to load it is the
+    user's to see); imported timings (flexecutor's, of a name rayjoule need not know) are
+    single stages and have none.
+    """
+    if not any(c.get("source", "rayjoule") == "rayjoule" for c in configs):
+        return {}
+    return bucket_reads(workloads.get_pipeline(workload))
 
 
 def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload: str,

@@ -14,8 +14,7 @@ import pytest
 from rayjoule.cli import predict, profile, tune
 from rayjoule.cli.common import run_command
 from rayjoule.core.config import RunConfig
-from rayjoule.modelling import parse_flexecutor, profiles_from_store
-from rayjoule.runs.profiling import design, task_counts
+from rayjoule.modelling import design, parse_flexecutor, profiles_from_store, task_counts
 from rayjoule.runs.session import run
 from rayjoule.runs.store import Store
 

@@ -1,6 +1,6 @@
 """The profiling design against the model: its runs identify the law at the target size.
 
-The design (:func:`rayjoule.runs.profiling.design`) runs the grid of task counts at the
+The design (:func:`rayjoule.modelling.design`) runs the grid of task counts at the
 smallest size and only the two ends of the task counts at the larger one. These tests draw
 synthetic profiles from a known law at exactly the design's runs and check that the fit
 predicts the (never profiled) target size, and that the anchors are what pins it.
@@ -13,8 +13,7 @@ import dataclasses
 import numpy as np
 
 from rayjoule.core.config import RunConfig
-from rayjoule.modelling import Profile, fit_stage
-from rayjoule.runs.profiling import ProfilePoint, design
+from rayjoule.modelling import Profile, ProfilePoint, design, fit_stage
 
 #: a law where the fixed part matters: d is 25-60 % of the profiled times
 LAW = {"a": 4e-8, "b": 2e-9, "c": 1e-8, "d": 1.0, "p_static_w": 12.0, "e_work_j": 5e-8,

@@ -19,8 +19,15 @@ import pytest
 
 from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError
-from rayjoule.modelling import ModelError, Profile, fit_stage, fit_stages, optimise
-from rayjoule.runs.profiling import ProfilePoint, design
+from rayjoule.modelling import (
+    ModelError,
+    Profile,
+    ProfilePoint,
+    design,
+    fit_pipeline,
+    fit_stage,
+    optimise,
+)
 
 TARGET = 2_000_000
 COUNTS = (1, 2, 4, 8)
@@ -103,7 +110,7 @@ def test_the_fit_recovers_the_exchange_term_and_the_joint_optimum():
     best = _truth()[0]
     covered_g, covered_e, hits = 0, 0, 0
     for seed in range(10):
-        models = fit_stages(profiles(d, noise=0.03, seed=seed))
+        models = fit_pipeline(profiles(d, noise=0.03, seed=seed)).models
         reduce = models["reduce"]
         assert reduce.exchange and reduce.fan_in_stages == ("map",)
         assert not models["map"].exchange
@@ -132,7 +139,7 @@ def test_without_the_fan_in_the_per_stage_models_miss_the_optimum():
     best = _truth()[0]
     misses = 0
     for seed in range(5):
-        models = fit_stages(profiles(d, noise=0.03, seed=seed, fan_in=False))
+        models = fit_pipeline(profiles(d, noise=0.03, seed=seed, fan_in=False)).models
         assert not models["reduce"].exchange
         plan = optimise(models, TARGET, candidates={s: {"tasks": list(COUNTS)}
                                                      for s in models})
@@ -156,14 +163,15 @@ def test_a_second_reversed_rotation_would_pin_the_term_tighter_for_as_many_runs(
     width = {"design": [], "two rotations": []}
     for seed in range(5):
         for name, dd in (("design", d), ("two rotations", two)):
-            g = fit_stages(profiles(dd, noise=0.03, seed=seed))["reduce"].params()["time"]["g"]
+            model = fit_pipeline(profiles(dd, noise=0.03, seed=seed)).models["reduce"]
+            g = model.params()["time"]["g"]
             assert g["ci95"][0] <= REDUCE["g"] <= g["ci95"][1]
             width[name].append(g["ci95"][1] - g["ci95"][0])
     assert np.median(width["design"]) > 2 * np.median(width["two rotations"]), width
 
 
 def test_predictions_need_the_fan_in_and_warn_outside_its_range():
-    models = fit_stages(profiles(_design(), noise=0.03, seed=0))
+    models = fit_pipeline(profiles(_design(), noise=0.03, seed=0)).models
     reduce = models["reduce"]
     with pytest.raises(ConfigError, match="needs their task count"):
         reduce.predict({"tasks": 2}, TARGET)

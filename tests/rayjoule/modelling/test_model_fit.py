@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from rayjoule.core.errors import ConfigError
-from rayjoule.modelling import ModelError, fit_stage, fit_stages
+from rayjoule.modelling import ModelError, fit_pipeline, fit_stage
 
 
 def test_fit_recovers_the_law_within_its_intervals(synth):
@@ -93,9 +93,10 @@ def test_cpus_that_speed_tasks_pick_the_tasks_times_cpus_form(synth):
     assert fit_stage(profiles).time_form == "tasks*num_cpus"
 
 
-def test_fit_stages_splits_by_stage_in_order(synth):
-    models = fit_stages(synth.make(stage="split") + synth.make(stage="join", seed=2))
-    assert list(models) == ["split", "join"]
+def test_fit_pipeline_splits_by_stage_in_order(synth):
+    model = fit_pipeline(synth.make(stage="split") + synth.make(stage="join", seed=2))
+    assert list(model.models) == ["split", "join"] and model.order == ("split", "join")
+    assert model.fixed == {}
     with pytest.raises(ModelError, match="several stages"):
         fit_stage(synth.make(stage="split") + synth.make(stage="join"))
     with pytest.raises(ModelError, match="no profiles"):

@@ -6,7 +6,8 @@ runs (at fractions of the tuned size) into a prediction, so the study starts whe
 model expects the fewest joules:
 
 1. profiles of the workload in the store (same framework and parameters) are fitted; if
-   there are too few, the profiling design of :mod:`rayjoule.runs.profiling` is run first,
+   there are too few, the profiling design of :mod:`rayjoule.modelling.profiling_design` is
+   run first,
    its grid at ⅛ of the tuner's size and its two anchors at ½ (stored, tagged, and its
    energy printed);
 2. the optimiser picks per-stage settings within the tuner's search space (and the
@@ -26,17 +27,28 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.markup import escape
 
-from rayjoule.cli.predict import Chosen, Fitted, choose_profiles, fit_all
 from rayjoule.core.errors import ConfigError
-from rayjoule.modelling import ModelError, Profile
-from rayjoule.runs.profiling import paired_concurrency
+from rayjoule.modelling import (
+    ChosenProfiles,
+    ModelError,
+    PipelineModel,
+    PipelinePlan,
+    Profile,
+    ProfileDesign,
+    ProfilingOutcome,
+    choose_profiles,
+    design,
+    fit_pipeline,
+    paired_concurrency,
+    run_design,
+)
 from rayjoule.runs.store import Store
 from rayjoule.tuning.space import Range
 
@@ -51,23 +63,29 @@ REFIT_EVERY = 3
 CPU_POINTS = (0.25, 0.5, 1.0, 2.0)
 
 
-def seed_with_model(tuner: Any, store: Store, pipeline: Any, console: Console) -> ModelSeeder:
-    """Fit (profiling first if needed), enqueue the model's best trials, refit as trials come."""
-    from rayjoule.cli.profile import print_design, print_spent
-    from rayjoule.runs.profiling import design, run_design
+def seed_with_model(tuner: Any, store: Store, pipeline: Any, console: Console,
+                    before_profiling: Callable[[ProfileDesign], None] | None = None,
+                    after_profiling: Callable[[ProfilingOutcome], None] | None = None
+                    ) -> ModelSeeder:
+    """Fit (profiling first if needed), enqueue the model's best trials, refit as trials come.
 
+    ``before_profiling`` / ``after_profiling`` let the command show the design before it
+    runs and what it spent after (rendering is the command's).
+    """
     base = tuner.s.base
     try:
         chosen = choose_profiles(store, base.workload, base.framework, base.params)
-        fitted = fit_all(chosen.profiles)
+        fitted = fit_pipeline(chosen.profiles)
     except ModelError as exc:
         console.print(f"model: {escape(str(exc))}; profiling first")
         d = design(base)
-        print_design(d, base, console)
+        if before_profiling:
+            before_profiling(d)
         outcome = run_design(d, base, store)
-        print_spent(outcome, console, "profiling done:")
+        if after_profiling:
+            after_profiling(outcome)
         chosen = choose_profiles(store, base.workload, base.framework, base.params)
-        fitted = fit_all(chosen.profiles)
+        fitted = fit_pipeline(chosen.profiles)
     seeder = ModelSeeder(tuner, pipeline, fitted, chosen, console, store)
     seeder.enqueue(seeder.initial_seeds(), "first fit")
     tuner.add_callback(seeder.on_trial)
@@ -77,8 +95,8 @@ def seed_with_model(tuner: Any, store: Store, pipeline: Any, console: Console) -
 class ModelSeeder:
     """Turns the fitted models into enqueued Optuna trials, and refits as trials complete."""
 
-    def __init__(self, tuner: Any, pipeline: Any, fitted: Fitted, chosen: Chosen,
-                 console: Console, store: Store) -> None:
+    def __init__(self, tuner: Any, pipeline: Any, fitted: PipelineModel, chosen: ChosenProfiles,
+                 console: Console, store: Store | None) -> None:
         self.tuner, self.console, self.store = tuner, console, store
         self.base, self.space = tuner.s.base, tuner.s.space
         self.stages = [s.name for s in pipeline.order()]
@@ -121,7 +139,7 @@ class ModelSeeder:
         return {"tasks": tasks, "num_cpus": cpus}
 
     # -- predictions -> Optuna params ------------------------------------------------------------
-    def best(self) -> dict[str, Any]:
+    def best(self) -> PipelinePlan:
         """The optimiser's plan within the candidates (unbounded if the bound cannot hold)."""
         try:
             return self.fitted.plan(self.size, candidates=self.candidates,
@@ -167,7 +185,7 @@ class ModelSeeder:
         condition its profiles were measured under."""
         plan = self.best()
         self.console.print(_describe(plan, "predicted optimum", self.meter))
-        optimum = {s: (v["tasks"], v["num_cpus"]) for s, v in plan["settings"].items()}
+        optimum = _optimum(plan)
         seeds = [self._seed(optimum)]
         rivals = []
         for stage in self.fitted.models:
@@ -183,7 +201,7 @@ class ModelSeeder:
     def concurrency_for(self, settings: Mapping[str, tuple[int, float]]) -> int:
         """The concurrency the model's profiles assume for these settings: on Ray, the
         profiled CPU budget (the base concurrency) packed with tasks of their CPU size
-        (:func:`~rayjoule.runs.profiling.paired_concurrency`), within the search space;
+        (:func:`~rayjoule.modelling.paired_concurrency`), within the search space;
         elsewhere the base concurrency."""
         if self.base.framework != "ray":
             return self.concurrency
@@ -260,13 +278,14 @@ class ModelSeeder:
             return
         self.since_refit = 0
         try:
-            self.fitted = fit_all(self.profiles + self.learned)
+            self.fitted = fit_pipeline(self.profiles + self.learned)
         except ConfigError as exc:  # ModelError included: keep the previous models
             log.warning("model refit after trial %d failed, keeping the previous fit: %s",
                         ft.number, exc)
             return
-        plan = self.best()
-        optimum = {s: (v["tasks"], v["num_cpus"]) for s, v in plan["settings"].items()}
+        log.info("model refitted after trial %d with %d trial profiles", ft.number,
+                 len(self.learned))
+        optimum = _optimum(self.best())
         self.enqueue([self._seed(optimum)], f"refit with {len(self.learned)} trial profiles")
 
     def _profiles_of(self, ft: Any) -> list[Profile]:
@@ -307,13 +326,16 @@ def _same(a: Any, b: Any) -> bool:
     return a == b
 
 
-def _describe(plan: dict[str, Any], what: str, meter: dict[str, str] | None) -> str:
+def _optimum(plan: PipelinePlan) -> dict[str, tuple[int, float]]:
+    return {s: (v["tasks"], v["num_cpus"]) for s, v in plan.settings.items()}
+
+
+def _describe(plan: PipelinePlan, what: str, meter: dict[str, str] | None) -> str:
     settings = ", ".join(f"{s}: tasks={v['tasks']} num_cpus={v['num_cpus']:g}"
-                         for s, v in plan["settings"].items())
-    e, t = plan["total_j"], plan["wall_s"]
+                         for s, v in plan.settings.items())
+    e, t = plan.total_j, plan.wall_s
     source = f"[predicted from profiles metered by {meter['name']}, {meter['kind']}]" \
         if meter else ""
-    energy = f"{e['median']:.3g} J [{e['ci95'][0]:.3g}, {e['ci95'][1]:.3g}] {source}" if e \
-        else "time-only"
-    return escape(f"model: {what} {settings} → {energy}, {t['median']:.3g} s "
-                  f"[{t['ci95'][0]:.3g}, {t['ci95'][1]:.3g}]")
+    energy = f"{e.median:.3g} J [{e.low:.3g}, {e.high:.3g}] {source}" if e else "time-only"
+    return escape(f"model: {what} {settings} → {energy}, {t.median:.3g} s "
+                  f"[{t.low:.3g}, {t.high:.3g}]")

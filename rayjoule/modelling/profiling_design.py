@@ -1,12 +1,12 @@
-"""The designed set of profiling runs behind the energy models, and imported timings.
+"""The profiling design: which runs the energy models need, as a pure function (no I/O).
 
 Why a design rather than "a few runs": the per-stage models (:mod:`rayjoule.modelling`)
 fit four time parameters and three energy parameters, so each stage needs at least five
 distinct settings spread over at least four task counts, and two or more input sizes to
-tell work that grows with the input from fixed and per-task costs. This module builds
-a small set of runs that gives every stage that, runs it through
-:func:`rayjoule.runs.session.run` with ``profile=True`` (so it is stored like any run
-and :func:`rayjoule.modelling.profiles_from_store` finds it), and says what it cost.
+tell work that grows with the input from fixed and per-task costs. :func:`design` builds
+a small set of runs that gives every stage that; running it (stored with ``profile=True``,
+so :func:`rayjoule.modelling.profiles_from_store` finds it) is
+:mod:`rayjoule.modelling.profiling_runs`.
 
 What each size has to tell the models decides what runs there. The time law
 ``t = s·(a/x + b·log x/x + c/x²) + d`` has, at one size ``s``, four independent functions
@@ -56,22 +56,21 @@ once kept at every size after a design with them at the smallest size only picke
 per task for ``pi`` at the full size (1.6-2 × the best); that was before they ran at their
 paired concurrency, when a 0.5-CPU profile measured a 1-CPU schedule.
 
-Nothing here prints; the command (:mod:`rayjoule.cli.profile`) renders.
+Nothing here runs or prints: :mod:`.profiling_runs` runs a design, the command
+(:mod:`rayjoule.cli.profile`) renders it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError
-from rayjoule.core.result import RunResult
-from rayjoule.runs.session import new_run_id, resolve_pipeline, run
-from rayjoule.runs.store import ImportedRun, Store
+from rayjoule.runs.session import resolve_pipeline
 
 DEFAULT_FRACTIONS = (0.125, 0.5)
 DEFAULT_REPEATS = 2
@@ -326,81 +325,3 @@ def _merge_cpus(base: Any, point: Mapping[str, float], stages: Sequence[str]) ->
     if isinstance(base, Mapping):
         return {**base, **point}
     return {s: float(point.get(s, base)) for s in stages}
-
-
-@dataclass
-class ProfilingOutcome:
-    """What a design cost: the stored results (one per point), and every repeat's joules."""
-
-    results: list[RunResult] = field(default_factory=list)
-
-    @property
-    def repeats(self) -> list[RunResult]:
-        return [r for res in self.results for r in (res.repeats or [res])]
-
-    @property
-    def total_j(self) -> float:
-        return math.fsum(r.energy.total_j for r in self.repeats)
-
-    @property
-    def wall_s(self) -> float:
-        return math.fsum(r.wall_s for r in self.repeats)
-
-    @property
-    def meter(self) -> dict[str, str]:
-        """Meter name and kind over every run ("a+b" where runs differ)."""
-        names = sorted({r.meter.name for r in self.repeats})
-        kinds = sorted({r.meter.kind for r in self.repeats})
-        return {"name": "+".join(names) or "none", "kind": "+".join(kinds) or "none"}
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"runs": [r.run_id for r in self.results], "total_j": self.total_j,
-                "wall_s": self.wall_s, "meter": self.meter}
-
-
-def run_design(d: ProfileDesign, base: RunConfig, db: Store,
-               on_run: Callable[[int, ProfilePoint, RunResult], None] | None = None,
-               outcome: ProfilingOutcome | None = None,
-               workload: Any | None = None) -> ProfilingOutcome:
-    """Run every point of ``d`` (``repeats`` times each), stored and tagged as profiling.
-
-    ``outcome`` (filled as runs finish) lets a caller report what was spent even when a
-    run fails or is interrupted: RunFailed/KeyboardInterrupt propagate, runs done so far
-    stay stored and in ``outcome``.
-    """
-    outcome = ProfilingOutcome() if outcome is None else outcome
-    base = base.validated()
-    for i, point in enumerate(d.points):
-        result = run(d.config(base, point), db=db, workload=workload)
-        outcome.results.append(result)
-        if on_run:
-            on_run(i, point, result)
-    return outcome
-
-
-def store_timings(store: Store, workload: str, framework: str,
-                  rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """Store imported time-only profiles, one finished profiling run each; their run ids.
-
-    Each row has ``stage``, ``tasks``, ``num_cpus``, ``memory_mb``, ``size``, ``wall_s``,
-    ``cold_start_s``, ``source`` and ``source_id`` (where in the imported file it came
-    from). The run's energy is null — no meter saw it — which is what makes
-    :func:`rayjoule.modelling.profiles_from_store` read it back as a time-only profile.
-    All rows go in one transaction: a failure stores none of them.
-
-    """
-    runs = []
-    for row in rows:
-        run_id = new_run_id()
-        config = {"workload": workload, "framework": framework, "profile": True,
-                  "tasks": row["tasks"], "num_cpus": row["num_cpus"], "size": row["size"],
-                  "memory_mb": row.get("memory_mb"), "source": row["source"]}
-        stage = {"name": row["stage"], "tasks": row["tasks"], "num_cpus": row["num_cpus"],
-                 "wall_s": row["wall_s"], "energy": None, "memory_mb": row.get("memory_mb"),
-                 "cold_start_s": row.get("cold_start_s")}
-        result = {"run_id": run_id, "workload": workload, "framework": framework,
-                  "config": config, "wall_s": row["wall_s"], "energy": None, "meter": None,
-                  "stages": [stage], "summary": {}, "status": "ok", "error": None,
-                  "source": row["source"], "source_id": row.get("source_id")}
-        runs.append(ImportedRun(run_id, workload, framework, row["wall_s"], config, result))
-    return store.add_imported(runs)
