@@ -7,6 +7,7 @@ how fast the machine is — only on what is stored, printed and written.
 from __future__ import annotations
 
 import json
+import logging
 
 import optuna
 import pytest
@@ -52,10 +53,10 @@ def test_profile_stores_tagged_runs_and_prints_the_plan_then_the_energy(tmp_path
     spent_at = out.index("spent")
     assert plan_at < spent_at  # what will run is printed before what it cost
     assert "[meter tdp, modelled]" in out[spent_at:]
-    rows = _rows(db)
-    assert rows and all(json.loads(r["config_json"])["profile"] is True for r in rows)
-    assert all(r["status"] == "ok" for r in rows)
     with Store(db) as s:
+        records = s.records()
+        assert records and all(r.config["profile"] is True for r in records)
+        assert all(r.status == "ok" for r in records)
         profiles = profiles_from_store(s, "pi")
     # 10 runs, each read once although a repeated one is stored both alone and inside its
     # combined run: every task count twice at ⅛ of the size, the two ends once at ½
@@ -162,6 +163,21 @@ def test_predict_at_given_settings(profiled, tmp_path):
     assert not any("extrapolates" in w for p in data["predictions"] for w in p["warnings"])
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--at", "reduce.tasks=2"], "unknown stage 'reduce' (profiled stages: map)"),
+    (["--at", "tasks=two"], "--at: tasks must be a number"),
+    (["--at", "num_cpus=2"], "gives no tasks for stage 'map'"),
+    (["--at", "tasks=2", "--max-seconds", "3"], "give one or the other"),
+    (["--size", "-1"], "--size must be > 0"),
+])
+def test_predict_bad_settings_are_one_line(profiled, capsys, extra, message):
+    db, _ = profiled
+    code = run_command(predict.main, ["--workload", "pi", "--size", "1e5", "--db", str(db),
+                                      *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err, err
+
+
 def test_predict_with_too_few_profiles_says_how_many_more(tmp_path, capsys):
     db = tmp_path / "r.sqlite"
     for tasks in (1, 2, 4):
@@ -248,6 +264,7 @@ def test_tune_with_the_model_sampler_profiles_then_enqueues_the_plan(tmp_path, c
 
 
 def test_tune_seeds_a_pipeline_per_stage(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="rayjoule")
     db, out = tmp_path / "r.sqlite", tmp_path / "t.json"
     code = tune.main(["--workload", "wordcount", "--size", "200000", "--frameworks", "native",
                       *METER, "--tasks", "map=1:8,reduce=1:8", "--concurrency", "2",
@@ -260,8 +277,11 @@ def test_tune_seeds_a_pipeline_per_stage(tmp_path, caplog):
     assert set(fixed) == {"tasks.map", "tasks.reduce"}  # top is capped, concurrency fixed
     assert all(1 <= v <= 8 for v in fixed.values())
     # the refit after the third trial learns from the trials: reduce's profiles from trials
-    # carry map's task count (its fan-in through the shuffle) like its profiling runs do
-    assert not [r for r in caplog.records if "refit" in r.getMessage()], caplog.text
+    # carry map's task count (its fan-in through the shuffle) like its profiling runs do, so
+    # the refit runs and succeeds with both modelled stages of all three trials
+    messages = [r.getMessage() for r in caplog.records]
+    assert "model refitted after trial 2 with 6 trial profiles" in messages, caplog.text
+    assert not [m for m in messages if "refit" in m and "failed" in m], caplog.text
 
 
 # -- the modelling fixes this command relies on ------------------------------------------------
