@@ -7,9 +7,8 @@ model expects the fewest joules:
 
 1. profiles of the workload in the store (same framework and parameters) are fitted; if
    there are too few, the profiling design of :mod:`rayjoule.modelling.profiling_design` is
-   run first,
-   its grid at ⅛ of the tuner's size and its two anchors at ½ (stored, tagged, and its
-   energy printed);
+   run first, its grid at ⅛ of the tuner's size and its two anchors at ½ (stored, tagged,
+   and shown by the command before and after);
 2. the optimiser picks per-stage settings within the tuner's search space (and the
    profiled range) under ``--max-seconds``; the optimum and its rivals (the settings
    likeliest to be within 5 % of the best, and the optimum at other concurrencies — which
