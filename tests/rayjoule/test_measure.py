@@ -227,6 +227,7 @@ def test_a_block_of_ray_tasks_and_actor_calls_is_metered_per_task(ray_session, t
             [i * i for i in range(12)]
         counter = Counter.remote()
         assert ray_session.get([counter.incr.remote() for _ in range(4)])[-1] == 4
+    left = time.time()
     r = m.result
     assert r.status == "ok" and r.workload == "squares" and r.framework == "ray"
     assert r.meter.kind == "modelled" and all(h.meter.name == "tdp" for h in r.hosts)
@@ -236,7 +237,7 @@ def test_a_block_of_ray_tasks_and_actor_calls_is_metered_per_task(ray_session, t
     assert r.summary["events_dropped"] is False and r.summary["events_settled"] is True
     assert r.summary["task_source"] == "gcs"
     assert conserved(r)
-    assert all(entered <= t.start <= t.end <= entered + r.wall_s + 60 for t in r.tasks)
+    assert all(entered <= t.start <= t.end <= left + 1 for t in r.tasks)
     node_ids = {n["NodeID"] for n in ray_session.nodes()}
     assert {t.node_id for t in r.tasks} <= node_ids
     assert sum(t.cpu_s for t in r.tasks if t.stage == "square") > 0

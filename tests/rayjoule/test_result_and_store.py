@@ -1,4 +1,5 @@
 import json
+import os
 import sqlite3
 
 import pytest
@@ -72,6 +73,66 @@ def test_store_rejects_bad_paths(tmp_path):
     assert junk.read_bytes() == b"this is not sqlite" * 100
     with pytest.raises(ConfigError, match="not found"):
         open_existing(tmp_path / "nope.sqlite")
+
+
+UNOPENABLE = [p for p in ("/proc/rayjoule-test.sqlite",) if os.path.isdir(os.path.dirname(p))]
+
+
+@pytest.mark.parametrize("path", UNOPENABLE)
+def test_a_store_that_sqlite_cannot_open_is_one_clear_config_error(path):
+    """A folder where no file can be created (here procfs, which refuses even root)."""
+    with pytest.raises(ConfigError, match="cannot be opened as a results store"):
+        Store(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_a_store_in_a_folder_that_cannot_be_written_is_refused(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(ConfigError, match="not writable"):
+            Store(folder / "r.sqlite")
+    finally:
+        folder.chmod(0o700)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_read_only_store_reads_runs_and_never_writes(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with Store(db) as s:
+        s.begin("r1", workload="pi", framework="native", config={"size": 3})
+        s.finish(make_result("r1"))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with Store.open_read_only(db) as s:
+        assert s.read_only
+        (record,) = s.records()
+        assert (record.run_id, record.status, record.config) == ("r1", "ok", {"size": 3})
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            s.fail("r1", "boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    with Store(db) as s:
+        assert s.get_row("r1")["status"] == "ok"
+
+
+def test_a_read_only_open_refuses_what_is_not_a_store_and_leaves_it_alone(tmp_path):
+    foreign = tmp_path / "optuna.sqlite"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE studies (id INTEGER)")
+    db.commit()
+    db.close()
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not sqlite" * 100)
+    snapshot = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for path, message in [(foreign, r"not a rayjoule results store \(tables: studies\)"),
+                          (empty, r"not a rayjoule results store \(no tables\)"),
+                          (junk, "not a usable"), (tmp_path / "nope.sqlite", "not found"),
+                          (tmp_path, "not a file")]:
+        with pytest.raises(ConfigError, match=message):
+            Store.open_read_only(path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == snapshot
 
 
 def test_export_parquet_is_readable_by_pandas(tmp_path):
