@@ -340,7 +340,15 @@ def measure(name: str = "measure", *, address: str | None = None, meter: str = "
     With ``background`` (the default) leaving the block closes the meter windows and
     returns at once; the wait for the events, the attribution and the store write go on in
     a thread, and ``result`` waits for them. ``background=False`` does it all before the
-    block is left. Raises :class:`~rayjoule.core.errors.ConfigError` for bad arguments
+    block is left.
+
+    Before ``ray.shutdown()`` of a Ray instance the program started itself, call
+    ``m.wait()`` (or ``rayjoule.wait_all()``): the task events are read from that
+    instance's GCS. rayjoule never wraps ``ray.shutdown``; a block whose events were gone
+    is stored ``failed`` with a message saying so (``result`` raises it), never lost
+    silently. Any number of blocks may run one after another in one process (a tuner's
+    trials); each is attributed in its own thread. Raises
+    :class:`~rayjoule.core.errors.ConfigError` for bad arguments
     (before anything runs) and :class:`~rayjoule.core.errors.RayjouleError` when another
     block is open.
     """
