@@ -165,3 +165,54 @@ def test_records_parse_config_and_result_and_imported_runs_are_time_only(tmp_pat
         assert imported.status == "ok" and imported.wall_s == 1.5
         assert imported.result == {"stages": []} and imported.total_j is None
         assert store.record("absent") is None
+
+
+# -- the run recorder: one way a run's final state is written -------------------------
+class RefusingStore(Store):
+    """A store whose disk refuses the result (the run's row itself was written)."""
+
+    def finish(self, result):
+        raise OSError("disk full")
+
+
+@pytest.mark.parametrize("error, status, text", [
+    (None, "ok", None),
+    (ValueError("boom"), "failed", "ValueError: boom"),
+    (ConfigError("size must be > 0"), "failed", "size must be > 0"),
+    (KeyboardInterrupt(), "interrupted", "interrupted (KeyboardInterrupt)"),
+])
+def test_the_recorder_stores_each_outcome_with_one_error_text(tmp_path, error, status, text):
+    from rayjoule.runs.recorder import RunRecorder
+
+    with Store(tmp_path / "r.sqlite") as store:
+        with_result, without = RunRecorder(store, "r1"), RunRecorder(store, "r2")
+        for rec in (with_result, without):
+            rec.begin(workload="pi", framework="native", config={})
+        stored = with_result.finish(make_result("r1"), error)
+        assert (stored.status, stored.error) == (status, text)
+        assert store.get("r1").status == status and store.get_row("r1")["error"] == text
+        if error is not None:
+            assert without.finish(None, error) is None
+            assert (store.get_row("r2")["status"], store.get_row("r2")["error"]) == \
+                (status, text)
+
+
+def test_the_recorder_marks_a_run_failed_when_the_store_refuses_its_result(tmp_path):
+    from rayjoule.runs.recorder import RunRecorder
+
+    with RefusingStore(tmp_path / "r.sqlite") as store:
+        rec = RunRecorder(store, "r1")
+        rec.begin(workload="pi", framework="native", config={})
+        with pytest.raises(OSError, match="disk full"):
+            rec.finish(make_result("r1"), None)
+        row = store.get_row("r1")
+    assert (row["status"], row["error"]) == ("failed", "storing the result failed: "
+                                             "OSError: disk full")
+
+
+def test_a_recorder_without_a_store_returns_the_result_and_writes_nothing():
+    from rayjoule.runs.recorder import RunRecorder
+
+    rec = RunRecorder(None, "r1")
+    rec.begin(workload="pi", framework="native", config={})
+    assert rec.finish(make_result("r1"), RuntimeError("x")).error == "RuntimeError: x"
