@@ -31,14 +31,15 @@ def run(config: RunConfig, **kwargs: Any) -> RunResult:
 
 #: what ``rayjoule.<name>`` imports on first use (keeps ``import rayjoule`` free of Ray)
 _LAZY = {
-    "measure": "rayjoule.runs.measure",
-    "measured": "rayjoule.runs.measure",
-    "Measurement": "rayjoule.runs.measure",
+    "measure": "rayjoule.runs.measured_block",
+    "measured": "rayjoule.runs.measured_block",
+    "Measurement": "rayjoule.runs.measured_block",
+    "wait_all": "rayjoule.runs.measured_block",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """``rayjoule.measure`` / ``rayjoule.measured``: imported when first used."""
+    """``rayjoule.measure`` / ``measured`` / ``wait_all``: imported when first used."""
     if name in _LAZY:
         import importlib
 
@@ -61,4 +62,5 @@ __all__ = [
     "measure",
     "measured",
     "run",
+    "wait_all",
 ]

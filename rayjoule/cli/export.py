@@ -2,22 +2,23 @@
 
 One Parquet file per table (runs, tasks, samples) with a fixed schema, so pandas,
 DuckDB or Spark read them directly and the exports of several stores read as one
-``pyarrow.dataset``; what the columns mean is in :mod:`rayjoule.runs.parquet`. This
-module holds the arguments and the rendering only.
+``pyarrow.dataset``; what the columns mean is in
+:mod:`rayjoule.runs.reports.parquet_export`. This module holds the arguments and the
+rendering only.
 """
 
 from __future__ import annotations
 
 from rayjoule.cli.common import Parser, add_store_args, check_writable, write_json
-from rayjoule.runs.parquet import ExportedTable, export_parquet
+from rayjoule.runs.reports.parquet_export import ExportedTable, export_parquet
 from rayjoule.runs.store import open_existing
 
 __all__ = ["export_parquet", "main"]
 
 DESCRIPTION = ("The results store as Parquet: runs, tasks and meter samples, one file each, "
                "with fixed column types, so exports of several stores read as one dataset "
-               "(pyarrow.dataset, DuckDB, Spark). Columns: see rayjoule/runs/parquet.py and "
-               "docs/metrics.md.")
+               "(pyarrow.dataset, DuckDB, Spark). Columns: see "
+               "rayjoule/runs/reports/parquet_export.py and docs/metrics.md.")
 
 
 def main(argv: list[str] | None = None) -> int:

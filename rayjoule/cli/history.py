@@ -19,7 +19,7 @@ from rich.table import Table
 
 from rayjoule.cli.common import Parser, check_writable, results_console, write_json
 from rayjoule.core.config import DEFAULT_DB
-from rayjoule.runs import history as hist
+from rayjoule.runs import reports as hist
 
 
 def build_parser() -> Parser:

@@ -6,9 +6,9 @@ repeat. ``compare`` keeps one Session per framework open and interleaves their r
 :func:`run` is one Session used ``config.repeats`` times.
 
 The failure contract: once a run's row exists, one ``try/finally`` always writes its final
-state — ``ok``, ``failed`` with the error (a task raised, a worker or a meter died, energy
-that cannot be attributed), or ``interrupted`` (Ctrl-C, SIGTERM) — with whatever energy
-was measured until then.
+state through the :class:`~rayjoule.runs.recorder.RunRecorder` — ``ok``, ``failed`` with
+the error (a task raised, a worker or a meter died, energy that cannot be attributed), or
+``interrupted`` (Ctrl-C, SIGTERM) — with whatever energy was measured until then.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from rayjoule.frameworks import executor_for
 from rayjoule.frameworks.job import Job, OnTaskDone, plan_job
 from rayjoule.metering.choose import metering_for
 from rayjoule.runs.assemble import Measured, assemble
+from rayjoule.runs.recorder import RunRecorder, describe_error
 from rayjoule.runs.store import Store
 
 log = logging.getLogger(__name__)
@@ -89,9 +90,9 @@ class Session:
         """One metered, attributed, stored repeat; raises RunFailed when the work failed."""
         c = self.config
         run_id = new_run_id()
-        self.store.begin(run_id, workload=c.workload, framework=c.framework,
-                         config=c.to_dict(), parent_id=parent_id, study=self.study,
-                         trial=self.trial)
+        recorder = RunRecorder(self.store, run_id)
+        recorder.begin(workload=c.workload, framework=c.framework, config=c.to_dict(),
+                       parent_id=parent_id, study=self.study, trial=self.trial)
         m = Measured(run_id=run_id, config=c, started_at=time.time())
         result: RunResult | None = None
         t0 = time.monotonic()
@@ -114,38 +115,16 @@ class Session:
         except BaseException as exc:
             m.error = m.error or exc
         finally:
-            self._finish(run_id, m, result)
+            try:
+                result = recorder.finish(result, m.error, m.windows)
+            except Exception as exc:  # the store refused; the run's own error wins
+                m.error = m.error or exc
         if m.error is not None:
             if isinstance(m.error, KeyboardInterrupt | RunFailed):
                 raise m.error
-            raise RunFailed(f"run {run_id} failed: {_describe(m.error)}") from m.error
+            raise RunFailed(f"run {run_id} failed: {describe_error(m.error)}") from m.error
         assert result is not None
         return result
-
-    def _finish(self, run_id: str, m: Measured, result: RunResult | None) -> None:
-        """Write the run's final state: the result when one was assembled, else the error."""
-        status = ("ok" if m.error is None
-                  else "interrupted" if isinstance(m.error, KeyboardInterrupt) else "failed")
-        error = None if m.error is None else _describe(m.error)
-        try:
-            if result is not None:
-                import dataclasses
-
-                self.store.finish(dataclasses.replace(result, status=status, error=error))
-                self.store.add_samples(run_id, [
-                    (w.host, w.meter.name, w.meter.kind, t, d, j)
-                    for w in m.windows.values() for t, d, j in w.samples
-                ])
-            else:
-                self.store.fail(run_id, error or "no result", status)
-        except Exception as exc:
-            log.error("storing run %s failed: %s", run_id, exc)
-            m.error = m.error or exc
-            try:
-                self.store.fail(run_id, f"storing the result failed: {_describe(exc)}",
-                                "failed")
-            except Exception as again:  # the store itself is gone; the error says so
-                log.error("marking run %s failed in the store failed too: %s", run_id, again)
 
     def close(self) -> None:
         self._stack.close()
@@ -191,10 +170,12 @@ def run(
         if parent_id is None:
             return results[0]
         combined = combine_repeats(parent_id, results)
-        store.begin(parent_id, workload=config.workload, framework=config.framework,
-                    config=config.to_dict(), study=study, trial=trial)
-        store.finish(combined)
-        return combined
+        recorder = RunRecorder(store, parent_id)
+        recorder.begin(workload=config.workload, framework=config.framework,
+                       config=config.to_dict(), study=study, trial=trial)
+        stored = recorder.finish(combined, None)
+        assert stored is not None
+        return stored
 
 
 def check_feasible(config: RunConfig, tasks_by_stage: dict[str, int]) -> None:
@@ -222,10 +203,3 @@ def check_feasible(config: RunConfig, tasks_by_stage: dict[str, int]) -> None:
             f"({cpu_s:.3g} CPU-s over {parallel} parallel tasks, measured on a 2-vCPU VM); "
             f"pass --max-hours {hours * 1.5:.2g} (or RAYJOULE_MAX_HOURS) to run it anyway")
 
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, KeyboardInterrupt):
-        return f"interrupted ({type(exc).__name__})"
-    if isinstance(exc, RunFailed | ConfigError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"

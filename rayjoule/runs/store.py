@@ -9,6 +9,7 @@ part of the record.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -17,64 +18,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import RunResult, TaskRecord
+from rayjoule.runs.store_schema import (
+    APPLICATION_ID,
+    MIGRATE_V1,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TASK_COLUMNS,
+)
 
-SCHEMA_VERSION = 2
-#: ``PRAGMA application_id`` of a rayjoule store ("RYJL")
-APPLICATION_ID = 0x52594A4C
-
-_TASKS_TABLE = """CREATE TABLE IF NOT EXISTS tasks (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    task_id INTEGER NOT NULL,
-    node_id TEXT, host TEXT, pid INTEGER,
-    stage TEXT NOT NULL DEFAULT 'map',
-    start REAL, "end" REAL, cpu_s REAL, slot_cpus REAL,
-    static_j REAL, dynamic_j REAL, energy_j REAL,
-    extra_json TEXT,
-    PRIMARY KEY (run_id, stage, task_id)
-);"""
-
-_SCHEMA_TEMPLATE = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    parent_id TEXT,
-    created REAL NOT NULL,
-    workload TEXT NOT NULL,
-    framework TEXT NOT NULL,
-    status TEXT NOT NULL,
-    error TEXT,
-    wall_s REAL,
-    total_j REAL,
-    static_j REAL,
-    dynamic_j REAL,
-    overhead_j REAL,
-    complete INTEGER,
-    meter TEXT,
-    kind TEXT,
-    study TEXT,
-    trial INTEGER,
-    config_json TEXT NOT NULL,
-    result_json TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_parent ON runs(parent_id);
-CREATE INDEX IF NOT EXISTS runs_study ON runs(study, trial);
-{TASKS_TABLE}
-CREATE TABLE IF NOT EXISTS samples (
-    run_id TEXT NOT NULL REFERENCES runs(run_id),
-    host TEXT NOT NULL, meter TEXT NOT NULL, kind TEXT NOT NULL,
-    t REAL NOT NULL, domain TEXT NOT NULL, joules REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS samples_run ON samples(run_id);
-"""
-
-_SCHEMA = _SCHEMA_TEMPLATE.replace("{TASKS_TABLE}", _TASKS_TABLE)
-
-TASK_COLUMNS = ("task_id", "node_id", "host", "pid", "stage", "start", "end", "cpu_s",
-                "slot_cpus", "static_j", "dynamic_j", "energy_j")
-
+__all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "TASK_COLUMNS", "ImportedRun", "RunRecord",
+           "Store", "open_existing"]
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -150,19 +107,21 @@ class Store:
 
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
+        #: True for a store opened with :meth:`open_read_only` (every write is refused)
+        self.read_only = False
         if self.path != ":memory:":
             parent = Path(self.path).expanduser().resolve().parent
             if not parent.is_dir():
                 raise ConfigError(f"results store folder does not exist: {parent}")
             if Path(self.path).is_dir():
                 raise ConfigError(f"results store path is a folder, not a file: {self.path}")
+            if not Path(self.path).exists() and not os.access(parent, os.W_OK | os.X_OK):
+                raise ConfigError(f"results store folder is not writable: {parent}")
+        # one connection, usable from any thread one call at a time (the lock): a
+        # measure() block's attribution writes from a thread of its own
+        self._lock = threading.RLock()
+        self._db = _connect(self.path, self.path)
         try:
-            # one connection, usable from any thread one call at a time (the lock): a
-            # measure() block's attribution writes from a thread of its own
-            self._lock = threading.RLock()
-            self._db = sqlite3.connect(self.path, timeout=30, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
             version = self._recognise()  # before any write: a foreign file stays untouched
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
@@ -170,18 +129,48 @@ class Store:
                 self._db.execute(f"PRAGMA application_id={APPLICATION_ID}")
             elif version < SCHEMA_VERSION:
                 self._migrate(version)
-            self._db.executescript(_SCHEMA)
+            self._db.executescript(SCHEMA)
             self._db.execute(
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise ConfigError(
-                f"{self.path} is not a usable rayjoule results store: {exc}"
-            ) from None
+            raise ConfigError(_unusable(self.path, exc)) from None
         except ConfigError:
             self._db.close()
             raise
+
+    @classmethod
+    def open_read_only(cls, path: str | Path) -> Store:
+        """Open an existing store for reading only: no file is created or changed.
+
+        Without a ``-wal`` file beside it the store is wholly in its main file, and it is
+        opened ``immutable`` so SQLite creates no ``-wal``/``-shm`` files next to it either;
+        with one (a writer is running, or crashed) it is opened ``mode=ro`` so the WAL's
+        committed runs are read too. Anything but a rayjoule store is refused with a
+        ConfigError, as :class:`Store` refuses it.
+        """
+        p = Path(path).expanduser()
+        if not p.exists():
+            raise ConfigError(f"results store not found: {path}")
+        if not p.is_file():
+            raise ConfigError(f"results store path is not a file: {path}")
+        wal = p.with_name(p.name + "-wal")
+        uri = f"file:{quote(str(p.resolve()))}?mode=ro" + ("" if wal.exists() else "&immutable=1")
+        store = cls.__new__(cls)
+        store.path, store.read_only, store._lock = str(path), True, threading.RLock()
+        store._db = _connect(uri, str(path), uri=True)
+        try:
+            if store._recognise() is None:
+                raise ConfigError(f"{path} is not a rayjoule results store (no tables); "
+                                  "give another --db")
+        except sqlite3.DatabaseError as exc:
+            store._db.close()
+            raise ConfigError(_unusable(str(path), exc)) from None
+        except ConfigError:
+            store._db.close()
+            raise
+        return store
 
     def _recognise(self) -> int | None:
         """The schema version of an existing store, None for an empty file; refuse others.
@@ -194,9 +183,9 @@ class Store:
         if not tables:
             return None
         if "meta" not in tables or "runs" not in tables:
-            raise ConfigError(f"{self.path} is an SQLite file of another application (tables: "
-                              f"{', '.join(sorted(tables)[:5])}), not a rayjoule results "
-                              "store; give another --db")
+            raise ConfigError(f"{self.path} is an SQLite file of another application, not a "
+                              f"rayjoule results store (tables: {', '.join(sorted(tables)[:5])})"
+                              "; give another --db")
         row = self._db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         version = int(row[0]) if row and str(row[0]).isdigit() else 0
         if not 1 <= version <= SCHEMA_VERSION:
@@ -206,20 +195,7 @@ class Store:
 
     def _migrate(self, version: int) -> None:
         """Bring a version-1 store (rayjoule 0.1) to this schema, keeping every row."""
-        self._db.executescript(f"""
-            BEGIN IMMEDIATE;
-            ALTER TABLE runs ADD COLUMN overhead_j REAL;
-            ALTER TABLE runs ADD COLUMN complete INTEGER;
-            ALTER TABLE tasks RENAME TO tasks_v1;
-            {_TASKS_TABLE};
-            INSERT INTO tasks (run_id, task_id, node_id, host, pid, start, "end", cpu_s,
-                               dynamic_j, energy_j)
-                SELECT run_id, task_id, node_id, host, pid, start, "end", cpu_s, energy_j,
-                       energy_j FROM tasks_v1;
-            DROP TABLE tasks_v1;
-            UPDATE meta SET value='{SCHEMA_VERSION}' WHERE key='schema_version';
-            COMMIT;
-        """)
+        self._db.executescript(MIGRATE_V1)
 
     def close(self) -> None:
         with self._lock:
@@ -244,7 +220,10 @@ class Store:
 
     def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(f"{self.path}: cannot read the store: {exc}") from None
 
     # -- writing -----------------------------------------------------------------
     def begin(
@@ -372,6 +351,22 @@ class Store:
         with self._lock:
             cur = self._db.execute(f"SELECT * FROM {name}")
             return [c[0] for c in cur.description], [tuple(r) for r in cur.fetchall()]
+
+
+def _connect(target: str, path: str, uri: bool = False) -> sqlite3.Connection:
+    """An SQLite connection, or a ConfigError that says why there is none (a folder that
+    cannot be written, a file without permission)."""
+    try:
+        db = sqlite3.connect(target, timeout=30, isolation_level=None,
+                             check_same_thread=False, uri=uri)
+    except sqlite3.Error as exc:
+        raise ConfigError(f"{path} cannot be opened as a results store: {exc}") from None
+    db.row_factory = sqlite3.Row
+    return db
+
+
+def _unusable(path: str, exc: sqlite3.DatabaseError) -> str:
+    return f"{path} is not a usable rayjoule results store: {exc}"
 
 
 _TASK_SQL = ", ".join(f'"{c}"' for c in TASK_COLUMNS)

@@ -26,7 +26,7 @@ from rayjoule.core.result import (
     TaskRecord,
     combine_repeats,
 )
-from rayjoule.runs.parquet import SCHEMAS, TABLES, TIMESTAMP, export_parquet
+from rayjoule.runs.reports.parquet_export import SCHEMAS, TABLES, TIMESTAMP, export_parquet
 from rayjoule.runs.store import Store
 
 T0 = 1_767_225_600.25  # 2026-01-01 00:00:00.25 UTC

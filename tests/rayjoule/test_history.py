@@ -13,7 +13,7 @@ import pytest
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import Energy, HostEnergy, MeterLabel, RunResult, combine_repeats
-from rayjoule.runs import history as hist
+from rayjoule.runs import reports as hist
 from rayjoule.runs.store import Store
 
 MACHINES = {

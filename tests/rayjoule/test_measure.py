@@ -19,8 +19,9 @@ import pytest
 
 import rayjoule
 from rayjoule import ConfigError, RayjouleError
-from rayjoule.runs import ray_tasks
-from rayjoule.runs.ray_tasks import EventBatch, TaskEvent, WorkerCpu
+from rayjoule.runs.measured_block import task_events, worker_cpu
+from rayjoule.runs.measured_block.task_events import EventBatch, TaskEvent
+from rayjoule.runs.measured_block.worker_cpu import WorkerCpu
 from rayjoule.runs.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,11 +40,11 @@ def test_select_keeps_attempts_that_began_inside_the_block_and_counts_the_rest()
         ev("late", start=20.5, end=21.0),
         ev("never", start=None, end=None, state="PENDING_NODE_ASSIGNMENT"),
         ev("driver", kind="DRIVER_TASK", start=1.0, end=None, state="RUNNING"),
-        ev("probe", name=ray_tasks.CPU_PROBE, start=10.2),
+        ev("probe", name=task_events.CPU_PROBE, start=10.2),
         ev("meter", kind="ACTOR_TASK", name="MeterActor.stop_window", start=10.3),
         ev("long", start=12.0, end=None, state="RUNNING"),
     ]
-    sel = ray_tasks.select(events, 10.0, 20.0, ended_before=2)  # 2 skipped by the reader
+    sel = task_events.select(events, 10.0, 20.0, ended_before=2)  # 2 skipped by the reader
     assert [t.task_id for t in sel.tasks] == ["a", "long"]
     assert sel.excluded == {"before_block": 3, "after_block": 1, "not_started": 1,
                             "driver": 1, "rayjoule": 2}
@@ -53,7 +54,7 @@ def test_select_keeps_attempts_that_began_inside_the_block_and_counts_the_rest()
 def test_locate_gives_an_actors_creation_task_the_node_of_its_worker():
     creation = ev("c", kind="ACTOR_CREATION_TASK", name="A.__init__", node="", actor="x")
     call = ev("m", kind="ACTOR_TASK", name="A.f", node="n7", actor="x")
-    assert [t.node_id for t in ray_tasks.locate([creation, call], [creation, call])] == \
+    assert [t.node_id for t in task_events.locate([creation, call], [creation, call])] == \
         ["n7", "n7"]
 
 
@@ -63,7 +64,7 @@ def test_state_api_rows_become_task_events():
                           actor_id="cd", node_id="n", worker_pid=42, worker_id="w",
                           required_resources={"CPU": 0.5}, start_time_ms=1500,
                           end_time_ms=2500, state="FINISHED")
-    e = ray_tasks._from_state(row)
+    e = task_events._from_state(row)
     assert (e.name, e.kind, e.pid, e.cpus, e.start, e.end, e.attempt) == \
         ("Counter.incr", "ACTOR_TASK", 42, 0.5, 1.5, 2.5, 1)
 
@@ -89,14 +90,14 @@ def settle(reads, clock, **kw):
         return EventBatch(next(batches), "fake")
 
     kw = {"ended_at": 100.0, "interval_s": 1.0, "limit_s": 5.0, **kw}
-    batch, settled = ray_tasks.settle(read, 10.0, 20.0, clock=clock, sleep=clock.sleep, **kw)
+    batch, settled = task_events.settle(read, 10.0, 20.0, clock=clock, sleep=clock.sleep, **kw)
     return batch, settled, polls
 
 
 def test_settle_reads_once_after_one_report_interval_when_everything_has_ended():
     clock = FakeClock()
     batch, settled, polls = settle([[ev("a")]], clock)
-    assert settled and polls == [pytest.approx(100.0 + 1.0 + ray_tasks.GRACE_S)]
+    assert settled and polls == [pytest.approx(100.0 + 1.0 + task_events.GRACE_S)]
 
 
 def test_settle_waits_for_a_task_whose_end_arrives_later():
@@ -117,7 +118,7 @@ def test_settle_accepts_tasks_that_stay_running_past_the_block():
     clock = FakeClock()
     running = ev("a", end=None, state="RUNNING")
     batch, settled, polls = settle([[running]] * 20, clock)
-    assert settled and polls[-1] - polls[0] >= 1.0 + ray_tasks.GRACE_S
+    assert settled and polls[-1] - polls[0] >= 1.0 + task_events.GRACE_S
 
 
 def test_settle_gives_up_at_its_limit_and_says_so():
@@ -134,7 +135,7 @@ def test_a_workers_cpu_time_is_split_among_its_tasks_by_wall_time():
              ev("c", pid=2, start=10.0, end=12.0)]
     before = {"n1": {1: WorkerCpu(5, 1.0, 2.0), 2: WorkerCpu(6, 1.0, 1.0)}}
     after = {"n1": {1: WorkerCpu(5, 1.0, 6.0), 2: WorkerCpu(6, 1.0, 2.5)}}
-    cpu, basis = ray_tasks.task_cpu(tasks, before, after, lambda t: t.cpus)
+    cpu, basis = worker_cpu.task_cpu(tasks, before, after, lambda t: t.cpus)
     assert cpu == pytest.approx([1.0, 3.0, 1.5]) and basis == ["sampled"] * 3
 
 
@@ -142,7 +143,7 @@ def test_a_worker_started_in_the_block_leaves_its_start_up_to_overhead():
     tasks = [ev("a", start=12.0, end=13.0)]  # the process was created at 11.0
     before = {"n1": {}}
     after = {"n1": {1: WorkerCpu(7, 11.0, 0.8)}}
-    cpu, basis = ray_tasks.task_cpu(tasks, before, after, lambda t: t.cpus)
+    cpu, basis = worker_cpu.task_cpu(tasks, before, after, lambda t: t.cpus)
     assert cpu == pytest.approx([0.4]) and basis == ["sampled"]
 
 
@@ -150,13 +151,13 @@ def test_a_reused_pid_is_a_new_process_and_a_vanished_worker_is_estimated():
     tasks = [ev("a", start=12.0, end=13.0), ev("b", pid=3, start=10.0, end=12.0, cpus=2.0)]
     before = {"n1": {1: WorkerCpu(5, 1.0, 50.0), 3: WorkerCpu(6, 1.0, 1.0)}}
     after = {"n1": {1: WorkerCpu(9, 12.0, 0.5)}}  # pid 1 belongs to another process now
-    cpu, basis = ray_tasks.task_cpu(tasks, before, after, lambda t: t.cpus)
+    cpu, basis = worker_cpu.task_cpu(tasks, before, after, lambda t: t.cpus)
     assert cpu == pytest.approx([0.5, 4.0]) and basis == ["sampled", "estimated"]
 
 
 def test_measure_is_exported_without_importing_ray_at_import_time():
     code = ("import sys, rayjoule; assert 'ray' not in sys.modules; "
-            "assert rayjoule.measure.__module__ == 'rayjoule.runs.measure'; "
+            "assert rayjoule.measure.__module__ == 'rayjoule.runs.measured_block.block'; "
             "assert {'measure', 'measured'} <= set(rayjoule.__all__); "
             "assert 'ray' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
@@ -220,11 +221,13 @@ def conserved(r):
 
 def test_a_block_of_ray_tasks_and_actor_calls_is_metered_per_task(ray_session, tmp_path):
     square, Counter, _ = program(ray_session)
+    entered = time.time()
     with rayjoule.measure("squares", **opts(tmp_path)) as m:
         assert ray_session.get([square.remote(i) for i in range(12)]) == \
             [i * i for i in range(12)]
         counter = Counter.remote()
         assert ray_session.get([counter.incr.remote() for _ in range(4)])[-1] == 4
+    left = time.time()
     r = m.result
     assert r.status == "ok" and r.workload == "squares" and r.framework == "ray"
     assert r.meter.kind == "modelled" and all(h.meter.name == "tdp" for h in r.hosts)
@@ -234,7 +237,7 @@ def test_a_block_of_ray_tasks_and_actor_calls_is_metered_per_task(ray_session, t
     assert r.summary["events_dropped"] is False and r.summary["events_settled"] is True
     assert r.summary["task_source"] == "gcs"
     assert conserved(r)
-    assert all(m._t_start <= t.start <= t.end <= m._t_start + r.wall_s + 1 for t in r.tasks)
+    assert all(entered <= t.start <= t.end <= left + 1 for t in r.tasks)
     node_ids = {n["NodeID"] for n in ray_session.nodes()}
     assert {t.node_id for t in r.tasks} <= node_ids
     assert sum(t.cpu_s for t in r.tasks if t.stage == "square") > 0
@@ -289,6 +292,12 @@ def test_an_exception_in_the_block_stores_a_failed_run_and_propagates(ray_sessio
         assert len(store.tasks(r.run_id)) == 4
 
 
+def attributing(m):
+    """Whether the block's attribution thread is running (threads are public by name)."""
+    return any(t.name == f"rayjoule-measure-{m.run_id}" and t.is_alive()
+               for t in threading.enumerate())
+
+
 def test_leaving_a_block_leaves_the_attribution_to_a_thread_that_result_waits_for(
         ray_session, tmp_path):
     square, _, _ = program(ray_session)
@@ -296,9 +305,9 @@ def test_leaving_a_block_leaves_the_attribution_to_a_thread_that_result_waits_fo
         ray_session.get([square.remote(i) for i in range(3)])
     # the thread first sleeps one report interval: the events cannot have been read yet
     assert "stop" in m.phases_s and "settle" not in m.phases_s
-    assert m._finisher is not None and m._finisher.name == f"rayjoule-measure-{m.run_id}"
+    assert attributing(m)
     r = m.result
-    assert not m._finisher.is_alive() and {"settle", "assemble", "store"} <= set(m.phases_s)
+    assert not attributing(m) and {"settle", "assemble", "store"} <= set(m.phases_s)
     assert r.status == "ok" and len(r.tasks) == 3 and conserved(r)
     assert m.config["background"] is True
     with Store(tmp_path / "m.sqlite") as store:
@@ -309,7 +318,7 @@ def test_background_false_attributes_before_the_block_is_left(ray_session, tmp_p
     square, _, _ = program(ray_session)
     with rayjoule.measure("here", background=False, **opts(tmp_path)) as m:
         ray_session.get([square.remote(i) for i in range(2)])
-    assert m._finisher is None and {"settle", "assemble", "store"} <= set(m.phases_s)
+    assert not attributing(m) and {"settle", "assemble", "store"} <= set(m.phases_s)
     assert len(m.result.tasks) == 2 and m.result.config["background"] is False
 
 
@@ -330,12 +339,12 @@ def test_a_block_may_open_while_the_previous_one_is_attributed(ray_session, tmp_
 def test_a_failure_found_after_the_block_is_raised_by_result_and_stored(
         ray_session, tmp_path, monkeypatch, caplog):
     from rayjoule.core.errors import RunFailed
-    from rayjoule.runs import block_tasks
+    from rayjoule.runs.measured_block import task_records
 
     def broken(*args, **kwargs):
         raise RuntimeError("events unreadable")
 
-    monkeypatch.setattr(block_tasks, "records", broken)
+    monkeypatch.setattr(task_records, "records", broken)
     square, _, _ = program(ray_session)
     with rayjoule.measure("late", **opts(tmp_path)) as m:  # leaving does not raise
         ray_session.get(square.remote(1))
@@ -347,29 +356,66 @@ def test_a_failure_found_after_the_block_is_raised_by_result_and_stored(
         assert row["status"] == "failed" and "events unreadable" in row["error"]
 
 
-def test_ray_shutdown_right_after_a_block_waits_for_its_attribution(tmp_path):
-    """A program that started its own instance and shuts it down at once still gets its
-    result: the block's task events are read before the GCS goes away."""
+def test_ray_shutdown_is_never_replaced_and_a_block_read_too_late_is_stored_failed(tmp_path):
+    """In a fresh interpreter that starts its own Ray: ``ray.shutdown`` is the same object
+    after measured blocks; ``m.wait()`` and ``rayjoule.wait_all()`` before ``ray.shutdown()``
+    keep every block; a block whose events Ray took down with it is stored ``failed`` with a
+    message that says what to do, and ``result`` raises it."""
     code = f"""
 import ray, rayjoule
 ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+shutdown = ray.shutdown
 
 @ray.remote
 def f(x):
     return x
 
-with rayjoule.measure("short", meter="tdp", idle_seconds=0, db={str(tmp_path / 's.sqlite')!r}) as m:
-    ray.get([f.remote(i) for i in range(5)])
+def block(name):
+    with rayjoule.measure(name, meter="tdp", idle_seconds=0,
+                          db={str(tmp_path / 's.sqlite')!r}) as m:
+        ray.get([f.remote(i) for i in range(5)])
+    return m
+
+first = block("waited")
+print("waited", len(first.wait().tasks), first.result.status)
+second = block("all")
+rayjoule.wait_all()
+print("all", len(second.result.tasks), second.result.status)
+third = block("too-soon")
 ray.shutdown()
-r = m.result
-print("tasks", len(r.tasks), r.status)
+try:
+    third.result
+except rayjoule.RunFailed as exc:
+    print("too-soon raised", exc)
+print("same shutdown", ray.shutdown is shutdown)
 """
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+                         timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "tasks 5 ok" in out.stdout
+    assert "waited 5 ok" in out.stdout and "all 5 ok" in out.stdout
+    assert "same shutdown True" in out.stdout
+    assert "too-soon raised" in out.stdout and "m.wait()" in out.stdout
     with Store(tmp_path / "s.sqlite") as store:
-        assert [row["status"] for row in store.runs()] == ["ok"]
+        rows = {row["workload"]: row for row in store.runs()}
+    assert [rows[n]["status"] for n in ("waited", "all", "too-soon")] == ["ok", "ok", "failed"]
+    assert "Ray was shut down before" in rows["too-soon"]["error"]
+    assert "rayjoule.wait_all()" in rows["too-soon"]["error"]
+
+
+def test_ten_blocks_in_a_row_in_one_process_are_all_stored_ok(ray_session, tmp_path):
+    square, _, _ = program(ray_session)
+    blocks = []
+    for i in range(10):
+        with rayjoule.measure(f"b{i}", **opts(tmp_path)) as m:
+            ray_session.get([square.remote(j) for j in range(2)])
+        blocks.append(m)
+    rayjoule.wait_all()
+    assert not any(attributing(m) for m in blocks)
+    assert all(m.result.status == "ok" and len(m.result.tasks) == 2 for m in blocks)
+    with Store(tmp_path / "m.sqlite") as store:
+        rows = store.runs()
+    assert [r["workload"] for r in rows] == [f"b{i}" for i in range(10)]
+    assert {r["status"] for r in rows} == {"ok"}
 
 
 def test_the_decorator_meters_each_call_and_returns_the_functions_value(ray_session, tmp_path):

@@ -1,4 +1,5 @@
 import json
+import os
 import sqlite3
 
 import pytest
@@ -74,6 +75,66 @@ def test_store_rejects_bad_paths(tmp_path):
         open_existing(tmp_path / "nope.sqlite")
 
 
+UNOPENABLE = [p for p in ("/proc/rayjoule-test.sqlite",) if os.path.isdir(os.path.dirname(p))]
+
+
+@pytest.mark.parametrize("path", UNOPENABLE)
+def test_a_store_that_sqlite_cannot_open_is_one_clear_config_error(path):
+    """A folder where no file can be created (here procfs, which refuses even root)."""
+    with pytest.raises(ConfigError, match="cannot be opened as a results store"):
+        Store(path)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only folder")
+def test_a_store_in_a_folder_that_cannot_be_written_is_refused(tmp_path):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(ConfigError, match="not writable"):
+            Store(folder / "r.sqlite")
+    finally:
+        folder.chmod(0o700)
+    assert list(folder.iterdir()) == []
+
+
+def test_a_read_only_store_reads_runs_and_never_writes(tmp_path):
+    db = tmp_path / "r.sqlite"
+    with Store(db) as s:
+        s.begin("r1", workload="pi", framework="native", config={"size": 3})
+        s.finish(make_result("r1"))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with Store.open_read_only(db) as s:
+        assert s.read_only
+        (record,) = s.records()
+        assert (record.run_id, record.status, record.config) == ("r1", "ok", {"size": 3})
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            s.fail("r1", "boom")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    with Store(db) as s:
+        assert s.get_row("r1")["status"] == "ok"
+
+
+def test_a_read_only_open_refuses_what_is_not_a_store_and_leaves_it_alone(tmp_path):
+    foreign = tmp_path / "optuna.sqlite"
+    db = sqlite3.connect(foreign)
+    db.execute("CREATE TABLE studies (id INTEGER)")
+    db.commit()
+    db.close()
+    empty = tmp_path / "empty.sqlite"
+    empty.write_bytes(b"")
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"not sqlite" * 100)
+    snapshot = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for path, message in [(foreign, r"not a rayjoule results store \(tables: studies\)"),
+                          (empty, r"not a rayjoule results store \(no tables\)"),
+                          (junk, "not a usable"), (tmp_path / "nope.sqlite", "not found"),
+                          (tmp_path, "not a file")]:
+        with pytest.raises(ConfigError, match=message):
+            Store.open_read_only(path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == snapshot
+
+
 def test_export_parquet_is_readable_by_pandas(tmp_path):
     import pandas as pd
 
@@ -104,3 +165,54 @@ def test_records_parse_config_and_result_and_imported_runs_are_time_only(tmp_pat
         assert imported.status == "ok" and imported.wall_s == 1.5
         assert imported.result == {"stages": []} and imported.total_j is None
         assert store.record("absent") is None
+
+
+# -- the run recorder: one way a run's final state is written -------------------------
+class RefusingStore(Store):
+    """A store whose disk refuses the result (the run's row itself was written)."""
+
+    def finish(self, result):
+        raise OSError("disk full")
+
+
+@pytest.mark.parametrize("error, status, text", [
+    (None, "ok", None),
+    (ValueError("boom"), "failed", "ValueError: boom"),
+    (ConfigError("size must be > 0"), "failed", "size must be > 0"),
+    (KeyboardInterrupt(), "interrupted", "interrupted (KeyboardInterrupt)"),
+])
+def test_the_recorder_stores_each_outcome_with_one_error_text(tmp_path, error, status, text):
+    from rayjoule.runs.recorder import RunRecorder
+
+    with Store(tmp_path / "r.sqlite") as store:
+        with_result, without = RunRecorder(store, "r1"), RunRecorder(store, "r2")
+        for rec in (with_result, without):
+            rec.begin(workload="pi", framework="native", config={})
+        stored = with_result.finish(make_result("r1"), error)
+        assert (stored.status, stored.error) == (status, text)
+        assert store.get("r1").status == status and store.get_row("r1")["error"] == text
+        if error is not None:
+            assert without.finish(None, error) is None
+            assert (store.get_row("r2")["status"], store.get_row("r2")["error"]) == \
+                (status, text)
+
+
+def test_the_recorder_marks_a_run_failed_when_the_store_refuses_its_result(tmp_path):
+    from rayjoule.runs.recorder import RunRecorder
+
+    with RefusingStore(tmp_path / "r.sqlite") as store:
+        rec = RunRecorder(store, "r1")
+        rec.begin(workload="pi", framework="native", config={})
+        with pytest.raises(OSError, match="disk full"):
+            rec.finish(make_result("r1"), None)
+        row = store.get_row("r1")
+    assert (row["status"], row["error"]) == ("failed", "storing the result failed: "
+                                             "OSError: disk full")
+
+
+def test_a_recorder_without_a_store_returns_the_result_and_writes_nothing():
+    from rayjoule.runs.recorder import RunRecorder
+
+    rec = RunRecorder(None, "r1")
+    rec.begin(workload="pi", framework="native", config={})
+    assert rec.finish(make_result("r1"), RuntimeError("x")).error == "RuntimeError: x"

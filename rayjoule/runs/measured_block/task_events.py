@@ -1,4 +1,4 @@
-"""Which Ray tasks ran inside a measured block, where, and how much CPU each used.
+"""Which Ray tasks ran inside a measured block, where and when: Ray's task events.
 
 Ray records every task attempt as *task events* (running, finished or failed, with node and
 worker pid) in the GCS, the data source of its state API (``ray list tasks``).
@@ -10,19 +10,14 @@ on Ray's generated protobufs, not a public API, so the public ``list_tasks`` is 
 fallback (a Ray that sends task events to the dashboard, or moved those modules).
 
 Workers flush events every ``RAY_task_events_report_interval_ms`` (1 s by default), so
-:func:`settle` polls until the block's tasks have ended or stay running past it.
-
-Task events carry no CPU time. :func:`cpu_sample` reads every Ray worker process's CPU time
-on each node (a zero-CPU task pinned to the node: pids are read in the workers' own pid
-namespace) at the block's start and end; :func:`task_cpu` splits each worker's CPU time
-among the block's tasks that ran in it, by their wall time.
+:func:`settle` polls until the block's tasks have ended or stay running past it. The CPU
+time of each task comes from :mod:`~rayjoule.runs.measured_block.worker_cpu`.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import time
 from collections import defaultdict
@@ -30,7 +25,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rayjoule.cluster.connect import remote_once
 from rayjoule.core.errors import RayjouleError
 from rayjoule.metering.ray_meters import MeterActor
 
@@ -44,8 +38,6 @@ _OWN_ACTOR_PREFIX = f"{MeterActor.__name__}."
 GRACE_S = 0.25
 POLL_S = 0.25
 DEFAULT_REPORT_INTERVAL_S = 1.0
-#: markers of a Ray worker process in its command line (``ray::IDLE``, ``ray::f``)
-_WORKER_MARKERS = ("ray::", "default_worker.py")
 _TERMINAL = ("FINISHED", "FAILED")
 #: the profile event spanning the task's own code (not argument fetching or output storing)
 EXECUTE = "task:execute"
@@ -271,7 +263,9 @@ def locate(tasks: list[TaskEvent], events: Iterable[TaskEvent]) -> list[TaskEven
 
 
 def _actor_node(actor_id: str | None) -> str:
-    if not actor_id:
+    import ray
+
+    if not actor_id or not ray.is_initialized():  # never start Ray again to ask
         return ""
     from ray._private.state import actors  # the GCS actor table (as ``ray.state.actors``)
 
@@ -319,122 +313,3 @@ def _unsettled(e: TaskEvent, t_start: float, t_end: float) -> bool:
             or is_own(e):
         return False
     return e.state not in _TERMINAL or not e.known or not e.pid
-
-
-# -- CPU time --------------------------------------------------------------------
-@dataclass(frozen=True)
-class WorkerCpu:
-    """One Ray worker process at one instant."""
-
-    started: int  # clock ticks after boot when it started: with the pid, its identity
-    created: float  # epoch seconds
-    cpu_s: float  # user + system, with reaped children
-
-
-#: a node's Ray worker processes by pid
-CpuSample = dict[int, WorkerCpu]
-_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-
-
-def cpu_sample() -> CpuSample:
-    """CPU time of every Ray worker process visible here (run inside a node's probe task).
-
-    Creation times come from ``/proc`` (tick-precise): psutil's add a boot time rounded to
-    the second, too coarse for a worker's ~0.5 s start-up.
-    """
-    import psutil
-
-    out: CpuSample = {}
-    try:
-        with open("/proc/uptime") as fh:
-            boot = time.time() - float(fh.read().split()[0])
-    except (OSError, ValueError):
-        boot = None
-    for p in psutil.process_iter(["cmdline", "create_time", "cpu_times"]):
-        cmd, times = " ".join(p.info.get("cmdline") or []), p.info.get("cpu_times")
-        if times is None or not any(m in cmd for m in _WORKER_MARKERS):
-            continue
-        try:
-            with open(f"/proc/{p.pid}/stat") as fh:  # field 22: start time in ticks
-                started = int(fh.read().rpartition(")")[2].split()[19])
-            created = boot + started / _TICKS if boot is not None else p.info["create_time"]
-        except (OSError, ValueError, IndexError):
-            created = float(p.info["create_time"])
-            started = int(created * _TICKS)
-        out[p.pid] = WorkerCpu(started, created, times.user + times.system
-                               + times.children_user + times.children_system)
-    return out
-
-
-def _probe(node_id: str) -> tuple[str, CpuSample]:
-    return node_id, cpu_sample()
-
-
-def submit_cpu_probes(node_ids: Iterable[str]) -> list[Any]:
-    """Start one zero-CPU probe pinned to each node; collect with :func:`collect_cpu`."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    probe = remote_once(_probe)
-    return [probe.options(num_cpus=0, name=CPU_PROBE, max_retries=0,
-                          scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
-            .remote(n) for n in node_ids]
-
-
-def collect_cpu(refs: list[Any], timeout_s: float = 30.0) -> dict[str, CpuSample]:
-    """node id → its sample; a node that did not answer (it left) is missing, and logged."""
-    import ray
-
-    out: dict[str, CpuSample] = {}
-    for ref in refs:
-        try:
-            node_id, sample = ray.get(ref, timeout=timeout_s)
-        except (ray.exceptions.RayError, TimeoutError) as exc:
-            log.warning("a node did not report its workers' CPU time (%s); its tasks get "
-                        "the wall-time estimate", exc)
-            continue
-        out[node_id] = sample
-    return out
-
-
-def task_cpu(tasks: list[TaskEvent], before: dict[str, CpuSample],
-             after: dict[str, CpuSample],
-             slot_cpus: Callable[[TaskEvent], float]) -> tuple[list[float], list[str]]:
-    """Each task's CPU seconds and how they were obtained (``sampled`` or ``estimated``).
-
-    Per worker process: its CPU time between the block's two samples (which includes
-    Ray's own per-task work in that process), split among its tasks by wall time. A worker
-    started during the block (an actor's process, or one Ray added to its pool) first spent
-    CPU starting up (importing Ray, ~0.5 CPU-s), which is the framework's overhead: its CPU
-    time since creation is split by time between that start-up (creation → first task) and
-    its tasks. A worker gone by the end (a killed actor, ``max_calls``) gets the estimate
-    wall time × CPUs reserved, labelled ``estimated``.
-    """
-    by_worker: dict[tuple[str, int], list[int]] = defaultdict(list)
-    for i, t in enumerate(tasks):
-        by_worker[(t.node_id, t.pid)].append(i)
-    cpu = [0.0] * len(tasks)
-    basis = ["estimated"] * len(tasks)
-    for (node, pid), idx in by_worker.items():
-        walls = [max((tasks[i].end or 0.0) - (tasks[i].start or 0.0), 0.0) for i in idx]
-        total = math.fsum(walls)
-        first = min(tasks[i].start or 0.0 for i in idx)
-        spent = _worker_cpu(before.get(node, {}).get(pid), after.get(node, {}).get(pid),
-                            first, total)
-        for i, w in zip(idx, walls, strict=True):
-            if spent is None:
-                cpu[i] = w * slot_cpus(tasks[i])
-            else:
-                cpu[i] = spent * (w / total if total > 0 else 1 / len(idx))
-                basis[i] = "sampled"
-    return cpu, basis
-
-
-def _worker_cpu(then: WorkerCpu | None, now: WorkerCpu | None, first_start: float,
-                tasks_wall: float) -> float | None:
-    """The CPU time a worker spent on the block's tasks; None when it was not seen at the end."""
-    if now is None:
-        return None
-    if then is not None and then.started == now.started:
-        return max(now.cpu_s - then.cpu_s, 0.0)
-    startup = max(first_start - now.created, 0.0)  # born in the block (or its pid reused)
-    return now.cpu_s * (tasks_wall / (tasks_wall + startup) if tasks_wall + startup > 0 else 1.0)

@@ -49,7 +49,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from rayjoule.core.errors import ConfigError
-from rayjoule.runs.store import Store
+from rayjoule.runs.store import RunRecord, Store
 
 #: bumped when a column changes meaning or type (in every file's schema metadata)
 EXPORT_SCHEMA_VERSION = "1"
@@ -173,7 +173,8 @@ def export_parquet(store: Store, out_dir: str | Path) -> list[ExportedTable]:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = _rows(store, "runs")
-    contexts = {r["run_id"]: _RunContext.of(r) for r in runs}
+    records = {r.run_id: r for r in store.records()}
+    contexts = {r["run_id"]: _RunContext.of(r, records[r["run_id"]]) for r in runs}
     tables = {
         "runs": _table(RUNS_SCHEMA, [contexts[r["run_id"]].run_row(r) for r in runs]),
         "tasks": _table(TASKS_SCHEMA, [_task_row(t, contexts.get(t["run_id"]))
@@ -212,10 +213,10 @@ class _RunContext:
     result: dict[str, Any] | None
 
     @classmethod
-    def of(cls, row: dict[str, Any]) -> _RunContext:
+    def of(cls, row: dict[str, Any], record: RunRecord) -> _RunContext:
+        """``row`` as stored (exported as it is), ``record`` its parsed config and result."""
         run_id = row["run_id"]
-        config = _json(run_id, "config_json", row["config_json"]) or {}
-        result = _json(run_id, "result_json", row["result_json"])
+        config, result = record.config, record.result
         tasks, num_cpus = config.get("tasks"), config.get("num_cpus")
         columns = {
             "workload": row["workload"], "framework": row["framework"],
@@ -286,16 +287,6 @@ def _per_stage(value: Any, stage: str) -> Any:
 def _timestamp(seconds: float | None) -> int | None:
     """Epoch seconds → whole microseconds (what a ``timestamp[us]`` column holds)."""
     return None if seconds is None else round(float(seconds) * 1_000_000)
-
-
-def _json(run_id: str, column: str, text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ConfigError(f"run {run_id}: {column} is not JSON ({exc}); the store is "
-                          "damaged") from None
 
 
 def _number(value: Any) -> float | None:

@@ -4,16 +4,24 @@ The block's code (tasks, actors, Ray Data, Tune: whatever runs as Ray tasks of t
 job) is neither changed nor wrapped. Around it a window opens on every physical host's meter
 actor (:class:`~rayjoule.metering.ray_meters.RayMetering`, as for ``rayjoule.run``) and the
 CPU time of every Ray worker process is sampled. Afterwards Ray's task events say which task
-attempts *began running* inside the block, where and when (:mod:`rayjoule.runs.ray_tasks`);
-each gets its worker's CPU time over the block, split by wall time among that worker's
-tasks, and :func:`~rayjoule.runs.assemble.assemble` attributes every host's energy between
-them and the overhead, conserving it exactly. The run is stored like any other.
+attempts *began running* inside the block, where and when (:mod:`.task_events`); each
+gets its worker's CPU time over the block (:mod:`.worker_cpu`), split by wall time among
+that worker's tasks, and :func:`~rayjoule.runs.assemble.assemble` attributes every host's
+energy between them and the overhead, conserving it exactly. The run is stored like any
+other, through the :class:`~rayjoule.runs.recorder.RunRecorder`.
 
 Limits (``docs/measure.md``): tasks that began before the block are left out (their energy
 inside it is overhead); Ray keeps a bounded number of task events and drops some under load,
 which ``result.summary`` reports; events arrive up to one report interval (1 s) late, so the
 attribution waits about that long: it runs in a thread after the block (the program goes on
 at once; ``result`` waits for it), or before the block is left with ``background=False``.
+
+The events live in Ray's GCS, so they must be read before the program shuts down a Ray
+instance it started itself: call ``m.wait()`` (or :func:`~.guards.wait_all`) before
+``ray.shutdown()``. rayjoule never wraps ``ray.shutdown``; a block whose events could no
+longer be read is stored ``failed`` with a message saying so, never silently lost. At
+interpreter exit nothing is lost: the attribution threads are joined before Ray's own exit
+handler runs.
 Blocks neither nest nor overlap in one process: a driver's Ray work is all one job, so two
 open blocks could not tell their tasks apart (a block may open while the previous one's
 attribution still runs: their tasks are told apart by when they began).
@@ -22,12 +30,10 @@ attribution still runs: their tasks are told apart by when they began).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import math
 import threading
 import time
-import types
 import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -37,16 +43,21 @@ from typing import Any
 from rayjoule.core.config import DEFAULT_DB, TDP_SCOPES, RunConfig
 from rayjoule.core.errors import ConfigError, RayjouleError, RunFailed
 from rayjoule.core.result import RunResult
-from rayjoule.runs import block_tasks, ray_tasks
 from rayjoule.runs.assemble import Measured, assemble
-from rayjoule.runs.block_guards import ATTRIBUTING, OPEN
+from rayjoule.runs.measured_block import task_events, task_records, worker_cpu
+from rayjoule.runs.measured_block.guards import OPEN, PENDING
+from rayjoule.runs.measured_block.worker_cpu import CpuSample
+from rayjoule.runs.recorder import RunRecorder, describe_error
 from rayjoule.runs.store import Store
 
 log = logging.getLogger(__name__)
 
 DEFAULT_SETTLE_S = 5.0
-
-
+#: what a block stores when Ray went away before its task events were read
+SHUT_DOWN_TOO_SOON = (
+    "Ray was shut down before the block's task events could be read (they live in Ray's "
+    "GCS); call m.wait() or rayjoule.wait_all() before ray.shutdown(), or measure with "
+    "background=False")
 
 
 class Measurement:
@@ -112,10 +123,10 @@ class Measurement:
             self._finisher.join()
         if self._late_failure is not None:
             raise RunFailed(f"measuring {self.name!r} (run {self.run_id}) failed after the "
-                            f"block: {_describe(self._late_failure)}") from self._late_failure
+                            f"block: {describe_error(self._late_failure)}") from self._late_failure
         if self._result is None:
             raise RunFailed(f"measuring {self.name!r} failed before a result could be "
-                            f"assembled: {_describe(self._error)}")
+                            f"assembled: {describe_error(self._error)}")
         return self._result
 
     @property
@@ -132,6 +143,7 @@ class Measurement:
             raise RayjouleError(f"measure({self.name!r}) has already run; a Measurement is "
                                 "used once (call rayjoule.measure() again)")
         OPEN.claim(self.name)
+        self._recorder = RunRecorder(None, self.run_id)
         try:
             self._open()
         except BaseException:
@@ -151,9 +163,10 @@ class Measurement:
 
         tick = _phases(self.phases_s)
         if isinstance(self.db, Store):
-            self._store: Store | None = self.db
+            store: Store | None = self.db
         else:
-            self._store = None if self.db is None else self._stack.enter_context(Store(self.db))
+            store = None if self.db is None else self._stack.enter_context(Store(self.db))
+        self._recorder = RunRecorder(store, self.run_id)
         if ray.is_initialized() and self.address:
             log.info("Ray is already initialised; measure(address=%s) uses that connection",
                      self.address)
@@ -166,15 +179,13 @@ class Measurement:
         tick("meters")
         self._idle = self._metering.idle(self.idle_seconds)
         tick("idle")
-        if self._store is not None:
-            self._store.begin(self.run_id, workload=self.name, framework="ray",
-                              config=self.config)
+        self._recorder.begin(workload=self.name, framework="ray", config=self.config)
         try:
-            probes = ray_tasks.submit_cpu_probes(self._node_host)
+            probes = worker_cpu.submit_cpu_probes(self._node_host)
             self._metering.start()
-            self._before = ray_tasks.collect_cpu(probes)
+            self._before = worker_cpu.collect_cpu(probes)
         except BaseException as exc:
-            self._store_failure(exc, self._store)
+            self._recorder.fail(exc)
             raise
         self._t_start, self._t0 = time.time(), time.monotonic()
         tick("start")
@@ -192,11 +203,11 @@ class Measurement:
                 self._finisher = threading.Thread(
                     target=self._finish_later, args=(m, after, t_end, ended_at),
                     name=f"rayjoule-measure-{self.run_id}")
-                ATTRIBUTING.add(self._finisher)
+                PENDING.add(self._finisher)
                 self._finisher.start()
                 deferred = True
             else:
-                failure = self._finish(m, after, exc or failure, t_end, ended_at, self._store,
+                failure = self._finish(m, after, exc or failure, t_end, ended_at,
                                        attribute=failure is None)
         finally:
             self._state = "done"
@@ -208,41 +219,45 @@ class Measurement:
             if isinstance(failure, KeyboardInterrupt | RunFailed):
                 raise failure
             raise RunFailed(f"measuring {self.name!r} (run {self.run_id}) failed: "
-                            f"{_describe(failure)}") from failure
+                            f"{describe_error(failure)}") from failure
         return False  # the block's own exception, if any, propagates unchanged
 
-    def _close_windows(self, m: Measured) -> tuple[dict[str, ray_tasks.CpuSample],
+    def _close_windows(self, m: Measured) -> tuple[dict[str, CpuSample],
                                                    BaseException | None]:
         """Close every host's window and sample the workers' CPU time: the block's edge."""
         from rayjoule.cluster.connect import alive_nodes
 
         tick = _phases(self.phases_s)
         try:
-            refs = ray_tasks.submit_cpu_probes([n["NodeID"] for n in alive_nodes()])
+            refs = worker_cpu.submit_cpu_probes([n["NodeID"] for n in alive_nodes()])
             m.windows = self._metering.stop()
-            after = ray_tasks.collect_cpu(refs)
+            after = worker_cpu.collect_cpu(refs)
         except BaseException as error:
             return {}, error
         tick("stop")
         return after, None
 
-    def _finish_later(self, m: Measured, after: dict[str, ray_tasks.CpuSample],
+    def _finish_later(self, m: Measured, after: dict[str, CpuSample],
                       t_end: float, ended_at: float) -> None:
         """The block has ended: wait for Ray's task events, attribute and store, off the
         program's path; then close what the block opened (its store included)."""
         try:
-            failure = self._finish(m, after, None, t_end, ended_at, self._store)
+            failure = self._finish(m, after, None, t_end, ended_at)
             if failure is not None:
                 self._late_failure = failure
                 log.error("measuring %r (run %s) failed after the block: %s", self.name,
-                          self.run_id, _describe(failure))
+                          self.run_id, describe_error(failure))
         finally:
             self._metering.close()
             self._stack.close()
-            ATTRIBUTING.done(threading.current_thread())
+            PENDING.done(threading.current_thread())
 
     def wait(self, timeout: float | None = None) -> RunResult:
-        """Wait for the block's result (at most ``timeout`` s) and return it, like ``result``."""
+        """Wait for the block's result (at most ``timeout`` s) and return it, like ``result``.
+
+        Call it before ``ray.shutdown()`` of a Ray instance the program started: the
+        block's task events are read from that instance.
+        """
         if self._finisher is not None:
             self._finisher.join(timeout)
             if self._finisher.is_alive():
@@ -250,9 +265,9 @@ class Measurement:
                                    f"{timeout:g} s")
         return self.result
 
-    def _finish(self, m: Measured, after: dict[str, ray_tasks.CpuSample],
+    def _finish(self, m: Measured, after: dict[str, CpuSample],
                 error: BaseException | None, t_end: float, ended_at: float,
-                store: Store | None, attribute: bool = True) -> BaseException | None:
+                attribute: bool = True) -> BaseException | None:
         """Attribute (unless the windows could not be closed) and store; return the
         measuring error (None when all went well)."""
         tick = _phases(self.phases_s)
@@ -265,33 +280,42 @@ class Measurement:
             except BaseException as err:
                 failure = err
         try:
-            self._result = self._store_result(m, result, error or failure, store)
+            if result is not None:
+                result = dataclasses.replace(result, config=self.config)
+            self._result = self._recorder.finish(result, error or failure, m.windows)
         except Exception as err:  # the store itself failed; the block's own error wins
             failure = failure or err
         self._error = error or failure
         tick("store")
         return failure
 
-    def _attribute(self, m: Measured, after: dict[str, ray_tasks.CpuSample], t_end: float,
+    def _attribute(self, m: Measured, after: dict[str, CpuSample], t_end: float,
                    ended_at: float, tick: Callable[[str], None]) -> RunResult:
         """Read the block's task events once they have arrived, and attribute the energy."""
-        reader = ray_tasks.EventReader(self._job_id, self._gcs_address)
+        import ray
+
+        reader = task_events.EventReader(self._job_id, self._gcs_address)
         try:
-            batch, settled = ray_tasks.settle(
+            batch, settled = task_events.settle(
                 lambda: reader.read(since=self._t_start), self._t_start, t_end,
-                ended_at=ended_at, interval_s=ray_tasks.report_interval_s(),
+                ended_at=ended_at, interval_s=task_events.report_interval_s(),
                 limit_s=self.settle_s)
+        except Exception as exc:
+            if not ray.is_initialized():  # the program shut Ray down: say what to do
+                raise RunFailed(SHUT_DOWN_TOO_SOON) from exc
+            raise
         finally:
             reader.close()
         tick("settle")
-        chosen = ray_tasks.select(batch.events, self._t_start, t_end, batch.ended_before)
-        m.records, basis = block_tasks.records(chosen, batch, self._before, after,
-                                               self._node_host, self._t_start)
-        m.summary = block_tasks.summary(self.name, chosen, batch, settled, basis,
-                                        self.phases_s)
+        chosen = task_events.select(batch.events, self._t_start, t_end, batch.ended_before)
+        m.records, basis = task_records.records(chosen, batch, self._before, after,
+                                                self._node_host, self._t_start)
+        m.summary = task_records.summary(self.name, chosen, batch, settled, basis,
+                                         self.phases_s)
         result = assemble(m, self._idle, self._metering.label, self._metering.host_info,
-                          block_tasks.job_of(m.records))
-        self._metering.record_tasks(result.tasks)
+                          task_records.job_of(m.records))
+        if ray.is_initialized():  # exporting needs the meter actors; never restart Ray
+            self._metering.record_tasks(result.tasks)
         tick("assemble")
         return result
 
@@ -300,41 +324,6 @@ class Measurement:
         return RunConfig(workload=self.name, framework="ray", meter=self.meter,
                          idle_seconds=self.idle_seconds, address=self.address,
                          tdp_scope=self.tdp_scope)
-
-    def _store_result(self, m: Measured, result: RunResult | None,
-                      error: BaseException | None, store: Store | None) -> RunResult | None:
-        status = ("ok" if error is None
-                  else "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
-        if result is not None:
-            result = dataclasses.replace(result, config=self.config, status=status,
-                                         error=None if error is None else _describe(error))
-        if store is None:
-            return result
-        if result is None:
-            self._store_failure(error, store)
-            return None
-        try:
-            store.finish(result)
-            store.add_samples(self.run_id, [
-                (w.host, w.meter.name, w.meter.kind, t, d, j)
-                for w in m.windows.values() for t, d, j in w.samples])
-        except Exception as exc:
-            log.error("storing run %s failed: %s", self.run_id, exc)
-            self._store_failure(RayjouleError(f"storing the result failed: {_describe(exc)}"),
-                                store)
-            raise
-        return result
-
-    def _store_failure(self, error: BaseException | None, store: Store | None) -> None:
-        """Mark the run failed (or interrupted); a store that cannot even do that is logged."""
-        if store is None:
-            return
-        status = "interrupted" if isinstance(error, KeyboardInterrupt) else "failed"
-        try:
-            store.fail(self.run_id, _describe(error) if error else "no result", status)
-        except Exception as again:
-            log.error("marking run %s %s in the store failed too: %s", self.run_id, status,
-                      again)
 
 
 def measure(name: str = "measure", *, address: str | None = None, meter: str = "auto",
@@ -351,57 +340,20 @@ def measure(name: str = "measure", *, address: str | None = None, meter: str = "
     With ``background`` (the default) leaving the block closes the meter windows and
     returns at once; the wait for the events, the attribution and the store write go on in
     a thread, and ``result`` waits for them. ``background=False`` does it all before the
-    block is left. Raises :class:`~rayjoule.core.errors.ConfigError` for bad arguments
+    block is left.
+
+    Before ``ray.shutdown()`` of a Ray instance the program started itself, call
+    ``m.wait()`` (or ``rayjoule.wait_all()``): the task events are read from that
+    instance's GCS. rayjoule never wraps ``ray.shutdown``; a block whose events were gone
+    is stored ``failed`` with a message saying so (``result`` raises it), never lost
+    silently. Any number of blocks may run one after another in one process (a tuner's
+    trials); each is attributed in its own thread. Raises
+    :class:`~rayjoule.core.errors.ConfigError` for bad arguments
     (before anything runs) and :class:`~rayjoule.core.errors.RayjouleError` when another
     block is open.
     """
     return Measurement(name, address=address, meter=meter, db=db, idle_seconds=idle_seconds,
                        tdp_scope=tdp_scope, settle_s=settle_s, background=background)
-
-
-class MeasuredFunction:
-    """A driver function that runs inside :func:`measure` each time it is called.
-
-    It returns what the function returns; ``last`` is the Measurement of the latest call
-    (set as the call starts, so it is there even when the call raised) and
-    ``last_result`` its RunResult.
-    """
-
-    def __init__(self, fn: Callable[..., Any], name: str, options: dict[str, Any]) -> None:
-        Measurement(name, **options)  # check the options now, not at the first call
-        functools.update_wrapper(self, fn)
-        self._fn, self.name, self._options = fn, name, options
-        self.last: Measurement | None = None
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        m = measure(self.name, **self._options)
-        self.last = m
-        with m:
-            return self._fn(*args, **kwargs)
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        return self if instance is None else types.MethodType(self, instance)
-
-    @property
-    def last_result(self) -> RunResult:
-        if self.last is None:
-            raise RayjouleError(f"{self.name} has not been called yet")
-        return self.last.result
-
-
-def measured(fn: Callable[..., Any] | None = None, /, *, name: str | None = None,
-             **options: Any) -> Any:
-    """Decorate a driver function so each call is metered like a :func:`measure` block.
-
-    ``@measured`` or ``@measured(name="etl", meter="tdp", db=None)``; the name defaults to
-    the function's qualified name, the other options are :func:`measure`'s.
-    """
-    def wrap(f: Callable[..., Any]) -> MeasuredFunction:
-        if not callable(f):
-            raise ConfigError(f"measured() decorates a function, not {type(f).__name__}")
-        return MeasuredFunction(f, f.__qualname__ if name is None else name, options)
-
-    return wrap(fn) if fn is not None else wrap
 
 
 def _phases(into: dict[str, float]) -> Callable[[str], None]:
@@ -414,12 +366,3 @@ def _phases(into: dict[str, float]) -> Callable[[str], None]:
 
     return tick
 
-
-def _describe(exc: BaseException | None) -> str:
-    if exc is None:
-        return "unknown error"
-    if isinstance(exc, KeyboardInterrupt):
-        return f"interrupted ({type(exc).__name__})"
-    if isinstance(exc, RayjouleError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"

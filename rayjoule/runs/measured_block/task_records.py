@@ -1,9 +1,9 @@
 """A measured block's Ray task attempts as rayjoule's TaskRecords, stages and summary.
 
-:mod:`rayjoule.runs.ray_tasks` reads and selects Ray's task events; this module turns the
-chosen attempts into what :func:`~rayjoule.runs.assemble.assemble` attributes: one
-``TaskRecord`` per attempt (host, CPU time, CPUs held), one stage per task name, and the
-summary that says how complete the task list is (``docs/measure.md``).
+:mod:`~rayjoule.runs.measured_block.task_events` reads and selects Ray's task events;
+this module turns the chosen attempts into what :func:`~rayjoule.runs.assemble.assemble`
+attributes: one ``TaskRecord`` per attempt (host, CPU time, CPUs held), one stage per task
+name, and the summary that says how complete the task list is (``docs/measure.md``).
 """
 
 from __future__ import annotations
@@ -14,13 +14,15 @@ from typing import Any
 
 from rayjoule.core.result import TaskRecord
 from rayjoule.frameworks.job import Job, StagePlan
-from rayjoule.runs import ray_tasks
+from rayjoule.runs.measured_block import task_events, worker_cpu
+from rayjoule.runs.measured_block.task_events import EventBatch, Selection, TaskEvent
+from rayjoule.runs.measured_block.worker_cpu import CpuSample
 
 log = logging.getLogger(__name__)
 
 
-def records(chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
-            before: dict[str, ray_tasks.CpuSample], after: dict[str, ray_tasks.CpuSample],
+def records(chosen: Selection, batch: EventBatch,
+            before: dict[str, CpuSample], after: dict[str, CpuSample],
             node_host: dict[str, str], t_start: float) -> tuple[list[TaskRecord], list[str]]:
     """The block's task attempts as TaskRecords, and how each one's CPU time was found.
 
@@ -28,7 +30,7 @@ def records(chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
     counted in ``chosen.excluded``; nodes that joined during the block are asked for their
     host, which ``node_host`` (node id → host) then remembers.
     """
-    located = ray_tasks.locate(chosen.tasks, batch.events)
+    located = task_events.locate(chosen.tasks, batch.events)
     chosen.tasks = [t for t in located if t.node_id]
     if len(chosen.tasks) < len(located):
         chosen.excluded["node_unknown"] = len(located) - len(chosen.tasks)
@@ -36,13 +38,13 @@ def records(chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
     actor_cpus = {e.actor_id: e.cpus for e in batch.events
                   if e.kind == "ACTOR_CREATION_TASK" and e.actor_id}
 
-    def slot(e: ray_tasks.TaskEvent) -> float:
+    def slot(e: TaskEvent) -> float:
         """CPUs held: a method call holds (at least) what its actor reserved."""
         if e.kind == "ACTOR_TASK":
             return max(e.cpus, actor_cpus.get(e.actor_id, 0.0))
         return e.cpus
 
-    cpu, basis = ray_tasks.task_cpu(chosen.tasks, before, after, slot)
+    cpu, basis = worker_cpu.task_cpu(chosen.tasks, before, after, slot)
     out = [
         TaskRecord(task_id=i, node_id=e.node_id,
                    host=node_host.get(e.node_id, f"unknown-node:{e.node_id[:12]}"),
@@ -64,6 +66,10 @@ def _map_new_nodes(node_ids: set[str], node_host: dict[str, str]) -> None:
     unknown = node_ids - set(node_host)
     if not unknown:
         return
+    if not ray.is_initialized():  # the program shut Ray down: asking would start a new one
+        log.warning("nodes %s joined during the block but Ray was shut down before they "
+                    "said which host they are on", sorted(unknown))
+        return
     try:
         found = hosts_of_cluster(unknown, timeout_s=10.0)
     except (ray.exceptions.RayError, TimeoutError) as exc:
@@ -72,7 +78,7 @@ def _map_new_nodes(node_ids: set[str], node_host: dict[str, str]) -> None:
     node_host.update({n: h for h, ids in found.items() for n in ids})
 
 
-def summary(name: str, chosen: ray_tasks.Selection, batch: ray_tasks.EventBatch,
+def summary(name: str, chosen: Selection, batch: EventBatch,
             settled: bool, basis: list[str], phases_s: dict[str, float]) -> dict[str, Any]:
     """What the block saw of Ray's task events, and how complete they were."""
     return {"name": name, "tasks_seen": len(chosen.tasks),
