@@ -24,6 +24,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 LOG_LEVEL_ENV = "RAYJOULE_LOG_LEVEL"
+NOISY_LOGGERS = ("ray", "lithops", "urllib3", "botocore", "asyncio")
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     """
     from rayjoule.core.errors import RunFailed
 
-    configure_logging(os.environ.get(LOG_LEVEL_ENV, "warning"))
+    configure_logging(os.environ.get(LOG_LEVEL_ENV) or None)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     # a command started in the background by a non-interactive shell inherits SIGINT as
@@ -100,8 +101,21 @@ def _one_line(exc: BaseException | str) -> str:
     return text.splitlines()[0]
 
 
-def configure_logging(level: str) -> None:
-    """Our loggers at ``level``; Ray's and Lithops' warnings only when asked for (info/debug)."""
+def configure_logging(level: str | None) -> None:
+    """Library log records on stderr at ``level``; with None (the default) none at all.
+
+    A command's stderr is its one line (an error, an interruption), so log records of
+    rayjoule, meters, workloads, Ray and Lithops reach it only when asked for with
+    ``--log-level`` or ``RAYJOULE_LOG_LEVEL``. Ray's and Lithops' own warnings need info or
+    debug even then.
+    """
+    if level is None:
+        # a handler that drops every record, so logging's last-resort handler stays unused
+        logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()],
+                            force=True)
+        for noisy in NOISY_LOGGERS:
+            logging.getLogger(noisy).setLevel(logging.CRITICAL + 1)
+        return
     value = getattr(logging, str(level).upper(), None)
     if not isinstance(value, int):
         from rayjoule.core.errors import ConfigError
@@ -109,7 +123,7 @@ def configure_logging(level: str) -> None:
         raise ConfigError(f"log level must be one of debug, info, warning, error; got {level!r}")
     logging.basicConfig(level=value, format="%(levelname)s %(name)s: %(message)s", force=True)
     quiet = logging.ERROR if value >= logging.WARNING else value
-    for noisy in ("ray", "lithops", "urllib3", "botocore", "asyncio"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(quiet)
 
 
@@ -131,7 +145,8 @@ class Parser(argparse.ArgumentParser):
 
         self.add_argument("--version", action="version", version=f"rayjoule {__version__}")
         self.add_argument("--log-level", default=None,
-                          help=f"debug, info, warning (default; or {LOG_LEVEL_ENV})")
+                          help="show library log records at this level on stderr: debug, info, "
+                               f"warning or error (default: none; or {LOG_LEVEL_ENV})")
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         parsed = super().parse_args(args, namespace)
@@ -211,11 +226,17 @@ def resolve_config(fields: dict[str, Any], config_file: str | None) -> Any:
     return RunConfig.resolve(fields, file=config_file)
 
 
-def add_store_args(parser: argparse.ArgumentParser) -> None:
-    """--db/--json, shared by the commands that run work."""
+def add_store_args(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:
+    """--db/--json, shared by the commands that run work (and those that read a store).
+
+    With ``writes`` (the default), ``--db`` must be a store this command can create or
+    write; commands that only read a store pass ``writes=False`` and report a missing store
+    themselves.
+    """
     from rayjoule.core.config import DEFAULT_DB
 
-    parser.add_argument("--db", default=DEFAULT_DB, help="results store (default %(default)s)")
+    parser.add_argument("--db", default=DEFAULT_DB, type=store_path if writes else str,
+                        help="results store (default %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON here")
 
 
@@ -233,12 +254,16 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 
 def progress_bar(console: Any, transient: bool = False) -> Any:
-    """The rich progress bar every command shows while work runs (n of N, elapsed time)."""
+    """The rich progress bar every command shows while work runs (n of N, elapsed time).
+
+    A ``transient`` bar is off when its console is not a terminal: rich would leave an
+    empty line there, and a command's stderr holds only its one line.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     return Progress("[progress.description]{task.description}", BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                    transient=transient)
+                    transient=transient, disable=transient and not console.is_terminal)
 
 
 def parse_per_stage(name: str, text: str | None, kind: type = int) -> Any:
@@ -320,11 +345,16 @@ def file_defaults(parser: argparse.ArgumentParser, path: str | None, table: str)
     parser.set_defaults(**defaults)
 
 
-def check_writable(path: str | Path, flag: str, *, folder: bool = False) -> Path:
+def check_writable(path: str | Path, flag: str, *, folder: bool = False,
+                   make_folders: bool = False) -> Path:
     """A path this command will write: refuse it up front (exit 2) if it cannot be written.
 
     ``folder`` paths (``--plot DIR``, ``--out DIR``) may exist as folders or be created in
-    an existing parent; file paths must not be folders.
+    an existing parent; file paths must not be folders. With ``make_folders`` the command
+    creates missing folders (:func:`write_json` does), so the nearest existing one must be
+    writable. Writability is probed by opening (an existing file, for appending) or creating
+    and removing a file, not by ``os.access``, which says yes to root even where nothing
+    can be written (``/proc``).
     """
     from rayjoule.core.errors import ConfigError
 
@@ -336,15 +366,56 @@ def check_writable(path: str | Path, flag: str, *, folder: bool = False) -> Path
     else:
         if p.is_dir():
             raise ConfigError(f"{flag} {path}: is a folder; give a file path")
-        if p.exists() and not os.access(p, os.W_OK):
+        if p.exists() and not _can_open_for_writing(p):
             raise ConfigError(f"{flag} {path}: not writable (permission denied)")
         target = p.parent
     target = target if str(target) else Path(".")
+    if make_folders:
+        while not target.exists() and target != target.parent:
+            target = target.parent
+        if not target.is_dir():
+            raise ConfigError(f"{flag} {path}: {target} is not a folder")
     if not target.is_dir():
         raise ConfigError(f"{flag} {path}: folder {target} does not exist")
-    if not os.access(target, os.W_OK | os.X_OK):
+    if not _can_create_in(target):
         raise ConfigError(f"{flag} {path}: folder {target} is not writable")
     return p
+
+
+def _can_open_for_writing(path: Path) -> bool:
+    """Open for appending and close at once: the file's bytes stay as they were."""
+    try:
+        with open(path, "ab"):
+            return True
+    except OSError:
+        return False
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Create and remove a probe file: the only test that holds for root and odd mounts."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".rayjoule-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
+def store_path(text: str) -> str:
+    """``--db``'s type: a results store this command can create or write (argparse calls it,
+    so an unwritable store is a usage error, exit 2, before any work)."""
+    from rayjoule.core.errors import ConfigError
+
+    if text == ":memory:":
+        return text
+    try:
+        check_writable(text, "--db")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--db ")) from None
+    return text
 
 
 def results_console() -> Any:

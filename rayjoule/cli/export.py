@@ -23,7 +23,7 @@ DESCRIPTION = ("The results store as Parquet: runs, tasks and meter samples, one
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m rayjoule.export", description=DESCRIPTION)
-    add_store_args(parser)
+    add_store_args(parser, writes=False)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for runs.parquet, tasks.parquet and samples.parquet")
     args = parser.parse_args(argv)

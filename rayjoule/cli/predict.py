@@ -54,7 +54,7 @@ def build_parser() -> Parser:
                         "tasks=8,num_cpus=1 or train.tasks=8,test.tasks=4")
     p.add_argument("--samples", type=int, default=2000, help="posterior draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    add_store_args(p)
+    add_store_args(p, writes=False)
     return p
 
 

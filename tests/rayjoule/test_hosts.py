@@ -15,8 +15,6 @@ from rayjoule.frameworks.job import plan_job
 from rayjoule.metering.ray_meters import RayMetering, actor_name
 from rayjoule.runs.assemble import Measured, assemble
 
-pytest.importorskip("lithops")
-
 
 def test_a_host_lost_mid_run_keeps_the_energy_measured_until_then(ray_session):
     import workloads
@@ -47,6 +45,7 @@ def test_a_host_lost_mid_run_keeps_the_energy_measured_until_then(ray_session):
 
 
 def test_remote_lithops_calls_meter_themselves(tmp_path):
+    pytest.importorskip("lithops", reason="metering inside remote calls needs Lithops")
     lithops_cfg = tmp_path / "lithops.yaml"
     lithops_cfg.write_text(
         "lithops:\n  backend: localhost\n  storage: localhost\n"
