@@ -32,7 +32,7 @@ from typing import Any
 
 from rayjoule.cluster.connect import remote_once
 from rayjoule.core.errors import RayjouleError
-from rayjoule.metering.ray_meters import MeterActor
+from rayjoule.metering.meter_actors import MeterActor
 
 log = logging.getLogger(__name__)
 
