@@ -107,9 +107,9 @@ class DataStore(ABC):
         """The object stored under ``key``; a missing key raises WorkloadError naming it."""
         return pickle.loads(self._read(key, self._path(key)))
 
-    @abstractmethod
     def delete_prefix(self, prefix: str) -> None:
         """Delete every object under ``prefix`` (a folder-like key; ``""`` = everything)."""
+        self._delete(prefix, self._path(prefix) if prefix else self.root)
 
     @abstractmethod
     def list_inputs(self, prefix: str = "") -> list[tuple[str, int]]:
@@ -134,6 +134,10 @@ class DataStore(ABC):
     @abstractmethod
     def _read(self, key: str, path: str) -> bytes:
         """The bytes at ``path``; a missing one raises WorkloadError naming ``key``."""
+
+    @abstractmethod
+    def _delete(self, prefix: str, path: str) -> None:
+        """Delete what is at or under ``path`` (``prefix`` resolved; the root for ``""``)."""
 
     # -- shared rules ---------------------------------------------------------------------
 

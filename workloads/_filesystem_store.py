@@ -51,8 +51,7 @@ class FileSystemStore(DataStore):
         except OSError as err:
             raise WorkloadError(f"cannot read {key!r} from data store {self.uri}: {err}") from err
 
-    def delete_prefix(self, prefix: str) -> None:
-        path = self._path(prefix) if prefix else self.root
+    def _delete(self, prefix: str, path: str) -> None:
         fs = self.filesystem()
         try:
             if prefix:

@@ -68,7 +68,7 @@ class MemoryStore(DataStore):
             raise WorkloadError(f"no object {key!r} in data store {self.uri}")
         return data
 
-    def delete_prefix(self, prefix: str) -> None:
+    def _delete(self, prefix: str, path: str) -> None:
         memory = self._live()
         with memory.lock:
             for key in [k for k in memory.objects if under(k, prefix)]:
