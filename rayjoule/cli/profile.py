@@ -36,7 +36,7 @@ from rayjoule.cli.common import (
     results_console,
     write_json,
 )
-from rayjoule.core.config import FRAMEWORKS
+from rayjoule.core.config import framework_names
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling.profiling_design import (
     DEFAULT_ANCHOR_REPEATS,
@@ -56,7 +56,7 @@ def build_parser() -> Parser:
     p.add_argument("--sizes", help="comma list of input sizes to profile at (default ⅛ and ½ "
                                    "of --size, or of the workload's default size): the grid "
                                    "at the smallest, the anchors at each larger one")
-    p.add_argument("--framework", choices=FRAMEWORKS, help="default: native")
+    p.add_argument("--framework", choices=framework_names(), help="default: native")
     p.add_argument("--concurrency", type=int, help="processes/actors at once (default: CPUs)")
     p.add_argument("--task-counts", metavar="N,N,…",
                    help="task counts to profile (default: powers of two up to 4×concurrency)")

@@ -25,13 +25,13 @@ from rayjoule.cli.common import (
     write_json,
 )
 from rayjoule.cli.render import print_run
-from rayjoule.core.config import FRAMEWORKS, MODES, RunConfig
+from rayjoule.core.config import MODES, RunConfig, framework_names
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m rayjoule.run", description=__doc__.splitlines()[0])
     add_workload_args(p)
-    p.add_argument("--framework", choices=FRAMEWORKS, help="default: native")
+    p.add_argument("--framework", choices=framework_names(), help="default: native")
     p.add_argument("--tasks", help="tasks per stage: N for every stage, or stage=N,stage=N")
     p.add_argument("--concurrency", type=int, help="processes/actors working at once")
     p.add_argument("--num-cpus", help="CPUs each task reserves (Ray): N or stage=N,stage=N")

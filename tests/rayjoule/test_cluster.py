@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rayjoule.cluster import keepalive
-from rayjoule.metering.ray_meters import (
+from rayjoule.metering.meter_actors import (
     API_VERSION,
     NAMESPACE,
     NodeWatcher,

@@ -12,7 +12,8 @@ from rich.console import Console
 from rayjoule import RunConfig, run
 from rayjoule.cli.render import print_run
 from rayjoule.frameworks.job import plan_job
-from rayjoule.metering.ray_meters import RayMetering, actor_name
+from rayjoule.metering.meter_actors import actor_name
+from rayjoule.metering.ray_cluster import RayMetering
 from rayjoule.runs.assemble import Measured, assemble
 
 

@@ -2,7 +2,7 @@
 
 The block's code (tasks, actors, Ray Data, Tune: whatever runs as Ray tasks of this driver's
 job) is neither changed nor wrapped. Around it a window opens on every physical host's meter
-actor (:class:`~rayjoule.metering.ray_meters.RayMetering`, as for ``rayjoule.run``) and the
+actor (:class:`~rayjoule.metering.ray_cluster.RayMetering`, as for ``rayjoule.run``) and the
 CPU time of every Ray worker process is sampled. Afterwards Ray's task events say which task
 attempts *began running* inside the block, where and when (:mod:`.task_events`); each
 gets its worker's CPU time over the block (:mod:`.worker_cpu`), split by wall time among
@@ -159,7 +159,7 @@ class Measurement:
         import ray
 
         from rayjoule.cluster.connect import connect
-        from rayjoule.metering.ray_meters import RayMetering
+        from rayjoule.metering.ray_cluster import RayMetering
 
         tick = _phases(self.phases_s)
         if isinstance(self.db, Store):
