@@ -1,6 +1,6 @@
 """``python -m rayjoule.meters``: which energy meters work on this host, and why the others don't.
 
-The command lives in :mod:`rayjoule.cli.detect_meters` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.detect_meters` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 
