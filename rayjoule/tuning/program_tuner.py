@@ -12,12 +12,13 @@ follow the workload tuner (:func:`~.tuner.default_storage`, :func:`~.tuner.make_
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import statistics
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,7 +178,7 @@ def run_tune(tune: ProgramTune,
 
     from rayjoule.cluster.connect import connect, disconnect
 
-    with storage_lock(tune.storage):
+    with storage_lock(tune.storage), _optuna_quiet():
         study = optuna.create_study(
             storage=tune.storage, study_name=tune.study_name, load_if_exists=True,
             sampler=make_sampler(tune.sampler, tune.seed if tune.seed is not None else 0,
@@ -186,7 +187,7 @@ def run_tune(tune: ProgramTune,
     study.set_user_attr("program", tune.program.spec or tune.program.name)
     study.set_user_attr("space", tune.space.to_dict())
     defaults = tune.space.defaults(tune.program.fn)
-    if not study.trials:
+    if _baseline_trial(study) is None:  # new, or its defaults' trial was interrupted
         study.enqueue_trial(defaults, user_attrs={"baseline": True})
     started = connect(tune.address)
     interrupted = False
@@ -224,10 +225,7 @@ def _unseeded(tune: ProgramTune) -> Any:
 def _optimize(study: Any, objective: _Objective, n_trials: int,
               callbacks: list[Callable[[Any, Any], None]]) -> None:
     """Run the trials; the defaults' trial first, and a failure there stops the tune."""
-    logger = logging.getLogger("optuna")
-    level = logger.level
-    logger.setLevel(logging.ERROR)  # a failed trial is reported by rayjoule in one line
-    try:
+    with _optuna_quiet():
         baseline = _baseline_trial(study)
         if baseline is None or baseline.state.name == "WAITING":
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
@@ -240,13 +238,26 @@ def _optimize(study: Any, objective: _Objective, n_trials: int,
         if n_trials > 0:
             study.optimize(objective, n_trials=n_trials, catch=(TrialFailed,),
                            callbacks=callbacks)
+
+
+@contextlib.contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna's logger shows errors only meanwhile (a failed trial is reported by rayjoule
+    in one line, its error kept in the trial); its level is restored afterwards."""
+    logger = logging.getLogger("optuna")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
     finally:
         logger.setLevel(level)
 
 
 def _baseline_trial(study: Any) -> Any:
+    """The trial of the program's defaults (one interrupted by Ctrl-C does not count)."""
     trials = study.get_trials(deepcopy=False)
-    marked = [t for t in trials if t.user_attrs.get("baseline")]
+    marked = [t for t in trials if t.user_attrs.get("baseline")
+              and not t.user_attrs.get("interrupted")]
     return marked[0] if marked else None
 
 
@@ -278,6 +289,9 @@ class _Objective:
                     log.warning("trial %d failed: %s", trial.number, call.error)
                     raise TrialFailed(call.error or "the run failed")
                 calls.append(call)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
         finally:
             trial.set_user_attr("overhead_s", time.perf_counter() - t0 - program_s)
         mid = sorted(calls, key=lambda c: c.total_j)[len(calls) // 2]
