@@ -79,14 +79,19 @@ class ChildDriver:
                 self.proc.stdin.close()
         except OSError:
             pass
+        relay = None
         if out is not None:  # relay what the program prints while it shuts down
-            threading.Thread(target=lambda: [sys.stdout.write(x) for x in out],
-                             daemon=True).start()
+            relay = threading.Thread(target=lambda: [sys.stdout.write(x) for x in out],
+                                     daemon=True)
+            relay.start()
         try:
             self.proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if relay is not None and out is not None:
+            relay.join(5.0)
+            out.close()
 
 
 def _user_paths() -> list[str]:
