@@ -31,7 +31,7 @@ from rayjoule.tuning.tuner import SAMPLERS
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m rayjoule.tune --program",
+    p = Parser(prog="python -m rayjoule.tune",
                description=__doc__.splitlines()[0])
     p.add_argument("--program", required=True, metavar="MODULE:FUNCTION",
                    help="package.module:FUNCTION or path/to/file.py:FUNCTION; its keyword "
