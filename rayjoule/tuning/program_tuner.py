@@ -129,19 +129,21 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
     return ProgramTune(
         program=program, space=knobs, trials=trials, max_seconds=max_seconds,
         repeats=repeats, rerun=rerun, sampler=sampler, seed=seed, db=db,
-        study_name=study_name or default_study_name(program, knobs, max_seconds),
+        study_name=study_name or default_study_name(program, knobs, max_seconds, seed),
         storage=storage or default_storage(db), address=address, meter=meter,
         driver=choose_driver(driver, program.fn), idle_seconds=float(idle_seconds),
         tdp_scope=tdp_scope)
 
 
 def default_study_name(program: Program, space: ProgramSpace,
-                       max_seconds: float | None) -> str:
-    """The program, its knobs and a digest of their ranges: the same command resumes."""
+                       max_seconds: float | None, seed: int | None = None) -> str:
+    """The program, its knobs and a digest of their ranges (and the time bound and sampler
+    seed when given): the same command resumes the same study."""
     digest = hashlib.sha1(json.dumps([program.spec or program.name, space.to_dict()],
                                      sort_keys=True, default=str).encode()).hexdigest()[:8]
     name = f"program-{program.name}-{'+'.join(space.names)}-{digest}"
-    return name + (f"-max{max_seconds:g}s" if max_seconds else "")
+    return name + (f"-max{max_seconds:g}s" if max_seconds else "") + \
+        (f"-seed{seed}" if seed is not None else "")
 
 
 def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path, *,
