@@ -48,7 +48,9 @@ from rayjoule.tuning.tuner import (
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m rayjoule.tune", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m rayjoule.tune", description=__doc__.splitlines()[0],
+               epilog="Your own Ray program instead of a workload: --program MODULE:FUNCTION "
+                      "--space knobs.toml (see --program x --help and docs/programs.md)")
     add_workload_args(p)
     p.add_argument("--trials", type=int, default=20, help="trials to run now (default 20)")
     p.add_argument("--frameworks", default="ray", help="comma list: ray,native,lithops")
@@ -77,6 +79,13 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--program" or a.startswith("--program=") for a in raw):
+        from rayjoule.cli.tune_program import main as tune_program
+
+        return tune_program(raw)
+    if any(a == "--space" or a.startswith("--space=") for a in raw):
+        raise ConfigError("--space is for tuning a program: give --program MODULE:FUNCTION too")
     parser = build_parser()
     args = parser.parse_args(argv)
     file_defaults(parser, args.config, "tune")
