@@ -20,10 +20,10 @@ from rayjoule.core.errors import ConfigError
 from rayjoule.frameworks import executor_for
 from rayjoule.metering import metering_for
 from rayjoule.testing import ExecutorContract, MeteringContract, contract_config
-from tests.rayjoule.plugin_framework import ConstantMetering, InlineExecutor
+from tests.rayjoule.frameworks.plugin_framework import ConstantMetering, InlineExecutor
 
-ROOT = Path(__file__).resolve().parents[2]
-PLUGIN = "tests.rayjoule.plugin_framework"
+ROOT = Path(__file__).resolve().parents[3]
+PLUGIN = "tests.rayjoule.frameworks.plugin_framework"
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from rayjoule.metering.host_meter import HostMeter
 from rayjoule.runs.store import Store
 from tests.meters.fake_powercap import make_powercap_tree
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def cfg(**kw) -> RunConfig:
