@@ -8,13 +8,15 @@ DESIGN.md fixes the contract for every ``python -m rayjoule.<cmd>``:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import contextvars
 import json
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -127,19 +129,84 @@ def configure_logging(level: str | None) -> None:
         logging.getLogger(noisy).setLevel(quiet)
 
 
+#: ``--json -``: the JSON goes to stdout (and the command's human output to stderr)
+STDOUT_PATH = "-"
+
+
 def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically so a crash never leaves half a JSON file behind."""
+    """Write ``payload`` as JSON to ``path``; ``-`` is stdout.
+
+    A regular file (or a new path) is written atomically, a temporary file renamed over
+    it, so a crash never leaves half a JSON file behind. Anything else — a symlink
+    (``/dev/stdout`` is one), a FIFO, a device — is written *through*: renaming over it
+    would replace the link or the device node with a regular file.
+    """
+    text = json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n"
+    if str(path) == STDOUT_PATH:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
     path = Path(path)
+    if _written_through(path):
+        with open(path, "w") as out:
+            out.write(text)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.write_text(text)
     tmp.replace(path)
+
+
+def _written_through(path: Path) -> bool:
+    """True for an existing path that is not a plain regular file (a link, FIFO, device)."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
+def human_output_to_stderr(json_path: str | None) -> bool:
+    """With ``--json -`` stdout carries the JSON alone, so the human report goes to stderr."""
+    return json_path is not None and str(json_path) == STDOUT_PATH
+
+
+_INVOKED_AS: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "rayjoule_invoked_as", default="python -m rayjoule.")
+
+
+@contextlib.contextmanager
+def invoked_as(prefix: str) -> Iterator[None]:
+    """Name commands ``prefix + command`` in usage and error lines while the block runs
+    (the ``rayjoule`` console script says ``rayjoule run``, ``python -m`` says
+    ``python -m rayjoule.run``)."""
+    token = _INVOKED_AS.set(prefix)
+    try:
+        yield
+    finally:
+        _INVOKED_AS.reset(token)
+
+
+def command_name(prog: str) -> str:
+    """``python -m rayjoule.run`` as the user invoked it (``rayjoule run`` from the script).
+
+    >>> command_name("python -m rayjoule.run")
+    'python -m rayjoule.run'
+    """
+    default = "python -m rayjoule."
+    if prog.startswith(default):
+        return _INVOKED_AS.get() + prog.removeprefix(default)
+    return prog
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit status 2 (no usage dump)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if isinstance(kwargs.get("prog"), str):
+            kwargs["prog"] = command_name(kwargs["prog"])
         super().__init__(*args, **kwargs)
         from rayjoule import __version__
 
@@ -358,7 +425,17 @@ def check_writable(path: str | Path, flag: str, *, folder: bool = False,
     """
     from rayjoule.core.errors import ConfigError
 
+    if not folder and str(path) == STDOUT_PATH:
+        return Path(path)
     p = Path(path).expanduser()
+    if not folder and _written_through(p):
+        # a link, FIFO or device is written through (write_json): its folder need not
+        # take a temporary file; a FIFO is not opened here (that would wait for a reader)
+        if p.is_dir():
+            raise ConfigError(f"{flag} {path}: is a folder; give a file path")
+        if not (_can_open_for_writing(p) if p.is_file() else os.access(p, os.W_OK)):
+            raise ConfigError(f"{flag} {path}: not writable (permission denied)")
+        return p
     if folder:
         if p.exists() and not p.is_dir():
             raise ConfigError(f"{flag} {path}: exists and is not a folder")
@@ -418,8 +495,23 @@ def store_path(text: str) -> str:
     return text
 
 
-def results_console() -> Any:
-    """Where results print: stdout, never wrapped at 80 columns when it is not a terminal."""
+def results_console(json_path: str | None = None) -> Any:
+    """Where results print: stdout (stderr when ``--json -`` takes stdout).
+
+    On a terminal rich follows its width; into a pipe or a file the width is ``COLUMNS``,
+    80 when unset, and tables shrink their columns to fit rather than wrap.
+    """
     from rich.console import Console
 
-    return Console() if sys.stdout.isatty() else Console(width=160, soft_wrap=True)
+    stderr = human_output_to_stderr(json_path)
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, width=output_width())
+
+
+def output_width() -> int:
+    """``COLUMNS`` when it is a positive number, else 80 (the width of output not on a
+    terminal)."""
+    text = os.environ.get("COLUMNS", "").strip()
+    return int(text) if text.isdigit() and int(text) > 0 else 80

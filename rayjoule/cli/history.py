@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         check_writable(args.plot, "--plot", folder=True)
     history = hist.load(args.db or [DEFAULT_DB])
-    console = results_console()
+    console = results_console(args.json)
     names = store_names(history.stores)
     if args.run:
         comparison = hist.compare_run(history, args.run)

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                                  params=params, size=args.size, at=at,
                                  max_seconds=args.max_seconds, confidence=args.confidence,
                                  samples=args.samples, seed=args.seed)
-    print_predictions(report, results_console())
+    print_predictions(report, results_console(args.json))
     if args.json:
         write_json(args.json, report.to_dict())
     return 0

@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         _int("--task-counts", t) for t in args.task_counts.split(",")]
     d = design(base, sizes=sizes, repeats=args.repeats, tasks=counts,
                anchor_repeats=args.anchor_repeats)
-    console = results_console()
+    console = results_console(args.json)
     print_design(d, base, console)
     Store(args.db).close()  # a bad --db is bad input, found before any run
     started = _connect(base)
@@ -198,7 +198,7 @@ def import_flexecutor(args: Any) -> int:
     with Store(args.db) as store:
         run_ids = store_timings(store, "lithops", profiles)
     settings = sorted({(p.tasks, p.num_cpus, p.memory_mb) for p in profiles})
-    console = results_console()
+    console = results_console(args.json)
     console.print(f"imported {len(profiles)} flexecutor profiles of {args.workload} stage "
                   f"{args.stage} ({len(settings)} settings) into {args.db}")
     console.print("time only: flexecutor measures no energy, so predictions from these "

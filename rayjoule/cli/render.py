@@ -59,3 +59,10 @@ def print_run(result: RunResult, console: Console | None = None, top: int = 5) -
                           f"{t.energy_j:.3f}")
         console.print(table)
     console.print("  summary     " + ", ".join(f"{k}={v}" for k, v in result.summary.items()))
+
+
+def print_storage(url: str, study_name: str, console: Console) -> None:
+    """Where the Optuna study lives, the URL alone on its line (never folded: it is copied
+    into ``--storage`` or ``optuna-dashboard``)."""
+    console.print(f"optuna storage (study {study_name}):", markup=False, highlight=False)
+    console.print(f"  {url}", markup=False, highlight=False, soft_wrap=True)

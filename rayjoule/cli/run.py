@@ -71,12 +71,14 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run(config, db=args.db, on_start=on_start,
                      on_task_done=lambda _t: progress.advance(bar))
-    print_run(result, results_console())
+    out = results_console(args.json)
+    print_run(result, out)
     if args.json:
         write_json(args.json, result.to_dict())
     if config.keep_alive and config.framework == "ray":
         from rayjoule.cluster.keepalive import announce
 
-        announce()
+        announce(lambda line: out.print(line, markup=False, highlight=False,
+                                       soft_wrap=True))
     return 0
 

@@ -23,6 +23,7 @@ from rayjoule.cli.common import (
     results_console,
     write_json,
 )
+from rayjoule.cli.render import print_storage
 from rayjoule.runs.store import Store
 from rayjoule.tuning.preflight import check_storage
 from rayjoule.tuning.program_loading import DRIVERS
@@ -73,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     check_writable(args.db, "--db")
     check_storage(tune.storage)
     Store(args.db).close()
+    out = results_console(args.json)
+    print_storage(tune.storage, tune.study_name, out)
     with progress_bar(Console(stderr=True)) as progress:
         bar = progress.add_task("trials", total=args.trials)
 
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.update(bar, advance=1, description=f"trial {row['number']}: {joules}")
 
         report = run_tune(tune, on_trial=on_trial)
-    print_report(report, results_console())
+    print_report(report, out)
     if args.json:
         write_json(args.json, report.to_dict())
     if report.interrupted:
