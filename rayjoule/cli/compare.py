@@ -17,14 +17,12 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    check_writable,
     file_defaults,
     metering_fields,
     parse_per_stage,
     resolve_config,
-    results_console,
-    write_json,
 )
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.config import MODES
 from rayjoule.runs.store import Store
 

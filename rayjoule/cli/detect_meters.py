@@ -23,7 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 
 import meters
-from rayjoule.cli.common import Parser, results_console, write_json
+from rayjoule.cli.common import Parser
+from rayjoule.cli.output import results_console, write_json
 from rayjoule.core.errors import ConfigError
 
 MAX_SAMPLE_SECONDS = 600.0

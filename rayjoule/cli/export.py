@@ -12,13 +12,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from rayjoule.cli.common import (
-    Parser,
-    add_store_args,
-    check_writable,
-    human_output_to_stderr,
-    write_json,
-)
+from rayjoule.cli.common import Parser, add_store_args
+from rayjoule.cli.output import check_writable, human_output_to_stderr, write_json
 from rayjoule.runs.reports.parquet_export import ExportedTable, export_parquet
 from rayjoule.runs.store import open_existing
 

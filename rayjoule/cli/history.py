@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.cli.common import Parser, check_writable, results_console, write_json
+from rayjoule.cli.common import Parser
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.config import DEFAULT_DB
 from rayjoule.runs import reports as hist
 

@@ -22,14 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.cli.common import (
-    Parser,
-    add_store_args,
-    check_writable,
-    parse_params,
-    results_console,
-    write_json,
-)
+from rayjoule.cli.common import Parser, add_store_args, parse_params
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import Estimate, PredictionReport, StageSettings, plan_from_store
 from rayjoule.runs.store import open_existing

@@ -16,14 +16,12 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    check_writable,
     metering_fields,
     parse_per_stage,
     progress_bar,
     resolve_config,
-    results_console,
-    write_json,
 )
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.cli.render import print_run
 from rayjoule.core.config import MODES, RunConfig, framework_names
 

@@ -13,7 +13,6 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.cli.render import print_storage
 from rayjoule.cli.common import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -23,15 +22,14 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    check_writable,
     file_defaults,
     interrupted_line,
     metering_fields,
     progress_bar,
     resolve_config,
-    results_console,
-    write_json,
 )
+from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.render import print_storage
 from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.session import resolve_pipeline

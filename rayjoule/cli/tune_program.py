@@ -14,15 +14,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.cli.common import (
-    EXIT_INTERRUPTED,
-    Parser,
-    add_store_args,
-    check_writable,
-    progress_bar,
-    results_console,
-    write_json,
-)
+from rayjoule.cli.common import EXIT_INTERRUPTED, Parser, add_store_args, progress_bar
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.cli.render import print_storage
 from rayjoule.runs.store import Store
 from rayjoule.tuning.preflight import check_storage
