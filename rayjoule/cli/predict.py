@@ -135,7 +135,8 @@ def print_predictions(report: PredictionReport, console: Console) -> None:
         head = ("settings with the fewest predicted joules" if p.objective == "energy"
                 else "fastest settings (time-only models)") if report.mode == "optimise" \
             else f"prediction {i + 1}"
-        table = Table(title=f"{head} {label}")
+        # the label on a line of its own, so a narrow table's title never splits it
+        table = Table(title=f"{head}\n{label}")
         for col in ("stage", "tasks", "cpus", "wall s [95% CI]", "joules [95% CI]",
                     "held-out err wall/J %"):
             table.add_column(col, justify="right")

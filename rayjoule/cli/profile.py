@@ -130,7 +130,7 @@ def _connect(base: Any) -> bool:
 
 def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
     """What will run, before it runs: every setting and size, and the number of runs."""
-    table = Table(title=escape(f"profiling {d.workload} on {d.framework}: {plan_line(d)}"))
+    table = Table(title=escape(f"profiling {d.workload} on {d.framework}"))
     table.add_column("#", justify="right")
     table.add_column("size", justify="right")
     table.add_column("role")
@@ -149,6 +149,8 @@ def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
         row.append(str(d.repeats_of(p)))
         table.add_row(*row)
     console.print(table)
+    # the plan on a line of its own: a table's title wraps at the table's (narrow) width
+    console.print(f"plan: {plan_line(d)}", markup=False, highlight=False)
     larger = ", ".join(f"{s:g}" for s in d.sizes[1:])
     console.print(f"sizes {', '.join(f'{s:g}' for s in d.sizes)}: the grid at {d.sizes[0]:g}, "
                   f"the anchors (ends of the task counts) at {larger}; {d.n_runs} runs")
