@@ -3,6 +3,7 @@ and output to a pipe laid out for ``COLUMNS`` (80 when unset)."""
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 
@@ -147,3 +148,20 @@ def test_compare_into_a_pipe_fits_80_columns(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "native" in proc.stdout
     assert_fits(proc.stdout)
+
+
+# -- printed commands ------------------------------------------------------------------------
+
+def test_the_keep_alive_stop_command_names_this_interpreter_and_runs(tmp_path):
+    from types import SimpleNamespace
+
+    from rayjoule.cluster.keepalive import stop_command
+
+    node = SimpleNamespace(get_session_dir_path=lambda: str(tmp_path / "session_x"))
+    ray = SimpleNamespace(_private=SimpleNamespace(worker=SimpleNamespace(
+        global_worker=SimpleNamespace(node=node))))
+    words = shlex.split(stop_command(ray))
+    assert words[0] == sys.executable and os.path.isabs(words[0])
+    assert words[-1] == str(tmp_path / "session_x")
+    helped = subprocess.run([*words[:3], "--help"], capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "--stop" in helped.stdout
