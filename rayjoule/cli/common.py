@@ -8,14 +8,14 @@ DESIGN.md fixes the contract for every ``python -m rayjoule.<cmd>``:
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import contextvars
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 EXIT_OK = 0
@@ -127,19 +127,40 @@ def configure_logging(level: str | None) -> None:
         logging.getLogger(noisy).setLevel(quiet)
 
 
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically so a crash never leaves half a JSON file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    tmp.replace(path)
+_INVOKED_AS: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "rayjoule_invoked_as", default="python -m rayjoule.")
+
+
+@contextlib.contextmanager
+def invoked_as(prefix: str) -> Iterator[None]:
+    """Name commands ``prefix + command`` in usage and error lines while the block runs
+    (the ``rayjoule`` console script says ``rayjoule run``, ``python -m`` says
+    ``python -m rayjoule.run``)."""
+    token = _INVOKED_AS.set(prefix)
+    try:
+        yield
+    finally:
+        _INVOKED_AS.reset(token)
+
+
+def command_name(prog: str) -> str:
+    """``python -m rayjoule.run`` as the user invoked it (``rayjoule run`` from the script).
+
+    >>> command_name("python -m rayjoule.run")
+    'python -m rayjoule.run'
+    """
+    default = "python -m rayjoule."
+    if prog.startswith(default):
+        return _INVOKED_AS.get() + prog.removeprefix(default)
+    return prog
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit status 2 (no usage dump)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if isinstance(kwargs.get("prog"), str):
+            kwargs["prog"] = command_name(kwargs["prog"])
         super().__init__(*args, **kwargs)
         from rayjoule import __version__
 
@@ -345,68 +366,10 @@ def file_defaults(parser: argparse.ArgumentParser, path: str | None, table: str)
     parser.set_defaults(**defaults)
 
 
-def check_writable(path: str | Path, flag: str, *, folder: bool = False,
-                   make_folders: bool = False) -> Path:
-    """A path this command will write: refuse it up front (exit 2) if it cannot be written.
-
-    ``folder`` paths (``--plot DIR``, ``--out DIR``) may exist as folders or be created in
-    an existing parent; file paths must not be folders. With ``make_folders`` the command
-    creates missing folders (:func:`write_json` does), so the nearest existing one must be
-    writable. Writability is probed by opening (an existing file, for appending) or creating
-    and removing a file, not by ``os.access``, which says yes to root even where nothing
-    can be written (``/proc``).
-    """
-    from rayjoule.core.errors import ConfigError
-
-    p = Path(path).expanduser()
-    if folder:
-        if p.exists() and not p.is_dir():
-            raise ConfigError(f"{flag} {path}: exists and is not a folder")
-        target = p if p.is_dir() else p.parent
-    else:
-        if p.is_dir():
-            raise ConfigError(f"{flag} {path}: is a folder; give a file path")
-        if p.exists() and not _can_open_for_writing(p):
-            raise ConfigError(f"{flag} {path}: not writable (permission denied)")
-        target = p.parent
-    target = target if str(target) else Path(".")
-    if make_folders:
-        while not target.exists() and target != target.parent:
-            target = target.parent
-        if not target.is_dir():
-            raise ConfigError(f"{flag} {path}: {target} is not a folder")
-    if not target.is_dir():
-        raise ConfigError(f"{flag} {path}: folder {target} does not exist")
-    if not _can_create_in(target):
-        raise ConfigError(f"{flag} {path}: folder {target} is not writable")
-    return p
-
-
-def _can_open_for_writing(path: Path) -> bool:
-    """Open for appending and close at once: the file's bytes stay as they were."""
-    try:
-        with open(path, "ab"):
-            return True
-    except OSError:
-        return False
-
-
-def _can_create_in(folder: Path) -> bool:
-    """Create and remove a probe file: the only test that holds for root and odd mounts."""
-    import tempfile
-
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".rayjoule-probe-", dir=folder)
-    except OSError:
-        return False
-    os.close(fd)
-    os.unlink(probe)
-    return True
-
-
 def store_path(text: str) -> str:
     """``--db``'s type: a results store this command can create or write (argparse calls it,
     so an unwritable store is a usage error, exit 2, before any work)."""
+    from rayjoule.cli.output import check_writable
     from rayjoule.core.errors import ConfigError
 
     if text == ":memory:":
@@ -416,10 +379,3 @@ def store_path(text: str) -> str:
     except ConfigError as exc:
         raise argparse.ArgumentTypeError(str(exc).removeprefix("--db ")) from None
     return text
-
-
-def results_console() -> Any:
-    """Where results print: stdout, never wrapped at 80 columns when it is not a terminal."""
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=160, soft_wrap=True)

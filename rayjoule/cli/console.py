@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from rayjoule.cli.common import EXIT_BAD_INPUT, run_command
+from rayjoule.cli.common import EXIT_BAD_INPUT, invoked_as, run_command
 
 COMMANDS = {
     "run": "one metered run of a workload or pipeline",
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rayjoule: error: unknown command {name!r} (see rayjoule --help)", file=sys.stderr)
         return EXIT_BAD_INPUT
     module = importlib.import_module(_module(name))
-    return run_command(module.main, rest)
+    with invoked_as("rayjoule "):
+        return run_command(module.main, rest)
 
 
 if __name__ == "__main__":

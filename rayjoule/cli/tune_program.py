@@ -14,15 +14,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.cli.common import (
-    EXIT_INTERRUPTED,
-    Parser,
-    add_store_args,
-    check_writable,
-    progress_bar,
-    results_console,
-    write_json,
-)
+from rayjoule.cli.common import EXIT_INTERRUPTED, Parser, add_store_args, progress_bar
+from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.render import print_storage
 from rayjoule.runs.store import Store
 from rayjoule.tuning.preflight import check_storage
 from rayjoule.tuning.program_loading import DRIVERS
@@ -73,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     check_writable(args.db, "--db")
     check_storage(tune.storage)
     Store(args.db).close()
+    out = results_console(args.json)
+    print_storage(tune.storage, tune.study_name, out)
     with progress_bar(Console(stderr=True)) as progress:
         bar = progress.add_task("trials", total=args.trials)
 
@@ -81,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             progress.update(bar, advance=1, description=f"trial {row['number']}: {joules}")
 
         report = run_tune(tune, on_trial=on_trial)
-    print_report(report, results_console())
+    print_report(report, out)
     if args.json:
         write_json(args.json, report.to_dict())
     if report.interrupted:

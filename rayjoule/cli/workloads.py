@@ -19,7 +19,8 @@ from typing import Any
 from rich.table import Table
 
 import workloads
-from rayjoule.cli.common import Parser, check_writable, results_console, write_json
+from rayjoule.cli.common import Parser
+from rayjoule.cli.output import check_writable, results_console, write_json
 from workloads._loading import entry_point_names
 
 
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.json:
         check_writable(args.json, "--json", make_folders=True)
-    console = results_console()
+    console = results_console(args.json)
     if args.name is not None and args.about:
         text = about(args.name)
         console.print(text, markup=False, highlight=False)

@@ -102,7 +102,8 @@ def test_a_window_reopened_at_once_is_still_sampled():
             wid = hm.start_window()
             time.sleep(0.3)
             window = hm.stop_window(wid)
-            assert len({t for t, _, _ in window.samples}) >= 2
+            # opening and closing readings, and background samples between them
+            assert len({t for t, _, _ in window.samples}) >= 4
     finally:
         hm.close()
 
