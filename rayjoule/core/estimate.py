@@ -55,3 +55,20 @@ def estimated_cpu_s(workload: str, size: Any, params: Mapping[str, Any]) -> floa
 def bookkeeping_bytes(total_tasks: int) -> int:
     """Driver memory the run's per-task bookkeeping needs."""
     return total_tasks * TASK_BOOKKEEPING_BYTES
+
+
+def check_records_fit(n_tasks: int) -> None:
+    """Refuse, before any work, more tasks than this machine's free memory can track: the
+    per-task records must fit in half the free memory (never grow until the kernel kills
+    the process). Every command that runs tasks applies this one rule."""
+    import psutil
+
+    from rayjoule.core.errors import ConfigError
+
+    available = psutil.virtual_memory().available
+    need = bookkeeping_bytes(n_tasks)
+    if need > available // 2:
+        raise ConfigError(
+            f"{n_tasks} tasks need about {need / 2**30:.1f} GiB for their records "
+            f"({TASK_BOOKKEEPING_BYTES} B each) but only {available / 2**30:.1f} GiB is free; "
+            "use fewer tasks")

@@ -24,7 +24,7 @@ from typing import Any
 import workloads
 from rayjoule.core.config import DEFAULT_DB, RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
-from rayjoule.core.estimate import TASK_BOOKKEEPING_BYTES, bookkeeping_bytes, estimated_cpu_s
+from rayjoule.core.estimate import check_records_fit, estimated_cpu_s
 from rayjoule.core.result import RunResult, combine_repeats
 from rayjoule.frameworks import executor_for
 from rayjoule.frameworks.job import Job, OnTaskDone, plan_job
@@ -180,16 +180,7 @@ def check_feasible(config: RunConfig, tasks_by_stage: dict[str, int]) -> None:
     """Refuse, before any work, a run whose bookkeeping would not fit in memory or that is
     estimated to run longer than ``config.max_hours`` (DESIGN.md: never grow until the
     kernel kills the process, never run for hours unasked)."""
-    import psutil
-
-    available = psutil.virtual_memory().available
-    n_tasks = sum(tasks_by_stage.values())
-    need = bookkeeping_bytes(n_tasks)
-    if need > available // 2:
-        raise ConfigError(
-            f"{n_tasks} tasks need about {need / 2**30:.1f} GiB for their records "
-            f"({TASK_BOOKKEEPING_BYTES} B each) but only {available / 2**30:.1f} GiB is free; "
-            "use fewer tasks")
+    check_records_fit(sum(tasks_by_stage.values()))
     cpu_s = estimated_cpu_s(config.workload, config.size, config.params)
     if cpu_s is None:
         return
