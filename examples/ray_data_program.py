@@ -96,8 +96,7 @@ def etl(concurrency: int = 4, batch_size: int = 256, num_cpus: float = 0.25,
     where = Path(folder) if folder else \
         Path(tempfile.gettempdir()) / f"rayjoule-example-etl-{rows}-{files}"
     paths = write_input(where, rows, files)
-    ds = ray.data.read_parquet(paths, override_num_blocks=blocks,
-                               ray_remote_args={"num_cpus": num_cpus})
+    ds = ray.data.read_parquet(paths, override_num_blocks=blocks, num_cpus=num_cpus)
     ds = ds.map_batches(clean, batch_format="numpy", num_cpus=num_cpus)
     ds = ds.map_batches(Scorer, batch_format="numpy", batch_size=batch_size,
                         compute=ray.data.ActorPoolStrategy(size=concurrency),

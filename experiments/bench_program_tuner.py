@@ -171,13 +171,14 @@ def replay(args: argparse.Namespace, rows: list[dict[str, Any]]) -> dict[str, An
     best_key = min(energy, key=energy.get)
     fast_key = min(wall, key=wall.get)
     base_key = key(base, names)
+    settings_of = {key(r, names): {n: r[n] for n in names} for r in rows}
     summary = {
         "note": "replayed: each trial's joules are looked up in the measured grid",
         "grid_csv": GRID_CSV.name, "trials": args.trials, "seeds": args.seeds,
         "meter": {"name": rows[0]["meter"], "kind": rows[0]["kind"]},
-        "grid_best": {"settings": dict(zip(names, best_key, strict=True)),
+        "grid_best": {"settings": settings_of[best_key],
                       "total_j": best_j, "wall_s": wall[best_key]},
-        "grid_fastest": {"settings": dict(zip(names, fast_key, strict=True)),
+        "grid_fastest": {"settings": settings_of[fast_key],
                          "total_j": energy[fast_key], "wall_s": wall[fast_key]},
         "defaults": {"settings": base, "total_j": energy[base_key], "wall_s": wall[base_key]},
         "defaults_over_best_pct": round(100 * (energy[base_key] / best_j - 1), 1),
