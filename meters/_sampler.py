@@ -86,5 +86,7 @@ class Sampler:
                 self._fn()
             except BaseException as exc:  # recorded and re-raised by check(), never swallowed
                 self._error = exc
-                log.error("sampler %s stopped: %r", self.name, exc)
+                # debug, not error: check() raises it to whoever reads the meter, and that
+                # caller decides what the user sees (a command prints it once, in one line)
+                log.debug("sampler %s stopped: %r", self.name, exc)
                 return

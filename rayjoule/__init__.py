@@ -35,11 +35,14 @@ _LAZY = {
     "measured": "rayjoule.runs.measured_block",
     "Measurement": "rayjoule.runs.measured_block",
     "wait_all": "rayjoule.runs.measured_block",
+    "tune_program": "rayjoule.tuning.program_tuner",
+    "ProgramTuneReport": "rayjoule.tuning.program_tuner",
 }
 
 
 def __getattr__(name: str) -> Any:
-    """``rayjoule.measure`` / ``measured`` / ``wait_all``: imported when first used."""
+    """``rayjoule.measure`` / ``measured`` / ``wait_all`` / ``tune_program``: imported when
+    first used."""
     if name in _LAZY:
         import importlib
 
@@ -53,6 +56,7 @@ __all__ = [
     "HostEnergy",
     "Measurement",
     "MeterLabel",
+    "ProgramTuneReport",
     "RayjouleError",
     "RunConfig",
     "RunFailed",
@@ -62,5 +66,6 @@ __all__ = [
     "measure",
     "measured",
     "run",
+    "tune_program",
     "wait_all",
 ]

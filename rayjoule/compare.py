@@ -1,6 +1,6 @@
 """``python -m rayjoule.compare``: native vs Ray vs Lithops — the framework's own energy.
 
-The command lives in :mod:`rayjoule.cli.compare` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.compare` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

@@ -1,6 +1,6 @@
 """``python -m rayjoule.export --db PATH --out DIR``: the results store as Parquet.
 
-The command lives in :mod:`rayjoule.cli.export` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.export` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

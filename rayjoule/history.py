@@ -1,6 +1,6 @@
 """``python -m rayjoule.history``: runs across stores and machines, ranked by joules.
 
-The command lives in :mod:`rayjoule.cli.history` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.history` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

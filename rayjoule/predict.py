@@ -1,6 +1,6 @@
 """``python -m rayjoule.predict``: the least-energy settings per stage, predicted from profiles.
 
-The command lives in :mod:`rayjoule.cli.predict` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.predict` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

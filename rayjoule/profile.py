@@ -1,6 +1,6 @@
 """``python -m rayjoule.profile``: profiling runs per stage for the energy models.
 
-The command lives in :mod:`rayjoule.cli.profile` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.profile` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

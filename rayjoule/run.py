@@ -1,6 +1,6 @@
 """``python -m rayjoule.run``: one metered run of a workload on one framework.
 
-The command lives in :mod:`rayjoule.cli.run` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.run` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

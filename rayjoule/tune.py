@@ -1,6 +1,6 @@
 """``python -m rayjoule.tune``: Optuna finds the settings that cost the fewest joules.
 
-The command lives in :mod:`rayjoule.cli.tune` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.tune` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

@@ -1,6 +1,6 @@
 """``python -m rayjoule.workloads``: list the workloads, or run one serially as a reference.
 
-The command lives in :mod:`rayjoule.cli.workloads` (arguments, the work, the rendering);
+The command lives in :mod:`rayjoule.cli.workloads` (arguments, one call below, the rendering);
 this entry point only maps its outcome to DESIGN.md's exit statuses.
 """
 

@@ -25,6 +25,8 @@ from workloads._base import (
     parse_params,
 )
 from workloads._datastore import DataStore
+from workloads._folder_store import FolderStore
+from workloads._memory_store import MemoryStore
 from workloads._pipeline import (
     Edge,
     Pipeline,
@@ -44,13 +46,17 @@ from workloads._registry import (
     names,
     pipeline_names,
 )
+from workloads._s3_store import S3Store
 
 __all__ = [
     "DataStore",
     "Edge",
+    "FolderStore",
+    "MemoryStore",
     "Param",
     "ParamValue",
     "Pipeline",
+    "S3Store",
     "Stage",
     "TaskContext",
     "Workload",

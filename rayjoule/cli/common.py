@@ -8,14 +8,14 @@ DESIGN.md fixes the contract for every ``python -m rayjoule.<cmd>``:
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
+import contextvars
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
 EXIT_OK = 0
@@ -24,6 +24,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 LOG_LEVEL_ENV = "RAYJOULE_LOG_LEVEL"
+NOISY_LOGGERS = ("ray", "lithops", "urllib3", "botocore", "asyncio")
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     """
     from rayjoule.core.errors import RunFailed
 
-    configure_logging(os.environ.get(LOG_LEVEL_ENV, "warning"))
+    configure_logging(os.environ.get(LOG_LEVEL_ENV) or None)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     # a command started in the background by a non-interactive shell inherits SIGINT as
@@ -100,8 +101,21 @@ def _one_line(exc: BaseException | str) -> str:
     return text.splitlines()[0]
 
 
-def configure_logging(level: str) -> None:
-    """Our loggers at ``level``; Ray's and Lithops' warnings only when asked for (info/debug)."""
+def configure_logging(level: str | None) -> None:
+    """Library log records on stderr at ``level``; with None (the default) none at all.
+
+    A command's stderr is its one line (an error, an interruption), so log records of
+    rayjoule, meters, workloads, Ray and Lithops reach it only when asked for with
+    ``--log-level`` or ``RAYJOULE_LOG_LEVEL``. Ray's and Lithops' own warnings need info or
+    debug even then.
+    """
+    if level is None:
+        # a handler that drops every record, so logging's last-resort handler stays unused
+        logging.basicConfig(level=logging.WARNING, handlers=[logging.NullHandler()],
+                            force=True)
+        for noisy in NOISY_LOGGERS:
+            logging.getLogger(noisy).setLevel(logging.CRITICAL + 1)
+        return
     value = getattr(logging, str(level).upper(), None)
     if not isinstance(value, int):
         from rayjoule.core.errors import ConfigError
@@ -109,29 +123,51 @@ def configure_logging(level: str) -> None:
         raise ConfigError(f"log level must be one of debug, info, warning, error; got {level!r}")
     logging.basicConfig(level=value, format="%(levelname)s %(name)s: %(message)s", force=True)
     quiet = logging.ERROR if value >= logging.WARNING else value
-    for noisy in ("ray", "lithops", "urllib3", "botocore", "asyncio"):
+    for noisy in NOISY_LOGGERS:
         logging.getLogger(noisy).setLevel(quiet)
 
 
-def write_json(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` atomically so a crash never leaves half a JSON file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
-    tmp.replace(path)
+_INVOKED_AS: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "rayjoule_invoked_as", default="python -m rayjoule.")
+
+
+@contextlib.contextmanager
+def invoked_as(prefix: str) -> Iterator[None]:
+    """Name commands ``prefix + command`` in usage and error lines while the block runs
+    (the ``rayjoule`` console script says ``rayjoule run``, ``python -m`` says
+    ``python -m rayjoule.run``)."""
+    token = _INVOKED_AS.set(prefix)
+    try:
+        yield
+    finally:
+        _INVOKED_AS.reset(token)
+
+
+def command_name(prog: str) -> str:
+    """``python -m rayjoule.run`` as the user invoked it (``rayjoule run`` from the script).
+
+    >>> command_name("python -m rayjoule.run")
+    'python -m rayjoule.run'
+    """
+    default = "python -m rayjoule."
+    if prog.startswith(default):
+        return _INVOKED_AS.get() + prog.removeprefix(default)
+    return prog
 
 
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line on stderr and exit status 2 (no usage dump)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        if isinstance(kwargs.get("prog"), str):
+            kwargs["prog"] = command_name(kwargs["prog"])
         super().__init__(*args, **kwargs)
         from rayjoule import __version__
 
         self.add_argument("--version", action="version", version=f"rayjoule {__version__}")
         self.add_argument("--log-level", default=None,
-                          help=f"debug, info, warning (default; or {LOG_LEVEL_ENV})")
+                          help="show library log records at this level on stderr: debug, info, "
+                               f"warning or error (default: none; or {LOG_LEVEL_ENV})")
 
     def parse_args(self, args: Any = None, namespace: Any = None) -> Any:
         parsed = super().parse_args(args, namespace)
@@ -211,11 +247,17 @@ def resolve_config(fields: dict[str, Any], config_file: str | None) -> Any:
     return RunConfig.resolve(fields, file=config_file)
 
 
-def add_store_args(parser: argparse.ArgumentParser) -> None:
-    """--db/--json, shared by the commands that run work."""
+def add_store_args(parser: argparse.ArgumentParser, *, writes: bool = True) -> None:
+    """--db/--json, shared by the commands that run work (and those that read a store).
+
+    With ``writes`` (the default), ``--db`` must be a store this command can create or
+    write; commands that only read a store pass ``writes=False`` and report a missing store
+    themselves.
+    """
     from rayjoule.core.config import DEFAULT_DB
 
-    parser.add_argument("--db", default=DEFAULT_DB, help="results store (default %(default)s)")
+    parser.add_argument("--db", default=DEFAULT_DB, type=store_path if writes else str,
+                        help="results store (default %(default)s)")
     parser.add_argument("--json", metavar="PATH", help="also write the result as JSON here")
 
 
@@ -233,12 +275,16 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 
 def progress_bar(console: Any, transient: bool = False) -> Any:
-    """The rich progress bar every command shows while work runs (n of N, elapsed time)."""
+    """The rich progress bar every command shows while work runs (n of N, elapsed time).
+
+    A ``transient`` bar is off when its console is not a terminal: rich would leave an
+    empty line there, and a command's stderr holds only its one line.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     return Progress("[progress.description]{task.description}", BarColumn(),
                     MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                    transient=transient)
+                    transient=transient, disable=transient and not console.is_terminal)
 
 
 def parse_per_stage(name: str, text: str | None, kind: type = int) -> Any:
@@ -320,35 +366,16 @@ def file_defaults(parser: argparse.ArgumentParser, path: str | None, table: str)
     parser.set_defaults(**defaults)
 
 
-def check_writable(path: str | Path, flag: str, *, folder: bool = False) -> Path:
-    """A path this command will write: refuse it up front (exit 2) if it cannot be written.
-
-    ``folder`` paths (``--plot DIR``, ``--out DIR``) may exist as folders or be created in
-    an existing parent; file paths must not be folders.
-    """
+def store_path(text: str) -> str:
+    """``--db``'s type: a results store this command can create or write (argparse calls it,
+    so an unwritable store is a usage error, exit 2, before any work)."""
+    from rayjoule.cli.output import check_writable
     from rayjoule.core.errors import ConfigError
 
-    p = Path(path).expanduser()
-    if folder:
-        if p.exists() and not p.is_dir():
-            raise ConfigError(f"{flag} {path}: exists and is not a folder")
-        target = p if p.is_dir() else p.parent
-    else:
-        if p.is_dir():
-            raise ConfigError(f"{flag} {path}: is a folder; give a file path")
-        if p.exists() and not os.access(p, os.W_OK):
-            raise ConfigError(f"{flag} {path}: not writable (permission denied)")
-        target = p.parent
-    target = target if str(target) else Path(".")
-    if not target.is_dir():
-        raise ConfigError(f"{flag} {path}: folder {target} does not exist")
-    if not os.access(target, os.W_OK | os.X_OK):
-        raise ConfigError(f"{flag} {path}: folder {target} is not writable")
-    return p
-
-
-def results_console() -> Any:
-    """Where results print: stdout, never wrapped at 80 columns when it is not a terminal."""
-    from rich.console import Console
-
-    return Console() if sys.stdout.isatty() else Console(width=160, soft_wrap=True)
+    if text == ":memory:":
+        return text
+    try:
+        check_writable(text, "--db")
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--db ")) from None
+    return text

@@ -17,14 +17,12 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    check_writable,
     file_defaults,
     metering_fields,
     parse_per_stage,
     resolve_config,
-    results_console,
-    write_json,
 )
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.config import MODES
 from rayjoule.runs.store import Store
 
@@ -73,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(args.plot, "--plot", folder=True)
     from rayjoule.comparing.comparator import compare
 
-    console = Console()
+    console = results_console(args.json)
     with Store(args.db) as store, console.status("comparing…") as status:
         def on_run(r) -> None:
             status.update(f"{r.framework}: {r.energy.total_j:.1f} J in {r.wall_s:.2f} s")
 
         report = compare(base, frameworks, args.repeats, store, on_run=on_run)
-    print_report(report, results_console())
+    print_report(report, console)
     if args.json:
         write_json(args.json, report)
     if args.plot:
@@ -90,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.keep_alive and any(f.partition(":")[0] == "ray" for f in frameworks):
         from rayjoule.cluster.keepalive import announce
 
-        announce()
+        announce(lambda line: console.print(line, markup=False, highlight=False,
+                                       soft_wrap=True))
     return 0
 
 

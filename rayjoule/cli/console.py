@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import sys
 
-from rayjoule.cli.common import EXIT_BAD_INPUT, run_command
+from rayjoule.cli.common import EXIT_BAD_INPUT, invoked_as, run_command
 
 COMMANDS = {
     "run": "one metered run of a workload or pipeline",
@@ -24,6 +24,9 @@ COMMANDS = {
     "export": "the results store as Parquet",
 }
 
+#: commands whose module in rayjoule.cli is named otherwise (the command name stays)
+MODULES = {"meters": "detect_meters"}
+
 
 def usage() -> str:
     from rayjoule import __version__
@@ -35,7 +38,11 @@ def usage() -> str:
 
 
 def _exists(name: str) -> bool:
-    return importlib.util.find_spec(f"rayjoule.cli.{name}") is not None
+    return importlib.util.find_spec(_module(name)) is not None
+
+
+def _module(name: str) -> str:
+    return f"rayjoule.cli.{MODULES.get(name, name)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if name not in COMMANDS or not _exists(name):
         print(f"rayjoule: error: unknown command {name!r} (see rayjoule --help)", file=sys.stderr)
         return EXIT_BAD_INPUT
-    module = importlib.import_module(f"rayjoule.cli.{name}")
-    return run_command(module.main, rest)
+    module = importlib.import_module(_module(name))
+    with invoked_as("rayjoule "):
+        return run_command(module.main, rest)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,11 @@ rendering only.
 
 from __future__ import annotations
 
-from rayjoule.cli.common import Parser, add_store_args, check_writable, write_json
+import sys
+from typing import TextIO
+
+from rayjoule.cli.common import Parser, add_store_args
+from rayjoule.cli.output import check_writable, human_output_to_stderr, write_json
 from rayjoule.runs.reports.parquet_export import ExportedTable, export_parquet
 from rayjoule.runs.store import open_existing
 
@@ -23,7 +27,7 @@ DESCRIPTION = ("The results store as Parquet: runs, tasks and meter samples, one
 
 def main(argv: list[str] | None = None) -> int:
     parser = Parser(prog="python -m rayjoule.export", description=DESCRIPTION)
-    add_store_args(parser)
+    add_store_args(parser, writes=False)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for runs.parquet, tasks.parquet and samples.parquet")
     args = parser.parse_args(argv)
@@ -33,14 +37,14 @@ def main(argv: list[str] | None = None) -> int:
         check_writable(args.json, "--json")
     with open_existing(args.db) as store:
         written = export_parquet(store, args.out)
-    render(written)
+    render(written, sys.stderr if human_output_to_stderr(args.json) else sys.stdout)
     if args.json:
         write_json(args.json, {"db": str(args.db), "out": str(args.out),
                                "files": [w.to_dict() for w in written]})
     return 0
 
 
-def render(written: list[ExportedTable]) -> None:
+def render(written: list[ExportedTable], out: TextIO) -> None:
     """One line per file: table, rows, path."""
     for w in written:
-        print(f"{w.table:<8} {w.rows:>8} rows  {w.path}")
+        print(f"{w.table:<8} {w.rows:>8} rows  {w.path}", file=out)

@@ -17,7 +17,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.cli.common import Parser, check_writable, results_console, write_json
+from rayjoule.cli.common import Parser
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.config import DEFAULT_DB
 from rayjoule.runs import reports as hist
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.plot:
         check_writable(args.plot, "--plot", folder=True)
     history = hist.load(args.db or [DEFAULT_DB])
-    console = results_console()
+    console = results_console(args.json)
     names = store_names(history.stores)
     if args.run:
         comparison = hist.compare_run(history, args.run)

@@ -1,7 +1,9 @@
 """PNG figures of tuning and comparison results (matplotlib, headless).
 
 Axis labels carry the meter and kind, so a modelled figure is never mistaken
-for a measurement.
+for a measurement. Figures are drawn with matplotlib's object-oriented API on an Agg
+canvas of their own: no pyplot, so no process-wide backend is chosen for the user and no
+figure is left registered anywhere.
 """
 
 from __future__ import annotations
@@ -11,25 +13,25 @@ from pathlib import Path
 from typing import Any
 
 
-def _pyplot():
-    import matplotlib
+def _axes(figsize: tuple[float, float]) -> tuple[Any, Any]:
+    """A new figure on its own Agg canvas, and its one set of axes."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
 
 
 def tune_figures(report: Any, out_dir: str | Path) -> list[Path]:
     """Joules vs parallelism, optimisation history and (multi-objective) the Pareto front."""
-    plt = _pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     done = [t for t in report.trials if t["state"] == "COMPLETE" and t["total_j"] is not None]
     source = f"{report.meter['name']}, {report.meter['kind']}" if report.meter else "no meter"
     paths = []
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _axes((7, 4.5))
     groups: dict[str, list[dict[str, Any]]] = {}
     for t in done:
         p = t["params"]
@@ -44,9 +46,9 @@ def tune_figures(report: Any, out_dir: str | Path) -> list[Path]:
     ax.set_title(f"{report.study_name}: joules vs parallelism")
     if groups:
         ax.legend()
-    paths.append(_save(fig, out / "energy_vs_parallelism.png", plt))
+    paths.append(_save(fig, out / "energy_vs_parallelism.png"))
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = _axes((7, 4.5))
     xs = [t["number"] for t in done]
     ys = [t["total_j"] for t in done]
     ax.plot(xs, ys, "o", label="trial", alpha=0.7)
@@ -59,10 +61,10 @@ def tune_figures(report: Any, out_dir: str | Path) -> list[Path]:
     ax.set_ylabel(f"energy per run, J ({source})")
     ax.set_title("optimisation history")
     ax.legend()
-    paths.append(_save(fig, out / "optimisation_history.png", plt))
+    paths.append(_save(fig, out / "optimisation_history.png"))
 
     if report.pareto:
-        fig, ax = plt.subplots(figsize=(7, 4.5))
+        fig, ax = _axes((7, 4.5))
         ax.scatter([t["wall_s"] for t in done], [t["total_j"] for t in done], alpha=0.4,
                    label="trials")
         front = sorted(report.pareto, key=lambda t: t["wall_s"])
@@ -72,7 +74,7 @@ def tune_figures(report: Any, out_dir: str | Path) -> list[Path]:
         ax.set_ylabel(f"energy per run, J ({source})")
         ax.set_title("energy / time Pareto front")
         ax.legend()
-        paths.append(_save(fig, out / "pareto_front.png", plt))
+        paths.append(_save(fig, out / "pareto_front.png"))
     return paths
 
 
@@ -80,14 +82,13 @@ def compare_figure(report: dict[str, Any], out_dir: str | Path) -> Path:
     """Bars of joules per framework, static and dynamic stacked, with 95 % CI error bars,
     written as ``compare_<workload>.png`` in ``out_dir``."""
     frameworks, meter = report["frameworks"], report["meter"]
-    plt = _pyplot()
     names: Sequence[str] = list(frameworks)
     static = [frameworks[n]["static_j"]["median"] for n in names]
     dynamic = [frameworks[n]["dynamic_j"]["median"] for n in names]
     totals = [frameworks[n]["total_j"] for n in names]
     err = [[max(t["median"] - t["ci95"][0], 0) for t in totals],
            [max(t["ci95"][1] - t["median"], 0) for t in totals]]
-    fig, ax = plt.subplots(figsize=(6, 4.5))
+    fig, ax = _axes((6, 4.5))
     ax.bar(names, static, label="static (idle power × time)", color="C7")
     ax.bar(names, dynamic, bottom=static, label="dynamic", color="C0")
     ax.errorbar(names, [t["median"] for t in totals], yerr=err, fmt="none", ecolor="k",
@@ -96,7 +97,7 @@ def compare_figure(report: dict[str, Any], out_dir: str | Path) -> Path:
     ax.set_title(f"energy per framework: {report['workload']} (size {report['size']}), "
                  f"{report['repeats']} repeats", fontsize=9)
     ax.legend()
-    return _save(fig, Path(out_dir) / f"compare_{_safe(report['workload'])}.png", plt)
+    return _save(fig, Path(out_dir) / f"compare_{_safe(report['workload'])}.png")
 
 
 def _safe(name: str) -> str:
@@ -108,11 +109,10 @@ def _parallelism(params: dict[str, Any]) -> int:
     return max(1, min(int(params.get("tasks", 1)), int(params.get("concurrency", 1))))
 
 
-def _save(fig, path: Path, plt) -> Path:
+def _save(fig: Any, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
     return path
 
 
@@ -124,14 +124,13 @@ def history_figure(job: dict[str, Any], out_dir: str | Path, by: str = "host",
     Written as ``history_<workload>_<size><suffix>.png`` in ``out_dir`` (``suffix`` tells
     apart jobs of one workload and size with different params); ``by`` is the command's
     grouping (``machine`` labels bars by hostname, ``host`` by host key)."""
-    plt = _pyplot()
     bars = [(kind, h) for kind in ("measured", "modelled", "unknown") for h in job.get(kind, [])]
     style = {"measured": {"color": "C0"},
              "modelled": {"color": "C1", "hatch": "//", "edgecolor": "white"},
              "unknown": {"color": "C7"}}
     legend = {"measured": "measured", "modelled": "modelled (estimate, ranked apart)",
               "unknown": "meter kind unknown"}
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(bars) + 2), 4.5))
+    fig, ax = _axes((max(6.0, 1.3 * len(bars) + 2), 4.5))
     shown: set[str] = set()
     for i, (kind, h) in enumerate(bars):
         ax.bar(i, h["total_j"], label=None if kind in shown else legend[kind], **style[kind])
@@ -152,7 +151,7 @@ def history_figure(job: dict[str, Any], out_dir: str | Path, by: str = "host",
                  f"{job['runs']} runs", fontsize=9)
     ax.legend(fontsize=8)
     name = f"history_{_safe(job['workload'])}_{_safe(str(job['size']))}{suffix}.png"
-    return _save(fig, Path(out_dir) / name, plt)
+    return _save(fig, Path(out_dir) / name)
 
 
 def _host_label(h: dict[str, Any], by: str) -> str:

@@ -22,14 +22,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from rayjoule.cli.common import (
-    Parser,
-    add_store_args,
-    check_writable,
-    parse_params,
-    results_console,
-    write_json,
-)
+from rayjoule.cli.common import Parser, add_store_args, parse_params
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import Estimate, PredictionReport, StageSettings, plan_from_store
 from rayjoule.runs.store import open_existing
@@ -54,7 +48,7 @@ def build_parser() -> Parser:
                         "tasks=8,num_cpus=1 or train.tasks=8,test.tasks=4")
     p.add_argument("--samples", type=int, default=2000, help="posterior draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    add_store_args(p)
+    add_store_args(p, writes=False)
     return p
 
 
@@ -83,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
                                  params=params, size=args.size, at=at,
                                  max_seconds=args.max_seconds, confidence=args.confidence,
                                  samples=args.samples, seed=args.seed)
-    print_predictions(report, results_console())
+    print_predictions(report, results_console(args.json))
     if args.json:
         write_json(args.json, report.to_dict())
     return 0
@@ -141,7 +135,8 @@ def print_predictions(report: PredictionReport, console: Console) -> None:
         head = ("settings with the fewest predicted joules" if p.objective == "energy"
                 else "fastest settings (time-only models)") if report.mode == "optimise" \
             else f"prediction {i + 1}"
-        table = Table(title=f"{head} {label}")
+        # the label on a line of its own, so a narrow table's title never splits it
+        table = Table(title=f"{head}\n{label}")
         for col in ("stage", "tasks", "cpus", "wall s [95% CI]", "joules [95% CI]",
                     "held-out err wall/J %"):
             table.add_column(col, justify="right")

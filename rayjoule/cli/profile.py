@@ -29,14 +29,12 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    check_writable,
     interrupted_line,
     metering_fields,
     resolve_config,
-    results_console,
-    write_json,
 )
-from rayjoule.core.config import FRAMEWORKS
+from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.core.config import framework_names
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling.profiling_design import (
     DEFAULT_ANCHOR_REPEATS,
@@ -56,7 +54,7 @@ def build_parser() -> Parser:
     p.add_argument("--sizes", help="comma list of input sizes to profile at (default ⅛ and ½ "
                                    "of --size, or of the workload's default size): the grid "
                                    "at the smallest, the anchors at each larger one")
-    p.add_argument("--framework", choices=FRAMEWORKS, help="default: native")
+    p.add_argument("--framework", choices=framework_names(), help="default: native")
     p.add_argument("--concurrency", type=int, help="processes/actors at once (default: CPUs)")
     p.add_argument("--task-counts", metavar="N,N,…",
                    help="task counts to profile (default: powers of two up to 4×concurrency)")
@@ -91,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         _int("--task-counts", t) for t in args.task_counts.split(",")]
     d = design(base, sizes=sizes, repeats=args.repeats, tasks=counts,
                anchor_repeats=args.anchor_repeats)
-    console = results_console()
+    console = results_console(args.json)
     print_design(d, base, console)
     Store(args.db).close()  # a bad --db is bad input, found before any run
     started = _connect(base)
@@ -132,7 +130,7 @@ def _connect(base: Any) -> bool:
 
 def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
     """What will run, before it runs: every setting and size, and the number of runs."""
-    table = Table(title=escape(f"profiling {d.workload} on {d.framework}: {plan_line(d)}"))
+    table = Table(title=escape(f"profiling {d.workload} on {d.framework}"))
     table.add_column("#", justify="right")
     table.add_column("size", justify="right")
     table.add_column("role")
@@ -151,6 +149,8 @@ def print_design(d: ProfileDesign, base: Any, console: Console) -> None:
         row.append(str(d.repeats_of(p)))
         table.add_row(*row)
     console.print(table)
+    # the plan on a line of its own: a table's title wraps at the table's (narrow) width
+    console.print(f"plan: {plan_line(d)}", markup=False, highlight=False)
     larger = ", ".join(f"{s:g}" for s in d.sizes[1:])
     console.print(f"sizes {', '.join(f'{s:g}' for s in d.sizes)}: the grid at {d.sizes[0]:g}, "
                   f"the anchors (ends of the task counts) at {larger}; {d.n_runs} runs")
@@ -198,7 +198,7 @@ def import_flexecutor(args: Any) -> int:
     with Store(args.db) as store:
         run_ids = store_timings(store, "lithops", profiles)
     settings = sorted({(p.tasks, p.num_cpus, p.memory_mb) for p in profiles})
-    console = results_console()
+    console = results_console(args.json)
     console.print(f"imported {len(profiles)} flexecutor profiles of {args.workload} stage "
                   f"{args.stage} ({len(settings)} settings) into {args.db}")
     console.print("time only: flexecutor measures no energy, so predictions from these "

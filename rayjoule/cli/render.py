@@ -23,13 +23,12 @@ def print_run(result: RunResult, console: Console | None = None, top: int = 5) -
     console.print(
         f"[bold]{result.workload}[/] on [bold]{result.framework}[/] — run {result.run_id}{reps}"
     )
-    console.print(f"  wall time   {result.wall_s:9.3f} s")
-    console.print(
-        f"  energy      {e.total_j:9.2f} J total = {e.static_j:.2f} J static + "
-        f"{e.dynamic_j:.2f} J dynamic   {source_of(result)}"
-    )
-    console.print(f"              {e.total_j:9.2f} J total = {e.tasks_j:.2f} J tasks + "
-                  f"{e.overhead_j:.2f} J overhead (framework, driver, other processes)")
+    # short enough for an 80-column pipe with three-digit joules (wider ones wrap by word)
+    console.print(f"  wall time  {result.wall_s:.3f} s")
+    console.print(f"  energy     {e.total_j:.2f} J = {e.static_j:.2f} J static + "
+                  f"{e.dynamic_j:.2f} J dynamic  {source_of(result)}")
+    console.print(f"             {e.total_j:.2f} J = {e.tasks_j:.2f} J tasks + "
+                  f"{e.overhead_j:.2f} J overhead (in no task)")
     for h in result.hosts:
         console.print(f"  host {h.host}: idle {h.idle_w:.2f} W ({h.idle_policy}); "
                       f"overhead {h.overhead_j:.2f} J")
@@ -59,3 +58,10 @@ def print_run(result: RunResult, console: Console | None = None, top: int = 5) -
                           f"{t.energy_j:.3f}")
         console.print(table)
     console.print("  summary     " + ", ".join(f"{k}={v}" for k, v in result.summary.items()))
+
+
+def print_storage(url: str, study_name: str, console: Console) -> None:
+    """Where the Optuna study lives, the URL alone on its line (never folded: it is copied
+    into ``--storage`` or ``optuna-dashboard``)."""
+    console.print(f"optuna storage (study {study_name}):", markup=False, highlight=False)
+    console.print(f"  {url}", markup=False, highlight=False, soft_wrap=True)

@@ -16,22 +16,20 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    check_writable,
     metering_fields,
     parse_per_stage,
     progress_bar,
     resolve_config,
-    results_console,
-    write_json,
 )
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.cli.render import print_run
-from rayjoule.core.config import FRAMEWORKS, MODES, RunConfig
+from rayjoule.core.config import MODES, RunConfig, framework_names
 
 
 def build_parser() -> Parser:
     p = Parser(prog="python -m rayjoule.run", description=__doc__.splitlines()[0])
     add_workload_args(p)
-    p.add_argument("--framework", choices=FRAMEWORKS, help="default: native")
+    p.add_argument("--framework", choices=framework_names(), help="default: native")
     p.add_argument("--tasks", help="tasks per stage: N for every stage, or stage=N,stage=N")
     p.add_argument("--concurrency", type=int, help="processes/actors working at once")
     p.add_argument("--num-cpus", help="CPUs each task reserves (Ray): N or stage=N,stage=N")
@@ -71,12 +69,14 @@ def main(argv: list[str] | None = None) -> int:
 
         result = run(config, db=args.db, on_start=on_start,
                      on_task_done=lambda _t: progress.advance(bar))
-    print_run(result, results_console())
+    out = results_console(args.json)
+    print_run(result, out)
     if args.json:
         write_json(args.json, result.to_dict())
     if config.keep_alive and config.framework == "ray":
         from rayjoule.cluster.keepalive import announce
 
-        announce()
+        announce(lambda line: out.print(line, markup=False, highlight=False,
+                                       soft_wrap=True))
     return 0
 

@@ -22,15 +22,14 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    check_writable,
     file_defaults,
     interrupted_line,
     metering_fields,
     progress_bar,
     resolve_config,
-    results_console,
-    write_json,
 )
+from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.render import print_storage
 from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.session import resolve_pipeline
@@ -48,7 +47,9 @@ from rayjoule.tuning.tuner import (
 
 
 def build_parser() -> Parser:
-    p = Parser(prog="python -m rayjoule.tune", description=__doc__.splitlines()[0])
+    p = Parser(prog="python -m rayjoule.tune", description=__doc__.splitlines()[0],
+               epilog="Your own Ray program instead of a workload: --program MODULE:FUNCTION "
+                      "--space knobs.toml (see --program x --help and docs/programs.md)")
     add_workload_args(p)
     p.add_argument("--trials", type=int, default=20, help="trials to run now (default 20)")
     p.add_argument("--frameworks", default="ray", help="comma list: ray,native,lithops")
@@ -77,6 +78,13 @@ def build_parser() -> Parser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    raw = sys.argv[1:] if argv is None else list(argv)
+    if any(a == "--program" or a.startswith("--program=") for a in raw):
+        from rayjoule.cli.tune_program import main as tune_program
+
+        return tune_program(raw)
+    if any(a == "--space" or a.startswith("--space=") for a in raw):
+        raise ConfigError("--space is for tuning a program: give --program MODULE:FUNCTION too")
     parser = build_parser()
     args = parser.parse_args(argv)
     file_defaults(parser, args.config, "tune")
@@ -115,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
         check_num_cpus(num_cpus, cpus, frameworks)
         concurrency = parse_range("concurrency", args.concurrency or f"1:{2 * cpus}")
         settings.space = SearchSpace(frameworks, tasks, concurrency, num_cpus, modes)
-        console = Console()
+        console = results_console(args.json)
         with Store(args.db) as store:
             tuner = Tuner(settings, store)
+            print_storage(settings.storage, tuner.s.study_name, console)
             if model_seeded:
                 _seed_with_model(tuner, store, pipeline, console)
             interrupted = _optimize(tuner, args.trials, console)
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
             from rayjoule.cluster.connect import disconnect
 
             disconnect()
-    print_report(report, results_console())
+    print_report(report, console)
     if args.json:
         write_json(args.json, report.to_dict())
     if args.plot:
@@ -138,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     if base.keep_alive and started:
         from rayjoule.cluster.keepalive import announce
 
-        announce()
+        announce(lambda line: console.print(line, markup=False, highlight=False,
+                                       soft_wrap=True))
     if interrupted is not None:
         return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
     return 0

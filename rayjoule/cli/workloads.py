@@ -19,7 +19,8 @@ from typing import Any
 from rich.table import Table
 
 import workloads
-from rayjoule.cli.common import Parser, results_console, write_json
+from rayjoule.cli.common import Parser
+from rayjoule.cli.output import check_writable, results_console, write_json
 from workloads._loading import entry_point_names
 
 
@@ -103,6 +104,7 @@ def run_serial(args: Any) -> dict[str, Any]:
     params = workloads.parse_params(pipeline, args.param)
     tasks = parse_per_stage("tasks", args.tasks, int)
     size, values, by_stage = pipeline.validate(args.size, tasks, params, args.seed)
+    check_memory(sum(by_stage.values()))
     seed = int(args.seed)
     start = time.perf_counter()
     summary = workloads.run_serial(pipeline, size, by_stage, seed, values)
@@ -110,9 +112,32 @@ def run_serial(args: Any) -> dict[str, Any]:
             "params": values, "wall_s": time.perf_counter() - start, "summary": summary}
 
 
+def check_memory(n_tasks: int) -> None:
+    """Refuse, before any work, more tasks than this machine's free memory can track.
+
+    The same rule as ``python -m rayjoule.run``: the per-task records must fit in half
+    the free memory (a serial run needs less per task, but a count that does not fit
+    here cannot run on any framework either).
+    """
+    import psutil
+
+    from rayjoule.core.errors import ConfigError
+    from rayjoule.core.estimate import TASK_BOOKKEEPING_BYTES, bookkeeping_bytes
+
+    available = psutil.virtual_memory().available
+    need = bookkeeping_bytes(n_tasks)
+    if need > available // 2:
+        raise ConfigError(
+            f"{n_tasks} tasks need about {need / 2**30:.1f} GiB for their records "
+            f"({TASK_BOOKKEEPING_BYTES} B each) but only {available / 2**30:.1f} GiB is free; "
+            "use fewer tasks")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    console = results_console()
+    if args.json:
+        check_writable(args.json, "--json", make_folders=True)
+    console = results_console(args.json)
     if args.name is not None and args.about:
         text = about(args.name)
         console.print(text, markup=False, highlight=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -181,7 +182,7 @@ def stop_command(ray: Any) -> str:
     except Exception:  # private API; fall back to Ray's blunt but public command
         log.info("could not read the Ray session directory", exc_info=True)
         return f"{' '.join(ray_cli())} stop   (stops every Ray instance on this machine)"
-    return f"{Path(sys.executable).name} -m rayjoule.cluster.keepalive --stop {session}"
+    return f"{shlex.quote(sys.executable)} -m rayjoule.cluster.keepalive --stop {session}"
 
 
 def stop_head(session_dir: str, timeout_s: float = 10.0) -> int:

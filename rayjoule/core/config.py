@@ -8,8 +8,11 @@ sources): command-line arguments > environment (``RAYJOULE_*``, ``RAY_ADDRESS``)
 from __future__ import annotations
 
 import dataclasses
+import functools
+import importlib.metadata
 import math
 import os
+import sys
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -18,7 +21,10 @@ from typing import Any
 
 from rayjoule.core.errors import ConfigError
 
+#: the built-in frameworks (their executors are declared under :data:`FRAMEWORK_GROUP`)
 FRAMEWORKS = ("native", "ray", "lithops")
+#: the entry-point group executors register under (``rayjoule.frameworks.registry`` loads them)
+FRAMEWORK_GROUP = "rayjoule.frameworks"
 MODES = ("tasks", "actors")
 TDP_SCOPES = ("host", "process")
 DEFAULT_DB = "rayjoule.sqlite"
@@ -95,7 +101,8 @@ class RunConfig:
             raise ConfigError(f"max_hours must be a number > 0, got {self.max_hours!r}")
         if self.cpu_threads is not None:
             _check_int("cpu_threads", self.cpu_threads, minimum=1)
-        _check_choice("framework", self.framework, FRAMEWORKS)
+        if self.framework not in FRAMEWORKS:  # only a plug-in's name needs the metadata read
+            _check_choice("framework", self.framework, framework_names())
         _check_choice("mode", self.mode, MODES)
         _check_choice("tdp_scope", self.tdp_scope, TDP_SCOPES)
         if self.mode == "actors" and self.framework != "ray":
@@ -166,6 +173,25 @@ class RunConfig:
                 merged[name] = _coerce(name, env[var], types[name])
         merged.update({k: v for k, v in (args or {}).items() if v is not None})
         return cls.from_dict(merged)
+
+
+def framework_names() -> tuple[str, ...]:
+    """The built-in frameworks, then those third parties registered, sorted.
+
+    Only names are read (the distributions' metadata), so this floor never imports an
+    executor; :func:`rayjoule.frameworks.registry.executor_class` loads the one chosen.
+    """
+    return FRAMEWORKS + _registered_names(tuple(sys.path))
+
+
+@functools.lru_cache(maxsize=8)
+def _registered_names(path: tuple[str, ...]) -> tuple[str, ...]:
+    """Plug-in framework names as installed on ``path`` (a cache: reading metadata is slow)."""
+    try:
+        registered = {ep.name for ep in importlib.metadata.entry_points(group=FRAMEWORK_GROUP)}
+    except Exception:  # a broken distribution's metadata must not hide the built-ins
+        registered = set()
+    return tuple(sorted(registered - set(FRAMEWORKS)))
 
 
 def read_config_file(file: str | Path) -> dict[str, Any]:

@@ -1,32 +1,15 @@
-"""How a job's stages get executed: natively, as Ray tasks/actors, or as Lithops functions.
+"""How a job's stages get executed: natively, as Ray tasks/actors, as Lithops functions,
+or by any executor registered under the ``rayjoule.frameworks`` entry-point group.
 
 Every executor runs the same stage functions through
 :func:`rayjoule.frameworks.task.run_task`, so the per-task records (host, pid, start,
-end, CPU time, stage) mean the same thing on every framework.
+end, CPU time, stage) mean the same thing on every framework. The contract is
+:class:`Executor`'s docstring; :mod:`rayjoule.frameworks.registry` finds executors by name.
 """
 
 from __future__ import annotations
 
-from rayjoule.core.config import RunConfig
-from rayjoule.core.errors import ConfigError
 from rayjoule.frameworks.base import Executor
+from rayjoule.frameworks.registry import executor_class, executor_for
 
-
-def executor_for(config: RunConfig) -> Executor:
-    """The executor for ``config.framework`` (imports the framework lazily)."""
-    if config.framework == "native":
-        from rayjoule.frameworks.native_executor import NativeExecutor
-
-        return NativeExecutor(config)
-    if config.framework == "ray":
-        from rayjoule.frameworks.ray_executor import RayExecutor
-
-        return RayExecutor(config)
-    if config.framework == "lithops":
-        from rayjoule.frameworks.lithops_executor import LithopsExecutor
-
-        return LithopsExecutor(config)
-    raise ConfigError(f"unknown framework {config.framework!r}")
-
-
-__all__ = ["Executor", "executor_for"]
+__all__ = ["Executor", "executor_class", "executor_for"]

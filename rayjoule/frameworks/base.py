@@ -1,11 +1,8 @@
 """The executor contract every framework implements, and the stage loop of store-based ones.
 
-Lifecycle: ``open()`` once (connect; cheap), ``run(job)`` once per repeat, ``close()`` at
-the end (idempotent). Pools, workers and actors start inside the first ``run`` — inside
-its meter window, so a framework's start-up energy is measured — and stay warm for later
-repeats, the same way for every framework. ``run`` returns the sink stages' outputs and
-one :class:`TaskRecord` per task; a task that raises or a worker that dies ends it with
-:class:`rayjoule.core.errors.RunFailed` naming the stage and task.
+The contract is :class:`Executor`'s docstring; :class:`rayjoule.testing.ExecutorContract`
+is the suite that proves an implementation (built-in or registered by a third party under
+the ``rayjoule.frameworks`` entry-point group) keeps it.
 """
 
 from __future__ import annotations
@@ -24,8 +21,32 @@ from rayjoule.frameworks.task import run_stored_task, sink_outputs, stored_input
 
 
 class Executor(ABC):
-    """Runs a job's stages on one framework."""
+    """Runs a job's stages on one framework.
 
+    A session calls, in this order and nothing else:
+
+    * ``Executor(config)``: store the validated :class:`RunConfig`; start nothing.
+    * :meth:`open` once (through ``with``): connect to the framework. Not metered, so
+      keep it cheap; raise :class:`~rayjoule.core.errors.ConfigError` (or another
+      :class:`~rayjoule.core.errors.RayjouleError`) when the framework is unusable.
+    * :meth:`check` once with the job: refuse what could never run here (a stage asking
+      more CPUs than exist) with ``ConfigError``, before any run is stored.
+    * :attr:`remote`: read once to choose the metering (see
+      :func:`rayjoule.metering.choose.metering_for`).
+    * :meth:`run` once per repeat, inside the meter window. Pools, workers and actors
+      start inside the first ``run`` — so a framework's start-up energy is measured —
+      and stay warm for later repeats. It returns the sinks' outputs and one
+      :class:`TaskRecord` per task (made by
+      :func:`rayjoule.frameworks.task.run_task`, so records mean the same on every
+      framework), calling ``on_done`` once per task as it completes. A task that raises
+      or a worker that dies ends it with :class:`~rayjoule.core.errors.RunFailed` naming
+      the stage and task; an interrupt propagates as ``KeyboardInterrupt``. After a
+      failed ``run`` the executor is still usable: the next ``run`` starts what died.
+    * :meth:`close` at the end, also after a failure; idempotent, and it leaves nothing
+      running that ``open`` or ``run`` started (unless the config keeps it alive).
+    """
+
+    #: the framework's registered name (``RunConfig.framework``)
     name: str = ""
 
     def __init__(self, config: RunConfig) -> None:
@@ -33,6 +54,19 @@ class Executor(ABC):
 
     def open(self) -> None:  # noqa: B027 - optional hook
         """Connect to the framework (not metered; keep it cheap)."""
+
+    def check(self, job: Job) -> None:  # noqa: B027 - optional hook
+        """Raise ``ConfigError`` when ``job`` can never run here; called after :meth:`open`.
+
+        The default accepts every job.
+        """
+
+    @property
+    def remote(self) -> bool:
+        """True when tasks run on machines the driver's meters cannot see, so each call
+        meters itself (``meters.CallMeter``); False (the default) when the driver's host
+        or the cluster's meter actors see the work."""
+        return False
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release what ``open`` and ``run`` started; safe to call more than once."""

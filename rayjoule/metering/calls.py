@@ -11,18 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from rayjoule.core.config import RunConfig
 from rayjoule.core.result import MeterLabel
+from rayjoule.metering.base import Metering
 from rayjoule.metering.host_meter import IdleBaseline, WindowEnergy
 
 
-class CallMetering:
+class CallMetering(Metering):
     """The metering of a run whose calls meter themselves."""
 
     #: replaced by the calls' own meter label when the run is assembled
     label = MeterLabel("call", "modelled")
 
+    @classmethod
+    def from_config(cls, config: RunConfig) -> CallMetering:
+        """The calls read their meter settings from the job, so nothing here needs them."""
+        return cls()
+
     @property
-    def host_info(self) -> dict[str, dict[str, Any]]:
+    def host_info(self) -> dict[str, dict[str, Any]]:  # type: ignore[override]
         """Each call describes its own machine in its record; the driver knows none."""
         return {}
 
@@ -35,8 +42,3 @@ class CallMetering:
     def stop(self) -> dict[str, WindowEnergy]:
         return {}
 
-    def record_tasks(self, tasks: list) -> None:
-        """No Ray metrics for remote calls."""
-
-    def close(self) -> None:
-        """Nothing to release."""

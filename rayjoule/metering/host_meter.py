@@ -189,7 +189,14 @@ class HostMeter:
     def _energy(self, window: _Window, end: Snapshot, busy_end: float) -> WindowEnergy:
         start = window.start
         by_domain = {d: end.by_domain.get(d, 0.0) - j for d, j in start.by_domain.items()}
-        rel = [(t - start.t, d, j - start.by_domain.get(d, 0.0)) for t, d, j in window.samples]
+        # the opening and closing readings bracket the background samples, so every window,
+        # even one shorter than the sampling interval, has per domain a first sample 0 J
+        # and a last sample equal to its energy
+        seconds = end.t - start.t
+        rel = [(0.0, d, 0.0) for d in start.by_domain]
+        rel += [(t - start.t, d, j - start.by_domain.get(d, 0.0)) for t, d, j in window.samples
+                if start.t < t < end.t]
+        rel += [(seconds, d, j) for d, j in by_domain.items()]
         return WindowEnergy(
             host=self.host, meter=self.label, t0=start.t, t1=end.t,
             total_j=end.total_j - start.total_j, by_domain=by_domain, samples=rel,

@@ -174,8 +174,8 @@ def _record_zero(counter: Any, tags: dict[str, str]) -> None:
     """Make a counter series exist at 0.
 
     ``Counter.inc`` refuses 0, so this records through the private method ``inc`` itself
-    ends in (``Metric._record``, as of Ray 2.60); ``tests/rayjoule/test_metrics.py`` and
-    ``tests/rayjoule/test_prometheus.py`` check against a real Ray (and Prometheus) that
+    ends in (``Metric._record``, as of Ray 2.60); ``tests/rayjoule/metering/test_metrics.py`` and
+    ``tests/rayjoule/metering/test_prometheus.py`` check against a real Ray (and Prometheus) that
     the 0 is exported, so a Ray that changes it fails there, not silently.
     """
     counter._record(0.0, tags)

@@ -73,20 +73,26 @@ class Plan:
     plans_considered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "objective": self.objective,
-            "settings": {s: dict(v) for s, v in self.settings.items()},
-            "size": self.size,
-            "wall_s": self.wall_s.to_dict(),
-            "total_j": self.total_j.to_dict() if self.total_j else None,
-            "max_seconds": self.max_seconds,
-            "confidence": self.confidence,
-            "p_within_bound": self.p_within_bound,
-            "stages": {s: p.to_dict() for s, p in self.stages.items()},
-            "held_out_error": {s: dict(p.held_out_error) for s, p in self.stages.items()},
-            "warnings": list(self.warnings),
-            "plans_considered": self.plans_considered,
-        }
+        return plan_fields(self)
+
+
+def plan_fields(plan: Any) -> dict[str, Any]:
+    """The JSON of a plan's settings, totals and evidence (a :class:`Plan`, or a pipeline plan
+    that adds its fixed stages to these fields)."""
+    return {
+        "objective": plan.objective,
+        "settings": {s: dict(v) for s, v in plan.settings.items()},
+        "size": plan.size,
+        "wall_s": plan.wall_s.to_dict(),
+        "total_j": plan.total_j.to_dict() if plan.total_j else None,
+        "max_seconds": plan.max_seconds,
+        "confidence": plan.confidence,
+        "p_within_bound": plan.p_within_bound,
+        "stages": {s: p.to_dict() for s, p in plan.stages.items()},
+        "held_out_error": {s: dict(p.held_out_error) for s, p in plan.stages.items()},
+        "warnings": list(plan.warnings),
+        "plans_considered": plan.plans_considered,
+    }
 
 
 def default_grid(model: StageModel) -> dict[str, list[float]]:

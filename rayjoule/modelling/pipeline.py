@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rayjoule.modelling.fit import Estimate, Prediction, StageModel, fit_stage
-from rayjoule.modelling.optimise import optimise
+from rayjoule.modelling.optimise import optimise, plan_fields
 from rayjoule.modelling.profiles import ModelError, Profile
 
 #: (intercept, slope, residual sd) of a line in size
@@ -121,21 +121,8 @@ class PipelinePlan:
     plans_considered: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "objective": self.objective,
-            "settings": {s: dict(v) for s, v in self.settings.items()},
-            "size": self.size,
-            "wall_s": self.wall_s.to_dict(),
-            "total_j": self.total_j.to_dict() if self.total_j else None,
-            "max_seconds": self.max_seconds,
-            "confidence": self.confidence,
-            "p_within_bound": self.p_within_bound,
-            "stages": {s: p.to_dict() for s, p in self.stages.items()},
-            "held_out_error": {s: dict(p.held_out_error) for s, p in self.stages.items()},
-            "warnings": list(self.warnings),
-            "plans_considered": self.plans_considered,
-            "fixed_stages": {s: f.to_dict() for s, f in self.fixed_stages.items()},
-        }
+        return {**plan_fields(self),
+                "fixed_stages": {s: f.to_dict() for s, f in self.fixed_stages.items()}}
 
 
 @dataclass(frozen=True)

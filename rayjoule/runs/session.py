@@ -71,10 +71,8 @@ class Session:
         self._stack = ExitStack()
         try:
             self.executor = self._stack.enter_context(executor_for(c))
-            check = getattr(self.executor, "check", None)
-            if check is not None:
-                check(self.job)
-            self.metering = metering_for(c, remote_calls=getattr(self.executor, 'remote', False))
+            self.executor.check(self.job)
+            self.metering = metering_for(c, remote_calls=self.executor.remote)
             self._stack.callback(self.metering.close)
             self.idle = self.metering.idle(c.idle_seconds)
         except BaseException:

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rayjoule.core.config import FRAMEWORKS, MODES
+from rayjoule.core.config import MODES, framework_names
 from rayjoule.core.errors import ConfigError
 
 #: num_cpus values tried by the exhaustive grid sampler
@@ -105,9 +105,10 @@ class SearchSpace:
     def __post_init__(self) -> None:
         if not self.frameworks:
             raise ConfigError("--frameworks is empty")
+        known = framework_names()
         for fw in self.frameworks:
-            if fw not in FRAMEWORKS:
-                raise ConfigError(f"unknown framework {fw!r}; known: {', '.join(FRAMEWORKS)}")
+            if fw not in known:
+                raise ConfigError(f"unknown framework {fw!r}; known: {', '.join(known)}")
         for mode in self.modes:
             if mode not in MODES:
                 raise ConfigError(f"unknown mode {mode!r}; known: {', '.join(MODES)}")

@@ -15,19 +15,25 @@ from tests.meters.fake_powercap import FakePowercapDriver, make_powercap_tree
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None,
+            command: tuple[str, ...] = ("-m", "rayjoule.meters")
+            ) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k != "RAYJOULE_POWERCAP_ROOT"}
     full_env.update(env or {})
     full_env["PYTHONPATH"] = os.pathsep.join([str(ROOT), full_env.get("PYTHONPATH", "")])
     full_env["COLUMNS"] = "120"
-    return subprocess.run([sys.executable, "-m", "rayjoule.meters", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, *command, *args], cwd=ROOT,
                           env=full_env, capture_output=True, text=True, timeout=120)
 
 
-def test_this_host_without_counters(tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [("-m", "rayjoule.meters"),
+                                     ("-m", "rayjoule.cli.console", "meters")],
+                         ids=["python -m rayjoule.meters", "rayjoule meters"])
+def test_this_host_without_counters(tmp_path: Path, command: tuple[str, ...]) -> None:
     out = tmp_path / "out.json"
     env = {"RAYJOULE_POWERCAP_ROOT": str(tmp_path / "no-powercap-here")}
-    proc = run_cli("--json", str(out), "--sample-seconds", "0.2", "--no-gpu", env=env)
+    proc = run_cli("--json", str(out), "--sample-seconds", "0.2", "--no-gpu", env=env,
+                   command=command)
     assert proc.returncode == 0, proc.stderr
     payload = json.loads(out.read_text())
     by_name = {m["name"]: m for m in payload["meters"]}

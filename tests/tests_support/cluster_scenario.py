@@ -51,7 +51,7 @@ def _pi(db: str, concurrency: int, tasks: int = 6, **kw) -> RunConfig:
 
 def three_nodes(cluster, ray, db: str) -> dict[str, Any]:
     """The same work on the head alone, then on head + two nodes (same machine)."""
-    from rayjoule.metering.ray_meters import RayMetering
+    from rayjoule.metering.ray_cluster import RayMetering
 
     one = run(_pi(db, concurrency=1, tdp_scope="process"), db=db)
     metering = RayMetering("tdp", "host")  # knows the head only

@@ -1,4 +1,4 @@
-"""DataStore: round trips on every backend, pickling into workers, and fail-fast checks."""
+"""DataStore: one contract every backend passes, pickling into workers, and fail-fast checks."""
 
 from __future__ import annotations
 
@@ -8,45 +8,106 @@ import pickle
 import socket
 import tempfile
 import time
+import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import numpy as np
 import pytest
 
-from workloads import DataStore, WorkloadError, _datastore
+from workloads import DataStore, S3Store, WorkloadError, _s3_store
 
 
-def _round_trip(store: DataStore) -> None:
-    """put/get/list/delete semantics every backend must share."""
-    value = {"array": np.arange(5), "text": "héllo", "nested": [1, (2, 3)]}
-    assert store.put("run/a/00000.pkl", value) == "run/a/00000.pkl"
-    store.put("run/a/00001.pkl", 1)
-    store.put("run/b/00000.pkl", 2)
-    store.put("other/x.pkl", 3)
-    back = store.get("run/a/00000.pkl")
-    assert back["text"] == "héllo" and back["nested"] == [1, (2, 3)]
-    np.testing.assert_array_equal(back["array"], np.arange(5))
-    store.put("run/a/00001.pkl", "overwritten")
-    assert store.get("run/a/00001.pkl") == "overwritten"
-    keys = [key for key, _ in store.list_inputs("run")]
-    assert keys == ["run/a/00000.pkl", "run/a/00001.pkl", "run/b/00000.pkl"]
-    store.delete_prefix("run/a")
-    assert [key for key, _ in store.list_inputs("run")] == ["run/b/00000.pkl"]
-    with pytest.raises(WorkloadError, match="no object 'run/a/00000.pkl'"):
-        store.get("run/a/00000.pkl")
-    store.delete_prefix("run")
-    store.delete_prefix("run")  # deleting nothing is fine
-    assert store.get("other/x.pkl") == 3
-    store.delete_prefix("")
-    with pytest.raises(WorkloadError):
-        store.get("other/x.pkl")
+class DataStoreContract:
+    """What every backend must do (:class:`workloads.DataStore`'s docstring); each backend's
+    tests subclass it with a ``store`` fixture returning an empty store."""
+
+    kind = ""
+
+    def test_from_uri_picks_the_backend(self, store):
+        assert isinstance(store, DataStore) and store.kind == self.kind
+
+    def test_round_trip(self, store):
+        """put/get/list/delete semantics every backend must share."""
+        value = {"array": np.arange(5), "text": "héllo", "nested": [1, (2, 3)]}
+        assert store.put("run/a/00000.pkl", value) == "run/a/00000.pkl"
+        store.put("run/a/00001.pkl", 1)
+        store.put("run/b/00000.pkl", 2)
+        store.put("other/x.pkl", 3)
+        back = store.get("run/a/00000.pkl")
+        assert back["text"] == "héllo" and back["nested"] == [1, (2, 3)]
+        np.testing.assert_array_equal(back["array"], np.arange(5))
+        store.put("run/a/00001.pkl", "overwritten")
+        assert store.get("run/a/00001.pkl") == "overwritten"
+        keys = [key for key, _ in store.list_inputs("run")]
+        assert keys == ["run/a/00000.pkl", "run/a/00001.pkl", "run/b/00000.pkl"]
+        store.delete_prefix("run/a")
+        assert [key for key, _ in store.list_inputs("run")] == ["run/b/00000.pkl"]
+        with pytest.raises(WorkloadError, match="no object 'run/a/00000.pkl'"):
+            store.get("run/a/00000.pkl")
+        store.delete_prefix("run")
+        store.delete_prefix("run")  # deleting nothing is fine
+        assert store.get("other/x.pkl") == 3
+        store.delete_prefix("")
+        with pytest.raises(WorkloadError):
+            store.get("other/x.pkl")
+
+    def test_a_missing_key_is_named(self, store):
+        with pytest.raises(WorkloadError, match="no object 'nothing/here.pkl'"):
+            store.get("nothing/here.pkl")
+
+    @pytest.mark.parametrize("key", ["../x", "/abs", "a//b", "a/./b", ""])
+    def test_keys_must_be_plain_relative_paths(self, store, key):
+        with pytest.raises(WorkloadError, match="relative path"):
+            store.put(key, 1)
+
+    def test_read_bytes_of_a_stored_object(self, store):
+        store.put("blob.pkl", b"0123456789")
+        raw = store.read_bytes("blob.pkl")
+        assert pickle.loads(raw) == b"0123456789"
+        assert store.read_bytes("blob.pkl", 2, 3) == raw[2:5]
+        assert store.read_bytes("blob.pkl", len(raw) - 2) == raw[-2:]
+
+    def test_check_passes_and_leaves_nothing(self, store):
+        store.check()
+        assert [key for key, _ in store.list_inputs("")] == []
+
+    def test_pickled_copy_is_equal_and_reads_the_same_objects(self, store):
+        store.put("a.pkl", {"x": 1})
+        copy = pickle.loads(pickle.dumps(store))
+        assert copy == store
+        assert copy.get("a.pkl") == {"x": 1}
 
 
-def test_local_folder_round_trip(tmp_path):
-    store = DataStore.from_uri(tmp_path / "store")
-    assert store.kind == "local"
-    _round_trip(store)
-    assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+class TestMemoryStore(DataStoreContract):
+    kind = "memory"
+
+    @pytest.fixture
+    def store(self):
+        return DataStore.from_uri("memory://")
+
+
+class TestFolderStore(DataStoreContract):
+    kind = "local"
+
+    @pytest.fixture
+    def store(self, tmp_path):
+        return DataStore.from_uri(tmp_path / "store")
+
+    def test_writes_leave_no_temporary_files(self, store, tmp_path):
+        store.put("a/b.pkl", 1)
+        store.put("a/b.pkl", 2)
+        assert not any(p.name.endswith(".tmp") for p in tmp_path.rglob("*"))
+
+
+class TestS3Store(DataStoreContract):
+    kind = "s3"
+
+    @pytest.fixture
+    def store(self, s3):
+        return DataStore.from_uri(s3.uri(f"contract-{uuid.uuid4().hex}"))
+
+    def test_endpoint_comes_from_the_environment(self, s3):
+        assert DataStore.from_uri(s3.uri("env")).endpoint_override == s3.endpoint
 
 
 def test_file_uri_and_default_temp_folder(tmp_path):
@@ -58,19 +119,10 @@ def test_file_uri_and_default_temp_folder(tmp_path):
     try:
         assert os.path.isdir(temp.root)
         assert os.path.dirname(temp.root) == tempfile.gettempdir()
-        _round_trip(temp)
+        temp.put("k.pkl", 1)
+        temp.delete_prefix("")
     finally:
         os.rmdir(temp.root)
-
-
-def test_memory_round_trip():
-    _round_trip(DataStore.from_uri("memory://"))
-
-
-def test_s3_round_trip(s3):
-    store = DataStore.from_uri(s3.uri("roundtrip"))
-    assert store.kind == "s3" and store.endpoint_override == s3.endpoint
-    _round_trip(store)
 
 
 def test_s3_endpoint_argument_beats_environment(s3, monkeypatch):
@@ -94,10 +146,10 @@ def _get_memory_in_worker(store: DataStore, key: str) -> str:
 
 def test_folder_store_pickles_into_another_process(tmp_path):
     store = DataStore.from_uri(tmp_path)
-    store.filesystem()  # a live filesystem must not travel
+    store.filesystem()  # a live filesystem must not travel: the copy makes its own
     store.put("a.pkl", {"x": 1})
     copy = pickle.loads(pickle.dumps(store))
-    assert copy == store and copy._fs is None
+    assert copy == store and copy.filesystem() is not store.filesystem()
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=ctx) as pool:
         assert pool.submit(_get_in_worker, store, "a.pkl").result() == {"x": 1}
@@ -111,12 +163,6 @@ def test_memory_store_works_in_process_and_refuses_elsewhere():
     with ProcessPoolExecutor(1, mp_context=ctx) as pool:
         message = pool.submit(_get_memory_in_worker, store, "a.pkl").result()
     assert "memory:// data store" in message and "one process" in message
-
-
-@pytest.mark.parametrize("key", ["../x", "/abs", "a//b", "a/./b", ""])
-def test_keys_must_be_plain_relative_paths(tmp_path, key):
-    with pytest.raises(WorkloadError, match="relative path"):
-        DataStore.from_uri(tmp_path).put(key, 1)
 
 
 @pytest.mark.parametrize(
@@ -145,14 +191,10 @@ def test_list_inputs_and_read_bytes(tmp_path):
         DataStore.from_uri(tmp_path / "missing").list_inputs()
 
 
-def test_check_passes_on_working_stores(tmp_path, s3):
+def test_check_creates_a_missing_folder_and_cleans_up(tmp_path):
     DataStore.from_uri(tmp_path / "new" / "folder").check()
     assert (tmp_path / "new" / "folder").is_dir()
     assert list((tmp_path / "new" / "folder").iterdir()) == []  # the probe is cleaned up
-    DataStore.from_uri("memory://").check()
-    store = DataStore.from_uri(s3.uri("checked"))
-    store.check()
-    assert store.list_inputs("") == []
 
 
 def test_check_local_folder_that_cannot_be_created(tmp_path):
@@ -183,7 +225,7 @@ def test_check_unreachable_endpoint_fails_fast(s3):
 
 def test_check_silent_endpoint_times_out(s3, monkeypatch):
     """An endpoint that accepts connections and never answers must not hang the command."""
-    monkeypatch.setattr(_datastore, "CHECK_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(_s3_store, "CHECK_TIMEOUT_S", 1.0)
     with socket.socket() as silent:
         silent.bind(("127.0.0.1", 0))
         silent.listen(8)
@@ -192,11 +234,6 @@ def test_check_silent_endpoint_times_out(s3, monkeypatch):
         with pytest.raises(WorkloadError, match="cannot reach the S3 endpoint"):
             DataStore.from_uri("s3://bucket/x", endpoint_override=endpoint).check()
         assert time.monotonic() - start < 30
-
-
-def test_s3_get_missing_key_names_it(s3):
-    with pytest.raises(WorkloadError, match="no object 'nothing/here.pkl'"):
-        DataStore.from_uri(s3.uri("empty")).get("nothing/here.pkl")
 
 
 class _DenyWrites:
@@ -214,8 +251,8 @@ class _DenyWrites:
 
 
 def test_check_without_write_permission(s3, monkeypatch):
-    real = DataStore._s3
-    monkeypatch.setattr(DataStore, "_s3", lambda self, *a, **k: _DenyWrites(real(self, *a, **k)))
+    real = S3Store.connect
+    monkeypatch.setattr(S3Store, "connect", lambda self, *a, **k: _DenyWrites(real(self, *a, **k)))
     with pytest.raises(WorkloadError) as err:
         DataStore.from_uri(s3.uri("readonly")).check()
     message = str(err.value)

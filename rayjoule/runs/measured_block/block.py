@@ -2,7 +2,7 @@
 
 The block's code (tasks, actors, Ray Data, Tune: whatever runs as Ray tasks of this driver's
 job) is neither changed nor wrapped. Around it a window opens on every physical host's meter
-actor (:class:`~rayjoule.metering.ray_meters.RayMetering`, as for ``rayjoule.run``) and the
+actor (:class:`~rayjoule.metering.ray_cluster.RayMetering`, as for ``rayjoule.run``) and the
 CPU time of every Ray worker process is sampled. Afterwards Ray's task events say which task
 attempts *began running* inside the block, where and when (:mod:`.task_events`); each
 gets its worker's CPU time over the block (:mod:`.worker_cpu`), split by wall time among
@@ -35,7 +35,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ from typing import Any
 from rayjoule.core.config import DEFAULT_DB, TDP_SCOPES, RunConfig
 from rayjoule.core.errors import ConfigError, RayjouleError, RunFailed
 from rayjoule.core.result import RunResult
+from rayjoule.metering.host_meter import IdleBaseline
 from rayjoule.runs.assemble import Measured, assemble
 from rayjoule.runs.measured_block import task_events, task_records, worker_cpu
 from rayjoule.runs.measured_block.guards import OPEN, PENDING
@@ -78,7 +79,9 @@ class Measurement:
     def __init__(self, name: str = "measure", *, address: str | None = None,
                  meter: str = "auto", db: str | Path | Store | None = DEFAULT_DB,
                  idle_seconds: float = 2.0, tdp_scope: str = "host",
-                 settle_s: float = DEFAULT_SETTLE_S, background: bool = True) -> None:
+                 settle_s: float = DEFAULT_SETTLE_S, background: bool = True,
+                 idle: Mapping[str, IdleBaseline] | None = None,
+                 study: str | None = None, trial: int | None = None) -> None:
         if not isinstance(name, str) or not name.strip():
             raise ConfigError(f"measure() needs a non-empty name, got {name!r}")
         for label, value in (("idle_seconds", idle_seconds), ("settle_s", settle_s)):
@@ -96,6 +99,11 @@ class Measurement:
             raise ConfigError(f"background must be True or False, got {background!r}")
         self.name, self.address, self.meter, self.db = name, address, meter, db
         self.idle_seconds, self.tdp_scope, self.settle_s = idle_seconds, tdp_scope, settle_s
+        #: host → idle baseline; given, it is reused (hosts it lacks are measured)
+        self.idle: dict[str, IdleBaseline] = dict(idle or {})
+        self._job_id = ""
+        #: the tuning study and trial this block is a run of (stored with it)
+        self.study, self.trial = study, trial
         self.run_id = uuid.uuid4().hex[:12]
         #: seconds each phase of measuring took (connect, meters, idle, start, stop, settle, …)
         self.phases_s: dict[str, float] = {}
@@ -159,7 +167,7 @@ class Measurement:
         import ray
 
         from rayjoule.cluster.connect import connect
-        from rayjoule.metering.ray_meters import RayMetering
+        from rayjoule.metering.ray_cluster import RayMetering
 
         tick = _phases(self.phases_s)
         if isinstance(self.db, Store):
@@ -172,14 +180,20 @@ class Measurement:
                      self.address)
         connect(self.address)  # an instance started here stays up: refs made inside stay usable
         context = ray.get_runtime_context()
-        self._job_id, self._gcs_address = context.get_job_id(), context.gcs_address
+        self._job_id = self._job_id or context.get_job_id()
+        self._gcs_address = context.gcs_address
         tick("connect")
         self._metering = RayMetering(self.meter, self.tdp_scope, workload=self.name)
         self._node_host = {n: h for h, ids in self._metering.node_hosts.items() for n in ids}
         tick("meters")
-        self._idle = self._metering.idle(self.idle_seconds)
+        missing = set(self._metering.node_hosts) - set(self.idle)
+        if missing:
+            measured = self._metering.idle(self.idle_seconds)
+            self.idle.update({h: measured[h] for h in missing})
+        self._idle = {h: self.idle[h] for h in self._metering.node_hosts}
         tick("idle")
-        self._recorder.begin(workload=self.name, framework="ray", config=self.config)
+        self._recorder.begin(workload=self.name, framework="ray", config=self.config,
+                             study=self.study, trial=self.trial)
         try:
             probes = worker_cpu.submit_cpu_probes(self._node_host)
             self._metering.start()
@@ -189,6 +203,20 @@ class Measurement:
             raise
         self._t_start, self._t0 = time.time(), time.monotonic()
         tick("start")
+
+    def attribute_job(self, job_id: str) -> None:
+        """Attribute the tasks of Ray job ``job_id`` instead of this driver's own.
+
+        For a program run by a driver of its own (a child process that calls
+        ``ray.init()`` itself) while this process meters the window; call it before the
+        block is left (``job_id`` as ``ray.get_runtime_context().get_job_id()`` gives it).
+        """
+        if not isinstance(job_id, str) or not job_id:
+            raise ConfigError(f"attribute_job needs a Ray job id, got {job_id!r}")
+        if self._state == "done":
+            raise RayjouleError(f"measure({self.name!r}) has ended; attribute_job() must be "
+                                "called inside the block")
+        self._job_id = job_id
 
     # -- leaving -------------------------------------------------------------------
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
@@ -329,7 +357,8 @@ class Measurement:
 def measure(name: str = "measure", *, address: str | None = None, meter: str = "auto",
             db: str | Path | Store | None = DEFAULT_DB, idle_seconds: float = 2.0,
             tdp_scope: str = "host", settle_s: float = DEFAULT_SETTLE_S,
-            background: bool = True) -> Measurement:
+            background: bool = True,
+            idle: Mapping[str, IdleBaseline] | None = None) -> Measurement:
     """Meter the Ray code inside a ``with`` block; see :class:`Measurement`.
 
     ``address`` joins a cluster when Ray is not initialised yet (an instance already
@@ -340,7 +369,8 @@ def measure(name: str = "measure", *, address: str | None = None, meter: str = "
     With ``background`` (the default) leaving the block closes the meter windows and
     returns at once; the wait for the events, the attribution and the store write go on in
     a thread, and ``result`` waits for them. ``background=False`` does it all before the
-    block is left.
+    block is left. ``idle`` (host → baseline, e.g. a previous block's ``m.idle``) reuses
+    idle baselines instead of measuring them again (a tuner's trials share one).
 
     Before ``ray.shutdown()`` of a Ray instance the program started itself, call
     ``m.wait()`` (or ``rayjoule.wait_all()``): the task events are read from that
@@ -353,7 +383,8 @@ def measure(name: str = "measure", *, address: str | None = None, meter: str = "
     block is open.
     """
     return Measurement(name, address=address, meter=meter, db=db, idle_seconds=idle_seconds,
-                       tdp_scope=tdp_scope, settle_s=settle_s, background=background)
+                       tdp_scope=tdp_scope, settle_s=settle_s, background=background,
+                       idle=idle)
 
 
 def _phases(into: dict[str, float]) -> Callable[[str], None]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rayjoule.core.errors import RayjouleError
-from rayjoule.metering.ray_meters import MeterActor
+from rayjoule.metering.meter_actors import MeterActor
 
 log = logging.getLogger(__name__)
 

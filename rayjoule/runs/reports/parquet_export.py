@@ -18,8 +18,9 @@ What the columns mean (also in each field's Parquet metadata, ``description``):
   *seconds since that host's window opened* on a monotonic clock (not a wall-clock
   time), and ``joules`` is **cumulative** since the window opened, per domain:
   the energy between two samples is their difference, the window's energy is the
-  last value. Domains overlap (``core-0`` lies inside ``package-0``), so never add
-  domains up.
+  last value. Each host and domain has at least the opening (``t`` 0, 0 J) and the
+  closing reading, whatever the run's length. Domains overlap (``core-0`` lies
+  inside ``package-0``), so never add domains up.
 * **Settings** are columns on runs *and* on task rows (``workload``, ``framework``,
   ``mode``, ``size``, ``seed``, ``concurrency``, ``tasks``, ``num_cpus``, …) so tasks
   group without a join. ``tasks``/``num_cpus`` may be per stage in the configuration:

@@ -24,7 +24,7 @@ from rayjoule.runs.measured_block.task_events import EventBatch, TaskEvent
 from rayjoule.runs.measured_block.worker_cpu import WorkerCpu
 from rayjoule.runs.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def ev(task_id="t", *, name="f", kind="NORMAL_TASK", start=10.0, end=11.0, state="FINISHED",

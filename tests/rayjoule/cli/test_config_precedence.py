@@ -12,7 +12,7 @@ import pytest
 
 from rayjoule.runs.store import Store
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def command(cmd: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:

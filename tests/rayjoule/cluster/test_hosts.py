@@ -12,10 +12,9 @@ from rich.console import Console
 from rayjoule import RunConfig, run
 from rayjoule.cli.render import print_run
 from rayjoule.frameworks.job import plan_job
-from rayjoule.metering.ray_meters import RayMetering, actor_name
+from rayjoule.metering.meter_actors import actor_name
+from rayjoule.metering.ray_cluster import RayMetering
 from rayjoule.runs.assemble import Measured, assemble
-
-pytest.importorskip("lithops")
 
 
 def test_a_host_lost_mid_run_keeps_the_energy_measured_until_then(ray_session):
@@ -47,6 +46,7 @@ def test_a_host_lost_mid_run_keeps_the_energy_measured_until_then(ray_session):
 
 
 def test_remote_lithops_calls_meter_themselves(tmp_path):
+    pytest.importorskip("lithops", reason="metering inside remote calls needs Lithops")
     lithops_cfg = tmp_path / "lithops.yaml"
     lithops_cfg.write_text(
         "lithops:\n  backend: localhost\n  storage: localhost\n"

@@ -35,7 +35,7 @@ def driven_tree(tmp_path, monkeypatch):
 def _repo_root():
     from pathlib import Path
 
-    return Path(__file__).resolve().parents[2]
+    return Path(__file__).resolve().parents[3]
 
 
 def test_total_energy_matches_power_times_wall_time(driven_tree, tmp_path):

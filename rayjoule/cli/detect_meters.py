@@ -23,7 +23,8 @@ from rich.markup import escape
 from rich.table import Table
 
 import meters
-from rayjoule.cli.common import Parser, write_json
+from rayjoule.cli.common import Parser
+from rayjoule.cli.output import results_console, write_json
 from rayjoule.core.errors import ConfigError
 
 MAX_SAMPLE_SECONDS = 600.0
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             f"got {args.sample_seconds:g}"
         )
     payload = collect(args.sample_seconds, include_gpu=not args.no_gpu)
-    render(payload, Console())
+    render(payload, results_console(args.json))
     if args.json:
         try:
             write_json(args.json, payload)

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,
     reason="no `prometheus` binary on PATH (Debian: apt-get install prometheus)")
 
-DASHBOARD = Path(__file__).parents[2] / "dashboards" / "rayjoule.json"
+DASHBOARD = Path(__file__).parents[3] / "dashboards" / "rayjoule.json"
 SCRAPE_S = 1
 HOST_TOTAL = rm.prometheus_name(rm.HOST_ENERGY)
 TASKS_TOTAL = rm.prometheus_name(rm.TASKS)

@@ -228,7 +228,7 @@ def test_power_publisher_sets_watts_from_consecutive_readings():
 
 
 def _dashboard():
-    return json.loads((Path(__file__).parents[2] / "dashboards" / "rayjoule.json").read_text())
+    return json.loads((Path(__file__).parents[3] / "dashboards" / "rayjoule.json").read_text())
 
 
 def test_the_grafana_dashboard_queries_only_metrics_rayjoule_exports():

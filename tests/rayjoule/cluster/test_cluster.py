@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rayjoule.cluster import keepalive
-from rayjoule.metering.ray_meters import (
+from rayjoule.metering.meter_actors import (
     API_VERSION,
     NAMESPACE,
     NodeWatcher,
@@ -26,7 +26,7 @@ from rayjoule.metering.ray_meters import (
 from tests_support import old_meter
 from tests_support.private_ray import isolated_env, private_dir
 
-SCENARIO = Path(__file__).parents[1] / "tests_support" / "cluster_scenario.py"
+SCENARIO = Path(__file__).parents[2] / "tests_support" / "cluster_scenario.py"
 
 
 def scenario(name: str, tmp_path: Path) -> dict:

@@ -1,0 +1,132 @@
+"""``python -m rayjoule.tune --program MODULE:FUNCTION --space knobs.toml``: tune your own program.
+
+Parse, check everything (bad input: one line, exit 2, nothing stored), call
+:func:`rayjoule.tuning.program_tuner.run_tune`, render the trials, the defaults against
+the best re-run side by side, and the fastest trial. See ``docs/programs.md``.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from rayjoule.cli.common import EXIT_INTERRUPTED, Parser, add_store_args, progress_bar
+from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.render import print_storage
+from rayjoule.runs.store import Store
+from rayjoule.tuning.preflight import check_storage
+from rayjoule.tuning.program_loading import DRIVERS
+from rayjoule.tuning.program_tuner import ProgramTuneReport, prepare, run_tune
+from rayjoule.tuning.tuner import SAMPLERS
+
+
+def build_parser() -> Parser:
+    p = Parser(prog="python -m rayjoule.tune",
+               description=__doc__.splitlines()[0])
+    p.add_argument("--program", required=True, metavar="MODULE:FUNCTION",
+                   help="package.module:FUNCTION or path/to/file.py:FUNCTION; its keyword "
+                        "arguments are the knobs, its defaults the baseline")
+    p.add_argument("--space", required=True, metavar="FILE.toml",
+                   help="the knobs: one [knob.NAME] table each (kind, low/high or choices)")
+    p.add_argument("--trials", type=int, default=20, help="trials to run now (default 20)")
+    p.add_argument("--max-seconds", type=float, help="only settings whose wall time ≤ this")
+    p.add_argument("--repeats", type=int, default=1, help="calls per trial; the median counts")
+    p.add_argument("--rerun", type=int, default=3,
+                   help="side-by-side re-runs of defaults and best, each (default 3, >= 3)")
+    p.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)}")
+    p.add_argument("--seed", type=int, help="the sampler's seed (default: random)")
+    p.add_argument("--driver", default="auto", choices=DRIVERS,
+                   help="inline: call the program in this process; process: a driver "
+                        "process per trial (programs that call ray.init()); auto "
+                        "(default): process when the function calls ray.init")
+    p.add_argument("--storage", help="Optuna storage URL (default: SQLite beside --db)")
+    p.add_argument("--study-name", help="default: derived from the program and its knobs")
+    p.add_argument("--meter", default="auto", help="auto (default) or a meter name")
+    p.add_argument("--idle-seconds", type=float, default=2.0,
+                   help="idle baseline length, measured once per tune (default 2)")
+    p.add_argument("--address", help="Ray cluster address (default: a local instance; "
+                                      "or RAY_ADDRESS)")
+    add_store_args(p)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # everything is checked before Ray starts: bad input costs nothing and stores nothing
+    tune = prepare(args.program, args.space, trials=args.trials, max_seconds=args.max_seconds,
+                   repeats=args.repeats, rerun=args.rerun, sampler=args.sampler,
+                   seed=args.seed, db=args.db, study_name=args.study_name,
+                   storage=args.storage, address=args.address, meter=args.meter,
+                   driver=args.driver, idle_seconds=args.idle_seconds)
+    if args.json:
+        check_writable(args.json, "--json")
+    check_writable(args.db, "--db")
+    check_storage(tune.storage)
+    Store(args.db).close()
+    out = results_console(args.json)
+    print_storage(tune.storage, tune.study_name, out)
+    with progress_bar(Console(stderr=True)) as progress:
+        bar = progress.add_task("trials", total=args.trials)
+
+        def on_trial(row: dict[str, Any]) -> None:
+            joules = f"{row['total_j']:.1f} J" if row["total_j"] is not None else row["state"]
+            progress.update(bar, advance=1, description=f"trial {row['number']}: {joules}")
+
+        report = run_tune(tune, on_trial=on_trial)
+    print_report(report, out)
+    if args.json:
+        write_json(args.json, report.to_dict())
+    if report.interrupted:
+        done = sum(1 for t in report.trials if t["state"] == "COMPLETE")
+        print(f"rayjoule: interrupted: {done} trial(s) completed in study "
+              f"{report.study_name!r} are kept; run the same command again to resume",
+              file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def print_report(report: ProgramTuneReport, console: Console) -> None:
+    source = (f"meter {report.meter['name']}, {report.meter['kind']}" if report.meter
+              else "no completed trial")
+    table = Table(title=escape(f"study {report.study_name} ({len(report.trials)} trials) "
+                               f"[{source}]"))
+    knobs = list(report.space)
+    for col in ("#", "state", *knobs, "joules", "wall s"):
+        table.add_column(escape(col), justify="right")
+    for t in report.trials:
+        state = t["state"] + ("" if t["feasible"] else " (too slow)") + \
+            (" defaults" if t["baseline"] else "")
+        table.add_row(str(t["number"]), state, *(str(t["settings"].get(k, "")) for k in knobs),
+                      _fmt(t["total_j"], ".2f"), _fmt(t["wall_s"], ".2f"))
+    console.print(table)
+    if report.best is None or report.baseline is None:
+        for note in report.notes or ["no comparison against the defaults"]:
+            console.print(f"[bold red]{escape(note)}[/]")
+        return
+    for label, fig in (("defaults", report.baseline), ("best", report.best)):
+        console.print(f"[bold]{label}[/] " + escape(
+            f"{fig['settings']}: {fig['total_j']:.2f} J in {fig['wall_s']:.2f} s; stages "
+            + ", ".join(f"{k} {v:.2f} J" for k, v in fig["stages"].items())))
+    if report.saved_j is not None and report.saved_pct is not None:
+        lo, hi = report.saved_j["ci95"]
+        plo, phi = report.saved_pct["ci95"]
+        console.print(f"[bold]saved against the defaults[/]: {report.saved_j['median']:.2f} J "
+                      f"(95 % interval {lo:.2f} to {hi:.2f}), "
+                      f"{report.saved_pct['median']:.1f} % ({plo:.1f} to {phi:.1f}) "
+                      f"[{escape(source)}; side by side, medians]")
+    if report.fastest and report.tradeoff and report.fastest["trial"] != report.best["trial"]:
+        console.print(escape(
+            f"fastest (trial {report.fastest['trial']}): {report.fastest['settings']} "
+            f"{report.fastest['wall_s']:.2f} s, {report.tradeoff['fastest_extra_j']:+.2f} J "
+            f"against the least-energy trial, which takes "
+            f"{report.tradeoff['best_extra_s']:+.2f} s more"))
+    for note in report.notes:
+        console.print(escape(note))
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "" if value is None else format(value, spec)

@@ -1,0 +1,373 @@
+"""Tune a user's own Ray program for joules: its keyword arguments are the knobs.
+
+Why a tuner of its own next to :mod:`.tuner`: a program is not a workload (no partition,
+map, reduce), so a trial is one metered call ``fn(**settings)`` (:mod:`.program_calls`),
+and the answer a user wants is *how many joules the best settings save against my
+defaults*. Trial 0 is therefore the function's own defaults; at the end the defaults and the
+best settings are re-run side by side (:mod:`.program_rerun`) so the saving comes with an
+interval rather than one noisy trial's luck. Study naming, storage, samplers and resuming
+follow the workload tuner (:func:`~.tuner.default_storage`, :func:`~.tuner.make_sampler`,
+:func:`~.tuner.storage_lock`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import statistics
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rayjoule.core.config import DEFAULT_DB, TDP_SCOPES
+from rayjoule.core.errors import ConfigError, RunFailed
+from rayjoule.runs.store import Store
+from rayjoule.tuning.program_calls import Call, ProgramCaller
+from rayjoule.tuning.program_loading import Program, choose_driver, load_program, program_of
+from rayjoule.tuning.program_rerun import SideBySide, side_by_side
+from rayjoule.tuning.program_space import ProgramSpace
+from rayjoule.tuning.tuner import SAMPLERS, default_storage, make_sampler, storage_lock
+
+log = logging.getLogger(__name__)
+
+
+class TrialFailed(Exception):
+    """A trial whose program raised (or whose measuring failed): an Optuna FAIL trial."""
+
+
+@dataclass
+class ProgramTuneReport:
+    """What a program's tune found; the attributes are the ``--json`` keys."""
+
+    program: str
+    space: dict[str, dict[str, Any]]
+    baseline: dict[str, Any] | None
+    best: dict[str, Any] | None
+    fastest: dict[str, Any] | None
+    saved_j: dict[str, Any] | None
+    saved_pct: dict[str, Any] | None
+    trials: list[dict[str, Any]]
+    meter: dict[str, str] | None
+    study_name: str = ""
+    storage: str = ""
+    driver: str = "inline"
+    max_seconds: float | None = None
+    #: tuner time per trial outside the program's own wall time, this session's trials
+    tuner_overhead_s: dict[str, float] | None = None
+    #: whether the defaults and the best ran different stages (Ray Data fuses operators
+    #: differently for different knobs)
+    stages_differ: bool = False
+    #: joules the fastest trial costs above the least-energy one, and the seconds the
+    #: least-energy one takes above the fastest (trial figures)
+    tradeoff: dict[str, float] | None = None
+    interrupted: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "program": self.program, "space": self.space, "baseline": self.baseline,
+            "best": self.best, "fastest": self.fastest, "saved_j": self.saved_j,
+            "saved_pct": self.saved_pct, "trials": self.trials, "meter": self.meter,
+            "study_name": self.study_name, "storage": self.storage, "driver": self.driver,
+            "max_seconds": self.max_seconds, "tuner_overhead_s": self.tuner_overhead_s,
+            "stages_differ": self.stages_differ, "tradeoff": self.tradeoff,
+            "interrupted": self.interrupted, "notes": self.notes,
+        }
+
+
+@dataclass
+class ProgramTune:
+    """A prepared tune: everything checked, nothing run yet (see :func:`prepare`)."""
+
+    program: Program
+    space: ProgramSpace
+    trials: int
+    max_seconds: float | None
+    repeats: int
+    rerun: int
+    sampler: str
+    seed: int | None
+    db: str | Path
+    study_name: str
+    storage: str
+    address: str | None
+    meter: str
+    driver: str
+    idle_seconds: float
+    tdp_scope: str
+
+
+def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path, *,
+            trials: int = 20, max_seconds: float | None = None, repeats: int = 1,
+            rerun: int = 3, sampler: str = "tpe", seed: int | None = None,
+            db: str | Path = DEFAULT_DB, study_name: str | None = None,
+            storage: str | None = None, address: str | None = None, meter: str = "auto",
+            name: str | None = None, driver: str = "auto", idle_seconds: float = 2.0,
+            tdp_scope: str = "host") -> ProgramTune:
+    """Check every argument (ConfigError, nothing run or stored) and name the study."""
+    program = load_program(fn) if isinstance(fn, str) else program_of(fn, name)
+    if name:
+        program = Program(program.fn, program.spec, name, program.folder)
+    knobs = ProgramSpace.load(space, program.fn)
+    for label, value, low in (("trials", trials, 1), ("repeats", repeats, 1),
+                              ("rerun", rerun, 3)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConfigError(f"--{label} must be a whole number >= {low}, got {value!r}")
+    if max_seconds is not None and not (isinstance(max_seconds, int | float)
+                                        and max_seconds > 0):
+        raise ConfigError(f"--max-seconds must be > 0, got {max_seconds!r}")
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    if tdp_scope not in TDP_SCOPES:
+        raise ConfigError(f"tdp_scope must be one of {', '.join(TDP_SCOPES)}")
+    if not isinstance(idle_seconds, int | float) or idle_seconds < 0:
+        raise ConfigError(f"--idle-seconds must be >= 0, got {idle_seconds!r}")
+    return ProgramTune(
+        program=program, space=knobs, trials=trials, max_seconds=max_seconds,
+        repeats=repeats, rerun=rerun, sampler=sampler, seed=seed, db=db,
+        study_name=study_name or default_study_name(program, knobs, max_seconds, seed),
+        storage=storage or default_storage(db), address=address, meter=meter,
+        driver=choose_driver(driver, program.fn), idle_seconds=float(idle_seconds),
+        tdp_scope=tdp_scope)
+
+
+def default_study_name(program: Program, space: ProgramSpace,
+                       max_seconds: float | None, seed: int | None = None) -> str:
+    """The program, its knobs and a digest of their ranges (and the time bound and sampler
+    seed when given): the same command resumes the same study."""
+    digest = hashlib.sha1(json.dumps([program.spec or program.name, space.to_dict()],
+                                     sort_keys=True, default=str).encode()).hexdigest()[:8]
+    name = f"program-{program.name}-{'+'.join(space.names)}-{digest}"
+    return name + (f"-max{max_seconds:g}s" if max_seconds else "") + \
+        (f"-seed{seed}" if seed is not None else "")
+
+
+def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path, *,
+                 trials: int = 20, max_seconds: float | None = None, repeats: int = 1,
+                 rerun: int = 3, sampler: str = "tpe", seed: int | None = None,
+                 db: str | Path = DEFAULT_DB, study_name: str | None = None,
+                 storage: str | None = None, address: str | None = None, meter: str = "auto",
+                 name: str | None = None,
+                 on_trial: Callable[[dict[str, Any]], None] | None = None,
+                 driver: str = "auto", idle_seconds: float = 2.0,
+                 tdp_scope: str = "host") -> ProgramTuneReport:
+    """Tune ``fn``'s keyword arguments for joules; see ``docs/programs.md``.
+
+    ``fn`` is the function (or ``"module:FUNCTION"`` / ``"file.py:FUNCTION"``), ``space``
+    knob name → ``{"kind", "low", "high", "log", "step", "choices"}`` or the TOML file's
+    path. ``driver``: ``inline`` calls the function in this process, ``process`` in a
+    child driver per trial (for programs that call ``ray.init()`` themselves), ``auto``
+    picks ``process`` when the function's code calls ``ray.init``. Bad arguments raise
+    ConfigError before anything runs; a program that fails at its defaults raises RunFailed.
+    A KeyboardInterrupt stops the trials; completed ones are kept (``interrupted`` set).
+    """
+    tune = prepare(fn, space, trials=trials, max_seconds=max_seconds, repeats=repeats,
+                   rerun=rerun, sampler=sampler, seed=seed, db=db, study_name=study_name,
+                   storage=storage, address=address, meter=meter, name=name, driver=driver,
+                   idle_seconds=idle_seconds, tdp_scope=tdp_scope)
+    return run_tune(tune, on_trial=on_trial)
+
+
+def run_tune(tune: ProgramTune,
+             on_trial: Callable[[dict[str, Any]], None] | None = None) -> ProgramTuneReport:
+    """Run a prepared tune: trials (defaults first), then the side-by-side re-run."""
+    import optuna
+    import ray
+
+    from rayjoule.cluster.connect import connect, disconnect
+
+    with storage_lock(tune.storage), _optuna_quiet():
+        study = optuna.create_study(
+            storage=tune.storage, study_name=tune.study_name, load_if_exists=True,
+            sampler=make_sampler(tune.sampler, tune.seed if tune.seed is not None else 0,
+                                 tune.space) if tune.seed is not None or tune.sampler == "grid"
+            else _unseeded(tune), direction="minimize")
+    study.set_user_attr("program", tune.program.spec or tune.program.name)
+    study.set_user_attr("space", tune.space.to_dict())
+    defaults = tune.space.defaults(tune.program.fn)
+    if _baseline_trial(study) is None:  # new, or its defaults' trial was interrupted
+        study.enqueue_trial(defaults, user_attrs={"baseline": True})
+    started = connect(tune.address)
+    interrupted = False
+    try:
+        with Store(tune.db) as store:
+            caller = ProgramCaller(tune.program, tune.driver, store, meter=tune.meter,
+                                   idle_seconds=tune.idle_seconds, tdp_scope=tune.tdp_scope,
+                                   ray_address=ray.get_runtime_context().gcs_address)
+            session: list[int] = []
+            objective = _Objective(tune, caller, session)
+            callbacks = [lambda st, ft: on_trial(trial_row(ft))] if on_trial else []
+            try:
+                _optimize(study, objective, tune.trials, callbacks)
+            except KeyboardInterrupt:
+                interrupted = True
+            report = build_report(study, tune, session)
+            report.interrupted = interrupted
+            if not interrupted and report.best is not None and report.baseline is not None:
+                rerun = side_by_side(caller, report.baseline["settings"],
+                                     report.best["settings"], tune.rerun,
+                                     study=tune.study_name)
+                _apply_rerun(report, rerun)
+    finally:
+        if started:
+            disconnect()
+    return report
+
+
+def _unseeded(tune: ProgramTune) -> Any:
+    import random
+
+    return make_sampler(tune.sampler, random.randrange(2**31), tune.space)
+
+
+def _optimize(study: Any, objective: _Objective, n_trials: int,
+              callbacks: list[Callable[[Any, Any], None]]) -> None:
+    """Run the trials; the defaults' trial first, and a failure there stops the tune."""
+    with _optuna_quiet():
+        baseline = _baseline_trial(study)
+        if baseline is None or baseline.state.name == "WAITING":
+            study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
+            n_trials -= 1
+            baseline = _baseline_trial(study)
+        if baseline is not None and baseline.state.name == "FAIL":
+            raise RunFailed(f"the program fails at its defaults "
+                            f"{baseline.user_attrs.get('settings', baseline.params)}: "
+                            f"{baseline.user_attrs.get('error', 'see the stored run')}")
+        if n_trials > 0:
+            study.optimize(objective, n_trials=n_trials, catch=(TrialFailed,),
+                           callbacks=callbacks)
+
+
+@contextlib.contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna's logger shows errors only meanwhile (a failed trial is reported by rayjoule
+    in one line, its error kept in the trial); its level is restored afterwards."""
+    logger = logging.getLogger("optuna")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _baseline_trial(study: Any) -> Any:
+    """The trial of the program's defaults (one interrupted by Ctrl-C does not count)."""
+    trials = study.get_trials(deepcopy=False)
+    marked = [t for t in trials if t.user_attrs.get("baseline")
+              and not t.user_attrs.get("interrupted")]
+    return marked[0] if marked else None
+
+
+class _Objective:
+    """One trial: ``repeats`` metered calls, the median joules as the value."""
+
+    def __init__(self, tune: ProgramTune, caller: ProgramCaller, session: list[int]) -> None:
+        self.tune, self.caller, self.session = tune, caller, session
+
+    def __call__(self, trial: Any) -> float:
+        t0 = time.perf_counter()
+        self.session.append(trial.number)
+        settings = self.tune.space.suggest(trial)
+        trial.set_user_attr("settings", settings)
+        calls: list[Call] = []
+        program_s = 0.0
+        try:
+            for _ in range(self.tune.repeats):
+                try:
+                    call = self.caller.call(settings, study=self.tune.study_name,
+                                            trial=trial.number)
+                except RunFailed as exc:
+                    trial.set_user_attr("error", f"measuring failed: {exc}")
+                    raise TrialFailed(str(exc)) from exc
+                program_s += call.program_s
+                trial.set_user_attr("run_ids", [*(c.run_id for c in calls), call.run_id])
+                if not call.ok:
+                    trial.set_user_attr("error", call.error or "the run failed")
+                    log.warning("trial %d failed: %s", trial.number, call.error)
+                    raise TrialFailed(call.error or "the run failed")
+                calls.append(call)
+        except KeyboardInterrupt:
+            trial.set_user_attr("interrupted", True)
+            raise
+        finally:
+            trial.set_user_attr("overhead_s", time.perf_counter() - t0 - program_s)
+        mid = sorted(calls, key=lambda c: c.total_j)[len(calls) // 2]
+        assert mid.run is not None
+        attrs = {"total_j": statistics.median(c.total_j for c in calls),
+                 "wall_s": statistics.median(c.run.wall_s for c in calls if c.run),
+                 "stages": mid.stages, "run_id": mid.run_id,
+                 "meter": mid.run.meter.name, "kind": mid.run.meter.kind}
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        if self.tune.max_seconds:  # feasible when <= 0, as for workload tuning
+            trial.set_constraint("max_seconds", attrs["wall_s"] - self.tune.max_seconds)
+        return attrs["total_j"]
+
+
+def trial_row(ft: Any) -> dict[str, Any]:
+    """A finished trial as the report's ``trials`` entry."""
+    ua = ft.user_attrs
+    return {"number": ft.number, "settings": dict(ua.get("settings", ft.params)),
+            "total_j": ua.get("total_j"), "wall_s": ua.get("wall_s"),
+            "state": ft.state.name,
+            "feasible": all(v <= 0 for v in (ft.constraints or {}).values()),
+            "baseline": bool(ua.get("baseline")), "error": ua.get("error"),
+            "run_id": ua.get("run_id")}
+
+
+def _figures(ft: Any) -> dict[str, Any]:
+    ua = ft.user_attrs
+    return {"settings": dict(ua.get("settings", ft.params)), "total_j": ua.get("total_j"),
+            "wall_s": ua.get("wall_s"), "stages": dict(ua.get("stages") or {}),
+            "trial": ft.number, "run_ids": [ua.get("run_id")]}
+
+
+def build_report(study: Any, tune: ProgramTune, session: list[int]) -> ProgramTuneReport:
+    """Baseline, best (least energy, feasible), fastest and every trial of the study."""
+    trials = study.get_trials(deepcopy=False)
+    rows = [trial_row(ft) for ft in trials]
+    done = [ft for ft, r in zip(trials, rows, strict=True)
+            if r["state"] == "COMPLETE" and r["total_j"] is not None]
+    feasible = [ft for ft in done if trial_row(ft)["feasible"]]
+    base = _baseline_trial(study)
+    best = min(feasible, key=lambda ft: ft.user_attrs["total_j"]) if feasible else None
+    fastest = min(done, key=lambda ft: ft.user_attrs["wall_s"]) if done else None
+    ua = (best or fastest).user_attrs if (best or fastest) else {}
+    overhead = [ft.user_attrs["overhead_s"] for ft in trials
+                if ft.number in session and "overhead_s" in ft.user_attrs]
+    report = ProgramTuneReport(
+        program=tune.program.spec or tune.program.name, space=tune.space.to_dict(),
+        baseline=_figures(base) if base is not None and base.state.name == "COMPLETE"
+        else None,
+        best=_figures(best) if best else None, fastest=_figures(fastest) if fastest else None,
+        saved_j=None, saved_pct=None, trials=rows,
+        meter={"name": ua["meter"], "kind": ua["kind"]} if ua.get("meter") else None,
+        study_name=tune.study_name, storage=tune.storage, driver=tune.driver,
+        max_seconds=tune.max_seconds,
+        tuner_overhead_s={"median": statistics.median(overhead), "max": max(overhead)}
+        if overhead else None)
+    if best is not None and fastest is not None:
+        report.tradeoff = {
+            "fastest_extra_j": fastest.user_attrs["total_j"] - best.user_attrs["total_j"],
+            "best_extra_s": best.user_attrs["wall_s"] - fastest.user_attrs["wall_s"]}
+    if best is None:
+        report.notes.append("no completed trial met the time bound" if tune.max_seconds
+                            else "no trial completed")
+    return report
+
+
+def _apply_rerun(report: ProgramTuneReport, rerun: SideBySide) -> None:
+    """The side-by-side figures replace the single trials' as baseline and best."""
+    assert report.baseline is not None and report.best is not None
+    report.baseline.update(rerun.baseline)
+    report.best.update(rerun.best)
+    report.saved_j, report.saved_pct = rerun.saved_j, rerun.saved_pct
+    report.stages_differ = set(rerun.baseline["stages"]) != set(rerun.best["stages"])
+    if report.stages_differ:
+        report.notes.append("the defaults and the best ran different stages (Ray task "
+                            "names); per-stage joules are as measured, not matched")

@@ -1,0 +1,149 @@
+"""Tuning a user's own Ray program end to end, on the session's shared 2-CPU Ray instance.
+
+The programs are files in ``tests_support/programs`` loaded as ``file.py:FUNCTION`` (so
+their functions reach Ray's workers by value). The modelled ``tdp`` meter and no idle
+baseline keep the trials short; nothing here depends on how fast anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+
+import rayjoule
+from rayjoule.cli import tune
+from rayjoule.cli.common import run_command
+from rayjoule.runs.store import Store
+
+PROGRAMS = Path(__file__).resolve().parents[2] / "tests_support" / "programs"
+TINY = PROGRAMS / "tiny_ray.py"
+FAST = ["--meter", "tdp", "--idle-seconds", "0"]
+FIGURES = {"settings", "total_j", "wall_s", "stages"}
+TRIAL_KEYS = {"number", "settings", "total_j", "wall_s", "state"}
+TOP_KEYS = {"program", "space", "baseline", "best", "fastest", "saved_j", "saved_pct",
+            "trials", "meter"}
+
+
+def space_file(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "knobs.toml"
+    path.write_text(text)
+    return path
+
+
+def tune_cli(tmp_path: Path, *argv: str) -> tuple[int, dict]:
+    out = tmp_path / "tune.json"
+    code = run_command(tune.main, [*argv, *FAST, "--db", str(tmp_path / "r.sqlite"),
+                                   "--json", str(out)])
+    return code, json.loads(out.read_text()) if out.exists() else {}
+
+
+SQUARES_SPACE = ('[knob.tasks]\nkind = "int"\nlow = 1\nhigh = 4\n\n'
+                 '[knob.mode]\nkind = "categorical"\nchoices = ["sum", "neg"]\n')
+
+
+def test_a_ray_program_is_tuned_defaults_first_then_rerun_side_by_side_and_resumed(
+        ray_session, tmp_path):
+    space = space_file(tmp_path, SQUARES_SPACE)
+    code, out = tune_cli(tmp_path, "--program", f"{TINY}:squares", "--space", str(space),
+                         "--trials", "3", "--sampler", "random", "--seed", "3")
+    assert code == 0
+    assert TOP_KEYS <= set(out)
+    assert out["space"] == {"tasks": {"kind": "int", "low": 1, "high": 4},
+                            "mode": {"kind": "categorical", "choices": ["sum", "neg"]}}
+    first = out["trials"][0]
+    assert first["settings"] == {"tasks": 2, "mode": "sum"} and first["state"] == "COMPLETE"
+    assert all(TRIAL_KEYS <= set(t) for t in out["trials"]) and len(out["trials"]) == 3
+    for side in ("baseline", "best", "fastest"):
+        assert FIGURES <= set(out[side])
+    assert out["baseline"]["settings"] == first["settings"]
+    assert out["baseline"]["stages"] and set(out["baseline"]["stages"]) == {"squares.chunk"}
+    assert len(out["baseline"]["rerun_j"]) == len(out["best"]["rerun_j"]) == 3
+    for key in ("saved_j", "saved_pct"):
+        assert set(out[key]) == {"median", "ci95"}
+        low, high = out[key]["ci95"]
+        assert low <= out[key]["median"] <= high
+    assert out["meter"] == {"name": "tdp", "kind": "modelled"}
+    assert set(out["tuner_overhead_s"]) == {"median", "max"}
+    with Store(tmp_path / "r.sqlite") as store:
+        runs = store.runs(study=out["study_name"])
+        trial_runs = [r for r in runs if r["trial"] is not None]
+        assert len(runs) == 3 + 6 and all(r["status"] == "ok" for r in runs)
+        assert {r["trial"] for r in trial_runs} == {0, 1, 2}
+        tasks = store.tasks(out["trials"][0]["run_id"])
+        assert len(tasks) == 2 and {t.stage for t in tasks} == {"squares.chunk"}
+
+    code, again = tune_cli(tmp_path, "--program", f"{TINY}:squares", "--space", str(space),
+                           "--trials", "2", "--sampler", "random", "--seed", "3")
+    assert code == 0 and again["study_name"] == out["study_name"]
+    assert [t["number"] for t in again["trials"]] == [0, 1, 2, 3, 4]
+    assert again["trials"][0]["settings"] == first["settings"]  # defaults run once
+    study = optuna.load_study(study_name=out["study_name"], storage=out["storage"])
+    assert len(study.trials) == 5
+
+    # the Python API, resuming the same study, reports the same fields and figures
+    report = rayjoule.tune_program(
+        str(TINY) + ":squares", {"tasks": {"kind": "int", "low": 1, "high": 4},
+                                 "mode": {"kind": "categorical", "choices": ["sum", "neg"]}},
+        trials=1, sampler="random", seed=3, db=tmp_path / "r.sqlite", meter="tdp",
+        idle_seconds=0)
+    api = json.loads(json.dumps(report.to_dict(), default=str))
+    assert set(api) == set(again) and api["study_name"] == again["study_name"]
+    assert api["trials"][:5] == again["trials"] and len(api["trials"]) == 6
+    assert report.program == api["program"] and report.saved_j == api["saved_j"]
+
+
+def test_a_raising_trial_is_a_failed_trial_and_the_study_goes_on(ray_session, tmp_path):
+    space = space_file(tmp_path, '[knob.tasks]\nkind = "categorical"\nchoices = [2, 5]\n')
+    code, out = tune_cli(tmp_path, "--program", f"{TINY}:flaky", "--space", str(space),
+                         "--trials", "3", "--sampler", "grid")
+    assert code == 0
+    by_tasks = {t["settings"]["tasks"]: t for t in out["trials"]}
+    failed = by_tasks[5]
+    assert failed["state"] == "FAIL" and "too many" in failed["error"]
+    assert by_tasks[2]["state"] == "COMPLETE" and out["best"]["settings"] == {"tasks": 2}
+    with Store(tmp_path / "r.sqlite") as store:
+        statuses = {r["trial"]: r["status"] for r in store.runs(study=out["study_name"])
+                    if r["trial"] is not None}
+    assert statuses[failed["number"]] == "failed"
+
+
+def test_a_program_failing_at_its_defaults_stops_the_tune_in_one_line(ray_session, tmp_path,
+                                                                      capsys):
+    space = space_file(tmp_path, '[knob.tasks]\nkind = "int"\nlow = 1\nhigh = 3\n')
+    code, out = tune_cli(tmp_path, "--program", f"{TINY}:broken", "--space", str(space),
+                         "--trials", "3")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and out == {}
+    assert "fails at its defaults" in err[-1] and "never works" in err[-1]
+    with Store(tmp_path / "r.sqlite") as store:
+        assert [r["status"] for r in store.runs()] == ["failed"]  # what ran is kept
+
+
+def test_a_program_that_calls_ray_init_itself_runs_in_a_driver_of_its_own(ray_session,
+                                                                          tmp_path):
+    space = space_file(tmp_path, '[knob.tasks]\nkind = "int"\nlow = 1\nhigh = 3\n')
+    code, out = tune_cli(tmp_path, "--program", f"{TINY}:own_init", "--space", str(space),
+                         "--trials", "2", "--sampler", "random", "--seed", "1")
+    assert code == 0 and out["driver"] == "process"
+    assert all(t["state"] == "COMPLETE" for t in out["trials"])
+    # the child's Ray job is attributed: its tasks are the runs' stages
+    assert set(out["baseline"]["stages"]) == {"squares.chunk"}
+    with Store(tmp_path / "r.sqlite") as store:
+        tasks = store.tasks(out["trials"][0]["run_id"])
+    assert len(tasks) == 2 and {t.stage for t in tasks} == {"squares.chunk"}
+
+
+@pytest.mark.timeout(240)
+def test_soak_thirty_measured_runs_of_a_ray_data_program_in_one_tune(ray_session, tmp_path):
+    space = space_file(tmp_path, '[knob.batch_size]\nkind = "int"\nlow = 16\nhigh = 128\n')
+    code, out = tune_cli(tmp_path, "--program", f"{TINY}:data_pipeline", "--space",
+                         str(space), "--trials", "24", "--sampler", "random", "--seed", "0")
+    assert code == 0
+    assert len(out["trials"]) == 24 and all(t["state"] == "COMPLETE" for t in out["trials"])
+    with Store(tmp_path / "r.sqlite") as store:
+        runs = store.runs(study=out["study_name"])
+    assert len(runs) == 30 and all(r["status"] == "ok" for r in runs)
+    assert out["baseline"]["stages"]  # Ray Data's operators, as Ray task names
