@@ -98,7 +98,6 @@ def grid(args: argparse.Namespace) -> list[dict[str, Any]]:
     names = list(space)
     points = [dict(zip(names, combo, strict=True))
               for combo in itertools.product(*(knob_values(space[n]) for n in names))]
-    random.Random(0).shuffle(points)
     base = defaults()
     ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR",
              log_to_driver=False)
@@ -106,14 +105,16 @@ def grid(args: argparse.Namespace) -> list[dict[str, Any]]:
     t = time.perf_counter()
     etl(**base)  # warm-up, not measured (see the module docstring)
     print(f"warm-up run {time.perf_counter() - t:.1f} s", flush=True)
-    rows = []
-    for rep in range(args.grid_repeats):
+    rows = read_rows(GRID_CSV) if args.append and GRID_CSV.exists() else []
+    first = 1 + max((int(r["repeat"]) for r in rows), default=-1)
+    for rep in range(first, first + args.grid_repeats):
+        random.Random(rep).shuffle(points)  # a new order per repeat: drift is spread
         for i, p in enumerate(points):
             with rayjoule.measure("program-tuner-grid", meter=args.meter, db=args.db,
                                   tdp_scope=args.tdp_scope, background=False) as m:
                 etl(**p)
             r = m.result
-            rows.append({**p, "repeat": rep, "order": i, "default": p == base,
+            rows.append({**p, "repeat": rep, "order": i, "default": str(p == base),
                          "total_j": round(r.energy.total_j, 3), "wall_s": round(r.wall_s, 3),
                          "tasks_j": round(r.energy.tasks_j, 3),
                          "stages": len(r.stages), "meter": r.meter.name, "kind": r.meter.kind,
@@ -238,6 +239,8 @@ def main() -> None:
     ap.add_argument("--live-seeds", type=int, default=1, help="live tunes (default 1)")
     ap.add_argument("--rerun", type=int, default=3, help="side-by-side re-runs (default 3)")
     ap.add_argument("--grid-repeats", type=int, default=1)
+    ap.add_argument("--append", action="store_true",
+                    help="add the grid's repeats to the recorded grid (medians per setting)")
     ap.add_argument("--cpus", type=int, default=2, help="Ray CPUs for the grid (default 2)")
     ap.add_argument("--meter", default="auto")
     ap.add_argument("--tdp-scope", default="process")
