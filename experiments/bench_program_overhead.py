@@ -17,6 +17,7 @@ the tune's report gives it) for each setting and writes them to
 ``experiments/results/program_tuner_overhead.csv``.
 
     python experiments/bench_program_overhead.py [--trials 12] [--meter auto]
+        [--driver inline|process]
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def _one(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         report = rayjoule.tune_program(f"{HERE}:tiny", SPACE, trials=args.trials,
                                        sampler="random", seed=0, db=Path(tmp) / "r.sqlite",
-                                       meter=args.meter, idle_seconds=args.idle_seconds)
+                                       meter=args.meter, idle_seconds=args.idle_seconds,
+                                       driver=args.driver)
     walls = [t["wall_s"] for t in report.trials if t.get("wall_s") is not None]
     # the short interval must not cost attribution: the program's tasks are still found
     stages = {side: sorted((getattr(report, side) or {}).get("stages", {}))
@@ -70,6 +72,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=12)
     parser.add_argument("--meter", default="auto")
     parser.add_argument("--idle-seconds", type=float, default=2.0)
+    parser.add_argument("--driver", choices=("inline", "process"), default="inline")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -81,10 +84,11 @@ def main() -> None:
             env[ENV_KEY] = interval
         out = subprocess.run([sys.executable, str(HERE), "--child", "--trials",
                               str(args.trials), "--meter", args.meter, "--idle-seconds",
-                              str(args.idle_seconds)],
+                              str(args.idle_seconds), "--driver", args.driver],
                              env=env, capture_output=True, text=True, check=True)
         fig = json.loads(out.stdout.strip().splitlines()[-1])
-        row = {"setting": label, "report_interval_ms": interval or "100 (tune's own)",
+        row = {"setting": label, "driver": args.driver,
+               "report_interval_ms": interval or "100 (tune's own)",
                "trials": fig["trials"], "overhead_median_s": round(fig["overhead_s"]["median"], 3),
                "overhead_max_s": round(fig["overhead_s"]["max"], 3),
                "program_wall_median_s": round(fig["program_wall_s_median"], 3),
@@ -95,7 +99,8 @@ def main() -> None:
     sys.path.insert(0, str(HERE.parent))
     from _results import RESULTS, write_rows
 
-    print("wrote", write_rows(RESULTS / "program_tuner_overhead.csv", rows))
+    name = "program_tuner_overhead" + ("" if args.driver == "inline" else f"_{args.driver}")
+    print("wrote", write_rows(RESULTS / f"{name}.csv", rows))
 
 
 if __name__ == "__main__":
