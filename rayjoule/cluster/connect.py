@@ -12,7 +12,7 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from rayjoule.core.errors import ConfigError
@@ -25,7 +25,8 @@ NAMESPACE = "rayjoule"
 HEAD_RESOURCE = "node:__internal_head__"
 
 
-def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwargs: Any) -> bool:
+def connect(address: str | None = None, *, keep_alive: bool = False,
+            local_env: Mapping[str, str] | None = None, **init_kwargs: Any) -> bool:
     """Make sure this process is connected to Ray; return True when rayjoule provided the instance.
 
     ``address`` (or ``RAY_ADDRESS``) joins an existing cluster: False is
@@ -38,6 +39,11 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
       process, so it and its dashboard outlive the driver; an already running
       local head (a previous ``--keep-alive``) is reused
       (:func:`rayjoule.cluster.keepalive.ensure_local_head`).
+
+    ``local_env`` (``RAY_<config>`` variables, e.g. a shorter task-event report interval)
+    applies only to the instance ``ray.init()`` starts here: Ray's processes read them from
+    the environment they inherit, so they are set in this process's environment until
+    :func:`disconnect`; a variable the user set wins, and a joined cluster never sees them.
     """
     import ray
 
@@ -65,8 +71,26 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
         kwargs.update(LOCAL_ONLY)
         kwargs.setdefault("include_dashboard", True)
     kwargs.update(init_kwargs)
-    _init(ray, address, kwargs)
+    if address == "local" and local_env:
+        _OWN_ENV.update({k: v for k, v in local_env.items() if k not in os.environ})
+        os.environ.update(_OWN_ENV)
+    try:
+        _init(ray, address, kwargs)
+    except BaseException:
+        _drop_own_env()
+        raise
     return address == "local"
+
+
+#: the ``local_env`` variables connect() set for the instance it started (disconnect drops them)
+_OWN_ENV: dict[str, str] = {}
+
+
+def _drop_own_env() -> None:
+    for key, value in _OWN_ENV.items():
+        if os.environ.get(key) == value:
+            del os.environ[key]
+    _OWN_ENV.clear()
 
 
 #: a local instance of our own serves its dashboard (which can run code on the cluster) on
@@ -106,6 +130,7 @@ def disconnect() -> None:
 
     if ray.is_initialized():
         ray.shutdown()
+    _drop_own_env()
 
 
 def _check_reachable(address: str, timeout_s: float = 3.0) -> None:

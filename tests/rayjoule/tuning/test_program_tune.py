@@ -8,6 +8,10 @@ baseline keep the trials short; nothing here depends on how fast anything runs.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import optuna
@@ -147,3 +151,53 @@ def test_soak_thirty_measured_runs_of_a_ray_data_program_in_one_tune(ray_session
         runs = store.runs(study=out["study_name"])
     assert len(runs) == 30 and all(r["status"] == "ok" for r in runs)
     assert out["baseline"]["stages"]  # Ray Data's operators, as Ray task names
+
+
+INTERVAL = "RAY_task_events_report_interval_ms"
+PROBE = textwrap.dedent("""
+    import json, os, ray
+    from rayjoule.runs.measured_block.task_events import report_interval_s
+
+    @ray.remote
+    def worker_interval():
+        return os.environ.get("RAY_task_events_report_interval_ms")
+
+    def probe(tasks=1):
+        seen = {"worker": ray.get(worker_interval.options(name="probe.task").remote()),
+                "driver_s": report_interval_s()}
+        with open(os.environ["PROBE_OUT"], "a") as fh:
+            fh.write(json.dumps(seen) + "\\n")
+    """)
+TUNE_OWN_INSTANCE = textwrap.dedent("""
+    import json, os, sys, rayjoule
+    report = rayjoule.tune_program(sys.argv[1], {"tasks": {"kind": "int", "low": 1, "high": 2}},
+                                   trials=1, db=sys.argv[2], meter="tdp", idle_seconds=0)
+    print(json.dumps({"after": os.environ.get("RAY_task_events_report_interval_ms"),
+                      "stages": sorted(report.baseline["stages"])}))
+    """)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("user_ms, expected_ms", [(None, "100"), ("700", "700")])
+def test_a_tune_starting_its_own_ray_has_task_events_flushed_every_tenth_of_a_second(
+        tmp_path, user_ms, expected_ms):
+    """The tune's own local instance (not the session's: a child process) gets a 0.1 s
+    report interval, its workers and the tuner's settle wait agree on it, a user's own
+    setting wins, and the environment is as before once the tune is over."""
+    program = tmp_path / "probe.py"
+    program.write_text(PROBE)
+    env = {k: v for k, v in os.environ.items() if k not in (INTERVAL, "RAY_ADDRESS")}
+    env["PROBE_OUT"] = str(tmp_path / "seen.jsonl")
+    if user_ms:
+        env[INTERVAL] = user_ms
+    done = subprocess.run([sys.executable, "-c", TUNE_OWN_INSTANCE, f"{program}:probe",
+                           str(tmp_path / "r.sqlite")], env=env, capture_output=True,
+                          text=True, timeout=280)
+    assert done.returncode == 0, done.stderr[-2000:]
+    seen = [json.loads(line) for line in (tmp_path / "seen.jsonl").read_text().splitlines()]
+    assert len(seen) == 1 + 6  # the trial, then three calls of each side
+    assert all(s == {"worker": expected_ms, "driver_s": int(expected_ms) / 1000}
+               for s in seen)
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["after"] == user_ms  # set for the tune's instance only
+    assert out["stages"] == ["probe.task"]  # the short interval still finds the tasks
