@@ -12,13 +12,12 @@ follow the workload tuner (:func:`~.tuner.default_storage`, :func:`~.tuner.make_
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
 import statistics
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,13 @@ from rayjoule.tuning.program_calls import Call, ProgramCaller
 from rayjoule.tuning.program_loading import Program, choose_driver, load_program, program_of
 from rayjoule.tuning.program_rerun import SideBySide, side_by_side
 from rayjoule.tuning.program_space import ProgramSpace
-from rayjoule.tuning.tuner import SAMPLERS, default_storage, make_sampler, storage_lock
+from rayjoule.tuning.tuner import (
+    SAMPLERS,
+    default_storage,
+    make_sampler,
+    optuna_errors_only,
+    storage_lock,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +185,7 @@ def run_tune(tune: ProgramTune,
 
     from rayjoule.cluster.connect import connect, disconnect
 
-    with storage_lock(tune.storage), _optuna_quiet():
+    with storage_lock(tune.storage), optuna_errors_only():
         study = optuna.create_study(
             storage=tune.storage, study_name=tune.study_name, load_if_exists=True,
             sampler=make_sampler(tune.sampler, tune.seed if tune.seed is not None else 0,
@@ -233,7 +238,7 @@ def _unseeded(tune: ProgramTune) -> Any:
 def _optimize(study: Any, objective: _Objective, n_trials: int,
               callbacks: list[Callable[[Any, Any], None]]) -> None:
     """Run the trials; the defaults' trial first, and a failure there stops the tune."""
-    with _optuna_quiet():
+    with optuna_errors_only():
         baseline = _baseline_trial(study)
         if baseline is None or baseline.state.name == "WAITING":
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)
@@ -246,19 +251,6 @@ def _optimize(study: Any, objective: _Objective, n_trials: int,
         if n_trials > 0:
             study.optimize(objective, n_trials=n_trials, catch=(TrialFailed,),
                            callbacks=callbacks)
-
-
-@contextlib.contextmanager
-def _optuna_quiet() -> Iterator[None]:
-    """Optuna's logger shows errors only meanwhile (a failed trial is reported by rayjoule
-    in one line, its error kept in the trial); its level is restored afterwards."""
-    logger = logging.getLogger("optuna")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _baseline_trial(study: Any) -> Any:

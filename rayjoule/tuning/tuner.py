@@ -119,7 +119,7 @@ class Tuner:
             pruner = (optuna.pruners.WilcoxonPruner(p_threshold=0.1)
                       if settings.prune and not multi and settings.repeats > 1
                       else optuna.pruners.NopPruner())
-        with storage_lock(settings.storage), _optuna_errors_only():
+        with storage_lock(settings.storage), optuna_errors_only():
             self.study = optuna.create_study(
                 storage=settings.storage, study_name=settings.study_name, load_if_exists=True,
                 sampler=make_sampler(settings.sampler, settings.seed, settings.space),
@@ -153,7 +153,7 @@ class Tuner:
     def optimize(self, n_trials: int, on_trial: Callable[[Any], None] | None = None) -> None:
         """Run ``n_trials`` more trials; a failing run is a FAIL trial and the study goes on."""
         callbacks = [*self._callbacks, *([lambda study, ft: on_trial(ft)] if on_trial else [])]
-        with _optuna_errors_only():
+        with optuna_errors_only():
             self.study.optimize(self._objective, n_trials=n_trials, catch=(RunFailed,),
                                 callbacks=callbacks)
 
@@ -242,7 +242,7 @@ def storage_lock(url: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _optuna_errors_only() -> Iterator[None]:
+def optuna_errors_only() -> Iterator[None]:
     """While trials run, Optuna's logger shows errors only: a failed or interrupted trial is
     reported by rayjoule in one line (its error is kept in the trial's user attributes),
     not as Optuna's warning with a traceback. The logger's level is restored afterwards."""
