@@ -12,9 +12,10 @@ import functools
 import logging
 import os
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -25,7 +26,8 @@ NAMESPACE = "rayjoule"
 HEAD_RESOURCE = "node:__internal_head__"
 
 
-def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwargs: Any) -> bool:
+def connect(address: str | None = None, *, keep_alive: bool = False,
+            job_metadata: Mapping[str, str] | None = None, **init_kwargs: Any) -> bool:
     """Make sure this process is connected to Ray; return True when rayjoule provided the instance.
 
     ``address`` (or ``RAY_ADDRESS``) joins an existing cluster: False is
@@ -38,11 +40,17 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
       process, so it and its dashboard outlive the driver; an already running
       local head (a previous ``--keep-alive``) is reused
       (:func:`rayjoule.cluster.keepalive.ensure_local_head`).
+
+    ``job_metadata`` (e.g. :func:`run_metadata`) becomes the driver job's metadata, which
+    the Ray dashboard's Jobs page shows; a driver already connected keeps its own.
     """
     import ray
 
     if ray.is_initialized():
         return False
+    if job_metadata:
+        init_kwargs.setdefault("job_config", ray.job_config.JobConfig(
+            metadata={str(k): str(v) for k, v in job_metadata.items()}))
     address = address or os.environ.get("RAY_ADDRESS") or None
     if keep_alive and not address:
         from rayjoule.cluster.keepalive import ensure_local_head
@@ -74,6 +82,21 @@ def connect(address: str | None = None, *, keep_alive: bool = False, **init_kwar
 #: raylet, object manager, agents bind every interface; ``_node_ip_address`` is not
 #: honoured for a local instance); token authentication, on by default, guards them.
 LOCAL_ONLY: dict[str, Any] = {"dashboard_host": "127.0.0.1"}
+
+
+def run_metadata(config: RunConfig) -> dict[str, str]:
+    """What names a run in Ray's job metadata: the tool, workload, framework and settings.
+
+    Ray wants string values, so each setting is its JSON text.
+    """
+    import json
+
+    settings = config.to_dict()
+    meta = {"rayjoule": "run", "workload": str(config.workload),
+            "framework": str(config.framework)}
+    meta.update({f"rayjoule.{k}": json.dumps(v, sort_keys=True, default=str)
+                 for k, v in settings.items() if k not in ("workload", "framework")})
+    return meta
 
 
 def _quiet() -> dict[str, Any]:

@@ -21,6 +21,7 @@ import pytest
 from rayjoule.core.result import MeterLabel
 from rayjoule.metering import metrics as rm
 from rayjoule.metering.host_meter import Snapshot, WindowEnergy
+from rayjoule.metering.power_gauge import PowerPublisher
 from tests_support.fake_metrics import fake_factory
 from tests_support.private_ray import (
     isolated_env,
@@ -220,7 +221,7 @@ def test_power_publisher_sets_watts_from_consecutive_readings():
 
     store: dict = {}
     hm = FakeHostMeter()
-    pub = rm.PowerPublisher(metrics(store), lambda: [hm])
+    pub = PowerPublisher(metrics(store), lambda: [hm])
     pub.publish_once()
     assert store[rm.POWER] == []  # one reading is no rate yet
     pub.publish_once()
