@@ -46,7 +46,9 @@ attributed energy was ≤ 0.3 J; ``le="+Inf"`` counts every task), which
 Why a run-power gauge: the counters only grow when a window closes, one step per run,
 so ``rate()`` of them spreads a run's joules over the rate window and reads a fraction
 of the run's power. ``rayjoule_run_power_watts`` holds each host's mean watts over the
-latest window of a workload (its joules / its seconds), set when the window closes.
+latest window of a workload (its joules / its seconds), set when the window closes and
+set again with the host power (Ray's metrics agent drops a gauge value that is not
+refreshed within two report intervals).
 
 This module only formats and records; it never decides what was measured.
 """
@@ -210,6 +212,8 @@ class EnergyMetrics:
         self._lock = threading.Lock()
         #: when each series was made to exist (at 0): its first increment waits settle_s
         self._born: dict[SeriesKey, float] = {}
+        #: run-power series (sorted tags) → the mean watts of its latest window
+        self._run_watts: dict[tuple[tuple[str, str], ...], float] = {}
         self.energy = f.Counter(
             check_metric_name(ENERGY),
             description="Joules measured during rayjoule runs, per meter domain "
@@ -263,7 +267,10 @@ class EnergyMetrics:
         the run-power gauge to the window's mean watts."""
         tags = _run_tags(workload, framework, window.host, window.meter)
         if window.seconds > 0:
-            self.run_power.set(window.total_j / window.seconds, tags)
+            watts = window.total_j / window.seconds
+            with self._lock:
+                self._run_watts[tuple(sorted(tags.items()))] = watts
+            self.run_power.set(watts, tags)
         adds = [(self.energy, joules, {**tags, "domain": domain})
                 for domain, joules in sorted(window.by_domain.items())]
         adds.append((self.host_energy, window.total_j, tags))
@@ -281,6 +288,13 @@ class EnergyMetrics:
                          {**tags, "le": le}))
         self._add(adds)
         return len(energies)
+
+    def refresh_run_power(self) -> None:
+        """Set every run-power series again to its latest run's watts (keeps it exported)."""
+        with self._lock:
+            latest = list(self._run_watts.items())
+        for tags, watts in latest:
+            self.run_power.set(watts, dict(tags))
 
     def set_power(self, host: str, label: MeterLabel, watts: Mapping[str, float]) -> None:
         for domain, w in watts.items():

@@ -53,7 +53,9 @@ class PowerPublisher:
             self._sampler.stop()
 
     def publish_once(self) -> None:
-        """Read every HostMeter; set the gauge from the previous reading (none the first time)."""
+        """Read every HostMeter; set the gauge from the previous reading (none the first time);
+        set the run-power gauge again (:meth:`EnergyMetrics.refresh_run_power`)."""
+        self._metrics.refresh_run_power()
         for hm in self._host_meters():
             snap = hm.read()
             prev = self._last.get(id(hm))

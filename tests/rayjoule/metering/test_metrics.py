@@ -136,6 +136,9 @@ def test_a_window_sets_the_run_power_gauge_to_its_mean_watts_at_once():
     assert ops(store, rm.RUN_POWER, "set") == [(5.0, RUN)]
     m.record_window("pi", "ray", window({"package-0": 3.0}, 3.0))
     assert ops(store, rm.RUN_POWER, "set")[-1] == (1.5, RUN)  # the latest run's, not a sum
+    m.refresh_run_power()  # between runs it is set again, so Ray keeps exporting it
+    assert ops(store, rm.RUN_POWER, "set")[-1] == (1.5, RUN)
+    assert len(ops(store, rm.RUN_POWER, "set")) == 3
 
 
 def test_first_joules_wait_until_the_zero_has_had_time_to_be_scraped():

@@ -206,8 +206,10 @@ def _check_run(seen: dict[str, dict], run: dict, n_tasks: int) -> None:
     assert sum(inf) == pytest.approx(n_tasks, rel=0.01)
     biggest_task = max(t["energy_j"] for t in run["tasks"])
     upper = next(b for b in (*rm.TASK_ENERGY_BOUNDARIES_J, math.inf) if biggest_task <= b)
-    for ref in "ABC":  # a quantile lies inside the bucket that holds the biggest task
-        assert 0 < max(one(f"Per-task energy quantiles, J [{ref}]")) <= upper
+    for ref in "ABC":  # a quantile lies inside the bucket that holds the biggest task, once
+        # every bucket's step has been scraped (Ray may export the buckets a scrape apart)
+        values = one(f"Per-task energy quantiles, J [{ref}]")
+        assert 0 < values[-1] <= upper, (biggest_task, values, heat)
     print({k: {s: v[-1] for s, v in series.items()} for k, series in seen.items()})
 
 
