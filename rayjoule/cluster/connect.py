@@ -15,6 +15,7 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,8 @@ HEAD_RESOURCE = "node:__internal_head__"
 
 
 def connect(address: str | None = None, *, keep_alive: bool = False,
-            local_env: Mapping[str, str] | None = None, **init_kwargs: Any) -> bool:
+            local_env: Mapping[str, str] | None = None,
+            job_metadata: Mapping[str, str] | None = None, **init_kwargs: Any) -> bool:
     """Make sure this process is connected to Ray; return True when rayjoule provided the instance.
 
     ``address`` (or ``RAY_ADDRESS``) joins an existing cluster: False is
@@ -44,11 +46,17 @@ def connect(address: str | None = None, *, keep_alive: bool = False,
     applies only to the instance ``ray.init()`` starts here: Ray's processes read them from
     the environment they inherit, so they are set in this process's environment until
     :func:`disconnect`; a variable the user set wins, and a joined cluster never sees them.
+
+    ``job_metadata`` (e.g. :func:`run_metadata`) becomes the driver job's metadata, which
+    the Ray dashboard's Jobs page shows; a driver already connected keeps its own.
     """
     import ray
 
     if ray.is_initialized():
         return False
+    if job_metadata:
+        init_kwargs.setdefault("job_config", ray.job_config.JobConfig(
+            metadata={str(k): str(v) for k, v in job_metadata.items()}))
     address = address or os.environ.get("RAY_ADDRESS") or None
     if keep_alive and not address:
         from rayjoule.cluster.keepalive import ensure_local_head
@@ -98,6 +106,21 @@ def _drop_own_env() -> None:
 #: raylet, object manager, agents bind every interface; ``_node_ip_address`` is not
 #: honoured for a local instance); token authentication, on by default, guards them.
 LOCAL_ONLY: dict[str, Any] = {"dashboard_host": "127.0.0.1"}
+
+
+def run_metadata(config: RunConfig) -> dict[str, str]:
+    """What names a run in Ray's job metadata: the tool, workload, framework and settings.
+
+    Ray wants string values, so each setting is its JSON text.
+    """
+    import json
+
+    settings = config.to_dict()
+    meta = {"rayjoule": "run", "workload": str(config.workload),
+            "framework": str(config.framework)}
+    meta.update({f"rayjoule.{k}": json.dumps(v, sort_keys=True, default=str)
+                 for k, v in settings.items() if k not in ("workload", "framework")})
+    return meta
 
 
 def _quiet() -> dict[str, Any]:

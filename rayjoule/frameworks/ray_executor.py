@@ -25,7 +25,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from rayjoule.cluster.connect import connect, disconnect, remote_once
+from rayjoule.cluster.connect import connect, disconnect, remote_once, run_metadata
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import TaskRecord
 from rayjoule.frameworks.base import Executor
@@ -144,7 +144,8 @@ class RayExecutor(Executor):
         self._blobs: dict[tuple[int, str], tuple[Job, bytes]] = {}
 
     def open(self) -> None:
-        self._started_here = connect(self.config.address, keep_alive=self.config.keep_alive)
+        self._started_here = connect(self.config.address, keep_alive=self.config.keep_alive,
+                                     job_metadata=run_metadata(self.config))
         import ray
 
         self._cluster_cpus = ray.cluster_resources().get("CPU", 0)

@@ -67,6 +67,9 @@ class Metering(ABC):
     def stop(self) -> dict[str, WindowEnergy]:
         """Close the open window: host → the energy since :meth:`start`."""
 
+    def name_run(self, run_id: str) -> None:  # noqa: B027 - optional hook
+        """Say which run the next window belongs to (Ray: the meter actors' log names it)."""
+
     def record_tasks(self, tasks: Iterable[Any]) -> None:  # noqa: B027 - optional hook
         """Export the tasks' attributed energy (``TaskRecord.energy_j``); default: nothing."""
 

@@ -35,17 +35,18 @@ from rayjoule.core.result import MeterLabel
 from rayjoule.metering.host_meter import HostMeter, IdleBaseline, WindowEnergy
 from rayjoule.metering.metrics import (
     EnergyMetrics,
-    PowerPublisher,
     ray_report_interval_s,
     settle_seconds,
 )
+from rayjoule.metering.power_gauge import PowerPublisher
+from rayjoule.metering.window_log import WindowLog, log_file_name
 
 log = logging.getLogger(__name__)
 
 ACTOR_PREFIX = "rayjoule-meter:"
 #: bumped when MeterActor's methods change, so a detached actor left by an older
 #: rayjoule on a long-lived cluster is replaced instead of failing mid-run
-API_VERSION = 4
+API_VERSION = 5
 WATCH_INTERVAL_S = 2.0
 PROBE_TIMEOUT_S = 10.0
 
@@ -67,6 +68,7 @@ class MeterActor:
         self._lock = threading.Lock()
         self._metrics = EnergyMetrics(settle_s=settle_seconds(ray_report_interval_s()))
         self._power = PowerPublisher(self._metrics, self._host_meters)
+        self._window_log: WindowLog | None = None  # opened at the first window closed
 
     def _get(self, spec: MeterSpec) -> HostMeter:
         meter, scope, tdp = spec
@@ -127,13 +129,28 @@ class MeterActor:
         return self._get(spec).describe()
 
     def __repr__(self) -> str:
-        """What the Ray dashboard's actor view shows: host, meters, joules, watts."""
+        """What the Ray dashboard's Actors page shows. Ray records it once, when the actor
+        starts, so it says only what stays true: where this actor writes each window's
+        joules (live figures: :meth:`status`, the log, the ``rayjoule_*`` metrics)."""
+        host = host_key()
+        return (f"rayjoule-meter {host}: joules of each run in "
+                f"{log_file_name(host)} (dashboard Logs page, this node)")
+
+    def status(self) -> str:
+        """Host, meters, joules and watts now (what the repr cannot show: it would go stale)."""
         return self._power.describe(host_key())
 
     def stop_window(self, spec: MeterSpec, wid: int, workload: str | None = None,
-                    framework: str = "ray") -> WindowEnergy:
-        """Close a window; with a ``workload``, add its joules to the exported counters."""
+                    framework: str = "ray", run_id: str | None = None) -> WindowEnergy:
+        """Close a window, write its line to the energy log (:mod:`~rayjoule.metering.window_log`)
+        and, with a ``workload``, add its joules to the exported counters."""
         window = self._get(spec).stop_window(wid)
+        try:
+            if self._window_log is None:
+                self._window_log = WindowLog(host_key())
+            self._window_log.window(window, run_id, workload, framework)
+        except Exception:  # logging must never cost the measurement itself
+            log.exception("writing the energy log line of %s failed", workload)
         if workload is not None:
             try:
                 self._metrics.record_window(workload, framework, window)

@@ -15,6 +15,7 @@ Ray name                               type    Prometheus series
 ``rayjoule_tasks``                     Counter ``ray_rayjoule_tasks_total``
 ``rayjoule_task_energy_joules_bucket`` Counter ``ray_rayjoule_task_energy_joules_bucket_total``
 ``rayjoule_power_watts``               Gauge   ``ray_rayjoule_power_watts``
+``rayjoule_run_power_watts``           Gauge   ``ray_rayjoule_run_power_watts`` (latest run)
 ====================================== ======= ================================================
 
 Domains overlap (``core-0`` lies inside ``package-0``, ``psys`` contains the
@@ -42,6 +43,13 @@ Prometheus histogram layout built from counters instead, cumulative buckets
 attributed energy was ≤ 0.3 J; ``le="+Inf"`` counts every task), which
 ``histogram_quantile`` reads like any histogram.
 
+Why a run-power gauge: the counters only grow when a window closes, one step per run,
+so ``rate()`` of them spreads a run's joules over the rate window and reads a fraction
+of the run's power. ``rayjoule_run_power_watts`` holds each host's mean watts over the
+latest window of a workload (its joules / its seconds), set when the window closes and
+set again with the host power (Ray's metrics agent drops a gauge value that is not
+refreshed within two report intervals).
+
 This module only formats and records; it never decides what was measured.
 """
 
@@ -56,9 +64,8 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from meters._sampler import Sampler
 from rayjoule.core.result import MeterLabel
-from rayjoule.metering.host_meter import HostMeter, Snapshot, WindowEnergy
+from rayjoule.metering.host_meter import WindowEnergy
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +75,7 @@ METRIC_NAME_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 ENERGY = "rayjoule_energy_joules"
 HOST_ENERGY = "rayjoule_host_energy_joules"
 POWER = "rayjoule_power_watts"
+RUN_POWER = "rayjoule_run_power_watts"
 TASKS = "rayjoule_tasks"
 TASK_ENERGY_BUCKET = "rayjoule_task_energy_joules_bucket"
 
@@ -204,6 +212,8 @@ class EnergyMetrics:
         self._lock = threading.Lock()
         #: when each series was made to exist (at 0): its first increment waits settle_s
         self._born: dict[SeriesKey, float] = {}
+        #: run-power series (sorted tags) → the mean watts of its latest window
+        self._run_watts: dict[tuple[tuple[str, str], ...], float] = {}
         self.energy = f.Counter(
             check_metric_name(ENERGY),
             description="Joules measured during rayjoule runs, per meter domain "
@@ -231,6 +241,12 @@ class EnergyMetrics:
             description="Current power of the host per meter domain, watts.",
             tag_keys=POWER_TAGS,
         )
+        self.run_power = f.Gauge(
+            check_metric_name(RUN_POWER),
+            description="Mean power of the host over the latest run window of the "
+                        "workload (its joules / its seconds), watts.",
+            tag_keys=RUN_TAGS,
+        )
 
     def open_window(self, workload: str, framework: str, host: str, label: MeterLabel,
                     domains: Iterable[str]) -> int:
@@ -247,8 +263,14 @@ class EnergyMetrics:
         return sum(self._ensure(counter, t, now) for counter, t in series)
 
     def record_window(self, workload: str, framework: str, window: WindowEnergy) -> None:
-        """Add one run window's joules to the counters (per domain and host total)."""
+        """Add one run window's joules to the counters (per domain and host total) and set
+        the run-power gauge to the window's mean watts."""
         tags = _run_tags(workload, framework, window.host, window.meter)
+        if window.seconds > 0:
+            watts = window.total_j / window.seconds
+            with self._lock:
+                self._run_watts[tuple(sorted(tags.items()))] = watts
+            self.run_power.set(watts, tags)
         adds = [(self.energy, joules, {**tags, "domain": domain})
                 for domain, joules in sorted(window.by_domain.items())]
         adds.append((self.host_energy, window.total_j, tags))
@@ -266,6 +288,13 @@ class EnergyMetrics:
                          {**tags, "le": le}))
         self._add(adds)
         return len(energies)
+
+    def refresh_run_power(self) -> None:
+        """Set every run-power series again to its latest run's watts (keeps it exported)."""
+        with self._lock:
+            latest = list(self._run_watts.items())
+        for tags, watts in latest:
+            self.run_power.set(watts, dict(tags))
 
     def set_power(self, host: str, label: MeterLabel, watts: Mapping[str, float]) -> None:
         for domain, w in watts.items():
@@ -339,68 +368,3 @@ def _series_key(counter: Any, tags: dict[str, str]) -> SeriesKey:
 def _run_tags(workload: str, framework: str, host: str, label: MeterLabel) -> dict[str, str]:
     return {"workload": str(workload), "framework": str(framework), "host": host,
             "meter": label.name, "kind": label.kind}
-
-
-def watts_between(a: Snapshot, b: Snapshot) -> dict[str, float]:
-    """Average power per domain between two snapshots of the same meters."""
-    dt = b.t - a.t
-    if dt <= 0:
-        return {}
-    return {d: max(b.by_domain.get(d, j) - j, 0.0) / dt for d, j in a.by_domain.items()}
-
-
-class PowerPublisher:
-    """Sets the watts gauge of every HostMeter every ``interval_s`` (a ``meters.Sampler``).
-
-    Why a thread in the actor: a gauge only reflects what was last set, and between runs
-    nobody else calls the actor, yet the dashboard should show the host's power all the
-    time. A failed read stops the sampler and is kept (:attr:`error`, shown by
-    :meth:`describe`); the next run's ``start`` begins a fresh one.
-    """
-
-    def __init__(self, metrics: EnergyMetrics, host_meters: Callable[[], list[HostMeter]],
-                 interval_s: float = POWER_INTERVAL_S) -> None:
-        self._metrics = metrics
-        self._host_meters = host_meters
-        self._interval = interval_s
-        self._last: dict[int, Snapshot] = {}
-        self._watts: dict[int, float] = {}
-        self._sampler: Sampler | None = None
-        self.error: BaseException | None = None
-
-    def start(self) -> None:
-        if self._sampler is not None and self._sampler.running:
-            return
-        if self._sampler is not None:
-            self.error = self._sampler.error
-        self._sampler = Sampler(self.publish_once, self._interval, "power-gauge")
-        self._sampler.start()
-
-    def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.stop()
-
-    def publish_once(self) -> None:
-        """Read every HostMeter; set the gauge from the previous reading (none the first time)."""
-        for hm in self._host_meters():
-            snap = hm.read()
-            prev = self._last.get(id(hm))
-            self._last[id(hm)] = snap
-            if prev is not None:
-                watts = watts_between(prev, snap)
-                self._metrics.set_power(hm.host, hm.label, watts)
-                self._watts[id(hm)] = (snap.total_j - prev.total_j) / max(snap.t - prev.t, 1e-9)
-
-    def describe(self, host: str) -> str:
-        """One line per meter for the Ray dashboard's actor view: joules and watts."""
-        parts = []
-        for hm in self._host_meters():
-            last = self._last.get(id(hm))
-            joules = f"{last.total_j:.1f} J" if last else "no reading yet"
-            watts = self._watts.get(id(hm))
-            parts.append(f"{hm.label.name} ({hm.label.kind}): {joules} since start"
-                         + (f", {watts:.1f} W now" if watts is not None else ""))
-        error = self._sampler.error if self._sampler is not None else self.error
-        if error is not None:
-            parts.append(f"power gauge stopped: {error}")
-        return f"rayjoule-meter {host}: " + ("; ".join(parts) or "no meter in use yet")

@@ -48,6 +48,7 @@ class RayMetering(Metering):
         self._ray = ray
         self._spec = meter_spec(meter, tdp_scope, **tdp)
         self._workload, self._framework = workload, framework
+        self._run_id: str | None = None
         self._lock = threading.Lock()
         hosts = hosts_of_cluster()
         #: host → ids of its Ray nodes when metering began (nodes that join are watched)
@@ -90,6 +91,10 @@ class RayMetering(Metering):
         refs = {h: a.idle_baseline.remote(self._spec, seconds)
                 for h, a in self._actors.items()}
         return {h: self._ray.get(r) for h, r in refs.items()}
+
+    def name_run(self, run_id: str) -> None:
+        """The run the next window belongs to: the meter actors' log lines name it."""
+        self._run_id = run_id
 
     def start(self) -> None:
         """Open a window on every host's meter, and watch for hosts that join meanwhile."""
@@ -154,7 +159,7 @@ class RayMetering(Metering):
             wids, self._wids = self._wids, {}
             actors = dict(self._actors)
         refs = {h: actors[h].stop_window.remote(self._spec, w, self._workload,
-                                                self._framework)
+                                                self._framework, self._run_id)
                 for h, w in wids.items()}
         out = {}
         for h, r in refs.items():

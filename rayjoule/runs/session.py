@@ -95,6 +95,7 @@ class Session:
         result: RunResult | None = None
         t0 = time.monotonic()
         try:
+            self.metering.name_run(run_id)
             self.metering.start()
             try:
                 output = self.executor.run(self.job, on_task_done)

@@ -81,34 +81,44 @@ class Head:
     metrics_port: int
     temp_dir: Path
     env: dict[str, str]  # for drivers that connect to it
+    dashboard_port: int = 0
 
     @property
     def metrics_url(self) -> str:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
 
 @contextmanager
-def private_head(num_cpus: int = 2, report_interval_ms: int = 1000) -> Iterator[Head]:
+def private_head(num_cpus: int = 2, report_interval_ms: int = 1000,
+                 auth_token: str | None = None) -> Iterator[Head]:
     """``ray start --head`` with every port chosen free and its own temp dir; killed on exit.
 
     Token authentication is disabled for head and drivers alike, so the test
-    does not depend on whether ``~/.ray/auth_token`` happens to exist.
+    does not depend on whether ``~/.ray/auth_token`` happens to exist; with
+    ``auth_token`` it is on, with that token (``RAY_AUTH_TOKEN``) for both.
     """
     with private_dir() as temp_dir:
-        env = isolated_env(temp_dir, RAY_AUTH_MODE="disabled",
+        auth = ({"RAY_AUTH_MODE": "disabled"} if auth_token is None
+                else {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": auth_token})
+        env = isolated_env(temp_dir, **auth,
                            RAY_metrics_report_interval_ms=str(report_interval_ms))
-        port, metrics = free_port(), free_port()
+        port, metrics, dashboard = free_port(), free_port(), free_port()
         cmd = [RAY, "start", "--head", "--port", str(port), "--metrics-export-port", str(metrics),
                "--temp-dir", str(temp_dir), "--num-cpus", str(num_cpus),
-               "--dashboard-host", "127.0.0.1", "--disable-usage-stats"]
-        for flag in ("--dashboard-port", "--dashboard-agent-listen-port",
+               "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+               "--disable-usage-stats"]
+        for flag in ("--dashboard-agent-listen-port",
                      "--dashboard-agent-grpc-port", "--runtime-env-agent-port",
                      "--ray-client-server-port"):
             cmd += [flag, str(free_port())]
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             raise RuntimeError(f"ray start failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-        yield Head(f"127.0.0.1:{port}", metrics, temp_dir, env)
+        yield Head(f"127.0.0.1:{port}", metrics, temp_dir, env, dashboard)
 
 
 def kill_ray_under(temp_dir: Path, timeout_s: float = 5.0) -> list[int]:

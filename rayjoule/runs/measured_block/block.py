@@ -196,6 +196,7 @@ class Measurement:
                              study=self.study, trial=self.trial)
         try:
             probes = worker_cpu.submit_cpu_probes(self._node_host)
+            self._metering.name_run(self.run_id)
             self._metering.start()
             self._before = worker_cpu.collect_cpu(probes)
         except BaseException as exc:

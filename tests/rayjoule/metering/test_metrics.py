@@ -21,6 +21,7 @@ import pytest
 from rayjoule.core.result import MeterLabel
 from rayjoule.metering import metrics as rm
 from rayjoule.metering.host_meter import Snapshot, WindowEnergy
+from rayjoule.metering.power_gauge import PowerPublisher
 from tests_support.fake_metrics import fake_factory
 from tests_support.private_ray import (
     isolated_env,
@@ -128,6 +129,18 @@ def test_a_window_increments_per_domain_and_host_total_skipping_zero():
     assert ops(store, rm.HOST_ENERGY, "inc") == [(10.0, RUN)]  # the host total, not the sum
 
 
+def test_a_window_sets_the_run_power_gauge_to_its_mean_watts_at_once():
+    store: dict = {}
+    m = metrics(store, settle_s=30.0)  # the counters wait to settle; a gauge need not
+    m.record_window("pi", "ray", window({"package-0": 10.0}, 10.0))  # 10 J over 2 s
+    assert ops(store, rm.RUN_POWER, "set") == [(5.0, RUN)]
+    m.record_window("pi", "ray", window({"package-0": 3.0}, 3.0))
+    assert ops(store, rm.RUN_POWER, "set")[-1] == (1.5, RUN)  # the latest run's, not a sum
+    m.refresh_run_power()  # between runs it is set again, so Ray keeps exporting it
+    assert ops(store, rm.RUN_POWER, "set")[-1] == (1.5, RUN)
+    assert len(ops(store, rm.RUN_POWER, "set")) == 3
+
+
 def test_first_joules_wait_until_the_zero_has_had_time_to_be_scraped():
     store: dict = {}
     clock = Clock()
@@ -220,7 +233,7 @@ def test_power_publisher_sets_watts_from_consecutive_readings():
 
     store: dict = {}
     hm = FakeHostMeter()
-    pub = rm.PowerPublisher(metrics(store), lambda: [hm])
+    pub = PowerPublisher(metrics(store), lambda: [hm])
     pub.publish_once()
     assert store[rm.POWER] == []  # one reading is no rate yet
     pub.publish_once()
@@ -234,7 +247,7 @@ def _dashboard():
 def test_the_grafana_dashboard_queries_only_metrics_rayjoule_exports():
     dashboard = _dashboard()
     exported = {ENERGY_TOTAL, HOST_TOTAL, TASKS_TOTAL, BUCKET_TOTAL,
-                rm.prometheus_name(rm.POWER, "gauge")}
+                rm.prometheus_name(rm.POWER, "gauge"), rm.prometheus_name(rm.RUN_POWER, "gauge")}
     queries = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
     queries += [v["definition"] for v in dashboard["templating"]["list"] if "definition" in v]
     used = {name for q in queries for name in re.findall(r"\bray_[a-z_]+", q)}
