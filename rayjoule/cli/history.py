@@ -12,13 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from rayjoule.cli.common import Parser
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import check_writable, print_table, results_console, write_json
 from rayjoule.core.config import DEFAULT_DB
 from rayjoule.runs import reports as hist
 
@@ -120,20 +118,19 @@ def print_ranking(job: dict[str, Any], by: str, console: Console,
                  "modelled": "modelled estimates — ranked separately, not comparable with "
                              "measured figures",
                  "unknown": "meter kind unknown — ranked separately"}[kind]
-        table = Table(title=escape(title), box=box.SIMPLE_HEAD)
-        for col in ("#", by, "machine", "meter", "runs", "best J", "× best", "wall s",
-                    "framework", "tasks", "conc", "cpus", "run", "store"):
-            table.add_column(col, justify="left" if col in _LEFT else "right")
+        rows = []
         for h in hosts:
             s = h["settings"]
-            table.add_row(str(h["rank"]), escape(_where(h["hosts"], by)),
-                          escape(_machines(h["hosts"], named=False)), escape(_meter(h)),
-                          str(h["runs"]), f"{h['total_j']:.2f}", _times(h["vs_best"]),
-                          f"{h['wall_s']:.3f}", escape(_framework(s)),
-                          escape(_per_stage(s.get("tasks"))), str(s.get("concurrency")),
-                          escape(_per_stage(s.get("num_cpus"))), h["run_id"],
-                          escape((names or {}).get(h["store"], h["store"])))
-        console.print(table)
+            rows.append((str(h["rank"]), escape(_where(h["hosts"], by)),
+                         escape(_machines(h["hosts"], named=False)), escape(_meter(h)),
+                         str(h["runs"]), f"{h['total_j']:.2f}", _times(h["vs_best"]),
+                         f"{h['wall_s']:.3f}", escape(_framework(s)),
+                         escape(_per_stage(s.get("tasks"))), str(s.get("concurrency")),
+                         escape(_per_stage(s.get("num_cpus"))), h["run_id"],
+                         escape((names or {}).get(h["store"], h["store"]))))
+        print_table(console, escape(title),
+                    ("#", by, "machine", "meter", "runs", "best J", "× best", "wall s",
+                     "framework", "tasks", "conc", "cpus", "run", "store"), rows, left=_LEFT)
     if job["note"]:
         console.print(f"[yellow]note: {escape(job['note'])}[/]")
 
@@ -146,24 +143,24 @@ def print_comparison(c: dict[str, Any], console: Console) -> None:
     title = (f"against earlier ok runs of the same job (only comparable ones: {r['kind']}"
              + (", the same model basis" if r["kind"] != "measured" else "")
              + "; a caveat says otherwise)")
-    table = Table(box=box.SIMPLE_HEAD, title=escape(title))
-    for col in ("earlier runs", "count", "hosts", "kind", "median J", "J min–max [IQR]",
-                "ratio J", "median s", "s min–max [IQR]", "ratio s"):
-        table.add_column(col, justify="left" if col == "earlier runs" else "right")
+    rows = []
     caveats = []
     for key in ("same_host", "same_settings", "same_job"):
         b = c[key]
         if b["caveat"]:
             caveats.append(f"{b['label']}: {b['caveat']}")
         if not b["runs"]:
-            table.add_row(b["label"], "0", *["—"] * 8)
+            rows.append((b["label"], "0", *["—"] * 8))
             continue
         kind = b["kind"] if b["comparable"] else f"{b['kind']} (!)"
-        table.add_row(b["label"], str(b["runs"]), str(b["hosts"]), escape(kind),
-                      f"{b['total_j']['median']:.2f}", _spread(b["total_j"], ".2f"),
-                      _times(b["ratio_total_j"]), f"{b['wall_s']['median']:.3f}",
-                      _spread(b["wall_s"], ".3f"), _times(b["ratio_wall_s"]))
-    console.print(table)
+        rows.append((b["label"], str(b["runs"]), str(b["hosts"]), escape(kind),
+                     f"{b['total_j']['median']:.2f}", _spread(b["total_j"], ".2f"),
+                     _times(b["ratio_total_j"]), f"{b['wall_s']['median']:.3f}",
+                     _spread(b["wall_s"], ".3f"), _times(b["ratio_wall_s"])))
+    print_table(console, escape(title),
+                ("earlier runs", "count", "hosts", "kind", "median J", "J min–max [IQR]",
+                 "ratio J", "median s", "s min–max [IQR]", "ratio s"), rows,
+                left=("earlier runs",))
     for line in caveats:
         console.print(f"[yellow]caveat: {escape(line)}[/]")
     if not all(c[k]["comparable"] for k in ("same_host", "same_settings", "same_job")):

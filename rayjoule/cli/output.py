@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,30 @@ def output_width() -> int:
     terminal)."""
     text = os.environ.get("COLUMNS", "").strip()
     return int(text) if text.isdigit() and int(text) > 0 else 80
+
+
+def print_table(console: Any, title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
+                *, left: Collection[str] = ()) -> None:
+    """A table where it fits the console's width, else one record per line.
+
+    A table squeezed below its natural width truncates or folds every cell until it says
+    nothing (an 80-column pipe and a 14-column ranking); a record per line keeps every
+    value whole. ``title`` and cells are rich markup (escape user text before).
+    """
+    from rich import box
+    from rich.measure import Measurement
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD)
+    for col in columns:
+        table.add_column(col, justify="left" if col in left else "right")
+    for row in rows:
+        table.add_row(*row)
+    natural = Measurement.get(console, console.options.update_width(10_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    console.print(title)
+    for row in rows:
+        console.print("  " + "; ".join(f"{col} {cell}"
+                                       for col, cell in zip(columns, row, strict=True)))

@@ -36,8 +36,9 @@ def print_run(result: RunResult, console: Console | None = None, top: int = 5) -
             console.print(f"  [yellow]host {h.host} was lost mid-run: its energy "
                           f"({h.energy.total_j:.2f} J) is what was measured until then[/]")
     if len(result.stages) > 1:
-        table = Table(title=f"stages {source_of(result)}")
-        for col in ("stage", "tasks", "cpus", "wall s", "static J", "dynamic J", "overhead J",
+        table = Table(title=f"stages {source_of(result)}", show_edge=False)
+        table.add_column("stage", justify="right", overflow="fold")
+        for col in ("tasks", "cpus", "wall s", "static J", "dynamic J", "overhead J",
                     "total J"):
             table.add_column(col, justify="right")
         for st in result.stages:
@@ -48,10 +49,12 @@ def print_run(result: RunResult, console: Console | None = None, top: int = 5) -
         console.print(table)
     if result.tasks:
         table = Table(title=f"top {min(top, len(result.tasks))} of {len(result.tasks)} tasks "
-                            f"by energy {source_of(result)}")
+                            f"by energy {source_of(result)}", show_edge=False)
         for col in ("stage", "task", "host", "pid", "seconds", "cpu s", "static J",
                     "dynamic J", "energy J"):
-            table.add_column(col, justify="right")
+            # names fold inside their cell rather than lose their end to an ellipsis
+            table.add_column(col, justify="right",
+                             overflow="fold" if col in ("stage", "host") else "ellipsis")
         for t in sorted(result.tasks, key=lambda t: -t.energy_j)[:top]:
             table.add_row(t.stage, str(t.task_id), t.host, str(t.pid), f"{t.wall_s:.3f}",
                           f"{t.cpu_s:.3f}", f"{t.static_j:.3f}", f"{t.dynamic_j:.3f}",
