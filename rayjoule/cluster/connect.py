@@ -199,13 +199,19 @@ def remote_once(fn_or_class: Any) -> Any:
     return ray.remote(fn_or_class)
 
 
+#: node id → its host key, as its probe answered: a node never moves host, and a node id is
+#: never reused, so each node is probed once per process (a probe task waits for a worker
+#: lease, up to a second right after a program released its workers)
+_HOST_OF_NODE: dict[str, str] = {}
+
+
 def hosts_of_cluster(node_ids: Iterable[str] | None = None,
                      timeout_s: float | None = None) -> dict[str, list[str]]:
     """Physical host key → ids of the alive Ray nodes on it (or of ``node_ids`` only).
 
-    Each node is asked for its host key by a zero-CPU task pinned to it, so
-    several nodes on one machine map to one host. The head node comes first in
-    its host's list, so callers that pin to ``[0]`` land on it when they can.
+    Each node is asked for its host key by a zero-CPU task pinned to it (once per node
+    and process), so several nodes on one machine map to one host. The head node comes
+    first in its host's list, so callers that pin to ``[0]`` land on it when they can.
     ``timeout_s`` bounds the wait (a node that has just joined may not run
     tasks yet): GetTimeoutError is raised and the caller may retry later.
     """
@@ -224,11 +230,12 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
             name="rayjoule.host_probe",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
         ).remote(node["NodeID"])
-        for node in nodes
+        for node in nodes if node["NodeID"] not in _HOST_OF_NODE
     ]
+    _HOST_OF_NODE.update(ray.get(refs, timeout=timeout_s))
     hosts: dict[str, list[str]] = {}
-    for node_id, host in ray.get(refs, timeout=timeout_s):
-        hosts.setdefault(host, []).append(node_id)
+    for node in nodes:
+        hosts.setdefault(_HOST_OF_NODE[node["NodeID"]], []).append(node["NodeID"])
     return hosts
 
 

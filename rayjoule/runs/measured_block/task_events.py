@@ -32,8 +32,9 @@ log = logging.getLogger(__name__)
 
 #: names of the probe tasks rayjoule itself submits (never counted as the user's tasks)
 HOST_PROBE = "rayjoule.host_probe"
-CPU_PROBE = "rayjoule.cpu_probe"
-_OWN_ACTOR_PREFIX = f"{MeterActor.__name__}."
+#: the class of the per-node actor that samples workers' CPU time (``worker_cpu``)
+CPU_SAMPLER_CLASS = "RayjouleCpuSampler"
+_OWN_ACTOR_PREFIXES = (f"{MeterActor.__name__}.", f"{CPU_SAMPLER_CLASS}.")
 #: slack after the report interval before the first poll (network, GCS merge)
 GRACE_S = 0.25
 POLL_S = 0.25
@@ -221,7 +222,7 @@ def _stage(name: str, func: str, kind: str) -> str:
 # -- choosing the block's tasks --------------------------------------------------
 def is_own(e: TaskEvent) -> bool:
     """rayjoule's own tasks: host and CPU probes, the meter actors' calls."""
-    return e.name in (HOST_PROBE, CPU_PROBE) or e.name.startswith(_OWN_ACTOR_PREFIX)
+    return e.name == HOST_PROBE or e.name.startswith(_OWN_ACTOR_PREFIXES)
 
 
 def select(events: Iterable[TaskEvent], t_start: float, t_end: float,

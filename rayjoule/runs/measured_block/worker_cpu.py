@@ -1,7 +1,7 @@
 """How much CPU time each task of a measured block used: Ray workers sampled at its edges.
 
 Task events carry no CPU time. :func:`cpu_sample` reads every Ray worker process's CPU time
-on each node (a zero-CPU task pinned to the node: pids are read in the workers' own pid
+on each node (in a zero-CPU actor pinned to the node: pids are read in the workers' own pid
 namespace) at the block's start and end; :func:`task_cpu` splits each worker's CPU time
 among the block's tasks that ran in it, by their wall time.
 """
@@ -17,8 +17,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from rayjoule.cluster.connect import remote_once
-from rayjoule.runs.measured_block.task_events import CPU_PROBE, TaskEvent
+from rayjoule.cluster.connect import NAMESPACE, remote_once
+from rayjoule.runs.measured_block.task_events import CPU_SAMPLER_CLASS, TaskEvent
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +70,37 @@ def cpu_sample() -> CpuSample:
     return out
 
 
-def _probe(node_id: str) -> tuple[str, CpuSample]:
-    return node_id, cpu_sample()
+class RayjouleCpuSampler:
+    """Samples its node's Ray workers' CPU time on request (one per node, named, detached).
+
+    Why an actor and not a probe task: a task needs a worker leased for it, and at the end
+    of a block whose program has just released its workers (a Ray Data run's actor pool)
+    that lease took 0.7-1.4 s; a call to a live actor takes milliseconds. Created on first
+    use and kept, like the meter actors; its own process is a Ray worker that runs none of
+    the block's tasks, and its calls are rayjoule's own task events, never the user's.
+    """
+
+    def sample(self, node_id: str) -> tuple[str, CpuSample]:
+        return node_id, cpu_sample()
+
+
+assert RayjouleCpuSampler.__name__ == CPU_SAMPLER_CLASS  # task_events filters by this name
+
+
+def cpu_sampler(node_id: str) -> Any:
+    """The CPU sampler actor of ``node_id`` (got by name, or created pinned to the node)."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    return remote_once(RayjouleCpuSampler).options(
+        name=f"rayjoule-cpu:{node_id}", namespace=NAMESPACE, lifetime="detached",
+        get_if_exists=True, num_cpus=0, max_restarts=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node_id, soft=False),
+    ).remote()
 
 
 def submit_cpu_probes(node_ids: Iterable[str]) -> list[Any]:
-    """Start one zero-CPU probe pinned to each node; collect with :func:`collect_cpu`."""
-    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-
-    probe = remote_once(_probe)
-    return [probe.options(num_cpus=0, name=CPU_PROBE, max_retries=0,
-                          scheduling_strategy=NodeAffinitySchedulingStrategy(n, soft=False))
-            .remote(n) for n in node_ids]
+    """Ask each node's sampler for a sample; collect with :func:`collect_cpu`."""
+    return [cpu_sampler(n).sample.remote(n) for n in node_ids]
 
 
 def collect_cpu(refs: list[Any], timeout_s: float = 30.0) -> dict[str, CpuSample]:

@@ -40,7 +40,7 @@ def test_select_keeps_attempts_that_began_inside_the_block_and_counts_the_rest()
         ev("late", start=20.5, end=21.0),
         ev("never", start=None, end=None, state="PENDING_NODE_ASSIGNMENT"),
         ev("driver", kind="DRIVER_TASK", start=1.0, end=None, state="RUNNING"),
-        ev("probe", name=task_events.CPU_PROBE, start=10.2),
+        ev("probe", kind="ACTOR_TASK", name="RayjouleCpuSampler.sample", start=10.2),
         ev("meter", kind="ACTOR_TASK", name="MeterActor.stop_window", start=10.3),
         ev("long", start=12.0, end=None, state="RUNNING"),
     ]
