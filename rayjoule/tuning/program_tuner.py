@@ -207,6 +207,7 @@ def run_tune(tune: ProgramTune,
             objective = _Objective(tune, caller, session)
             callbacks = [lambda st, ft: on_trial(trial_row(ft))] if on_trial else []
             try:
+                caller.warm_up(defaults)
                 _optimize(study, objective, tune.trials, callbacks)
             except KeyboardInterrupt:
                 interrupted = True
