@@ -139,6 +139,10 @@ def build_rows(codecarbon_csv: Path, version: str, rayjoule_csv: Path = RAYJOULE
             report.topology_added += 1
         out.append(row)
         report.kept += 1
+    orphans = sorted(set(topology) - set(cc_tdps))
+    if orphans:
+        raise ValueError(f"{rayjoule_csv}: rows without a TDP need a CodeCarbon row of the "
+                         f"same key to give one; none for {', '.join(orphans)}")
     return out, report
 
 
