@@ -32,7 +32,16 @@ from meters._base import (
 )
 from meters._callmeter import MEMORY_W_PER_GB, CallMeter, process_cpu_seconds
 from meters._composite import CompositeMeter
-from meters._cpu_table import CpuPowerRow, load_cpu_table, match_cpu, normalise_cpu_name
+from meters._cpu_names import cpu_key
+from meters._cpu_table import (
+    MATCH_RULE,
+    CpuMatch,
+    CpuPowerRow,
+    explain_match,
+    load_cpu_table,
+    match_cpu,
+    normalise_cpu_name,
+)
 from meters._cpuinfo import CPUINFO_ENV, CpuInfo, parse_cpuinfo, read_cpuinfo
 from meters._detect import (
     CPU_ORDER,
@@ -75,7 +84,9 @@ __all__ = [
     "CallMeter",
     "CompositeMeter",
     "CpuInfo",
+    "CpuMatch",
     "CpuPowerRow",
+    "MATCH_RULE",
     "Detection",
     "DieRule",
     "Meter",
@@ -99,6 +110,8 @@ __all__ = [
     "detect",
     "discover_zones",
     "get_meter",
+    "cpu_key",
+    "explain_match",
     "load_cpu_table",
     "match_cpu",
     "meter_classes",

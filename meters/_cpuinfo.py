@@ -17,6 +17,13 @@ equal. Hypervisors pass this topology through (an AWS m5.large shows
 ``siblings 2``, ``cpu cores 1``; the same family with one thread per core
 shows ``siblings 1``, ``cpu cores 1``). Other architectures (arm64) print
 none of these fields: SMT is then unknown (``None``), never guessed here.
+
+A VM shows its own vCPUs, not the package's: ``siblings`` and ``cpu cores``
+describe the package only on bare metal. x86 guests carry the ``hypervisor``
+flag (CPUID leaf 1, ECX bit 31, which KVM, Xen, Hyper-V and VMware set), so
+:attr:`CpuInfo.hypervisor` tells the two apart. arm64 prints no model name,
+only ``CPU implementer`` and ``CPU part`` (the MIDR fields), which
+:func:`arm_core_name` names from the kernel's ``arch/arm64/include/asm/cputype.h``.
 """
 
 from __future__ import annotations
@@ -62,6 +69,11 @@ class CpuInfo:
     source: str
     #: (processor, physical id) of each logical CPU that names its socket
     package_of: tuple[tuple[int, int], ...] = ()
+    #: True: the ``hypervisor`` flag is set (a VM); None: no ``flags`` line (arm64, unknown)
+    hypervisor: bool | None = None
+    #: arm64 ``CPU implementer`` / ``CPU part`` (hex strings as printed), else None
+    arm_implementer: str | None = None
+    arm_part: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -131,9 +143,42 @@ def parse_cpuinfo(text: str, source: str = "<text>") -> CpuInfo:
     package_of = tuple((p, s) for b in blocks
                        if (p := _int(b.get("processor"))) is not None
                        and (s := _int(b.get("physical id"))) is not None)
+    flags = first.get("flags")
     return CpuInfo(vendor=vendor, model=model, logical=logical, cores=cores, sockets=sockets,
                    siblings=siblings, cores_per_socket=per_socket, smt=smt, source=source,
-                   package_of=package_of)
+                   package_of=package_of,
+                   hypervisor=None if flags is None else "hypervisor" in flags.split(),
+                   arm_implementer=first.get("cpu implementer"),
+                   arm_part=first.get("cpu part"))
+
+
+#: MIDR implementer codes and (implementer, part) → core, as in the kernel's ``cputype.h``.
+ARM_IMPLEMENTERS = {0x41: "Arm", 0x48: "HiSilicon", 0x4E: "NVIDIA", 0x51: "Qualcomm",
+                    0x61: "Apple", 0xC0: "Ampere", 0x46: "Fujitsu"}
+ARM_PARTS = {
+    (0x41, 0xD03): "Cortex-A53", (0x41, 0xD05): "Cortex-A55", (0x41, 0xD07): "Cortex-A57",
+    (0x41, 0xD08): "Cortex-A72", (0x41, 0xD0B): "Cortex-A76", (0x41, 0xD0C): "Neoverse N1",
+    (0x41, 0xD40): "Neoverse V1", (0x41, 0xD49): "Neoverse N2", (0x41, 0xD4F): "Neoverse V2",
+    (0x41, 0xD8E): "Neoverse N3", (0x48, 0xD01): "TaiShan v110 (Kunpeng 920)",
+    (0xC0, 0xAC3): "AmpereOne", (0x46, 0x001): "A64FX",
+}
+
+
+def arm_core_name(implementer: str | None, part: str | None) -> str | None:
+    """"implementer 0x41 (Arm), part 0xd0c (Neoverse N1)" from cpuinfo's hex fields, or None.
+
+    >>> arm_core_name("0x41", "0xd0c")
+    'implementer 0x41 (Arm), part 0xd0c (Neoverse N1)'
+    """
+    if implementer is None or part is None:
+        return None
+    try:
+        imp, prt = int(implementer, 16), int(part, 16)
+    except ValueError:
+        return f"implementer {implementer}, part {part}"
+    vendor = ARM_IMPLEMENTERS.get(imp, "unknown implementer")
+    core = ARM_PARTS.get((imp, prt), "unknown part")
+    return f"implementer {implementer} ({vendor}), part {part} ({core})"
 
 
 def read_cpuinfo(path: str | os.PathLike[str] | None = None) -> CpuInfo:

@@ -14,6 +14,15 @@ by threads there would halve the power of every vCPU. When cpuinfo does not
 say (arm64, or unreadable), a vCPU is taken to be a thread, as on the clouds'
 default x86 instances, and the basis says so.
 
+How many threads (or cores) the *package* has comes from the table row, else
+from the model name where it states the cores ("AMD Ryzen 9 5950X 16-Core
+Processor": cores only — whether SMT doubles them is the table's to say),
+else from this host's cpuinfo (``siblings`` / ``cpu cores`` per socket) but
+only on bare metal: a VM (``hypervisor`` flag) shows its own vCPUs, and a
+280 W part divided by 2 vCPUs would charge 140 W per vCPU. A TDP whose
+package size stays unknown falls back per vCPU (below), never above
+TDP ÷ (2 × cores) where the name gives the cores, and the source says why.
+
 Precedence, for the TDP and the divisor separately: arguments
 (``tdp_watts``, ``cpu_threads``) > environment (:data:`TDP_WATTS_ENV`,
 :data:`CPU_THREADS_ENV`) > the CPU power table row matching the CPU's
@@ -41,8 +50,9 @@ from typing import Any
 import psutil
 
 from meters._base import MeterError
-from meters._cpu_table import CpuPowerRow, load_cpu_table, match_cpu
-from meters._cpuinfo import CpuInfo, read_cpuinfo
+from meters._cpu_names import cores_in_name
+from meters._cpu_table import CpuPowerRow, explain_match, load_cpu_table
+from meters._cpuinfo import CpuInfo, arm_core_name, read_cpuinfo
 
 #: Cloud Carbon Footprint's AWS average watts per vCPU (one hardware thread) idle and at full load.
 CCF_IDLE_W_PER_VCPU = 0.74
@@ -80,6 +90,8 @@ class TdpModel:
     smt: bool | None = None
     vcpu_unit: str = "thread"
     origins: dict[str, str] = field(default_factory=dict)
+    #: the match rule and the key that chose ``row`` (None: no row matched)
+    rule: str | None = None
 
     @property
     def idle_watts(self) -> float:
@@ -189,38 +201,101 @@ def resolve_model(
         smt_origin = (f"unknown ({info_error or 'cpuinfo shows no CPU topology'}): "
                       f"a vCPU is taken to be a hardware thread")
     unit = "core" if smt is False else "thread"
-    row = match_cpu(name, load_cpu_table(table)) if name else None
+    own_name = cpu_model is None and info is not None and info.model is not None
+    match = explain_match(name, load_cpu_table(table)) if name else None
+    row = match.row if match is not None else None
+    if match is not None:
+        table_why = match.reason
+    elif info is not None and info.arm_part is not None:
+        table_why = (f"arm64 cpuinfo prints no model name, only "
+                     f"{arm_core_name(info.arm_implementer, info.arm_part)}: a core design "
+                     f"does not give a package's TDP, so the table is not consulted")
+    else:
+        table_why = f"no CPU model name ({info_error or 'cpuinfo names none'})"
     origins = {"cpu_model": "argument cpu_model" if cpu_model is not None
                else (info.source if info and info.model else "unknown"), "smt": smt_origin}
+    rule = match.rule if match is not None else None
 
     tdp = tdp_watts
     if tdp is None and row is not None:
         tdp, tdp_origin = row.tdp_w, f"table row {row.model}"
+    ignored = (f"; cpu_threads={cpu_threads} ({threads_origin}) is unused without a TDP"
+               if cpu_threads is not None and tdp is None else "")
     if tdp is None:
-        per = THREADS_PER_CORE if unit == "core" else 1
-        note = (f"; a whole-core vCPU counts as {THREADS_PER_CORE} threads" if per > 1 else "")
-        ignored = (f"; cpu_threads={cpu_threads} ({threads_origin}) is unused without a TDP"
-                   if cpu_threads is not None else "")
-        origins.update(tdp_w="none", threads="none")
-        return TdpModel(
-            name, "fallback", n, per * CCF_IDLE_W_PER_VCPU, per * CCF_MAX_W_PER_VCPU,
-            CCF_IDLE_W_PER_VCPU / CCF_MAX_W_PER_VCPU, None, None, None,
-            f"CPU {name!r} not in the CPU power table: Cloud Carbon Footprint AWS averages "
-            f"({CCF_IDLE_W_PER_VCPU} W idle, {CCF_MAX_W_PER_VCPU} W max per hardware thread"
-            f"{note}){ignored}; pass tdp_watts (or set {TDP_WATTS_ENV}) to use your CPU's TDP",
-            smt, unit, origins,
-        )
+        return _fallback(name, n, unit, smt, origins, rule,
+                         f"CPU {name!r} not in the CPU power table ({table_why}){ignored}")
     if cpu_threads is not None:
-        units = cpu_threads
-    elif row is not None:
-        units = row.cores if unit == "core" else row.threads
-        threads_origin = f"table row {row.model}: {'cores' if unit == 'core' else 'threads'}"
+        units: int | None = cpu_threads
     else:
-        units, threads_origin = n, "the host's vCPUs (taken to see the whole CPU)"
+        units, threads_origin = _package_units(row, unit, name, info, own_name)
+        if units is None and tdp_watts is not None:
+            units, threads_origin = n, "the host's vCPUs (taken to see the whole CPU)"
+        if units is None:
+            assert row is not None
+            return _fallback(name, n, unit, smt, origins, rule,
+                             f"table row {row.model!r} gives {row.tdp_w:g} W ({row.source}) "
+                             f"but {threads_origin}", tdp=row.tdp_w, row=row,
+                             named_cores=cores_in_name(name) if name else None)
     origins.update(tdp_w=tdp_origin, threads=threads_origin)
     overridden = tdp_watts is not None or cpu_threads is not None
     max_w = tdp / units
     source = (row.source if row is not None and not overridden
               else f"TDP {tdp:g} W ({origins['tdp_w']}) / {units} ({threads_origin})")
     return TdpModel(name, "override" if overridden else "table", n, idle_fraction * max_w,
-                    max_w, idle_fraction, row, float(tdp), units, source, smt, unit, origins)
+                    max_w, idle_fraction, row, float(tdp), units, source, smt, unit, origins,
+                    rule)
+
+
+def _package_units(row: CpuPowerRow | None, unit: str, name: str | None,
+                   info: CpuInfo | None, own_name: bool) -> tuple[int | None, str]:
+    """How many vCPU-sized units (threads or cores) the package has, and where that came from.
+
+    The table row first, then the name ("16-Core", cores only), then this
+    host's cpuinfo — only for its own model name and only on bare metal (no
+    ``hypervisor`` flag): a VM's cpuinfo shows its vCPUs, not the package.
+    """
+    attr = "cores" if unit == "core" else "threads"
+    if row is not None and getattr(row, attr) is not None:
+        return getattr(row, attr), f"table row {row.model}: {attr}"
+    named = cores_in_name(name) if name else None
+    if unit == "core" and named is not None:
+        return named, f"the model name: {named} cores"
+    field_name = "cpu cores" if unit == "core" else "siblings"
+    per_package = (info.cores_per_socket if unit == "core" else info.siblings) if info else None
+    if own_name and info is not None and info.hypervisor is False and per_package:
+        return per_package, (f"{info.source}: {field_name} {per_package} per package (bare "
+                             f"metal: no hypervisor flag)")
+    if not own_name:
+        where = "the CPU was named by argument, so this host's cpuinfo says nothing about it"
+    elif info is not None and info.hypervisor:
+        where = ("this is a VM (hypervisor flag): its cpuinfo shows its own vCPUs, "
+                 "not the package's")
+    else:
+        where = "cpuinfo does not show bare metal (no flags line)"
+    return None, (f"the package's {attr} are unknown: the table row gives none, the name "
+                  f"states none, and {where}")
+
+
+def _fallback(name: str | None, n: int, unit: str, smt: bool | None, origins: dict[str, str],
+              rule: str | None, why: str, *, tdp: float | None = None,
+              row: CpuPowerRow | None = None, named_cores: int | None = None) -> TdpModel:
+    """CCF's per-vCPU averages; with a known TDP, never more than TDP ÷ (2 × named cores)."""
+    per = THREADS_PER_CORE if unit == "core" else 1
+    max_w = per * CCF_MAX_W_PER_VCPU
+    note = f"; a whole-core vCPU counts as {THREADS_PER_CORE} threads" if per > 1 else ""
+    if tdp is not None and named_cores:
+        ceiling = tdp * per / (THREADS_PER_CORE * named_cores)
+        if ceiling < max_w:
+            max_w = ceiling
+            note += (f"; capped at {tdp:g} W / ({THREADS_PER_CORE} x {named_cores} cores) per "
+                     f"thread, as x86 runs at most {THREADS_PER_CORE} threads per core")
+    origins.update(tdp_w="none" if tdp is None else f"table row {row.model if row else '?'}",
+                   threads="none")
+    ratio = CCF_IDLE_W_PER_VCPU / CCF_MAX_W_PER_VCPU
+    return TdpModel(
+        name, "fallback", n, ratio * max_w, max_w, ratio, row, tdp, None,
+        f"{why}: Cloud Carbon Footprint AWS averages ({CCF_IDLE_W_PER_VCPU} W idle, "
+        f"{CCF_MAX_W_PER_VCPU} W max per hardware thread{note}); pass tdp_watts and "
+        f"cpu_threads (or set {TDP_WATTS_ENV} and {CPU_THREADS_ENV}) to use your CPU's figures",
+        smt, unit, origins, rule,
+    )

@@ -3,13 +3,20 @@
 Every meter is listed, available or not, with its kind (measured or
 modelled), its domains and, when unavailable, the reason and how to fix it.
 Each available meter is sampled for ``--sample-seconds`` (all at once) and
-shown in watts; the tdp model's constants are printed too. ``--json PATH``
-writes ``{"meters": [{"name", "available", "kind", "domains", "reason",
-"sample_watts"}], "chosen": [names], ...}``.
+shown in watts; the tdp model's constants are printed too, with the CPU
+table row that gave them, its source and the match rule that chose it (or
+why no row matched). ``--json PATH`` writes ``{"meters": [{"name",
+"available", "kind", "domains", "reason", "sample_watts"}], "chosen": [names],
+..., "tdp_model": {...}}``.
+
+``--cpu "MODEL NAME"`` shows only the tdp model for that CPU, as if this
+host's cpuinfo named it (this host's vCPUs and SMT; the package's threads
+from the table or the name only); no meter is probed or sampled.
 
 Example::
 
     python -m rayjoule.meters --json meters.json
+    python -m rayjoule.meters --cpu "Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz"
     RAYJOULE_POWERCAP_ROOT=/tmp/fake/sys/class/powercap python -m rayjoule.meters
 """
 
@@ -37,6 +44,9 @@ def build_parser() -> Parser:
     p.add_argument("--sample-seconds", type=float, default=2.0, metavar="S",
                    help="how long to sample each available meter (default 2; 0 skips it)")
     p.add_argument("--no-gpu", action="store_true", help="do not probe NVIDIA GPUs")
+    p.add_argument("--cpu", metavar="MODEL_NAME",
+                   help="show only what the tdp model would use for this CPU model name "
+                        "(as /proc/cpuinfo prints it), e.g. \"AMD EPYC 7R13 Processor\"")
     return p
 
 
@@ -89,6 +99,15 @@ def collect(sample_seconds: float, include_gpu: bool = True) -> dict[str, Any]:
     }
 
 
+def collect_cpu(cpu_name: str) -> dict[str, Any]:
+    """The tdp model for a named CPU (this host's vCPUs and SMT), no meters probed."""
+    try:
+        model: dict[str, Any] = meters.resolve_model(cpu_model=cpu_name).describe()
+    except meters.MeterError as exc:
+        model = {"error": str(exc)}
+    return {"cpu": cpu_name, "tdp_model": model}
+
+
 def _fmt_watts(row: dict[str, Any]) -> str:
     w = row.get("sample_watts")
     if w is None:
@@ -101,6 +120,9 @@ def _fmt_watts(row: dict[str, Any]) -> str:
 
 def render(payload: dict[str, Any], console: Console) -> None:
     """Print the meters table, why the others are unavailable, the choice and the tdp model."""
+    if "meters" not in payload:
+        render_tdp_model(payload.get("tdp_model") or {}, console)
+        return
     secs = payload["sample_seconds"]
     table = Table(title="rayjoule energy meters on this host")
     table.add_column("meter", style="bold")
@@ -119,7 +141,16 @@ def render(payload: dict[str, Any], console: Console) -> None:
                           f"{escape(str(row['reason']))}", highlight=False)
     chosen = ", ".join(payload["chosen"]) or "none"
     console.print(f"chosen: [bold]{chosen}[/] (best CPU meter rapl > perf > tdp, plus nvml)")
-    model = payload.get("tdp_model") or {}
+    render_tdp_model(payload.get("tdp_model") or {}, console)
+
+
+def _fmt_row(row: dict[str, Any]) -> str:
+    size = ", ".join(f"{row[k]} {k}" for k in ("cores", "threads") if row.get(k) is not None)
+    return f"{row['model']} ({row['vendor']}), {row['tdp_w']:g} W" + (f", {size}" if size else "")
+
+
+def render_tdp_model(model: dict[str, Any], console: Console) -> None:
+    """The tdp model's constants, the table row and rule behind them, or why it fell back."""
     if "error" in model or not model:
         console.print(f"tdp model: {model.get('error', 'unavailable')}")
         return
@@ -128,9 +159,14 @@ def render(payload: dict[str, Any], console: Console) -> None:
     t.add_column("value", overflow="fold")
     row = model.get("row")
     t.add_row("CPU model", str(model.get("cpu_model")))
-    t.add_row("basis", model["basis"] + (f" (table row: {row['model']}, {row['tdp_w']:g} W, "
-                                          f"{row['threads']} threads)" if row else ""))
-    t.add_row("source", model["source"])
+    t.add_row("basis", model["basis"])
+    t.add_row("table row", _fmt_row(row) if row else "none")
+    if model.get("rule"):
+        t.add_row("match rule", model["rule"])
+    t.add_row("source" if model["basis"] != "fallback" else "why fallback", model["source"])
+    if model.get("threads") is not None:
+        t.add_row("TDP / units", f"{model['tdp_w']:g} W / {model['threads']} "
+                                 f"({(model.get('origins') or {}).get('threads', '')})")
     t.add_row("vCPUs (N)", str(model["vcpus"]))
     if "vcpu_unit" in model:
         smt = {True: "on", False: "off"}.get(model.get("smt"), "unknown")
@@ -153,7 +189,10 @@ def main(argv: list[str] | None = None) -> int:
             f"--sample-seconds must be between 0 and {MAX_SAMPLE_SECONDS:g}, "
             f"got {args.sample_seconds:g}"
         )
-    payload = collect(args.sample_seconds, include_gpu=not args.no_gpu)
+    if args.cpu is not None and not args.cpu.strip():
+        raise ConfigError("--cpu needs a CPU model name, e.g. --cpu \"AMD EPYC 7R13 Processor\"")
+    payload = (collect_cpu(args.cpu) if args.cpu is not None
+               else collect(args.sample_seconds, include_gpu=not args.no_gpu))
     render(payload, results_console(args.json))
     if args.json:
         try:

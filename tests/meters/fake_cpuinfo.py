@@ -46,9 +46,16 @@ def render_cpuinfo(
     stepping: int = 7,
     mhz: float = 2499.998,
     cache_kb: int = 36608,
+    hypervisor: bool = True,
 ) -> str:
-    """The cpuinfo text of a host with this topology (threads of a core numbered adjacently)."""
+    """The cpuinfo text of a host with this topology (threads of a core numbered adjacently).
+
+    ``hypervisor=False`` drops the ``hypervisor`` flag, as on bare metal.
+    """
     amd = vendor in ("AuthenticAMD", "HygonGenuine")
+    flags = AMD_FLAGS if amd else INTEL_FLAGS
+    if not hypervisor:
+        flags = " ".join(f for f in flags.split() if f != "hypervisor")
     blocks = []
     processor = 0
     for socket in range(sockets):
@@ -75,7 +82,7 @@ def render_cpuinfo(
                     ("fpu_exception", "yes"),
                     ("cpuid level", "16" if amd else "13"),
                     ("wp", "yes"),
-                    ("flags", AMD_FLAGS if amd else INTEL_FLAGS),
+                    ("flags", flags),
                     ("bugs", "sysret_ss_attrs spectre_v1 spectre_v2 spec_store_bypass srso"
                      if amd else "cpu_meltdown spectre_v1 spectre_v2 spec_store_bypass l1tf "
                      "mds swapgs itlb_multihit mmio_stale_data retbleed gds"),

@@ -86,3 +86,26 @@ def test_out_of_range_is_one_line_and_exit_2() -> None:
     assert proc.stderr.strip().splitlines() == [
         "rayjoule: error: --sample-seconds must be between 0 and 600, got -1"
     ]
+
+
+def test_cpu_option_names_the_row_its_source_and_the_rule(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    proc = run_cli("--cpu", "AMD EPYC 7R13 Processor", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    payload = json.loads(out.read_text())
+    model = payload["tdp_model"]
+    assert payload["cpu"] == "AMD EPYC 7R13 Processor" and "meters" not in payload
+    assert model["basis"] == "table" and model["row"]["model"] == "EPYC 7R13"
+    assert model["rule"].endswith("'amd epyc 7r13'") and "aws.amazon.com" in model["source"]
+    assert "EPYC 7R13 (amd), 225 W" in proc.stdout and "match rule" in proc.stdout
+
+
+def test_cpu_option_says_why_an_unknown_name_falls_back() -> None:
+    proc = run_cli("--cpu", "Intel(R) Xeon(R) CPU @ 2.20GHz")
+    assert proc.returncode == 0, proc.stderr
+    assert "why fallback" in proc.stdout and "gives no model number" in proc.stdout
+
+
+def test_empty_cpu_option_is_bad_input() -> None:
+    proc = run_cli("--cpu", "  ")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--cpu" in proc.stderr

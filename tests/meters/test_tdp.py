@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from meters import MeterError, TdpMeter, load_cpu_table, match_cpu, normalise_cpu_name
+from meters import (
+    MeterError,
+    TdpMeter,
+    explain_match,
+    load_cpu_table,
+    match_cpu,
+    normalise_cpu_name,
+)
 from meters._cpu_table import DEFAULT_TABLE
 from meters._cpuinfo import read_cpu_model
 from meters._proctree import LinuxProcTable, ProcessTreeCpu, ProcStat, PsutilProcTable
@@ -57,20 +64,60 @@ class TestTdpProcessContract(MeterContract):
 def test_table_rows_are_complete_and_sourced() -> None:
     with open(DEFAULT_TABLE, newline="") as f:
         rows = list(csv.DictReader(f))
-    assert rows and set(rows[0]) == {"model", "tdp_w", "cores", "threads", "source"}
+    assert rows and set(rows[0]) == {"model", "vendor", "tdp_w", "cores", "threads", "source"}
     table = load_cpu_table()
-    assert len(table) == len(rows) >= 100
-    assert len({r.tokens for r in table}) == len(table), "no duplicate models"
+    assert len(table) == len(rows) >= 4000
     for r in table:
-        assert r.threads >= r.cores > 0 and 10 <= r.tdp_w <= 600, r
-        assert "https://" in r.source, r
+        assert r.vendor in ("intel", "amd") and r.key is not None and r.key.startswith(r.vendor)
+        assert r.tdp_w > 0 and r.source, r
+        if r.threads is not None and r.cores is not None:
+            assert r.threads >= r.cores > 0, r
+    own = [r for r in table if "CodeCarbon" not in r.source]
+    assert len(own) >= 150 and all("https://" in r.source for r in own)
+    assert all(r.cores and r.threads for r in own)
     models = " ".join(r.model for r in table)
     for needle in ["Platinum 8180", "Platinum 8280", "Platinum 8380", "Platinum 8480+",
                    "Platinum 8592+", "Gold 6148", "Gold 6248", "Gold 6338", "Gold 6430",
                    "EPYC 7R32", "EPYC 7571", "EPYC 7B12", "EPYC 7763", "EPYC 7R13",
                    "EPYC 9R14", "EPYC 9654", "EPYC 9554", "Ryzen 9 7950X", "Ryzen 9 9950X",
-                   "i9-13900K", "i7-12700K", "i9-14900K"]:
+                   "i9-13900K", "i7-12700K", "i9-14900K", "E5-2686 v4", "i7-1185G7"]:
         assert needle in models, needle
+
+
+@pytest.mark.parametrize(
+    ("name", "tdp_w"),
+    [
+        ("Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", 145),
+        ("Intel(R) Xeon(R) CPU E5-2670 v2 @ 2.50GHz", 115),
+        ("Intel(R) Xeon(R) CPU E5-2670 v3 @ 2.30GHz", 120),
+        ("11th Gen Intel(R) Core(TM) i7-1185G7 @ 3.00GHz", 28),
+        ("Intel(R) Core(TM) i7-1185G7E @ 2.80GHz", 15),
+        ("AMD FX(tm)-8350 Eight-Core Processor", 125),
+        ("Intel(R) Xeon(R) CPU E5-2670 0 @ 2.60GHz", 115),
+    ],
+)
+def test_generations_and_suffixes_are_different_rows(name: str, tdp_w: float) -> None:
+    m = explain_match(name)
+    assert m.row is not None and m.row.tdp_w == tdp_w, m
+    assert m.key is not None and m.key in (m.rule or "")
+
+
+def test_names_never_match_across_vendors_or_by_substring() -> None:
+    assert explain_match("AMD Xeon(R) Platinum 8259CL").row is None  # two vendors' words
+    why = explain_match("Intel(R) Xeon(R) Platinum 8259").reason  # a prefix of 8259CL
+    assert why == "no row of the CPU power table has the key 'intel xeon platinum 8259'"
+    assert explain_match("Intel(R) Core(TM) i7-1185G7X @ 3.00GHz").row is None
+    # AWS's off-roadmap E5-2686 v3 is in no table: v4's row is another generation
+    assert explain_match("Intel(R) Xeon(R) CPU E5-2686 v3 @ 2.00GHz").row is None
+
+
+def test_rows_of_one_key_that_disagree_are_ambiguous(tmp_path: Path) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text("model,vendor,tdp_w,cores,threads,source\n"
+                     "Intel Xeon E5-2686 v4,intel,145,,,a\nXeon E5-2686 v4,intel,120,,,b\n")
+    m = explain_match("Intel(R) Xeon(R) CPU E5-2686 v4 @ 2.30GHz", load_cpu_table(table))
+    assert m.row is None and m.reason is not None and m.reason.startswith("ambiguous")
+    assert "145 W (a)" in m.reason and "120 W (b)" in m.reason
 
 
 @pytest.mark.parametrize(
