@@ -11,7 +11,7 @@ model forms are stated in :mod:`.forms`.
 
 from rayjoule.modelling.fit import Estimate, Prediction, StageModel, fit_stage
 from rayjoule.modelling.flexecutor import parse_flexecutor, to_flexecutor_json
-from rayjoule.modelling.optimise import Plan, default_grid, optimise
+from rayjoule.modelling.optimise import NearOptimal, Plan, default_grid, optimise
 from rayjoule.modelling.pipeline import (
     FixedEstimate,
     FixedStage,
@@ -50,6 +50,7 @@ __all__ = [
     "FixedEstimate",
     "FixedStage",
     "ModelError",
+    "NearOptimal",
     "PipelineModel",
     "PipelinePlan",
     "Plan",
