@@ -70,6 +70,9 @@ _CHUNK_VALUES = 4_000_000  # draws × plans evaluated at once
 NEAR_PCT = 5.0
 #: at most this many of them are listed (all are counted)
 NEAR_LISTED = 10
+#: up to this many plans every candidate is enumerated (dominated ones too, so that the
+#: near-optimal list is complete); beyond, dominated candidates are pruned first
+UNPRUNED_PLANS = 20_000
 
 
 @dataclass(frozen=True)
@@ -195,7 +198,7 @@ def optimise(models: Mapping[str, StageModel], size: float,
             for s in stages}
     links = _links(models, stages, fixed_tasks or {})
     upstream = {stages[j] for ups, _ in links.values() for j in ups}
-    grids, t_draws, e_draws, x_draws, c_draws = [], [], [], [], []
+    drawn, keeps = [], []
     for k, stage in enumerate(stages):
         model = models[stage]
         grid: list[tuple] = list(base[stage])
@@ -218,11 +221,18 @@ def optimise(models: Mapping[str, StageModel], size: float,
             keep = sorted(i for u in {g[3:] for g in grid}
                           for i in _undominated_among(t, o, [j for j, g in enumerate(grid)
                                                              if g[3:] == u]))
-        grids.append([grid[i] for i in keep])
-        t_draws.append(t[:, keep])
-        x_draws.append(x[:, keep])
-        c_draws.append(cold)
-        e_draws.append(None if e is None else e[:, keep])
+        drawn.append((grid, t, x, cold, e))
+        keeps.append(keep)
+    if np.prod([len(d[0]) for d in drawn]) <= UNPRUNED_PLANS:
+        # small enough to enumerate whole: pruning changes no choice (a dominated candidate
+        # never wins, ties go to the earlier), but the near-optimal list needs every plan
+        keeps = [list(range(len(d[0]))) for d in drawn]
+    grids = [[d[0][i] for i in keep] for d, keep in zip(drawn, keeps, strict=True)]
+    t_draws = [d[1][:, keep] for d, keep in zip(drawn, keeps, strict=True)]
+    x_draws = [d[2][:, keep] for d, keep in zip(drawn, keeps, strict=True)]
+    c_draws = [d[3] for d in drawn]
+    e_draws = [None if d[4] is None else d[4][:, keep] for d, keep in zip(drawn, keeps,
+                                                                          strict=True)]
     o_draws = t_draws if time_only else e_draws
     n_plans = int(np.prod([len(g) for g in grids]))
     if n_plans > MAX_PLANS:
