@@ -153,12 +153,14 @@ def print_predictions(report: PredictionReport, console: Console) -> None:
                 else "fastest settings (time-only models)") if report.mode == "optimise" \
             else f"prediction {i + 1}"
         # the label on a line of its own, so a narrow table's title never splits it
-        table = Table(title=f"{head}\n{label}")
+        table = Table(title=f"{head}: medians [95% CI]"
+                      + (", wall = exec + cold start" if p.cold_start_s is not None else "")
+                      + f"\n{label}")
         memory = any("memory_mb" in st for st in p.settings.values())
         cold = p.cold_start_s is not None
-        cols = ["stage", "tasks", "cpus", *(["memory MB"] if memory else []),
-                "exec s [95% CI]", *(["cold start s", "wall s"] if cold else []),
-                "joules [95% CI]", "held-out err exec/J %"]
+        cols = ["stage", "tasks", "cpus", *(["mem MB"] if memory else []),
+                "exec s", *(["cold s", "wall s"] if cold else []),
+                "joules", "held-out % exec/J"]
         for col in cols:
             table.add_column(col, justify="right")
         for stage, st in p.settings.items():
