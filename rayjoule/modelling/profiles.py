@@ -225,7 +225,10 @@ def choose_profiles(store: Store, workload: str, framework: str | None,
         raise ModelError(f"no profiling runs of {workload!r}{where} in {store.path}; run "
                          f"python -m rayjoule.profile --workload {workload} first (the models "
                          "need at least 5 settings over 4 task counts per stage)")
-    meters = sorted({(r.meter, r.kind) for r in records if r.meter})
+    # an imported run's meter (one that carried energy) lives in its result only
+    meters = sorted({(r.meter, r.kind) for r in records if r.meter}
+                    | {(m["name"], m["kind"]) for r in records if not r.meter
+                       for m in [(r.result or {}).get("meter") or {}] if m.get("name")})
     meter = None if not meters else {"name": "+".join(sorted({m for m, _ in meters})),
                                      "kind": "+".join(sorted({k for _, k in meters}))}
     return ChosenProfiles(framework, profiles, meter)
