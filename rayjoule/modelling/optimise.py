@@ -36,7 +36,7 @@ plan minimises median time instead, and says so.
 Times: the time bound and the search use each stage's wall time (exec + the cold start
 drawn from its profiles); the plan reports ``exec_s``, ``cold_start_s`` and ``wall_s`` (their
 sum) per stage and in total. **A flat landscape** is said so: :attr:`Plan.near_optimal`
-lists the feasible plans whose median objective is within :data:`NEAR_PCT` % of the
+lists the feasible plans whose median objective is within :data:`~.plans.NEAR_PCT` % of the
 optimum's, since where several are, the data cannot pick one of them with confidence.
 """
 
@@ -46,14 +46,11 @@ import itertools
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import forms
-from rayjoule.modelling.estimates import wall_of
 from rayjoule.modelling.fit import (
     N_SAMPLES,
     Estimate,
@@ -62,91 +59,18 @@ from rayjoule.modelling.fit import (
     StageModel,
     read_size,
 )
+from rayjoule.modelling.plans import (
+    Plan,
+    candidate_settings,
+    near_optimal,
+)
 
 MAX_PER_STAGE = 256
 MAX_PLANS = 200_000
 _CHUNK_VALUES = 4_000_000  # draws × plans evaluated at once
-#: plans whose median objective is within this % of the optimum's are listed as near-optimal
-NEAR_PCT = 5.0
-#: at most this many of them are listed (all are counted)
-NEAR_LISTED = 10
 #: up to this many plans every candidate is enumerated (dominated ones too, so that the
 #: near-optimal list is complete); beyond, dominated candidates are pruned first
 UNPRUNED_PLANS = 20_000
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The chosen settings per stage, the predicted pipeline totals and the evidence."""
-
-    objective: str  # "energy" or "time"
-    settings: dict[str, dict[str, float]]
-    size: float
-    exec_s: Estimate
-    cold_start_s: Estimate | None
-    total_j: Estimate | None
-    max_seconds: float | None
-    confidence: float
-    p_within_bound: float | None
-    stages: dict[str, Prediction]
-    warnings: list[str] = field(default_factory=list)
-    plans_considered: int = 0
-    near_optimal: NearOptimal | None = None
-
-    @property
-    def wall_s(self) -> Estimate:
-        return wall_of(self.exec_s, self.cold_start_s)
-
-    def to_dict(self) -> dict[str, Any]:
-        return plan_fields(self)
-
-
-@dataclass(frozen=True)
-class NearOptimal:
-    """The feasible plans whose median objective is within ``within_pct`` % of the optimum's
-    (the optimum first; at most :data:`NEAR_LISTED` listed, ``count`` counts them all).
-    ``medians`` are each listed plan's median objective (joules, or seconds when time-only).
-    """
-
-    within_pct: float
-    objective: str
-    count: int
-    settings: list[dict[str, dict[str, float]]]
-    medians: list[float]
-
-    @property
-    def flat(self) -> bool:
-        """Whether more than one plan is within reach of the optimum."""
-        return self.count > 1
-
-    def to_dict(self) -> dict[str, Any]:
-        unit = "total_j_median" if self.objective == "energy" else "wall_s_median"
-        return {"within_pct": self.within_pct, "objective": self.objective,
-                "count": self.count,
-                "plans": [{"settings": s, unit: m}
-                          for s, m in zip(self.settings, self.medians, strict=True)]}
-
-
-def plan_fields(plan: Any) -> dict[str, Any]:
-    """The JSON of a plan's settings, totals and evidence (a :class:`Plan`, or a pipeline plan
-    that adds its fixed stages to these fields)."""
-    return {
-        "objective": plan.objective,
-        "settings": {s: dict(v) for s, v in plan.settings.items()},
-        "size": plan.size,
-        "exec_s": plan.exec_s.to_dict(),
-        "cold_start_s": None if plan.cold_start_s is None else plan.cold_start_s.to_dict(),
-        "wall_s": plan.wall_s.to_dict(),
-        "total_j": plan.total_j.to_dict() if plan.total_j else None,
-        "max_seconds": plan.max_seconds,
-        "confidence": plan.confidence,
-        "p_within_bound": plan.p_within_bound,
-        "stages": {s: p.to_dict() for s, p in plan.stages.items()},
-        "held_out_error": {s: dict(p.held_out_error) for s, p in plan.stages.items()},
-        "warnings": list(plan.warnings),
-        "plans_considered": plan.plans_considered,
-        "near_optimal": None if plan.near_optimal is None else plan.near_optimal.to_dict(),
-    }
 
 
 def default_grid(model: StageModel) -> dict[str, list[float]]:
@@ -253,7 +177,7 @@ def optimise(models: Mapping[str, StageModel], size: float,
     settings, predictions = {}, {}
     for k, (stage, i) in enumerate(zip(stages, best, strict=True)):
         model, e, cold = models[stage], e_draws[k], c_draws[k]
-        settings[stage] = _settings(model, grids[k][i])
+        settings[stage] = candidate_settings(model, grids[k][i])
         shown = dict(settings[stage])
         if k in links:
             shown["fan_in"] = grids[k][i][3]
@@ -266,7 +190,7 @@ def optimise(models: Mapping[str, StageModel], size: float,
     if time_only:
         warnings.insert(0, f"stage(s) {', '.join(time_only)} have time-only models (no "
                            "energy profiled): the plan minimises time, not joules")
-    near = _near(feasible, stages, models, grids, objective)
+    near = near_optimal(feasible, stages, models, grids, objective)
     return Plan(
         objective=objective, settings=settings, size=size,
         exec_s=Estimate.of(total_x),
@@ -277,29 +201,6 @@ def optimise(models: Mapping[str, StageModel], size: float,
         p_within_bound=None if max_seconds is None else float(np.mean(total_t <= max_seconds)),
         stages=predictions, warnings=warnings, plans_considered=n_plans, near_optimal=near,
     )
-
-
-def _settings(model: StageModel, g: tuple) -> dict[str, float]:
-    """A candidate's settings: tasks, CPUs, and memory where it is a setting."""
-    out: dict[str, float] = {"tasks": g[0], "num_cpus": g[1]}
-    if model.memory_setting:
-        out["memory_mb"] = g[2]
-    return out
-
-
-def _near(feasible: tuple[np.ndarray, np.ndarray], stages: list[str],
-          models: Mapping[str, StageModel], grids: list[list[tuple]], objective: str
-          ) -> NearOptimal:
-    """The feasible plans within :data:`NEAR_PCT` % of the least median objective."""
-    plans, medians = feasible
-    order = np.lexsort((np.arange(medians.size), medians))
-    best = medians[order[0]]
-    within = order[medians[order] <= best * (1 + NEAR_PCT / 100)]
-    listed = within[:NEAR_LISTED]
-    return NearOptimal(
-        NEAR_PCT, objective, int(within.size),
-        [{s: _settings(models[s], grids[k][int(plans[j, k])]) for k, s in enumerate(stages)}
-         for j in listed], [float(medians[j]) for j in listed])
 
 
 def _links(models: Mapping[str, StageModel], stages: list[str],

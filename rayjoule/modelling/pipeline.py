@@ -18,7 +18,8 @@ import numpy as np
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling.estimates import wall_of
 from rayjoule.modelling.fit import Estimate, Prediction, StageModel, fit_stage
-from rayjoule.modelling.optimise import NearOptimal, optimise, plan_fields
+from rayjoule.modelling.optimise import optimise
+from rayjoule.modelling.plans import NearOptimal, plan_fields
 from rayjoule.modelling.profiles import ModelError, Profile
 
 #: (intercept, slope, residual sd) of a line in size
