@@ -200,7 +200,8 @@ class StageModel:
                            f"range {lo:g}..{hi:g}; the prediction extrapolates")
         in_box = not any(w for w in out if "tasks=" in w or "num_cpus=" in w
                          or "memory_mb=" in w)
-        if self.parallelism_range is not None and in_box:
+        needs_memory = self.time_form in forms.MEMORY_FORMS and memory is None
+        if self.parallelism_range is not None and in_box and not needs_memory:
             # inside the tasks and CPUs ranges, a combination never profiled can still put
             # the time law's input outside what was seen (8 tasks × 0.5 CPUs → x = 16)
             x = float(forms.parallelism(self.time_form, np.array(tasks, float),
