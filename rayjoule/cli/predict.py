@@ -120,6 +120,15 @@ def parse_at(text: str) -> StageSettings:
 
 
 # -- rendering ------------------------------------------------------------------------------
+def _values(values: dict[str, dict[str, list[float]]]) -> str:
+    """``map tasks=15 num_cpus=1|2 memory_mb=400..12288 (13 values)``, stage by stage."""
+    def one(vs: list[float]) -> str:
+        if len(vs) <= 4:
+            return "|".join(f"{v:g}" for v in vs)
+        return f"{vs[0]:g}..{vs[-1]:g} ({len(vs)} values)"
+    return "; ".join(f"{stage} " + " ".join(f"{k}={one(vs)}" for k, vs in st.items())
+                     for stage, st in values.items())
+
 def _ci(e: Estimate | None, fmt: str) -> str:
     if e is None:
         return "—"
@@ -180,15 +189,8 @@ def print_predictions(report: PredictionReport, console: Console) -> None:
         console.print(table)
         near = p.near_optimal
         if report.mode == "optimise" and near is not None and near.flat:
-            unit = "J" if near.objective == "energy" else "s"
-            listed = "; ".join(
-                ", ".join(f"{s} " + " ".join(f"{k}={v:g}" for k, v in st.items())
-                          for s, st in plan.items()) + f" ({m:.3g} {unit})"
-                for plan, m in zip(near.settings, near.medians, strict=True))
-            more = f" (and {near.count - len(near.settings)} more)" \
-                if near.count > len(near.settings) else ""
             console.print(f"  flat within the noise — settings within {near.within_pct:g} % of "
-                          f"the optimum ({near.count}): {escape(listed)}{more}")
+                          f"the optimum ({near.count} plans): " + escape(_values(near.values)))
         if p.p_within_bound is not None:
             console.print(f"  P(wall ≤ {p.max_seconds:g} s) = {p.p_within_bound:.3f} "
                           f"(asked for ≥ {p.confidence:.2f})")

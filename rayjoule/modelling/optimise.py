@@ -65,7 +65,8 @@ from rayjoule.modelling.plans import (
     near_optimal,
 )
 
-MAX_PER_STAGE = 256
+#: candidate settings per stage at most (tasks × CPUs × memory values)
+MAX_PER_STAGE = 1024
 MAX_PLANS = 200_000
 _CHUNK_VALUES = 4_000_000  # draws × plans evaluated at once
 #: up to this many plans every candidate is enumerated (dominated ones too, so that the

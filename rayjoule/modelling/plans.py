@@ -62,6 +62,8 @@ class NearOptimal:
     count: int
     settings: list[dict[str, dict[str, float]]]
     medians: list[float]
+    #: stage → setting → every value it takes among all the near-optimal plans (sorted)
+    values: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @property
     def flat(self) -> bool:
@@ -72,6 +74,8 @@ class NearOptimal:
         unit = "total_j_median" if self.objective == "energy" else "wall_s_median"
         return {"within_pct": self.within_pct, "objective": self.objective,
                 "count": self.count,
+                "values": {s: {k: list(v) for k, v in st.items()}
+                           for s, st in self.values.items()},
                 "plans": [{"settings": s, unit: m}
                           for s, m in zip(self.settings, self.medians, strict=True)]}
 
@@ -107,16 +111,25 @@ def candidate_settings(model: StageModel, g: tuple) -> dict[str, float]:
 
 
 def near_optimal(feasible: tuple[np.ndarray, np.ndarray], stages: list[str],
-          models: Mapping[str, StageModel], grids: list[list[tuple]], objective: str
-          ) -> NearOptimal:
+                 models: Mapping[str, StageModel], grids: list[list[tuple]], objective: str
+                 ) -> NearOptimal:
     """The feasible plans within :data:`NEAR_PCT` % of the least median objective."""
     plans, medians = feasible
     order = np.lexsort((np.arange(medians.size), medians))
     best = medians[order[0]]
     within = order[medians[order] <= best * (1 + NEAR_PCT / 100)]
+
+    def settings(j: int) -> dict[str, dict[str, float]]:
+        return {s: candidate_settings(models[s], grids[k][int(plans[j, k])])
+                for k, s in enumerate(stages)}
+
+    values: dict[str, dict[str, set[float]]] = {}
+    for j in within:
+        for s, st in settings(int(j)).items():
+            for key, v in st.items():
+                values.setdefault(s, {}).setdefault(key, set()).add(v)
     listed = within[:NEAR_LISTED]
     return NearOptimal(
-        NEAR_PCT, objective, int(within.size),
-        [{s: candidate_settings(models[s], grids[k][int(plans[j, k])])
-          for k, s in enumerate(stages)} for j in listed],
-        [float(medians[j]) for j in listed])
+        NEAR_PCT, objective, int(within.size), [settings(int(j)) for j in listed],
+        [float(medians[j]) for j in listed],
+        {s: {k: sorted(v) for k, v in st.items()} for s, st in values.items()})
