@@ -93,5 +93,5 @@ def test_bad_arguments_are_config_errors(synth):
         optimise(models, 1.0, candidates={"reduce": GRID})
     with pytest.raises(ConfigError, match="size must be a number > 0"):
         optimise(models, 0)
-    with pytest.raises(ConfigError, match="at most 256 per stage"):
-        optimise(models, 1.0, candidates={"map": {"tasks": list(range(1, 300))}})
+    with pytest.raises(ConfigError, match="at most 1024 per stage"):
+        optimise(models, 1.0, candidates={"map": {"tasks": list(range(1, 1100))}})
