@@ -129,6 +129,7 @@ def _values(values: dict[str, dict[str, list[float]]]) -> str:
     return "; ".join(f"{stage} " + " ".join(f"{k}={one(vs)}" for k, vs in st.items())
                      for stage, st in values.items())
 
+
 def _ci(e: Estimate | None, fmt: str) -> str:
     if e is None:
         return "—"
@@ -136,7 +137,9 @@ def _ci(e: Estimate | None, fmt: str) -> str:
 
 
 def print_predictions(report: PredictionReport, console: Console) -> None:
-    """Per-stage settings, wall and joules with 95% intervals, held-out errors, warnings."""
+    """Per-stage settings, exec time, cold start and wall time (where the profiles kept cold
+    starts apart) and joules with 95% intervals, held-out errors, the settings within 5 % of
+    the optimum where there are several, warnings."""
     m = report.chosen.meter
     label = escape(f"[predicted from profiles metered by {m['name']}, {m['kind']}]") if m \
         else escape("[time-only profiles: no energy]")
