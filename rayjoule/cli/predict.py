@@ -10,13 +10,21 @@ with ``--confidence`` — or, with ``--at``, predicts given settings::
     python -m rayjoule.predict --workload wordcount --size 4e6 --at tasks=4 \\
         --at map.tasks=8,reduce.tasks=2
 
-``--at`` takes ``tasks=N,num_cpus=C`` for every stage, ``STAGE.tasks=N`` /
-``STAGE.num_cpus=C`` for one (stage keys win; CPUs default to 1). Stages profiled at one
-task count only (a ``max_tasks=1`` aggregate) are not modelled: they are estimated from
-their profiles, linear in size, and added to the totals as such.
+``--at`` takes ``tasks=N,num_cpus=C,memory=M`` for every stage, ``STAGE.tasks=N`` /
+``STAGE.num_cpus=C`` / ``STAGE.memory=M`` for one (stage keys win; CPUs default to 1;
+memory, MB per task, is a setting only where the profiles vary it — elsewhere it is
+ignored with a warning on stderr). Stages profiled at one task count only (a
+``max_tasks=1`` aggregate) are not modelled: they are estimated from their profiles,
+linear in size, and added to the totals as such.
+
+Times are reported apart: ``exec`` (what the profiles measured, what the time law predicts
+and the held-out error scores), ``cold start`` (drawn from the cold starts the profiles
+kept apart: flexecutor's; none for rayjoule's own) and ``wall`` (their sum).
 """
 
 from __future__ import annotations
+
+import sys
 
 from rich.console import Console
 from rich.markup import escape
@@ -45,7 +53,7 @@ def build_parser() -> Parser:
                    help="probability the bound must hold with (default 0.95)")
     p.add_argument("--at", action="append", default=[], metavar="SETTINGS",
                    help="predict these settings instead of optimising (repeatable): "
-                        "tasks=8,num_cpus=1 or train.tasks=8,test.tasks=4")
+                        "tasks=8,num_cpus=1[,memory=MB] or train.tasks=8,test.tasks=4")
     p.add_argument("--samples", type=int, default=2000, help="posterior draws (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_store_args(p, writes=False)
@@ -77,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                                  params=params, size=args.size, at=at,
                                  max_seconds=args.max_seconds, confidence=args.confidence,
                                  samples=args.samples, seed=args.seed)
+    for line in report.input_warnings:
+        print(line, file=sys.stderr)
     print_predictions(report, results_console(args.json))
     if args.json:
         write_json(args.json, report.to_dict())
@@ -84,18 +94,23 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def parse_at(text: str) -> StageSettings:
-    """``"tasks=8,num_cpus=1"`` / ``"train.tasks=8"`` → settings for every stage / one stage.
+    """``"tasks=8,num_cpus=1"`` / ``"train.tasks=8"`` → settings for every stage / one stage;
+    ``memory=M`` (or ``memory_mb=M``) is memory in MB per task.
 
     >>> parse_at("tasks=2,b.tasks=8,b.num_cpus=0.5").resolve(["a", "b"])
     {'a': {'tasks': 2, 'num_cpus': 1.0}, 'b': {'tasks': 8, 'num_cpus': 0.5}}
+    >>> parse_at("tasks=4,memory=2048").resolve(["a"])
+    {'a': {'tasks': 4, 'num_cpus': 1.0, 'memory_mb': 2048.0}}
     """
     common: dict[str, float] = {}
     own: dict[str, dict[str, float]] = {}
     for item in text.split(","):
         key, sep, value = item.partition("=")
         stage, _, name = key.strip().rpartition(".")
-        if not sep or name not in ("tasks", "num_cpus"):
-            raise ConfigError(f"--at expects [STAGE.]tasks=N,[STAGE.]num_cpus=C; got {text!r}")
+        name = "memory_mb" if name == "memory" else name
+        if not sep or name not in ("tasks", "num_cpus", "memory_mb"):
+            raise ConfigError(f"--at expects [STAGE.]tasks=N,[STAGE.]num_cpus=C,"
+                              f"[STAGE.]memory=M; got {text!r}")
         try:
             number = int(value) if name == "tasks" else float(value)
         except ValueError:
@@ -105,6 +120,16 @@ def parse_at(text: str) -> StageSettings:
 
 
 # -- rendering ------------------------------------------------------------------------------
+def _values(values: dict[str, dict[str, list[float]]]) -> str:
+    """``map tasks=15 num_cpus=1|2 memory_mb=400..12288 (13 values)``, stage by stage."""
+    def one(vs: list[float]) -> str:
+        if len(vs) <= 4:
+            return "|".join(f"{v:g}" for v in vs)
+        return f"{vs[0]:g}..{vs[-1]:g} ({len(vs)} values)"
+    return "; ".join(f"{stage} " + " ".join(f"{k}={one(vs)}" for k, vs in st.items())
+                     for stage, st in values.items())
+
+
 def _ci(e: Estimate | None, fmt: str) -> str:
     if e is None:
         return "—"
@@ -112,7 +137,9 @@ def _ci(e: Estimate | None, fmt: str) -> str:
 
 
 def print_predictions(report: PredictionReport, console: Console) -> None:
-    """Per-stage settings, wall and joules with 95% intervals, held-out errors, warnings."""
+    """Per-stage settings, exec time, cold start and wall time (where the profiles kept cold
+    starts apart) and joules with 95% intervals, held-out errors, the settings within 5 % of
+    the optimum where there are several, warnings."""
     m = report.chosen.meter
     label = escape(f"[predicted from profiles metered by {m['name']}, {m['kind']}]") if m \
         else escape("[time-only profiles: no energy]")
@@ -127,30 +154,46 @@ def print_predictions(report: PredictionReport, console: Console) -> None:
         e_err = err["total_j_mape_pct"]
         ups = model.fan_in_stages
         exchange = f" + exchange with {', '.join(ups)} (shuffle)" if ups else ""
+        memory = (" + memory (W/GB held)" if model.energy_memory else "") \
+            if model.memory_setting else ""
         console.print(f"  model {model.stage}: time form {model.time_form}"
-                      f"{exchange}, held-out error ({err['method']}, {err['settings']} settings) "
-                      f"wall {err['wall_s_mape_pct']:.1f} %"
+                      f"{exchange}{memory}, held-out error ({err['method']}, {err['settings']} "
+                      f"settings) exec {err['exec_s_mape_pct']:.1f} %"
                       + (f", joules {e_err:.1f} %" if e_err is not None else ", no energy"))
     for i, p in enumerate(report.predictions):
         head = ("settings with the fewest predicted joules" if p.objective == "energy"
                 else "fastest settings (time-only models)") if report.mode == "optimise" \
             else f"prediction {i + 1}"
         # the label on a line of its own, so a narrow table's title never splits it
-        table = Table(title=f"{head}\n{label}")
-        for col in ("stage", "tasks", "cpus", "wall s [95% CI]", "joules [95% CI]",
-                    "held-out err wall/J %"):
+        table = Table(title=f"{head}: medians [95% CI]"
+                      + (", wall = exec + cold start" if p.cold_start_s is not None else "")
+                      + f"\n{label}")
+        memory = any("memory_mb" in st for st in p.settings.values())
+        cold = p.cold_start_s is not None
+        cols = ["stage", "tasks", "cpus", *(["mem MB"] if memory else []),
+                "exec s", *(["cold s", "wall s"] if cold else []),
+                "joules", "held-out % exec/J"]
+        for col in cols:
             table.add_column(col, justify="right")
         for stage, st in p.settings.items():
             pred = p.stages.get(stage) or p.fixed_stages[stage]
             modelled = p.stages.get(stage)
             err_txt = "fixed stage" if modelled is None else (
-                f"{modelled.held_out_error['wall_s_mape_pct']:.1f} / "
+                f"{modelled.held_out_error['exec_s_mape_pct']:.1f} / "
                 + ("—" if modelled.held_out_error["total_j_mape_pct"] is None
                    else f"{modelled.held_out_error['total_j_mape_pct']:.1f}"))
-            table.add_row(stage, str(st["tasks"]), f"{st['num_cpus']:g}",
-                          _ci(pred.wall_s, ".3g"), _ci(pred.total_j, ".3g"), err_txt)
-        table.add_row("[bold]total[/]", "", "", _ci(p.wall_s, ".3g"), _ci(p.total_j, ".3g"), "")
+            mem = [f"{st['memory_mb']:g}" if "memory_mb" in st else "—"] if memory else []
+            times = [_ci(pred.cold_start_s, ".3g"), f"{pred.wall_s.median:.3g}"] if cold else []
+            table.add_row(stage, str(st["tasks"]), f"{st['num_cpus']:g}", *mem,
+                          _ci(pred.exec_s, ".3g"), *times, _ci(pred.total_j, ".3g"), err_txt)
+        table.add_row("[bold]total[/]", "", "", *([""] if memory else []), _ci(p.exec_s, ".3g"),
+                      *([_ci(p.cold_start_s, ".3g"), f"{p.wall_s.median:.3g}"] if cold else []),
+                      _ci(p.total_j, ".3g"), "")
         console.print(table)
+        near = p.near_optimal
+        if report.mode == "optimise" and near is not None and near.flat:
+            console.print(f"  flat within the noise — settings within {near.within_pct:g} % of "
+                          f"the optimum ({near.count} plans): " + escape(_values(near.values)))
         if p.p_within_bound is not None:
             console.print(f"  P(wall ≤ {p.max_seconds:g} s) = {p.p_within_bound:.3f} "
                           f"(asked for ≥ {p.confidence:.2f})")

@@ -5,19 +5,31 @@ turns profiles into a :class:`StageModel`; :meth:`StageModel.predict` samples it
 any setting. Every fit reports its leave-one-setting-out error (each distinct setting
 predicted by a model fitted without it), because an in-sample fit of four parameters
 to five settings always looks good. Predictions outside the profiled range say so.
+
+The time law predicts what the profiles measured, ``exec_s``; cold starts that the
+profiles kept apart are drawn from them and reported apart (:mod:`.estimates`), and the
+held-out error scores ``exec_s``. Memory (MB per task) is a setting where the profiles vary
+it: :data:`StageModel.memory_values` lists the profiled values (:mod:`.forms` says how it
+enters time and energy).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import forms
+from rayjoule.modelling.estimates import Estimate, Prediction
+from rayjoule.modelling.fit_data import HeldOut, StageData
 from rayjoule.modelling.profiles import ModelError, Profile
+
+_Data = StageData  # the name the form-choice test reads the held-out scores through
+__all__ = ["Estimate", "Prediction", "StageModel", "fit_stage", "read_settings", "read_size",
+           "read_memory"]
 
 #: distinct settings each model needs: one more than its parameters, for the noise (a stage
 #: that reads through a shuffle has one parameter more in each: :func:`forms.time_params`)
@@ -30,47 +42,6 @@ def min_settings(exchange: bool) -> tuple[int, int]:
     return len(forms.time_params(exchange)) + 1, len(forms.energy_params(exchange)) + 1
 N_SAMPLES = 2000
 HELD_OUT = "leave-one-setting-out"
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A median with its central 95% interval."""
-
-    median: float
-    low: float
-    high: float
-
-    @classmethod
-    def of(cls, samples: np.ndarray) -> Estimate:
-        lo, med, hi = np.quantile(samples, [0.025, 0.5, 0.975])
-        return cls(float(med), float(lo), float(hi))
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"median": self.median, "ci95": [self.low, self.high]}
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """One stage at one setting and size: wall time and energy (None when time-only)."""
-
-    stage: str
-    settings: dict[str, float]
-    size: float
-    wall_s: Estimate
-    total_j: Estimate | None
-    held_out_error: dict[str, Any]
-    warnings: list[str] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "settings": dict(self.settings),
-            "size": self.size,
-            "wall_s": self.wall_s.to_dict(),
-            "total_j": self.total_j.to_dict() if self.total_j else None,
-            "held_out_error": dict(self.held_out_error),
-            "warnings": list(self.warnings),
-        }
 
 
 @dataclass(frozen=True)
@@ -93,6 +64,11 @@ class StageModel:
     #: the stages this one reads through a shuffle (their summed task count is its fan-in
     #: ``u``, an input of the exchange term); () for a stage without one
     fan_in_stages: tuple[str, ...] = ()
+    #: the profiled memory values (MB per task) where the profiles vary memory — then
+    #: memory is a setting (``memory_mb``) of every prediction; () where they do not
+    memory_values: tuple[float, ...] = ()
+    #: whether the energy model carries the memory term (watts per GB held)
+    energy_memory: bool = False
 
     @property
     def time_only(self) -> bool:
@@ -102,6 +78,11 @@ class StageModel:
     def exchange(self) -> bool:
         """Whether the forms carry the shuffle's exchange term (and need a fan-in)."""
         return bool(self.fan_in_stages)
+
+    @property
+    def memory_setting(self) -> bool:
+        """Whether memory is a setting of this stage (its profiles vary it)."""
+        return bool(self.memory_values)
 
     def _fan_in(self, fan_in: Any, m: int) -> np.ndarray | None:
         if not self.exchange:
@@ -115,66 +96,117 @@ class StageModel:
             raise ConfigError(f"stage {self.stage!r}: fan_in must be >= 1, got {fan_in!r}")
         return u
 
-    def sample(self, tasks: Sequence[int], num_cpus: Sequence[float], size: float, n: int,
-               rng: np.random.Generator, fan_in: Sequence[int] | int | None = None
-               ) -> tuple[np.ndarray, np.ndarray | None]:
-        """(n, m) draws of wall time and energy at m settings, one parameter draw per row.
+    def _memory(self, memory: Any, m: int) -> np.ndarray | None:
+        """Memory per setting where it is a setting (ignored where it is not)."""
+        if not self.memory_setting:
+            return None
+        if memory is None or (not np.isscalar(memory) and any(v is None for v in memory)):
+            values = ", ".join(f"{v:g}" for v in self.memory_values)
+            raise ConfigError(f"stage {self.stage!r}: its profiles vary memory ({values} MB); "
+                              "give memory (--at …,memory=M)")
+        mem = np.broadcast_to(np.asarray(memory, float), (m,))
+        if not (mem > 0).all():
+            raise ConfigError(f"stage {self.stage!r}: memory must be > 0 MB, got {memory!r}")
+        return mem
+
+    def sample_parts(self, tasks: Sequence[int], num_cpus: Sequence[float], size: float, n: int,
+                     rng: np.random.Generator, fan_in: Any = None, memory: Any = None
+                     ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(n, m) draws of exec time, (n, 1) of cold start (None without cold starts) and
+        (n, m) of energy (None when time-only) at m settings, one parameter draw per row.
 
         A row shares its parameter draw across settings (common random numbers), so
         settings compare without extra noise. ``fan_in`` (one per setting, or one for all)
-        is the upstream task count of a stage that reads through a shuffle.
+        is the upstream task count of a stage that reads through a shuffle; ``memory`` (MB
+        per task, likewise) is needed where memory is a setting (:attr:`memory_setting`).
+        Energy is drawn at the run's whole time, exec + cold start.
         """
         tasks_a, cpus_a = np.asarray(tasks, float), np.asarray(num_cpus, float)
         u = self._fan_in(fan_in, tasks_a.size)
+        mem = self._memory(memory, tasks_a.size)
         theta, sigma = self.time_fit.sample(n, rng)
-        mean_t = theta @ forms.time_features(self.time_form, tasks_a, cpus_a, size, u).T
+        mean_t = theta @ forms.time_features(self.time_form, tasks_a, cpus_a, size, u, mem).T
         t = np.clip(mean_t * (1 + sigma[:, None] * rng.standard_normal((n, 1))), 0, None)
+        cold = None
         if self.cold_starts:
-            t = t + rng.choice(np.asarray(self.cold_starts), size=(n, 1))
+            cold = rng.choice(np.asarray(self.cold_starts), size=(n, 1))
         if self.energy_fit is None:
-            return t, None
+            return t, cold, None
+        run_t = t if cold is None else t + cold
         theta_e, sigma_e = self.energy_fit.sample(n, rng)
-        e = theta_e[:, :1] * t + theta_e[:, 1:2] * size + theta_e[:, 2:3] * tasks_a
+        e = theta_e[:, :1] * run_t + theta_e[:, 1:2] * size + theta_e[:, 2:3] * tasks_a
+        k = 3
         if u is not None:
-            e = e + theta_e[:, 3:4] * (u * tasks_a)
-        return t, np.clip(e * (1 + sigma_e[:, None] * rng.standard_normal((n, 1))), 0, None)
+            e = e + theta_e[:, k:k + 1] * (u * tasks_a)
+            k += 1
+        if self.energy_memory:
+            e = e + theta_e[:, k:k + 1] * (tasks_a * mem / forms.MB_PER_GB * run_t)
+        return t, cold, np.clip(e * (1 + sigma_e[:, None] * rng.standard_normal((n, 1))), 0,
+                                None)
+
+    def sample(self, tasks: Sequence[int], num_cpus: Sequence[float], size: float, n: int,
+               rng: np.random.Generator, fan_in: Any = None, memory: Any = None
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """(n, m) draws of wall time (exec + cold start) and energy: :meth:`sample_parts`
+        with the parts added."""
+        t, cold, e = self.sample_parts(tasks, num_cpus, size, n, rng, fan_in, memory)
+        return (t if cold is None else t + cold), e
 
     def predict(self, settings: Mapping[str, Any], size: float, n_samples: int = N_SAMPLES,
                 seed: int = 0) -> Prediction:
-        """Median and 95% interval of wall time and joules at ``settings`` and ``size``.
+        """Median and 95% interval of exec time, cold start, wall time and joules at
+        ``settings`` and ``size``.
 
         A stage that reads through a shuffle needs ``settings["fan_in"]``: the task count
-        of the stage(s) it reads (:attr:`fan_in_stages`)."""
+        of the stage(s) it reads (:attr:`fan_in_stages`); one whose profiles vary memory
+        needs ``settings["memory_mb"]``."""
         tasks, cpus = read_settings(settings)
         size = read_size(size)
         fan_in = settings.get("fan_in")
-        t, e = self.sample([tasks], [cpus], size, n_samples, np.random.default_rng(seed),
-                           fan_in=fan_in)
-        shown: dict[str, float] = {"tasks": tasks, "num_cpus": cpus}
-        if self.exchange:
-            shown["fan_in"] = int(fan_in)
-        return Prediction(self.stage, shown, size,
-                          Estimate.of(t[:, 0]), None if e is None else Estimate.of(e[:, 0]),
+        memory = read_memory(settings)
+        t, cold, e = self.sample_parts([tasks], [cpus], size, n_samples,
+                                       np.random.default_rng(seed), fan_in=fan_in,
+                                       memory=memory)
+        return Prediction(self.stage, self.shown(settings), size, Estimate.of(t[:, 0]),
+                          None if cold is None else Estimate.of(cold[:, 0]),
+                          None if e is None else Estimate.of(e[:, 0]),
                           dict(self.held_out_error), self.warnings_at(settings, size))
+
+    def shown(self, settings: Mapping[str, Any]) -> dict[str, float]:
+        """The settings a prediction reports: tasks, CPUs, memory (where it is a setting) and
+        fan-in (for a shuffle reader)."""
+        tasks, cpus = read_settings(settings)
+        out: dict[str, float] = {"tasks": tasks, "num_cpus": cpus}
+        if self.memory_setting:
+            out["memory_mb"] = float(settings["memory_mb"])
+        if self.exchange and settings.get("fan_in") is not None:
+            out["fan_in"] = int(settings["fan_in"])
+        return out
 
     def extrapolates(self, settings: Mapping[str, Any], size: float) -> list[str]:
         """One warning per setting outside the profiled range (empty when inside)."""
         tasks, cpus = read_settings(settings)
+        memory = read_memory(settings) if self.memory_setting else None
         out = []
         checks = [("tasks", tasks), ("num_cpus", cpus), ("size", float(size))]
         if self.exchange and settings.get("fan_in") is not None:
             checks.append(("fan_in", float(settings["fan_in"])))
+        if memory is not None:
+            checks.append(("memory_mb", memory))
         for name, value in checks:
             lo, hi = self.profiled_range[name]
             if not lo <= value <= hi:
                 out.append(f"stage {self.stage!r}: {name}={value:g} is outside the profiled "
                            f"range {lo:g}..{hi:g}; the prediction extrapolates")
-        in_box = not any(("tasks=" in w or "num_cpus=" in w) for w in out)
-        if self.parallelism_range is not None and in_box:
+        in_box = not any(w for w in out if "tasks=" in w or "num_cpus=" in w
+                         or "memory_mb=" in w)
+        needs_memory = self.time_form in forms.MEMORY_FORMS and memory is None
+        if self.parallelism_range is not None and in_box and not needs_memory:
             # inside the tasks and CPUs ranges, a combination never profiled can still put
             # the time law's input outside what was seen (8 tasks × 0.5 CPUs → x = 16)
-            x = float(forms.TIME_FORMS[self.time_form](np.array(tasks, float),
-                                                       np.array(cpus, float)))
+            x = float(forms.parallelism(self.time_form, np.array(tasks, float),
+                                        np.array(cpus, float),
+                                        None if memory is None else np.array(memory)))
             lo, hi = self.parallelism_range
             if not lo * (1 - 1e-9) <= x <= hi * (1 + 1e-9):
                 out.append(f"stage {self.stage!r}: tasks={tasks} num_cpus={cpus:g} give an "
@@ -188,8 +220,9 @@ class StageModel:
         out = list(self.notes) + self.extrapolates(settings, size)
         tasks, cpus = read_settings(settings)
         u = self._fan_in(settings.get("fan_in"), 1)
+        mem = self._memory(read_memory(settings), 1)
         if self.time_fit.predict(forms.time_features(self.time_form, np.array([tasks]),
-                                                     np.array([cpus]), size, u))[0] <= 0:
+                                                     np.array([cpus]), size, u, mem))[0] <= 0:
             out.append(f"stage {self.stage!r}: the fitted time law gives no positive time at "
                        f"tasks={tasks} num_cpus={cpus:g} size={size:g}; it does not hold there")
         return out
@@ -201,8 +234,11 @@ class StageModel:
                                "wall_s_noise_rel": float(np.sqrt(self.time_fit.s2))}
         if self.exchange:
             out["fan_in_stages"] = list(self.fan_in_stages)
+        if self.memory_setting:
+            out["memory_mb_values"] = list(self.memory_values)
         if self.energy_fit is not None:
-            out["energy"] = _named(forms.energy_params(self.exchange), self.energy_fit)
+            out["energy"] = _named(forms.energy_params(self.exchange, self.energy_memory),
+                                   self.energy_fit)
             out["total_j_noise_rel"] = float(np.sqrt(self.energy_fit.s2))
         return out
 
@@ -226,6 +262,16 @@ def read_settings(settings: Mapping[str, Any]) -> tuple[int, float]:
     return int(tasks), float(cpus)
 
 
+def read_memory(settings: Mapping[str, Any]) -> float | None:
+    """``memory_mb`` from a settings mapping (None when not given)."""
+    memory = settings.get("memory_mb")
+    if memory is None:
+        return None
+    if isinstance(memory, bool) or not isinstance(memory, int | float) or not memory > 0:
+        raise ConfigError(f"settings need memory_mb as a number > 0, got {memory!r}")
+    return float(memory)
+
+
 def read_size(size: Any) -> float:
     if isinstance(size, bool) or not isinstance(size, int | float) or not size > 0:
         raise ConfigError(f"size must be a number > 0, got {size!r}")
@@ -240,16 +286,16 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
     if len(stages) > 1:
         raise ModelError(f"fit_stage got profiles of several stages ({', '.join(stages)}); "
                          "fit each stage apart (fit_pipeline)")
-    data = _Data(profiles)
+    data = StageData(profiles)
     name = f"stage {data.stage!r}"
     need_t, need_e = min_settings(data.exchange)
     what = " (with the shuffle's exchange term)" if data.exchange else ""
     _need(name, "time model" + what, data.n_settings, need_t)
-    with_energy = data.has_energy.any()
+    with_energy = bool(data.has_energy.any())
     if with_energy:
         _need(name, "energy model" + what, len(set(data.group[data.has_energy])), need_e)
-    candidates = ["tasks"] if np.ptp(data.cpus) == 0 else list(forms.TIME_FORMS)
-    scores = {f: data.held_out(f, with_energy) for f in candidates if data.full_rank(f)}
+    scores = {f: data.held_out(f, with_energy) for f in data.candidate_forms()
+              if data.full_rank(f)}
     if not scores:
         raise ModelError(
             f"{name}: its {data.n_settings} settings vary tasks over only "
@@ -258,111 +304,62 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
             + (f" and vary the fan-in ({', '.join(data.fan_in_stages)}'s tasks) apart from "
                "them" if data.exchange else ""))
     form = _choose_form(scores)
+    score = scores[form]
+    energy_memory = False
+    if with_energy and data.energy_memory_varies:
+        with_mem = data.held_out(form, True, energy_memory=True)
+        full = data.fit_energy(data.has_energy, True).rank == len(data.energy_params(True))
+        # the memory term must beat the energy model without it by more than the noise
+        if full and score.energy_pct > with_mem.energy_pct + with_mem.energy_se:
+            energy_memory, score = True, HeldOut(score.exec_pct, with_mem.energy_pct,
+                                                 score.exec_se, with_mem.energy_se)
     time_fit = data.fit_time(form, np.ones(data.n, bool))
-    energy_fit = data.fit_energy(data.has_energy) if with_energy else None
-    if energy_fit is not None and energy_fit.rank < len(data.energy_params):
+    energy_fit = data.fit_energy(data.has_energy, energy_memory) if with_energy else None
+    if energy_fit is not None and energy_fit.rank < len(data.energy_params(energy_memory)):
         raise ModelError(f"{name}: the profiles with energy do not vary size and tasks "
                          "enough to separate work from per-task energy")
-    time_err, energy_err, _ = scores[form]
-    x = forms.TIME_FORMS[form](data.tasks, data.cpus)
+    x = data.parallelism(form)
+    ranges = [("tasks", data.tasks), ("num_cpus", data.cpus), ("size", data.size)]
+    if data.exchange:
+        ranges.append(("fan_in", data.fan_in))
+    if data.memory is not None:
+        ranges.append(("memory_mb", data.memory))
     return StageModel(
         stage=data.stage, workload=profiles[0].workload, time_form=form, time_fit=time_fit,
         energy_fit=energy_fit,
         cold_starts=tuple(p.cold_start_s for p in profiles if p.cold_start_s is not None),
-        profiled_range={k: [float(v.min()), float(v.max())]
-                        for k, v in (("tasks", data.tasks), ("num_cpus", data.cpus),
-                                     ("size", data.size))
-                        + ((("fan_in", data.fan_in),) if data.exchange else ())},
-        held_out_error={"method": HELD_OUT, "settings": data.n_settings,
-                        "wall_s_mape_pct": time_err, "total_j_mape_pct": energy_err},
-        n_profiles=data.n, n_settings=data.n_settings, notes=tuple(_notes(profiles)),
+        profiled_range={k: [float(v.min()), float(v.max())] for k, v in ranges},
+        held_out_error={"method": HELD_OUT, "settings": data.n_settings, "quantity": "exec_s",
+                        "exec_s_mape_pct": score.exec_pct, "wall_s_mape_pct": score.exec_pct,
+                        "total_j_mape_pct": score.energy_pct},
+        n_profiles=data.n, n_settings=data.n_settings,
+        notes=tuple(_notes(profiles, data, form, energy_memory)),
         parallelism_range=(float(x.min()), float(x.max())), fan_in_stages=data.fan_in_stages,
+        memory_values=() if data.memory is None else tuple(sorted(set(data.memory.tolist()))),
+        energy_memory=energy_memory,
     )
 
 
-class _Data:
-    """A stage's profiles as arrays, with the fits the held-out loop repeats."""
-
-    def __init__(self, profiles: Sequence[Profile]) -> None:
-        self.stage = profiles[0].stage
-        self.n = len(profiles)
-        self.tasks = np.array([p.tasks for p in profiles], float)
-        self.cpus = np.array([p.num_cpus for p in profiles], float)
-        self.size = np.array([p.size for p in profiles], float)
-        self.wall = np.array([p.wall_s for p in profiles], float)
-        self.cold = np.array([p.cold_start_s or 0.0 for p in profiles], float)
-        self.energy = np.array([np.nan if p.total_j is None else p.total_j for p in profiles])
-        self.has_energy = np.isfinite(self.energy)
-        ups = {p.fan_in_stages for p in profiles}
-        if len(ups) > 1:
-            raise ModelError(f"stage {self.stage!r}: its profiles disagree on the stages it "
-                             f"reads through a shuffle ({sorted(ups)}); fit one pipeline's "
-                             "profiles at a time")
-        self.fan_in_stages: tuple[str, ...] = ups.pop()
-        self.exchange = bool(self.fan_in_stages)
-        self.fan_in = np.array([p.fan_in or 0 for p in profiles], float)
-        self.time_params = forms.time_params(self.exchange)
-        self.energy_params = forms.energy_params(self.exchange)
-        settings = [p.setting for p in profiles]
-        index = {s: i for i, s in enumerate(dict.fromkeys(settings))}
-        self.group = np.array([index[s] for s in settings])
-        self.n_settings = len(index)
-
-    def u(self, rows: np.ndarray) -> np.ndarray | None:
-        return self.fan_in[rows] if self.exchange else None
-
-    def features(self, form: str, rows: np.ndarray) -> np.ndarray:
-        return forms.time_features(form, self.tasks[rows], self.cpus[rows], self.size[rows],
-                                   self.u(rows))
-
-    def full_rank(self, form: str) -> bool:
-        return self.fit_time(form, np.ones(self.n, bool)).rank == len(self.time_params)
-
-    def fit_time(self, form: str, rows: np.ndarray) -> forms.LinearFit:
-        return forms.fit_linear(self.features(form, rows), self.wall[rows],
-                                forms.time_lower(self.exchange))
-
-    def fit_energy(self, rows: np.ndarray) -> forms.LinearFit:
-        x = forms.energy_features(self.wall[rows] + self.cold[rows], self.size[rows],
-                                  self.tasks[rows], self.u(rows))
-        return forms.fit_linear(x, self.energy[rows], forms.energy_lower(self.exchange))
-
-    def held_out(self, form: str, with_energy: bool) -> tuple[float, float | None, float]:
-        """Mean absolute % error of each setting's mean, predicted without that setting (wall
-        time, joules), and the standard error of the wall-time figure."""
-        t_err, e_err = [], []
-        for g in range(self.n_settings):
-            out = self.group == g
-            train, first = ~out, np.argmax(out)
-            one = np.zeros(self.n, bool)
-            one[first] = True
-            t_hat = max(float(self.fit_time(form, train).predict(self.features(form, one))[0]),
-                        0.0)
-            t_err.append(abs(t_hat - self.wall[out].mean()) / self.wall[out].mean())
-            e_rows = out & self.has_energy
-            if with_energy and e_rows.any():
-                t_run = t_hat + self.cold[train].mean()
-                x = forms.energy_features(np.array([t_run]), self.size[first], self.tasks[first],
-                                          None if not self.exchange else self.fan_in[first])
-                e_hat = float(self.fit_energy(train & self.has_energy).predict(x)[0])
-                e_err.append(abs(e_hat - self.energy[e_rows].mean()) / self.energy[e_rows].mean())
-        se = float(np.std(t_err, ddof=1) / np.sqrt(len(t_err))) if len(t_err) > 1 else 0.0
-        return (100 * float(np.mean(t_err)), (100 * float(np.mean(e_err)) if e_err else None),
-                100 * se)
+#: form tiers, simplest first: CPUs per task do not matter; they do; memory does too
+_TIERS = (("tasks",), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FORMS))
 
 
-def _choose_form(scores: Mapping[str, tuple[float, float | None, float]]) -> str:
-    """The form with the least held-out wall-time error — unless ``tasks`` (CPUs per task do
-    not enter) is within one standard error of it: a form in which CPUs matter has to beat
-    the one in which they do not by more than the noise of the comparison (the
-    one-standard-error rule). A coin-flip win would let the optimiser pick CPUs per task on
-    noise: on the 18:40 live ``pi`` profiles, ``tasks·num_cpus`` won by 30.5 % against
-    30.8 % (standard error 5.9 %) and chose 4 tasks × 2 CPUs, 1.21 × the sweep's best;
-    ``tasks`` chooses 8 × 1 CPU, 1.02 ×.
+def _choose_form(scores: Mapping[str, Any]) -> str:
+    """The form with the least held-out exec-time error — unless a simpler form is within
+    one standard error of it (the one-standard-error rule), simpler meaning ``tasks`` (CPUs
+    per task do not enter) before the CPU forms before the memory forms: a form in which CPUs
+    or memory matter has to beat one in which they do not by more than the noise of the
+    comparison. A coin-flip win would let the optimiser pick CPUs per task on noise: on the
+    18:40 live ``pi`` profiles, ``tasks·num_cpus`` won by 30.5 % against 30.8 % (standard
+    error 5.9 %) and chose 4 tasks × 2 CPUs, 1.21 × the sweep's best; ``tasks`` chooses 8 × 1
+    CPU, 1.02 ×.
     """
     best = min(scores, key=lambda f: scores[f][0])
-    if "tasks" in scores and scores["tasks"][0] <= scores[best][0] + scores[best][2]:
-        return "tasks"
+    limit = scores[best][0] + scores[best][2]
+    for tier in _TIERS:
+        near = [f for f in tier if f in scores and scores[f][0] <= limit]
+        if near:
+            return min(near, key=lambda f: scores[f][0])
     return best
 
 
@@ -372,13 +369,19 @@ def _need(name: str, what: str, have: int, need: int) -> None:
                          f"{what} needs at least {need} ({need - have} more)")
 
 
-def _notes(profiles: Sequence[Profile]) -> list[str]:
+def _notes(profiles: Sequence[Profile], data: StageData, form: str,
+           energy_memory: bool) -> list[str]:
     notes = []
     memories = sorted({p.memory_mb for p in profiles if p.memory_mb is not None})
-    if len(memories) > 1:
-        notes.append(f"stage {profiles[0].stage!r}: memory_mb varies ({memories[0]:g}.."
-                     f"{memories[-1]:g}) but is not a model input; profiles differing only "
-                     "in memory were pooled")
+    stage = profiles[0].stage
+    if len(memories) > 1 and data.memory is None:
+        notes.append(f"stage {stage!r}: memory_mb varies ({memories[0]:g}..{memories[-1]:g}) "
+                     "but not every profile knows it, so it is not a setting; profiles "
+                     "differing only in memory were pooled")
+    elif data.memory is not None and form not in forms.MEMORY_FORMS and not energy_memory:
+        notes.append(f"stage {stage!r}: memory varies ({memories[0]:g}..{memories[-1]:g} MB) "
+                     "but enters neither time nor energy (the held-out error did not support "
+                     "it): it buys nothing, so plans take the least")
     modelled = sum(p.energy_kind == "modelled" for p in profiles)
     if modelled:
         notes.append(f"stage {profiles[0].stage!r}: {modelled} of {len(profiles)} profiles' "

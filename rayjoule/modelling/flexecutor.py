@@ -11,13 +11,17 @@ per worker::
 
 Older versions name the last step ``cold_start_time``; a record-per-worker layout
 (``[[{"read": .., "compute": .., "write": .., "cold_start_time": ..}, ...], ...]``) is
-read as well. Further keys (energy series, metadata) are ignored.
+read as well. Energy, where a file carries it, is one more step in the same shape,
+``energy_j`` (each worker's joules: what rayjoule's export writes, as the thesis's fork of
+flexecutor added its energy keys); other steps are ignored.
 
-Mapping: cpu → ``num_cpus``, memory → ``memory_mb`` (0: unknown), workers → ``tasks``. A
-repetition becomes one :class:`~.profiles.Profile` whose ``wall_s`` is the mean over
-its workers of read + compute + write and whose ``cold_start_s`` is their mean cold
-start, kept apart as Jolteon does. flexecutor measures no energy: the profiles are
-time-only. It profiles one input, so ``size`` is one number (1.0 unless given).
+Mapping: cpu → ``num_cpus``, memory → ``memory_mb`` (0: unknown; memory is a model setting
+where the file varies it), workers → ``tasks``. A repetition becomes one
+:class:`~.profiles.Profile` whose ``wall_s`` — the stage's ``exec_s`` — is the mean over its
+workers of read + compute + write, whose ``cold_start_s`` is their mean cold start, kept
+apart as Jolteon does, and whose ``total_j`` is the sum of its workers' ``energy_j`` (None
+without it: flexecutor itself measures no energy, so its own profiles are time-only). It
+profiles one input, so ``size`` is one number (1.0 unless given).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from rayjoule.modelling.profiles import Profile
 
 STEPS = ("read", "compute", "write")
 COLD_KEYS = ("cold_start", "cold_start_time")
+ENERGY_STEP = "energy_j"
 SOURCE = "flexecutor"
 
 
@@ -55,9 +60,12 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0) ->
         for rep, records in enumerate(_repetitions(key, entry, workers)):
             wall = math.fsum(sum(r[s] for s in STEPS) for r in records) / len(records)
             cold = math.fsum(r["cold"] for r in records) / len(records)
+            energy = None
+            if all("energy" in r for r in records):
+                energy = math.fsum(r["energy"] for r in records) or None
             profiles.append(Profile(
                 workload=workload, stage=stage, tasks=workers, num_cpus=cpu,
-                memory_mb=memory or None, size=size, wall_s=wall, total_j=None,
+                memory_mb=memory or None, size=size, wall_s=wall, total_j=energy,
                 cold_start_s=cold, source=SOURCE, run_id=f"{SOURCE}:{key}#{rep}",
             ))
     return profiles
@@ -120,6 +128,8 @@ def _from_columns(key: str, entry: Mapping[str, Any]) -> list[list[dict[str, flo
     if missing:
         raise ConfigError(f"flexecutor profile {key}: missing field(s) {', '.join(missing)}")
     columns = {s: entry[s] for s in STEPS} | {"cold": entry[cold_key]}
+    if ENERGY_STEP in entry:
+        columns["energy"] = entry[ENERGY_STEP]
     lengths = {name: len(col) if isinstance(col, list) else -1 for name, col in columns.items()}
     if len(set(lengths.values())) != 1 or -1 in lengths.values():
         raise ConfigError(f"flexecutor profile {key}: steps must be lists with as many "
@@ -152,7 +162,8 @@ def _from_records(key: str, i: int, rep: Any) -> list[dict[str, float]]:
 
 def _seconds(key: str, name: str, value: Any) -> float:
     if not _number(value) or value < 0:
-        raise ConfigError(f"flexecutor profile {key}: {name} must be seconds >= 0, got {value!r}")
+        what = f"{ENERGY_STEP} must be joules" if name == "energy" else f"{name} must be seconds"
+        raise ConfigError(f"flexecutor profile {key}: {what} >= 0, got {value!r}")
     return float(value)
 
 

@@ -21,16 +21,40 @@ and the one with the least held-out error is kept (Jolteon likewise tries ``d`` 
 
 Profiles that never vary ``num_cpus`` cannot tell these apart and use ``tasks``.
 
+**Memory** (MB per task, ``m``) is a setting only where the profiles vary it (serverless
+profiles do: flexecutor's settings are ``(cpu, memory, workers)``). In serverless runtimes
+memory buys CPU share — AWS Lambda gives one vCPU per 1769 MB, in proportion below and above
+— so two more forms let memory enter the time law as a CPU share:
+
+* ``tasks*memory``: ``x = tasks·m/1024`` — each task's speed is proportional to its memory
+  (the runtime's CPU share; the scale is absorbed by the parameters);
+* ``tasks*cpu_share``: ``x = tasks·min(k, m/1769)`` — the share memory buys, capped by the
+  CPUs asked for (``time ∝ 1/min(cpu, memory share)``).
+
+They compete with the CPU forms by held-out error; a form in which memory enters must beat
+the best form without it by more than one standard error (memory that buys nothing stays out
+of the law). Profiles that never vary memory do not try them.
+
 Energy of one stage::
 
     E = P_static·t + e_work·s + e_task·x_tasks                (all >= 0)
 
 static power × wall time (what the hosts burn while the stage runs, idle or not),
 dynamic energy per unit of work × size, and a per-task overhead (start-up,
-serialisation) × tasks. Reserved-but-idle CPUs cost nothing beyond the host's static
-power, which already prices every second; CPUs per task reach the energy through
-the time ``t`` they cause. The fit uses each profile's measured ``t``; a prediction
-uses the predicted ``t``, draw by draw, so time and energy uncertainty are linked.
+serialisation) × tasks. Where the profiles with energy vary memory, one more term prices
+memory held while it is held (DRAM draws power per GB, a serverless bill is per GB-second)::
+
+    E += p_memory·tasks·(m/1024)·t                    (p_memory_w_per_gb >= 0)
+
+so more memory costs joules unless it buys time; it is kept only where it beats the fit
+without it by more than one standard error of the held-out energy error (a meter that does
+not see DRAM, like the ``tdp`` model, leaves it out). Where memory changes neither time nor
+energy, the optimiser's ties go to the least memory.
+
+Reserved-but-idle CPUs cost nothing beyond the host's static power, which already prices
+every second; CPUs per task reach the energy through the time ``t`` they cause. The fit uses
+each profile's measured ``t`` (its exec time plus the cold start it kept apart, the whole run);
+a prediction uses the predicted ``t``, draw by draw, so time and energy uncertainty are linked.
 
 **Exchange through a shuffle.** A stage that reads an upstream stage through a bucket
 route (a shuffle: each of its tasks reads one bucket from every upstream task) depends on
@@ -70,6 +94,15 @@ TIME_FORMS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "tasks*num_cpus": lambda tasks, cpus: tasks * cpus,
     "tasks/num_cpus": lambda tasks, cpus: tasks / cpus,
 }
+MB_PER_GB = 1024.0
+#: memory that buys one vCPU on AWS Lambda ("at 1,769 MB, a function has the equivalent of
+#: one vCPU"); the knee of the ``tasks*cpu_share`` form
+MB_PER_VCPU = 1769.0
+#: forms in which memory (MB per task) enters x as a CPU share: (tasks, CPUs, memory) → x
+MEMORY_FORMS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray]] = {
+    "tasks*memory": lambda tasks, cpus, mem: tasks * mem / MB_PER_GB,
+    "tasks*cpu_share": lambda tasks, cpus, mem: tasks * np.minimum(cpus, mem / MB_PER_VCPU),
+}
 TIME_PARAMS = ("a", "b", "c", "d")
 TIME_LOWER = np.array([0.0, -np.inf, -np.inf, 0.0])
 ENERGY_PARAMS = ("p_static_w", "e_work_j", "e_task_j")
@@ -77,31 +110,50 @@ ENERGY_LOWER = np.zeros(3)
 #: the extra parameter of a stage that reads through a shuffle (bucket route)
 EXCHANGE_TIME_PARAM = "g"
 EXCHANGE_ENERGY_PARAM = "e_exchange_j"
+#: the extra energy parameter where the profiles vary memory: watts per GB held
+MEMORY_ENERGY_PARAM = "p_memory_w_per_gb"
 
 
 def time_params(exchange: bool) -> tuple[str, ...]:
     return TIME_PARAMS + ((EXCHANGE_TIME_PARAM,) if exchange else ())
 
 
-def energy_params(exchange: bool) -> tuple[str, ...]:
-    return ENERGY_PARAMS + ((EXCHANGE_ENERGY_PARAM,) if exchange else ())
+def energy_params(exchange: bool, memory: bool = False) -> tuple[str, ...]:
+    return (ENERGY_PARAMS + ((EXCHANGE_ENERGY_PARAM,) if exchange else ())
+            + ((MEMORY_ENERGY_PARAM,) if memory else ()))
 
 
 def time_lower(exchange: bool) -> np.ndarray:
     return np.append(TIME_LOWER, 0.0) if exchange else TIME_LOWER
 
 
-def energy_lower(exchange: bool) -> np.ndarray:
-    return np.append(ENERGY_LOWER, 0.0) if exchange else ENERGY_LOWER
+def energy_lower(exchange: bool, memory: bool = False) -> np.ndarray:
+    return np.zeros(len(energy_params(exchange, memory)))
+
+
+def parallelism(form: str, tasks: np.ndarray, cpus: np.ndarray,
+                memory: np.ndarray | None = None) -> np.ndarray:
+    """Effective parallelism ``x`` under ``form`` (memory, MB per task, for a memory form).
+
+    >>> float(parallelism("tasks*cpu_share", np.array(4.0), np.array(2.0), np.array(1769.0)))
+    4.0
+    """
+    if form in MEMORY_FORMS:
+        if memory is None:
+            raise ValueError(f"the time form {form} needs memory")
+        return np.asarray(MEMORY_FORMS[form](np.asarray(tasks, float), np.asarray(cpus, float),
+                                             np.asarray(memory, float)))
+    return np.asarray(TIME_FORMS[form](np.asarray(tasks, float), np.asarray(cpus, float)))
 #: Tikhonov weight on the unit-norm-scaled parameters (see :func:`fit_linear`)
 RIDGE = 1e-8
 
 
 def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarray,
-                  fan_in: np.ndarray | None = None) -> np.ndarray:
+                  fan_in: np.ndarray | None = None, memory: np.ndarray | None = None
+                  ) -> np.ndarray:
     """Rows ``[s/x, s·log(x)/x, s/x², 1]`` of the time model, ``+ [u·tasks/x]`` with a fan-in."""
     tasks_a = np.asarray(tasks, float)
-    x = np.asarray(TIME_FORMS[form](tasks_a, np.asarray(cpus, float)))
+    x = parallelism(form, tasks_a, np.asarray(cpus, float), memory)
     s = np.broadcast_to(np.asarray(size, float), x.shape)
     cols = [s / x, s * np.log(x) / x, s / x**2, np.ones_like(x)]
     if fan_in is not None:
@@ -110,13 +162,17 @@ def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarr
 
 
 def energy_features(wall_s: np.ndarray, size: np.ndarray, tasks: np.ndarray,
-                    fan_in: np.ndarray | None = None) -> np.ndarray:
-    """Rows ``[t, s, tasks]`` of the energy model, ``+ [u·tasks]`` with a fan-in."""
+                    fan_in: np.ndarray | None = None, memory: np.ndarray | None = None
+                    ) -> np.ndarray:
+    """Rows ``[t, s, tasks]`` of the energy model, ``+ [u·tasks]`` with a fan-in, ``+
+    [tasks·GB·t]`` with memory (GB-seconds held)."""
     t = np.asarray(wall_s, float)
     n = np.broadcast_to(np.asarray(tasks, float), t.shape)
     cols = [t, np.broadcast_to(np.asarray(size, float), t.shape), n]
     if fan_in is not None:
         cols.append(np.broadcast_to(np.asarray(fan_in, float), t.shape) * n)
+    if memory is not None:
+        cols.append(n * np.broadcast_to(np.asarray(memory, float), t.shape) / MB_PER_GB * t)
     return np.column_stack(cols)
 
 

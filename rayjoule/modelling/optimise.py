@@ -25,8 +25,19 @@ chosen task count, and the two stages are chosen jointly. Dominance pruning then
 a reader's candidates only at one fan-in, and never prunes an upstream stage's (a slower
 upstream setting may make its readers cheaper).
 
+Memory (MB per task) is a candidate setting of a stage whose profiles vary it: its
+candidates are the profiled memory values (:data:`~.fit.StageModel.memory_values`), least
+first, so where memory buys nothing the tie goes to the least (:mod:`.forms`: memory held
+costs joules through the energy model's memory term, where the profiles support one).
+
 Time-only models (e.g. from flexecutor timings) have no energy; with any of them the
 plan minimises median time instead, and says so.
+
+Times: the time bound and the search use each stage's wall time (exec + the cold start
+drawn from its profiles); the plan reports ``exec_s``, ``cold_start_s`` and ``wall_s`` (their
+sum) per stage and in total. **A flat landscape** is said so: :attr:`Plan.near_optimal`
+lists the feasible plans whose median objective is within :data:`~.plans.NEAR_PCT` % of the
+optimum's, since where several are, the data cannot pick one of them with confidence.
 """
 
 from __future__ import annotations
@@ -35,8 +46,6 @@ import itertools
 import math
 import zlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -50,53 +59,24 @@ from rayjoule.modelling.fit import (
     StageModel,
     read_size,
 )
+from rayjoule.modelling.plans import (
+    Plan,
+    candidate_settings,
+    near_optimal,
+)
 
-MAX_PER_STAGE = 256
+#: candidate settings per stage at most (tasks × CPUs × memory values)
+MAX_PER_STAGE = 1024
 MAX_PLANS = 200_000
 _CHUNK_VALUES = 4_000_000  # draws × plans evaluated at once
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The chosen settings per stage, the predicted pipeline totals and the evidence."""
-
-    objective: str  # "energy" or "time"
-    settings: dict[str, dict[str, float]]
-    size: float
-    wall_s: Estimate
-    total_j: Estimate | None
-    max_seconds: float | None
-    confidence: float
-    p_within_bound: float | None
-    stages: dict[str, Prediction]
-    warnings: list[str] = field(default_factory=list)
-    plans_considered: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return plan_fields(self)
-
-
-def plan_fields(plan: Any) -> dict[str, Any]:
-    """The JSON of a plan's settings, totals and evidence (a :class:`Plan`, or a pipeline plan
-    that adds its fixed stages to these fields)."""
-    return {
-        "objective": plan.objective,
-        "settings": {s: dict(v) for s, v in plan.settings.items()},
-        "size": plan.size,
-        "wall_s": plan.wall_s.to_dict(),
-        "total_j": plan.total_j.to_dict() if plan.total_j else None,
-        "max_seconds": plan.max_seconds,
-        "confidence": plan.confidence,
-        "p_within_bound": plan.p_within_bound,
-        "stages": {s: p.to_dict() for s, p in plan.stages.items()},
-        "held_out_error": {s: dict(p.held_out_error) for s, p in plan.stages.items()},
-        "warnings": list(plan.warnings),
-        "plans_considered": plan.plans_considered,
-    }
+#: up to this many plans every candidate is enumerated (dominated ones too, so that the
+#: near-optimal list is complete); beyond, dominated candidates are pruned first
+UNPRUNED_PLANS = 20_000
 
 
 def default_grid(model: StageModel) -> dict[str, list[float]]:
-    """Powers of two of tasks and of CPUs per task within the profiled ranges (and their ends).
+    """Powers of two of tasks and of CPUs per task within the profiled ranges (and their ends),
+    and the profiled memory values where memory is a setting.
 
     CPUs per task take the powers of two between the ends too: profiles at 0.5, 1 and 2
     CPUs must offer 1 as well, not only the extremes.
@@ -105,7 +85,10 @@ def default_grid(model: StageModel) -> dict[str, list[float]]:
     tasks = sorted({int(lo), int(hi)} | {2**i for i in range(32) if lo <= 2**i <= hi})
     c_lo, c_hi = model.profiled_range["num_cpus"]
     cpus = sorted({c_lo, c_hi} | {2.0**i for i in range(-8, 9) if c_lo <= 2.0**i <= c_hi})
-    return {"tasks": tasks, "num_cpus": cpus}
+    out: dict[str, list[float]] = {"tasks": tasks, "num_cpus": cpus}
+    if model.memory_setting:
+        out["memory_mb"] = list(model.memory_values)
+    return out
 
 
 def optimise(models: Mapping[str, StageModel], size: float,
@@ -116,7 +99,8 @@ def optimise(models: Mapping[str, StageModel], size: float,
     """The least-energy plan whose total time is within ``max_seconds`` with ``confidence``.
 
     ``models`` are the pipeline's stages in order; ``candidates`` maps each stage to a
-    grid ``{"tasks": [...], "num_cpus": [...]}`` (default: :func:`default_grid`).
+    grid ``{"tasks": [...], "num_cpus": [...], "memory_mb": [...]}`` (default:
+    :func:`default_grid`; memory only where it is a setting, default the profiled values).
     ``fixed_tasks`` gives the task count of stages that are not modelled (run at one
     setting), for readers that shuffle from them. Raises ModelError naming the best
     achievable time when no plan meets the bound.
@@ -135,10 +119,11 @@ def optimise(models: Mapping[str, StageModel], size: float,
     time_only = sorted(s for s, m in models.items() if m.time_only)
     objective = "time" if time_only else "energy"
     stages = list(models)
-    base = {s: _grid(s, (candidates or {}).get(s) or default_grid(models[s])) for s in stages}
+    base = {s: _grid(models[s], (candidates or {}).get(s) or default_grid(models[s]))
+            for s in stages}
     links = _links(models, stages, fixed_tasks or {})
     upstream = {stages[j] for ups, _ in links.values() for j in ups}
-    grids, t_draws, e_draws = [], [], []
+    drawn, keeps = [], []
     for k, stage in enumerate(stages):
         model = models[stage]
         grid: list[tuple] = list(base[stage])
@@ -146,29 +131,41 @@ def optimise(models: Mapping[str, StageModel], size: float,
             ups, fixed = links[k]
             fan_ins = sorted({fixed + sum(c) for c in itertools.product(
                 *[sorted({g[0] for g in base[stages[j]]}) for j in ups])})
-            grid = [(t, c, u) for u in fan_ins for t, c in grid]
+            grid = [(t, c, m, u) for u in fan_ins for t, c, m in grid]
         grid = _supported(model, grid, size)
         rng = np.random.default_rng([seed, zlib.crc32(stage.encode())])
-        t, e = model.sample([g[0] for g in grid], [g[1] for g in grid], size, n_samples, rng,
-                            fan_in=[g[2] for g in grid] if k in links else None)
+        x, cold, e = model.sample_parts(
+            [g[0] for g in grid], [g[1] for g in grid], size, n_samples, rng,
+            fan_in=[g[3] for g in grid] if k in links else None,
+            memory=[g[2] for g in grid] if model.memory_setting else None)
+        t = x if cold is None else x + cold
         o = t if e is None else e
         if stage in upstream:
             keep = list(range(len(grid)))
         else:  # dominance only among candidates at one fan-in
-            keep = sorted(i for u in {g[2:] for g in grid}
+            keep = sorted(i for u in {g[3:] for g in grid}
                           for i in _undominated_among(t, o, [j for j, g in enumerate(grid)
-                                                             if g[2:] == u]))
-        grids.append([grid[i] for i in keep])
-        t_draws.append(t[:, keep])
-        e_draws.append(None if e is None else e[:, keep])
+                                                             if g[3:] == u]))
+        drawn.append((grid, t, x, cold, e))
+        keeps.append(keep)
+    if np.prod([len(d[0]) for d in drawn]) <= UNPRUNED_PLANS:
+        # small enough to enumerate whole: pruning changes no choice (a dominated candidate
+        # never wins, ties go to the earlier), but the near-optimal list needs every plan
+        keeps = [list(range(len(d[0]))) for d in drawn]
+    grids = [[d[0][i] for i in keep] for d, keep in zip(drawn, keeps, strict=True)]
+    t_draws = [d[1][:, keep] for d, keep in zip(drawn, keeps, strict=True)]
+    x_draws = [d[2][:, keep] for d, keep in zip(drawn, keeps, strict=True)]
+    c_draws = [d[3] for d in drawn]
+    e_draws = [None if d[4] is None else d[4][:, keep] for d, keep in zip(drawn, keeps,
+                                                                          strict=True)]
     o_draws = t_draws if time_only else e_draws
     n_plans = int(np.prod([len(g) for g in grids]))
     if n_plans > MAX_PLANS:
         raise ConfigError(f"{n_plans} candidate plans remain after pruning; narrow the grids "
                           f"to at most {MAX_PLANS}")
     valid = _valid(grids, links)
-    best, fastest, n_plans = _search(t_draws, o_draws, max_seconds, confidence, n_samples,
-                                     valid)
+    best, fastest, n_plans, feasible = _search(t_draws, o_draws, max_seconds, confidence,
+                                               n_samples, valid)
     if best is None:
         plan_t, idx = fastest
         raise ModelError(
@@ -176,29 +173,34 @@ def optimise(models: Mapping[str, StageModel], size: float,
             f"confidence; the best achievable at that confidence is {plan_t:.3g} s "
             f"({_describe(stages, grids, idx)})")
     total_t = sum(t[:, i] for t, i in zip(t_draws, best, strict=True))
+    total_x = sum(x[:, i] for x, i in zip(x_draws, best, strict=True))
+    colds = [c[:, 0] for c in c_draws if c is not None]
     settings, predictions = {}, {}
     for k, (stage, i) in enumerate(zip(stages, best, strict=True)):
-        model, e = models[stage], e_draws[k]
-        settings[stage] = {"tasks": grids[k][i][0], "num_cpus": grids[k][i][1]}
+        model, e, cold = models[stage], e_draws[k], c_draws[k]
+        settings[stage] = candidate_settings(model, grids[k][i])
         shown = dict(settings[stage])
         if k in links:
-            shown["fan_in"] = grids[k][i][2]
+            shown["fan_in"] = grids[k][i][3]
         predictions[stage] = Prediction(
-            stage, shown, float(size), Estimate.of(t_draws[k][:, i]),
+            stage, shown, float(size), Estimate.of(x_draws[k][:, i]),
+            None if cold is None else Estimate.of(cold[:, 0]),
             None if e is None else Estimate.of(e[:, i]), dict(model.held_out_error),
             model.warnings_at(shown, size))
     warnings = [w for p in predictions.values() for w in p.warnings]
     if time_only:
         warnings.insert(0, f"stage(s) {', '.join(time_only)} have time-only models (no "
                            "energy profiled): the plan minimises time, not joules")
+    near = near_optimal(feasible, stages, models, grids, objective)
     return Plan(
         objective=objective, settings=settings, size=size,
-        wall_s=Estimate.of(total_t),
+        exec_s=Estimate.of(total_x),
+        cold_start_s=Estimate.of(sum(colds)) if colds else None,
         total_j=None if time_only else Estimate.of(
             sum(o[:, i] for o, i in zip(o_draws, best, strict=True))),
         max_seconds=max_seconds, confidence=confidence,
         p_within_bound=None if max_seconds is None else float(np.mean(total_t <= max_seconds)),
-        stages=predictions, warnings=warnings, plans_considered=n_plans,
+        stages=predictions, warnings=warnings, plans_considered=n_plans, near_optimal=near,
     )
 
 
@@ -227,25 +229,35 @@ def _valid(grids: list[list[tuple]], links: dict[int, tuple[list[int], int]]):
         return None
 
     def ok(plan: tuple[int, ...]) -> bool:
-        return all(grids[k][plan[k]][2] == fixed + sum(grids[j][plan[j]][0] for j in ups)
+        return all(grids[k][plan[k]][3] == fixed + sum(grids[j][plan[j]][0] for j in ups)
                    for k, (ups, fixed) in links.items())
     return ok
 
 
-def _grid(stage: str, spec: Mapping[str, Sequence[float]]) -> list[tuple[int, float]]:
+def _grid(model: StageModel, spec: Mapping[str, Sequence[float]]) -> list[tuple]:
+    """(tasks, CPUs, memory or None) candidates, in tie-breaking order."""
+    stage = model.stage
     tasks, cpus = spec.get("tasks"), spec.get("num_cpus", [1.0])
     if not tasks or not cpus:
         raise ConfigError(f"stage {stage!r}: candidates need non-empty 'tasks' and 'num_cpus'")
+    memory: Sequence[float | None] = [None]
+    if model.memory_setting:
+        memory = spec.get("memory_mb") or list(model.memory_values)
     bad = [t for t in tasks if isinstance(t, bool) or not isinstance(t, int) or t < 1]
     bad += [c for c in cpus if isinstance(c, bool) or not isinstance(c, int | float) or c <= 0]
+    bad += [m for m in memory if m is not None and (
+        isinstance(m, bool) or not isinstance(m, int | float) or m <= 0)]
     if bad:
         raise ConfigError(f"stage {stage!r}: bad candidate value(s) {bad}; tasks are integers "
-                          ">= 1, num_cpus numbers > 0")
+                          ">= 1, num_cpus and memory_mb numbers > 0")
     # CPUs nearest one per task first: where the model cannot tell CPU counts apart (the
     # ``tasks`` form), ties go to the earlier candidate, and one CPU per task is the neutral
-    # choice (fewer oversubscribe the cores, more leave them idle)
+    # choice (fewer oversubscribe the cores, more leave them idle); the least memory first,
+    # so memory that buys nothing is not held
     by_one = sorted(set(cpus), key=lambda c: (abs(math.log2(c)), c))
-    grid = [(int(t), float(c)) for t, c in itertools.product(sorted(set(tasks)), by_one)]
+    mems = [None] if memory == [None] else [float(m) for m in sorted(set(memory))]
+    grid = [(int(t), float(c), m)
+            for t, c, m in itertools.product(sorted(set(tasks)), by_one, mems)]
     if len(grid) > MAX_PER_STAGE:
         raise ConfigError(f"stage {stage!r}: {len(grid)} candidate settings; at most "
                           f"{MAX_PER_STAGE} per stage")
@@ -264,16 +276,17 @@ def _supported(model: StageModel, grid: list[tuple], size: float) -> list[tuple]
     """
     tasks = np.array([g[0] for g in grid], float)
     cpus = np.array([g[1] for g in grid], float)
-    fan_in = np.array([g[2] for g in grid], float) if model.exchange else None
+    fan_in = np.array([g[3] for g in grid], float) if model.exchange else None
+    memory = np.array([g[2] for g in grid], float) if model.memory_setting else None
     positive = model.time_fit.predict(forms.time_features(model.time_form, tasks, cpus,
-                                                          size, fan_in)) > 0
+                                                          size, fan_in, memory)) > 0
     if not positive.any():
         raise ModelError(f"stage {model.stage!r}: the fitted time law gives no positive time "
                          f"at any candidate setting at size {size:g}; profile nearer to it")
     keep = positive
     if model.parallelism_range is not None:
         lo, hi = model.parallelism_range
-        x = forms.TIME_FORMS[model.time_form](tasks, cpus)
+        x = forms.parallelism(model.time_form, tasks, cpus, memory)
         inside = positive & (x >= lo * (1 - 1e-9)) & (x <= hi * (1 + 1e-9))
         keep = inside if inside.any() else positive
     return [g for g, k in zip(grid, keep, strict=True) if k]
@@ -299,9 +312,10 @@ def _undominated(t: np.ndarray, o: np.ndarray) -> list[int]:
 
 def _search(t_draws: list[np.ndarray], o_draws: list[np.ndarray], bound: float | None,
             confidence: float, n: int, valid=None
-            ) -> tuple[tuple[int, ...] | None, tuple[float, tuple], int]:
+            ) -> tuple[tuple[int, ...] | None, tuple[float, tuple], int,
+                       tuple[np.ndarray, np.ndarray]]:
     """Enumerate every (valid) plan: the best feasible one, the fastest at ``confidence``,
-    and how many plans there were."""
+    how many plans there were, and the feasible plans (indices, median objective)."""
     sizes = [t.shape[1] for t in t_draws]
     chunk = max(1, _CHUNK_VALUES // n)
     best, best_key = None, (np.inf, np.inf)
@@ -310,6 +324,7 @@ def _search(t_draws: list[np.ndarray], o_draws: list[np.ndarray], bound: float |
     if valid is not None:
         plans = filter(valid, plans)
     count = 0
+    kept_plans, kept_medians = [], []
     while batch := list(itertools.islice(plans, chunk)):
         count += len(batch)
         idx = np.array(batch)
@@ -324,12 +339,17 @@ def _search(t_draws: list[np.ndarray], o_draws: list[np.ndarray], bound: float |
         if ok.any():
             med_t = np.median(total_t, axis=0)
             cand = np.flatnonzero(ok)
+            kept_plans.append(idx[cand])
+            kept_medians.append(med_o[cand])
             j = cand[np.lexsort((med_t[cand], med_o[cand]))[0]]
             if (med_o[j], med_t[j]) < best_key:
                 best, best_key = tuple(batch[j]), (med_o[j], med_t[j])
-    return best, fastest, count
+    width = len(sizes)
+    feasible = (np.concatenate(kept_plans) if kept_plans else np.zeros((0, width), int),
+                np.concatenate(kept_medians) if kept_medians else np.zeros(0))
+    return best, fastest, count, feasible
 
 
-def _describe(stages: list[str], grids: list[list[tuple[int, float]]], idx: tuple) -> str:
+def _describe(stages: list[str], grids: list[list[tuple]], idx: tuple) -> str:
     return ", ".join(f"{s}: tasks={grids[k][i][0]} num_cpus={grids[k][i][1]:g}"
                      for k, (s, i) in enumerate(zip(stages, idx, strict=True)))

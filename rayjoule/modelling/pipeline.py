@@ -15,8 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from rayjoule.core.errors import ConfigError
+from rayjoule.modelling.estimates import wall_of
 from rayjoule.modelling.fit import Estimate, Prediction, StageModel, fit_stage
-from rayjoule.modelling.optimise import optimise, plan_fields
+from rayjoule.modelling.optimise import optimise
+from rayjoule.modelling.plans import NearOptimal, plan_fields
 from rayjoule.modelling.profiles import ModelError, Profile
 
 #: (intercept, slope, residual sd) of a line in size
@@ -25,16 +28,25 @@ Line = tuple[float, float, float]
 
 @dataclass(frozen=True)
 class FixedEstimate:
-    """A fixed stage at one size: its one setting, wall time and joules (None: time only)."""
+    """A fixed stage at one size: its one setting, exec time, cold start (None where its
+    profiles kept none apart), wall time (their sum) and joules (None: time only)."""
 
     stage: str
     settings: dict[str, float]
-    wall_s: Estimate
+    exec_s: Estimate
+    cold_start_s: Estimate | None
     total_j: Estimate | None
     warnings: tuple[str, ...] = ()
 
+    @property
+    def wall_s(self) -> Estimate:
+        return wall_of(self.exec_s, self.cold_start_s)
+
     def to_dict(self) -> dict[str, Any]:
-        return {"settings": dict(self.settings), "wall_s": self.wall_s.to_dict(),
+        return {"settings": dict(self.settings), "exec_s": self.exec_s.to_dict(),
+                "cold_start_s": None if self.cold_start_s is None
+                else self.cold_start_s.to_dict(),
+                "wall_s": self.wall_s.to_dict(),
                 "total_j": None if self.total_j is None else self.total_j.to_dict(),
                 "warnings": list(self.warnings)}
 
@@ -53,6 +65,8 @@ class FixedStage:
     sizes: tuple[float, ...]
     wall: Line
     energy: Line | None
+    #: the cold starts its profiles kept apart (() where none did)
+    cold_starts: tuple[float, ...] = ()
 
     @classmethod
     def fit(cls, profiles: Sequence[Profile]) -> FixedStage:
@@ -69,7 +83,8 @@ class FixedStage:
         e = [p.total_j for p in profiles if p.total_j is not None]
         return cls(profiles[0].stage, profiles[0].tasks, profiles[0].num_cpus,
                    tuple(sorted(set(sizes.tolist()))), line(np.array([p.wall_s for p in profiles])),
-                   line(np.array(e)) if len(e) == len(profiles) else None)
+                   line(np.array(e)) if len(e) == len(profiles) else None,
+                   tuple(p.cold_start_s for p in profiles if p.cold_start_s is not None))
 
     def estimate(self, size: float) -> FixedEstimate:
         """Its time and joules at ``size``, with a warning when that is outside the profiles."""
@@ -80,8 +95,9 @@ class FixedStage:
                             "estimate extrapolates")
         wall = _at(self.wall, size)
         assert wall is not None
+        cold = Estimate.of(np.array(self.cold_starts)) if self.cold_starts else None
         return FixedEstimate(self.stage, {"tasks": self.tasks, "num_cpus": self.num_cpus},
-                             wall, _at(self.energy, size), tuple(warnings))
+                             wall, cold, _at(self.energy, size), tuple(warnings))
 
     def to_dict(self) -> dict[str, Any]:
         return {"stage": self.stage, "tasks": self.tasks, "num_cpus": self.num_cpus,
@@ -103,14 +119,16 @@ class PipelinePlan:
     """Settings for every stage (pipeline order), the pipeline's totals and the evidence.
 
     The optimiser's :class:`~.optimise.Plan` of the modelled stages with the fixed stages'
-    settings and estimates added: ``wall_s``/``total_j`` include them (their intervals
-    added, not sampled), ``fixed_stages`` lists them.
+    settings and estimates added: ``exec_s``/``cold_start_s``/``total_j`` include them
+    (their intervals added, not sampled), ``fixed_stages`` lists them; ``wall_s`` is
+    ``exec_s`` + ``cold_start_s``.
     """
 
     objective: str  # "energy" or "time"
     settings: dict[str, dict[str, float]]
     size: float
-    wall_s: Estimate
+    exec_s: Estimate
+    cold_start_s: Estimate | None
     total_j: Estimate | None
     max_seconds: float | None
     confidence: float
@@ -119,6 +137,11 @@ class PipelinePlan:
     fixed_stages: dict[str, FixedEstimate]
     warnings: tuple[str, ...] = ()
     plans_considered: int = 0
+    near_optimal: NearOptimal | None = None
+
+    @property
+    def wall_s(self) -> Estimate:
+        return wall_of(self.exec_s, self.cold_start_s)
 
     def to_dict(self) -> dict[str, Any]:
         return {**plan_fields(self),
@@ -152,8 +175,8 @@ class PipelineModel:
                                  f"{fixed_t:.3g} s, beyond --max-seconds {max_seconds:g}")
         ignored = []
         if settings is not None:
-            candidates = {s: {"tasks": [v["tasks"]], "num_cpus": [v.get("num_cpus", 1.0)]}
-                          for s, v in settings.items() if s in self.models}
+            candidates = {s: _asked(self.models[s], v) for s, v in settings.items()
+                          if s in self.models}
             ignored = [s for s, f in fixed.items() if s in settings
                        and (settings[s]["tasks"], settings[s]["num_cpus"])
                        != (f.settings["tasks"], f.settings["num_cpus"])]
@@ -162,12 +185,13 @@ class PipelineModel:
                         fixed_tasks={s: int(f.settings["tasks"]) for s, f in fixed.items()})
         chosen = {s: dict(v) for s, v in plan.settings.items()}
         warnings = list(plan.warnings)
-        wall, energy = plan.wall_s, plan.total_j
+        exec_s, cold, energy = plan.exec_s, plan.cold_start_s, plan.total_j
         for stage, f in fixed.items():
             chosen[stage] = dict(f.settings)
             warnings.extend(f.warnings)
-            wall = _plus(wall, f.wall_s)
-            energy = _plus(energy, f.total_j) if energy is not None else None
+            exec_s = exec_s.plus(f.exec_s)
+            cold = f.cold_start_s if cold is None else cold.plus(f.cold_start_s)
+            energy = energy.plus(f.total_j) if energy is not None else None
         for stage in ignored:
             warnings.append(f"stage {stage!r} is fixed (profiled at one setting only): its "
                             "profiled setting is predicted, not the one asked")
@@ -177,17 +201,23 @@ class PipelineModel:
         return PipelinePlan(
             objective=plan.objective,
             settings={s: chosen[s] for s in self.order if s in chosen},
-            size=plan.size, wall_s=wall, total_j=energy, max_seconds=max_seconds,
-            confidence=plan.confidence, p_within_bound=plan.p_within_bound,
-            stages=dict(plan.stages), fixed_stages=fixed, warnings=tuple(warnings),
-            plans_considered=plan.plans_considered)
+            size=plan.size, exec_s=exec_s, cold_start_s=cold, total_j=energy,
+            max_seconds=max_seconds, confidence=plan.confidence,
+            p_within_bound=plan.p_within_bound, stages=dict(plan.stages), fixed_stages=fixed,
+            warnings=tuple(warnings), plans_considered=plan.plans_considered,
+            near_optimal=plan.near_optimal)
 
 
-def _plus(total: Estimate, part: Estimate | None) -> Estimate:
-    """A total with a fixed stage's estimate added (median and interval ends alike)."""
-    if part is None:
-        return total
-    return Estimate(total.median + part.median, total.low + part.low, total.high + part.high)
+def _asked(model: StageModel, v: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """One stage's asked settings as a one-candidate grid; memory where it is a setting."""
+    grid: dict[str, list[Any]] = {"tasks": [v["tasks"]], "num_cpus": [v.get("num_cpus", 1.0)]}
+    if model.memory_setting:
+        if v.get("memory_mb") is None:
+            values = ", ".join(f"{m:g}" for m in model.memory_values)
+            raise ConfigError(f"stage {model.stage!r}: its profiles vary memory ({values} MB); "
+                              "give memory=M in --at")
+        grid["memory_mb"] = [v["memory_mb"]]
+    return grid
 
 
 def fit_pipeline(profiles: Sequence[Profile]) -> PipelineModel:

@@ -23,8 +23,8 @@ class StageSettings:
     """Settings asked for by the user (``--at``): for every stage, and per stage.
 
     ``common`` applies to every stage, ``by_stage`` overrides it for one; CPUs per task
-    default to 1. Which stages exist is known only once the profiles are fitted, so
-    :meth:`resolve` checks the names then.
+    default to 1; ``memory_mb`` (MB per task) is passed on where given. Which stages exist
+    is known only once the profiles are fitted, so :meth:`resolve` checks the names then.
 
     >>> StageSettings("tasks=2,b.tasks=8", {"tasks": 2}, {"b": {"tasks": 8}}).resolve(["a", "b"])
     {'a': {'tasks': 2, 'num_cpus': 1.0}, 'b': {'tasks': 8, 'num_cpus': 1.0}}
@@ -48,6 +48,10 @@ class StageSettings:
             if merged["tasks"] < 1 or not merged["num_cpus"] > 0:
                 raise ConfigError(f"--at {self.text!r}: tasks must be >= 1 and num_cpus > 0")
             out[stage] = {"tasks": merged["tasks"], "num_cpus": float(merged["num_cpus"])}
+            if merged.get("memory_mb") is not None:
+                if not merged["memory_mb"] > 0:
+                    raise ConfigError(f"--at {self.text!r}: memory must be > 0 MB")
+                out[stage]["memory_mb"] = float(merged["memory_mb"])
         return out
 
 
@@ -61,6 +65,9 @@ class PredictionReport:
     chosen: ChosenProfiles
     model: PipelineModel
     predictions: tuple[PipelinePlan, ...]
+    #: what the asked settings carry that the models do not take (memory where the
+    #: profiles never varied it): one line each, for stderr
+    input_warnings: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return {"workload": self.workload, "framework": self.chosen.framework,
@@ -88,14 +95,29 @@ def plan_from_store(store: Store, workload: str, *, framework: str | None = None
     chosen = choose_profiles(store, workload, framework, params)
     model = fit_pipeline(chosen.profiles)
     size = profiled_size(size, chosen.profiles)
+    warnings: list[str] = []
     if at:
-        predictions = tuple(model.plan(size, settings=s.resolve(model.order), samples=samples,
-                                       seed=seed) for s in at)
+        resolved = [s.resolve(model.order) for s in at]
+        warnings = memory_warnings(model, resolved)
+        predictions = tuple(model.plan(size, settings=r, samples=samples, seed=seed)
+                            for r in resolved)
     else:
         predictions = (model.plan(size, max_seconds=max_seconds, confidence=confidence,
                                   samples=samples, seed=seed),)
     return PredictionReport(workload, size, "at" if at else "optimise", chosen, model,
-                            predictions)
+                            predictions, tuple(warnings))
+
+
+def memory_warnings(model: PipelineModel, asked: Sequence[Mapping[str, Mapping[str, Any]]]
+                    ) -> list[str]:
+    """One line per stage given ``memory`` that its profiles never varied (so the models do
+    not take it: the prediction is the same at any memory)."""
+    stages = sorted({s for a in asked for s, v in a.items() if v.get("memory_mb") is not None
+                     and not (s in model.models and model.models[s].memory_setting)})
+    if not stages:
+        return []
+    return [f"warning: memory is not a model input for stage(s) {', '.join(stages)}: their "
+            "profiles never varied it, so it is ignored"]
 
 
 def profiled_size(size: float | None, profiles: Sequence[Profile]) -> float:

@@ -42,9 +42,10 @@ class ModelError(ConfigError):
 class Profile:
     """One stage observed once: its settings, input size, wall time and (maybe) energy.
 
-    ``wall_s`` is the stage's own time; ``cold_start_s`` is start-up time measured
-    apart from it (serverless platforms report it; ``None`` where it is part of
-    ``wall_s`` already). ``energy_kind`` is the meter's ``"measured"``/``"modelled"``.
+    ``wall_s`` is the stage's own time as measured — what a prediction calls ``exec_s``;
+    ``cold_start_s`` is start-up time measured apart from it (serverless platforms report
+    it; ``None`` where it is part of ``wall_s`` already). ``memory_mb`` is the memory per
+    task where known. ``energy_kind`` is the meter's ``"measured"``/``"modelled"``.
 
     >>> Profile("pi", "map", tasks=4, num_cpus=1.0, memory_mb=None, size=1e6,
     ...         wall_s=2.5, total_j=90.0).setting
@@ -92,20 +93,25 @@ class Profile:
             raise ConfigError(f"{where}: fan_in must be an integer >= 1 with the stages it "
                               f"counts, got {self.fan_in!r} from {self.fan_in_stages!r}")
         object.__setattr__(self, "fan_in_stages", tuple(self.fan_in_stages))
+        if self.memory_mb is not None and not _positive(self.memory_mb):
+            raise ConfigError(f"{where}: memory_mb must be a number > 0, got {self.memory_mb!r}")
         if self.cold_start_s is not None and not (_finite(self.cold_start_s)
                                                   and self.cold_start_s >= 0):
             raise ConfigError(f"{where}: cold_start_s must be >= 0, got {self.cold_start_s!r}")
 
     @property
-    def setting(self) -> tuple[int, float, float] | tuple[int, float, float, int]:
-        """(tasks, num_cpus, size[, fan_in]): what makes two profiles the same experiment.
+    def setting(self) -> tuple:
+        """(tasks, num_cpus, size[, fan_in][, memory_mb]): what makes two profiles the same
+        experiment.
 
-        Memory is not part of it: rayjoule's models do not take memory as an input, so
-        profiles differing only in memory count as repetitions of one setting. A shuffle
-        reader's fan-in is: the same tasks after a different upstream count is another run.
+        A shuffle reader's fan-in is part of it (the same tasks after a different upstream
+        count is another run), and so is memory where it is known: memory is a setting
+        wherever profiles vary it (where they do not, it is one value and groups nothing).
         """
-        base = (self.tasks, float(self.num_cpus), float(self.size))
-        return base if self.fan_in is None else (*base, self.fan_in)
+        base: tuple = (self.tasks, float(self.num_cpus), float(self.size))
+        if self.fan_in is not None:
+            base = (*base, self.fan_in)
+        return base if self.memory_mb is None else (*base, float(self.memory_mb))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -219,7 +225,10 @@ def choose_profiles(store: Store, workload: str, framework: str | None,
         raise ModelError(f"no profiling runs of {workload!r}{where} in {store.path}; run "
                          f"python -m rayjoule.profile --workload {workload} first (the models "
                          "need at least 5 settings over 4 task counts per stage)")
-    meters = sorted({(r.meter, r.kind) for r in records if r.meter})
+    # an imported run's meter (one that carried energy) lives in its result only
+    meters = sorted({(r.meter, r.kind) for r in records if r.meter}
+                    | {(m["name"], m["kind"]) for r in records if not r.meter
+                       for m in [(r.result or {}).get("meter") or {}] if m.get("name")})
     meter = None if not meters else {"name": "+".join(sorted({m for m, _ in meters})),
                                      "kind": "+".join(sorted({k for _, k in meters}))}
     return ChosenProfiles(framework, profiles, meter)

@@ -8,7 +8,7 @@ the model-seeded tuner both run designs while only reading designs elsewhere.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,25 +70,30 @@ def run_design(d: ProfileDesign, base: RunConfig, db: Store,
     return outcome
 
 
-def store_timings(store: Store, framework: str, profiles: Sequence[Profile]) -> list[str]:
-    """Store imported time-only profiles, one finished profiling run each; their run ids.
+def store_timings(store: Store, framework: str, profiles: Sequence[Profile],
+                  meter: Mapping[str, str] | None = None) -> list[str]:
+    """Store imported profiles, one finished profiling run each; their run ids.
 
     Each profile's ``run_id`` says where in the imported file it came from (stored as
-    ``source_id``). The run's energy is null — no meter saw it — which is what makes
-    :func:`rayjoule.modelling.profiles_from_store` read it back as a time-only profile.
-    All profiles go in one transaction: a failure stores none of them.
+    ``source_id``). A profile without energy is stored with null energy — no meter saw it —
+    which is what makes :func:`rayjoule.modelling.profiles_from_store` read it back as a
+    time-only profile; one with energy (an imported file that carries ``energy_j``) keeps
+    its ``total_j`` on its stage, under ``meter`` (``{"name", "kind"}``: who measured it,
+    measured or modelled). All profiles go in one transaction: a failure stores none.
     """
     runs = []
     for p in profiles:
+        energy = None if p.total_j is None else {"total_j": p.total_j}
         run_id = new_run_id()
         config = {"workload": p.workload, "framework": framework, "profile": True,
                   "tasks": p.tasks, "num_cpus": p.num_cpus, "size": p.size,
                   "memory_mb": p.memory_mb, "source": p.source}
         stage = {"name": p.stage, "tasks": p.tasks, "num_cpus": p.num_cpus,
-                 "wall_s": p.wall_s, "energy": None, "memory_mb": p.memory_mb,
+                 "wall_s": p.wall_s, "energy": energy, "memory_mb": p.memory_mb,
                  "cold_start_s": p.cold_start_s}
         result = {"run_id": run_id, "workload": p.workload, "framework": framework,
-                  "config": config, "wall_s": p.wall_s, "energy": None, "meter": None,
+                  "config": config, "wall_s": p.wall_s, "energy": energy,
+                  "meter": None if energy is None or meter is None else dict(meter),
                   "stages": [stage], "summary": {}, "status": "ok", "error": None,
                   "source": p.source, "source_id": p.run_id}
         runs.append(ImportedRun(run_id, p.workload, framework, p.wall_s, config, result))

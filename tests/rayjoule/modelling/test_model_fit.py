@@ -35,10 +35,13 @@ def test_predictions_cover_the_law_and_say_their_held_out_error(synth):
 
 def test_prediction_to_dict_has_stable_keys(synth):
     d = fit_stage(synth.make()).predict({"tasks": 4}, size=1.0).to_dict()
-    assert set(d) == {"stage", "settings", "size", "wall_s", "total_j", "held_out_error",
-                      "warnings"}
+    assert set(d) == {"stage", "settings", "size", "exec_s", "cold_start_s", "wall_s",
+                      "total_j", "held_out_error", "warnings"}
     assert d["settings"] == {"tasks": 4, "num_cpus": 1.0}
     assert set(d["wall_s"]) == {"median", "ci95"} and len(d["total_j"]["ci95"]) == 2
+    # rayjoule's own profiles keep no cold starts apart: wall time is the exec time
+    assert d["cold_start_s"] is None and d["wall_s"] == d["exec_s"]
+    assert d["held_out_error"]["quantity"] == "exec_s"
 
 
 def test_a_noisier_law_gives_wider_intervals(synth):

@@ -86,3 +86,25 @@ def test_flexecutor_timings_fit_a_time_only_model(synth):
     t = synth.time(4, 1.0, 1.0)
     pred = model.predict({"tasks": 4}, 1.0)
     assert pred.wall_s.low <= t <= pred.wall_s.high
+
+
+def test_an_energy_step_reads_as_the_workers_joules_summed(tmp_path):
+    """A file with ``energy_j`` (each worker's joules, in the steps' shape: rayjoule's
+    export) gives profiles with energy, stored and read back with the meter that saw it."""
+    from rayjoule.modelling import choose_profiles, store_timings
+    from rayjoule.runs.store import Store
+
+    data = {k: v | {"energy_j": [[10.0 + i] * len(rep) for i, rep in enumerate(v["read"])]}
+            for k, v in FLEX.items()}
+    profiles = parse_flexecutor(data, "wc", "count")
+    assert [p.total_j for p in profiles] == [20.0, 22.0, 40.0]
+    with Store(tmp_path / "r.sqlite") as store:
+        store_timings(store, "lithops", profiles, meter={"name": "rapl", "kind": "measured"})
+        chosen = choose_profiles(store, "wc", None)
+    assert sorted(p.total_j for p in chosen.profiles) == [20.0, 22.0, 40.0]
+    assert {p.energy_kind for p in chosen.profiles} == {"measured"}
+    assert chosen.meter == {"name": "rapl", "kind": "measured"}
+    bad = {"(1, 1024, 1)": {"read": [[1.0]], "compute": [[1.0]], "write": [[1.0]],
+                            "cold_start": [[0.1]], "energy_j": [[-1.0]]}}
+    with pytest.raises(ConfigError, match="energy_j must be joules >= 0"):
+        parse_flexecutor(bad, "w", "s")

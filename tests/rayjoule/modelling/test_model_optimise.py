@@ -29,9 +29,11 @@ def test_the_plan_finds_the_laws_least_energy_settings(synth):
 def test_plan_to_dict_has_stable_keys(synth):
     model = fit_stage(synth.make())
     d = optimise({"map": model}, 1.0, max_seconds=100).to_dict()
-    assert set(d) == {"objective", "settings", "size", "wall_s", "total_j", "max_seconds",
-                      "confidence", "p_within_bound", "stages", "held_out_error", "warnings",
-                      "plans_considered"}
+    assert set(d) == {"objective", "settings", "size", "exec_s", "cold_start_s", "wall_s",
+                      "total_j", "max_seconds", "confidence", "p_within_bound", "stages",
+                      "held_out_error", "warnings", "plans_considered", "near_optimal"}
+    assert d["cold_start_s"] is None and d["wall_s"] == d["exec_s"]
+    assert d["near_optimal"]["plans"][0]["settings"] == d["settings"]
     assert set(d["settings"]["map"]) == {"tasks", "num_cpus"}
     assert set(d["wall_s"]) == {"median", "ci95"} and set(d["total_j"]) == {"median", "ci95"}
     assert d["held_out_error"]["map"]["method"] == "leave-one-setting-out"
@@ -91,5 +93,5 @@ def test_bad_arguments_are_config_errors(synth):
         optimise(models, 1.0, candidates={"reduce": GRID})
     with pytest.raises(ConfigError, match="size must be a number > 0"):
         optimise(models, 0)
-    with pytest.raises(ConfigError, match="at most 256 per stage"):
-        optimise(models, 1.0, candidates={"map": {"tasks": list(range(1, 300))}})
+    with pytest.raises(ConfigError, match="at most 1024 per stage"):
+        optimise(models, 1.0, candidates={"map": {"tasks": list(range(1, 1100))}})
