@@ -78,6 +78,43 @@ def test_flexecutors_loader_accepts_the_export_with_energy_as_one_more_step(expo
     assert meta["energy_step"] == "energy_j" and "compute" in meta["split"]
 
 
+def test_every_worker_spans_the_stage_and_queued_tasks_wait_in_read(exported):
+    _, data, _, _ = exported
+    for key, entry in data.items():
+        workers = ast.literal_eval(key)[2]
+        for r in range(len(entry["compute"])):
+            spans = [sum(entry[s][r][w] for s in ("read", "compute", "write"))
+                     for w in range(workers)]
+            assert max(spans) - min(spans) < 1e-9  # each worker: the stage's window
+            assert all(v >= 0 for s in ("read", "compute", "write") for v in entry[s][r])
+            assert entry["cold_start"][r] == [0.0] * workers
+            assert all(j > 0 for j in entry["energy_j"][r])
+    # six tasks on two processes: the later ones wait for a slot, and that wait is read
+    assert all(max(rep) > 0 for rep in data["(1, 0, 6)"]["read"])
+    assert all(rep == [0.0] for rep in data["(1, 0, 1)"]["read"])
+
+
+def test_a_pipeline_stage_is_chosen_by_name(tmp_path, capsys):
+    db, out = tmp_path / "wc.sqlite", tmp_path / "reduce.json"
+    assert profile.main(["--workload", "wordcount", "--size", "20000", "--concurrency", "2",
+                         *METER, "--db", str(db)]) == 0
+    code = run_command(profile.main, ["--export-flexecutor", str(out), "--workload",
+                                      "wordcount", "--db", str(db)])
+    assert code == 2 and "has stages map, reduce, top; pick one with --stage" in \
+        capsys.readouterr().err
+    assert profile.main(["--export-flexecutor", str(out), "--workload", "wordcount",
+                         "--stage", "reduce", "--db", str(db)]) == 0
+    meta = json.loads((tmp_path / "reduce.json.meta.json").read_text())
+    assert meta["stage"] == "reduce" and meta["framework"] == "native"
+    with Store(db) as s:
+        reduces = [p for p in profiles_from_store(s, "wordcount")
+                   if p.stage == "reduce" and p.size == meta["size"]]
+    data = flexecutor_load(json.loads(out.read_text()))
+    assert sum(len(e["compute"]) for e in data.values()) == len(reduces)
+    assert sorted(k[2] for k, e in data.items() for _ in e["compute"]) == \
+        sorted(p.tasks for p in reduces)
+
+
 def test_export_then_import_gives_back_every_value(exported):
     db, data, meta, tmp = exported
     back = tmp / "back.sqlite"
