@@ -11,6 +11,7 @@ It prints what it will run before it starts and what energy it spent at the end:
     python -m rayjoule.profile --workload wordcount --size 4e6 --framework ray
     python -m rayjoule.profile --workload pi --sizes 1e7,4e7 --repeats 3
     python -m rayjoule.profile --import-flexecutor map.json --workload wc --stage map
+    python -m rayjoule.profile --export-flexecutor map.json --workload wordcount --stage map
 """
 
 from __future__ import annotations
@@ -69,7 +70,12 @@ def build_parser() -> Parser:
     p.add_argument("--import-flexecutor", metavar="FILE",
                    help="instead of running: store flexecutor's profiling JSON of one stage "
                         "(time only) under --workload/--stage")
-    p.add_argument("--stage", help="with --import-flexecutor: the stage the file profiles")
+    p.add_argument("--export-flexecutor", metavar="OUT.json",
+                   help="instead of running: write the store's profiles of one stage (at one "
+                        "size) in flexecutor's profiling layout, with each task's joules as "
+                        "the step energy_j; meter and meaning go to OUT.json.meta.json")
+    p.add_argument("--stage", help="with --import-flexecutor: the stage the file profiles; "
+                                   "with --export-flexecutor: the stage to write")
     add_store_args(p)
     return p
 
@@ -78,10 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.json:
         check_writable(args.json, "--json")
+    if args.import_flexecutor and args.export_flexecutor:
+        raise ConfigError("--import-flexecutor and --export-flexecutor go one at a time")
     if args.import_flexecutor:
         return import_flexecutor(args)
+    if args.export_flexecutor:
+        return export_flexecutor(args)
     if args.stage:
-        raise ConfigError("--stage only goes with --import-flexecutor")
+        raise ConfigError("--stage only goes with --import-flexecutor or --export-flexecutor")
     base = resolve_config({**metering_fields(args), "framework": args.framework,
                            "concurrency": args.concurrency}, args.config).validated()
     sizes = None if args.sizes is None else [s.strip() for s in args.sizes.split(",")]
@@ -207,6 +217,44 @@ def import_flexecutor(args: Any) -> int:
         write_json(args.json, {"workload": args.workload, "stage": args.stage,
                                "source": "flexecutor", "energy": None, "run_ids": run_ids,
                                "profiles": [p.to_dict() for p in profiles]})
+    return 0
+
+
+def export_flexecutor(args: Any) -> int:
+    """Write one stage's profiles as flexecutor's JSON plus the sidecar (nothing on error)."""
+    from rayjoule.cli.common import parse_params
+    from rayjoule.modelling.flexecutor_export import export_flexecutor as export
+    from rayjoule.runs.store import open_existing
+
+    for flag in ("sizes", "task_counts", "concurrency"):
+        if getattr(args, flag) is not None:
+            raise ConfigError(f"--{flag.replace('_', '-')} does not go with --export-flexecutor")
+    if not args.workload:
+        raise ConfigError("--export-flexecutor needs --workload NAME")
+    out = Path(args.export_flexecutor)
+    meta = out.with_name(out.name + ".meta.json")
+    check_writable(out, "--export-flexecutor")
+    check_writable(meta, "--export-flexecutor (its sidecar)")
+    size = None if args.size is None else _float("--size", args.size)
+    params = None
+    if args.param:  # typed as the workload types them, as they were stored
+        from rayjoule.core.config import RunConfig
+
+        params = RunConfig(workload=args.workload,
+                           params=parse_params(args.param)).validated().params
+    with open_existing(args.db) as store:
+        result = export(store, args.workload, args.stage, args.framework, params, size)
+    write_json(meta, result.meta())
+    out.write_text(json.dumps(result.data, indent=4) + "\n", encoding="utf-8")
+    console = results_console(args.json)
+    console.print(f"wrote {result.repetitions} repetitions of {args.workload} stage "
+                  f"{result.stage} at size {result.size:g} ({len(result.data)} settings) to "
+                  f"{out}; meter and meaning in {meta}", markup=False, highlight=False)
+    m = result.meter
+    console.print(f"energy_j per task [meter {m['name']}, {m['kind']}]", markup=False,
+                  highlight=False)
+    if args.json:
+        write_json(args.json, {"out": str(out), "meta": str(meta), **result.meta()})
     return 0
 
 

@@ -1,0 +1,188 @@
+"""``profile --export-flexecutor``: flexecutor's layout with energy, read back by both tools."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import math
+
+import pytest
+
+from rayjoule.cli import profile
+from rayjoule.cli.common import run_command
+from rayjoule.modelling import fit_stage, profiles_from_store
+from rayjoule.runs.store import Store
+
+METER = ["--meter", "tdp", "--idle-seconds", "0"]
+#: five task counts at the grid size (⅛ of 400000), twice each: enough for a time model
+PI = ["--workload", "pi", "--size", "400000", "--concurrency", "2", "--task-counts",
+      "1,2,3,4,6", *METER]
+GRID_SIZE = 50_000.0
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A profiled store of pi and its export: (db, data, meta, folder)."""
+    tmp = tmp_path_factory.mktemp("export")
+    db, out = tmp / "r.sqlite", tmp / "map.json"
+    assert profile.main([*PI, "--db", str(db)]) == 0
+    assert profile.main(["--export-flexecutor", str(out), "--workload", "pi", "--db",
+                         str(db)]) == 0
+    meta = json.loads((tmp / "map.json.meta.json").read_text())
+    return db, json.loads(out.read_text()), meta, tmp
+
+
+def flexecutor_load(data: dict) -> dict:
+    """flexecutor's own reading of a profiling file, as in its source:
+    ``flexecutor/utils/utils.py`` ``load_profiling_results`` turns every top-level key into
+    a tuple (``ast.literal_eval``), and ``flexecutor/modelling/anaperfmodel.py``
+    ``AnaPerfModel.train`` needs two configurations or more, unpacks each key as
+    ``num_vcpu, memory, num_func`` and each entry must hold ``FunctionTimes.profile_keys()``
+    (``flexecutor/utils/dataclass.py``), whose repetitions it extends per phase."""
+    loaded = {ast.literal_eval(k): v for k, v in data.items()}
+    if len(loaded) < 2:
+        raise ValueError("At least two profiled configurations for each stage are required")
+    for config_tuple, entry in loaded.items():
+        num_vcpu, memory, num_func = config_tuple
+        assert all(key in entry for key in ["read", "compute", "write", "cold_start"])
+        for phase in ["cold_start", "read", "compute", "write"]:
+            points: list = []
+            points.extend(entry[phase])
+            assert all(len(rep) == num_func for rep in points)
+            assert all(isinstance(v, float) for rep in points for v in rep)
+    return loaded
+
+
+def _same(rows: list[tuple], expected: list[tuple]) -> bool:
+    """Equal settings, equal seconds (to float rounding), row by row."""
+    return len(rows) == len(expected) and all(
+        a[:-1] == b[:-1] and a[-1] == pytest.approx(b[-1], rel=1e-9)
+        for a, b in zip(rows, expected, strict=True))
+
+
+def _originals(db, size=GRID_SIZE):
+    with Store(db) as s:
+        return [p for p in profiles_from_store(s, "pi") if p.size == size]
+
+
+def test_flexecutors_loader_accepts_the_export_with_energy_as_one_more_step(exported):
+    db, data, meta, _ = exported
+    loaded = flexecutor_load(data)
+    assert sorted(loaded) == [(1, 0, 1), (1, 0, 2), (1, 0, 3), (1, 0, 4), (1, 0, 6)]
+    for entry in data.values():
+        assert list(entry) == ["read", "compute", "write", "cold_start", "energy_j"]
+        assert len(entry["energy_j"]) == len(entry["compute"]) == 2  # two repeats each
+    assert meta["meter"] == {"name": "tdp", "kind": "modelled"}
+    assert (meta["workload"], meta["stage"], meta["size"]) == ("pi", "map", GRID_SIZE)
+    assert meta["energy_step"] == "energy_j" and "compute" in meta["split"]
+
+
+def test_every_worker_spans_the_stage_and_queued_tasks_wait_in_read(exported):
+    _, data, _, _ = exported
+    for key, entry in data.items():
+        workers = ast.literal_eval(key)[2]
+        for r in range(len(entry["compute"])):
+            spans = [sum(entry[s][r][w] for s in ("read", "compute", "write"))
+                     for w in range(workers)]
+            assert max(spans) - min(spans) < 1e-9  # each worker: the stage's window
+            assert all(v >= 0 for s in ("read", "compute", "write") for v in entry[s][r])
+            assert entry["cold_start"][r] == [0.0] * workers
+            assert all(j > 0 for j in entry["energy_j"][r])
+    # six tasks on two processes: the later ones wait for a slot, and that wait is read
+    assert all(max(rep) > 0 for rep in data["(1, 0, 6)"]["read"])
+    assert all(rep == [0.0] for rep in data["(1, 0, 1)"]["read"])
+
+
+def test_a_pipeline_stage_is_chosen_by_name(tmp_path, capsys):
+    db, out = tmp_path / "wc.sqlite", tmp_path / "reduce.json"
+    assert profile.main(["--workload", "wordcount", "--size", "20000", "--concurrency", "2",
+                         *METER, "--db", str(db)]) == 0
+    code = run_command(profile.main, ["--export-flexecutor", str(out), "--workload",
+                                      "wordcount", "--db", str(db)])
+    assert code == 2 and "has stages map, reduce, top; pick one with --stage" in \
+        capsys.readouterr().err
+    assert profile.main(["--export-flexecutor", str(out), "--workload", "wordcount",
+                         "--stage", "reduce", "--db", str(db)]) == 0
+    meta = json.loads((tmp_path / "reduce.json.meta.json").read_text())
+    assert meta["stage"] == "reduce" and meta["framework"] == "native"
+    with Store(db) as s:
+        reduces = [p for p in profiles_from_store(s, "wordcount")
+                   if p.stage == "reduce" and p.size == meta["size"]]
+    data = flexecutor_load(json.loads(out.read_text()))
+    assert sum(len(e["compute"]) for e in data.values()) == len(reduces)
+    assert sorted(k[2] for k, e in data.items() for _ in e["compute"]) == \
+        sorted(p.tasks for p in reduces)
+
+
+def test_export_then_import_gives_back_every_value(exported):
+    db, data, meta, tmp = exported
+    back = tmp / "back.sqlite"
+    assert profile.main(["--import-flexecutor", str(tmp / "map.json"), "--workload", "pi-flex",
+                         "--stage", "map", "--size", str(GRID_SIZE), "--db", str(back)]) == 0
+    with Store(back) as s:
+        imported = profiles_from_store(s, "pi-flex")
+    exported_walls = sorted(
+        (ast.literal_eval(k)[2], sum(sum(e[step][r]) for step in ("read", "compute", "write"))
+         / len(e["compute"][r]))
+        for k, e in data.items() for r in range(len(e["compute"])))
+    assert _same(sorted((p.tasks, p.wall_s) for p in imported), exported_walls)
+    assert {p.cold_start_s for p in imported} == {0.0}
+    # what rayjoule's own models were fitted on: every repetition's stage wall time ...
+    originals = _originals(db)
+    assert _same(sorted((p.tasks, p.num_cpus, p.wall_s) for p in imported),
+                 sorted((p.tasks, p.num_cpus, p.wall_s) for p in originals))
+    # ... and its joules: the tasks' energy_j plus the overhead share in the sidecar
+    exported_j = sorted(math.fsum(e["energy_j"][r]) + meta["overhead_j"][k][r]
+                        for k, e in data.items() for r in range(len(e["energy_j"])))
+    assert exported_j == pytest.approx(sorted(p.total_j for p in originals))
+
+
+def test_models_fitted_on_the_import_agree_with_the_originals(exported):
+    db, _, _, tmp = exported
+    back = tmp / "agree.sqlite"
+    assert profile.main(["--import-flexecutor", str(tmp / "map.json"), "--workload", "pi",
+                         "--stage", "map", "--size", str(GRID_SIZE), "--db", str(back)]) == 0
+    with Store(back) as s:
+        imported = fit_stage(profiles_from_store(s, "pi"))
+    # the import is time-only (flexecutor's reader keeps no energy): compare time models
+    original = fit_stage([dataclasses.replace(p, total_j=None, static_j=None, dynamic_j=None,
+                                              energy_kind=None) for p in _originals(db)])
+    assert imported.time_form == original.time_form
+    for tasks in (1, 2, 3, 4, 6):
+        a = original.predict({"tasks": tasks, "num_cpus": 1.0}, GRID_SIZE).wall_s
+        b = imported.predict({"tasks": tasks, "num_cpus": 1.0}, GRID_SIZE).wall_s
+        assert a.low <= b.median <= a.high and b.low <= a.median <= b.high
+
+
+def test_another_profiled_size_is_exported_on_request(exported):
+    db, _, _, tmp = exported
+    out = tmp / "anchors.json"
+    assert profile.main(["--export-flexecutor", str(out), "--workload", "pi", "--size",
+                         "200000", "--db", str(db)]) == 0
+    data = flexecutor_load(json.loads(out.read_text()))
+    assert sorted(data) == [(1, 0, 1), (1, 0, 6)]  # the anchors: ends of the task counts
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--workload", "nosuch"], "no profiling runs of 'nosuch'"),
+    (["--workload", "pi", "--stage", "reduce"], "no profiled stage 'reduce'"),
+    (["--workload", "pi", "--size", "7"], "not profiled at size 7"),
+    (["--workload", "pi", "--task-counts", "1,2"], "--task-counts does not go with"),
+    (["--stage", "map"], "needs --workload"),
+])
+def test_bad_input_is_one_line_and_writes_nothing(exported, tmp_path, capsys, extra, message):
+    db = exported[0]
+    out = tmp_path / "out.json"
+    code = run_command(profile.main, ["--export-flexecutor", str(out), "--db", str(db), *extra])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and message in err
+    assert not out.exists() and not (tmp_path / "out.json.meta.json").exists()
+
+
+def test_an_unwritable_path_is_refused_before_reading_the_store(exported, tmp_path, capsys):
+    db = exported[0]
+    code = run_command(profile.main, ["--export-flexecutor", str(tmp_path), "--workload", "pi",
+                                      "--db", str(db)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "is a folder" in err
