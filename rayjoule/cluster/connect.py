@@ -199,15 +199,25 @@ def remote_once(fn_or_class: Any) -> Any:
     return ray.remote(fn_or_class)
 
 
+#: how long :func:`hosts_of_cluster` waits for a node's answer by default: a node that is
+#: partitioned away (the GCS has not declared it dead yet) must not hold a run back
+PROBE_TIMEOUT_S = 10.0
+
+
 def hosts_of_cluster(node_ids: Iterable[str] | None = None,
-                     timeout_s: float | None = None) -> dict[str, list[str]]:
+                     timeout_s: float | None = PROBE_TIMEOUT_S) -> dict[str, list[str]]:
     """Physical host key → ids of the alive Ray nodes on it (or of ``node_ids`` only).
 
     Each node is asked for its host key by a zero-CPU task pinned to it, so
     several nodes on one machine map to one host. The head node comes first in
     its host's list, so callers that pin to ``[0]`` land on it when they can.
-    ``timeout_s`` bounds the wait (a node that has just joined may not run
-    tasks yet): GetTimeoutError is raised and the caller may retry later.
+
+    A node that cannot answer is left out with a warning, never raised: one that died or
+    was cut off after ``ray.nodes()`` listed it (its pinned probe is unschedulable), or one
+    that does not answer within ``timeout_s`` (partitioned but not yet declared dead, or
+    just joined and not running tasks yet). Callers that watch the cluster
+    (:class:`~rayjoule.metering.meter_actors.NodeWatcher`) ask again for the nodes left
+    out. ``timeout_s=None`` waits as long as the nodes take.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -218,17 +228,36 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
         nodes = [n for n in nodes if n["NodeID"] in wanted]
     nodes.sort(key=lambda n: (not is_head(n), n["NodeID"]))
     probe = remote_once(_node_host)
-    refs = [
+    refs = {
         probe.options(
             num_cpus=0,
             name="rayjoule.host_probe",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
-        ).remote(node["NodeID"])
+        ).remote(node["NodeID"]): node["NodeID"]
         for node in nodes
-    ]
+    }
+    if not refs:
+        return {}
+    ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
     hosts: dict[str, list[str]] = {}
-    for node_id, host in ray.get(refs, timeout=timeout_s):
+    lost: dict[str, str] = {refs[r]: f"no answer within {timeout_s:g} s" for r in pending}
+    for ref in refs:  # in the nodes' order: the head first
+        if ref not in ready:
+            continue
+        try:
+            node_id, host = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # e.g. TaskUnschedulableError: node gone
+            lost[refs[ref]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            continue
         hosts.setdefault(host, []).append(node_id)
+    for ref in pending:  # best effort: the probe must not linger in the scheduler
+        try:
+            ray.cancel(ref)
+        except Exception as exc:  # noqa: BLE001 - a lost node's task may be beyond reach
+            log.debug("cancelling the host probe of a silent node: %s", exc)
+    for node_id, why in sorted(lost.items()):
+        log.warning("Ray node %s did not say which host it is on (%s); leaving it out",
+                    node_id[:12], why)
     return hosts
 
 
