@@ -68,6 +68,7 @@ def connect(address: str | None = None, *, keep_alive: bool = False,
         return True
     if address and address not in ("auto", "local") and not address.startswith("ray://"):
         _check_reachable(address)
+        _check_token(address)
     if not address:
         # a head kept alive earlier is reused only if it answers; a stale address file (a
         # head that crashed) must never make ray.init wait minutes for it
@@ -143,8 +144,7 @@ def _connection_hint(exc: BaseException) -> str:
     """The useful part of Ray's connection error (the cause hides the real reason)."""
     cause = exc.__cause__
     if cause is not None and type(cause).__name__ == "AuthenticationError":
-        return ("the cluster uses token authentication; set RAY_AUTH_MODE=token and make its "
-                "token available (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        return TOKEN_HINT
     return str(exc) if cause is None else f"{exc} ({type(cause).__name__}: {cause})"
 
 
@@ -167,6 +167,39 @@ def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
             pass
     except OSError as exc:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+
+
+#: what a driver whose token the cluster refuses is told (Ray itself retries for a minute)
+TOKEN_HINT = ("the cluster uses token authentication; set RAY_AUTH_MODE=token and make its "
+              "token available (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+
+
+def _check_token(address: str, timeout_s: float = 3.0) -> None:
+    """Refuse, in one line and seconds, a cluster that refuses this driver's token.
+
+    ``ray.init`` would retry for ``RAY_gcs_rpc_server_reconnect_timeout_s`` (a minute by
+    default), logging a line a second. One GCS call through Ray's own channel factory
+    (TLS and token as ``ray.init`` would send them) tells at once; any other outcome is
+    left to ``ray.init``.
+    """
+    try:
+        import grpc
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError as exc:  # Ray moved its internals: ray.init reports it, slowly
+        log.debug("token pre-check unavailable: %s", exc)
+        return
+    channel = init_grpc_channel(address)
+    try:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise ConfigError(f"cannot connect to the Ray cluster at {address}: "
+                              f"{TOKEN_HINT}") from None
+        log.debug("token pre-check of %s: %s", address, exc.code())
+    finally:
+        channel.close()
 
 
 def _node_host(node_id: str) -> tuple[str, str]:
