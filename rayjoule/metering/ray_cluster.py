@@ -112,12 +112,15 @@ class RayMetering(Metering):
         actor = meter_actor(host, node_ids[0])
         with self._lock:
             in_window = bool(self._wids)
+        described = actor.describe.remote(self._spec)  # a run lists every host's info
         wid = None
         if in_window:
             wid = self._ray.get(actor.start_window.remote(self._spec, self._workload,
                                                           self._framework))
+        info = self._ray.get(described)
         with self._lock:
             self._actors[host] = actor
+            self.host_info[host] = info
             if wid is not None:
                 self._wids[host] = wid
         log.info("host %s joined the cluster; metering it from now on", host)

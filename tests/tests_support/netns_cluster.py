@@ -158,7 +158,7 @@ class NetnsCluster:
         ip = f"10.213.{self.subnet}.{index}"
         _ip("netns", "add", netns)
         node = Node(label=label, netns=netns, ip=ip, veth=veth,
-                    temp_dir=self.base / label, env={}, host_key=f"netns-{label}:{self.tag}")
+                    temp_dir=self.base / f"{label}{index}", env={}, host_key=f"netns-{label}:{self.tag}")
         self.nodes[label] = node
         self.made.append(node)  # from now on, teardown removes it
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
@@ -167,7 +167,7 @@ class NetnsCluster:
         _ip("-n", netns, "link", "set", "eth0", "up")
         _ip("-n", netns, "link", "set", "lo", "up")
         node.temp_dir.mkdir(parents=True, exist_ok=True)
-        node.powercap = make_powercap_tree(self.base / "powercap" / label, sockets=1,
+        node.powercap = make_powercap_tree(self.base / "powercap" / f"{label}{index}", sockets=1,
                                            with_core=False, with_dram=True)
         _register_tree(self.base, node.powercap)
         node.env = self.node_env(node)
@@ -247,13 +247,18 @@ class NetnsCluster:
 
     def stop_node(self, node: Node) -> None:
         """Kill every process of ``node`` (by PID) and remove its namespace."""
-        procs = []
-        for pid in self.pids(node):
-            try:
-                procs.append(psutil.Process(pid))
-            except psutil.Error:
-                continue
-        terminate_then_kill(procs, 5.0)
+        for _ in range(5):  # a dying raylet may still fork: look again until none is left
+            procs = []
+            for pid in self.pids(node):
+                try:
+                    procs.append(psutil.Process(pid))
+                except psutil.Error:
+                    continue
+            if not procs:
+                break
+            terminate_then_kill(procs, 5.0)
+        # the link first: the kernel frees a namespace's devices only when it is released
+        subprocess.run(["ip", "link", "del", node.veth], capture_output=True)
         subprocess.run(["ip", "netns", "del", node.netns], capture_output=True)
         node.started = False
 

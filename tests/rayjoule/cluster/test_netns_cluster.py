@@ -12,7 +12,7 @@ contract, docs/cluster.md):
   host keeps the energy metered until then, marked ``complete=false``;
 * a worker's link cut mid-run and restored: the same as a killed raylet once the GCS
   declares it dead (the restored raylet is refused and exits);
-* a node joining mid-run: metered from when it is seen, idle policy "joined late";
+* a node joining mid-run: metered from when it is seen, idle policy "joined mid-run";
 * the driver unable to reach the head: one stderr line, exit 2, nothing stored.
 """
 
@@ -170,7 +170,7 @@ def test_a_worker_raylet_killed_mid_run_keeps_the_run_ok(cluster, tmp_path):
     run = cluster.popen(cluster.driver, [PYTHON, "-m", "rayjoule.run", "--workload", "sleep",
                                          "--size", "36", "--tasks", "9",
                                          *run_args(db, cluster)])
-    _wait_for_window(cluster)
+    _wait_for_window(db, run)
     cluster.kill_raylet(cluster.nodes["w1"])
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err[-3000:]
@@ -189,7 +189,7 @@ def test_a_worker_link_cut_mid_run_and_restored(cluster, tmp_path):
     run = cluster.popen(cluster.driver, [PYTHON, "-m", "rayjoule.run", "--workload", "sleep",
                                          "--size", "36", "--tasks", "9",
                                          *run_args(db, cluster)])
-    _wait_for_window(cluster)
+    _wait_for_window(db, run)
     cluster.cut(w1)
     assert cluster.wait_alive(3, timeout_s=90) == 3  # the GCS declared w1 dead
     cluster.restore(w1)
@@ -207,7 +207,7 @@ def test_a_node_joining_mid_run_is_metered_from_then_on(cluster, tmp_path):
     run = cluster.popen(cluster.driver, [PYTHON, "-m", "rayjoule.run", "--workload", "sleep",
                                          "--size", "60", "--tasks", "15",
                                          *run_args(db, cluster)])
-    _wait_for_window(cluster)
+    _wait_for_window(db, run)
     w3 = cluster.start_node("w3", num_cpus=1)
     out, err = run.communicate(timeout=300)
     assert run.returncode == 0, err[-3000:]
@@ -215,7 +215,7 @@ def test_a_node_joining_mid_run_is_metered_from_then_on(cluster, tmp_path):
     assert result.status == "ok"
     joined = {h.host: h for h in result.hosts}.get(w3.host_key)
     assert joined is not None and joined.energy.total_j > 0
-    assert "joined late" in joined.idle_policy
+    assert "joined mid-run" in joined.idle_policy and joined.info.get("machine")
     assert_conserved(result)
     cluster.stop_node(w3)
 
@@ -242,7 +242,7 @@ def test_the_head_cut_off_while_a_tune_runs_fails_its_trial(cluster, tmp_path):
                                           "--size", "30", "--trials", "3", "--tasks", "6:6",
                                           "--num-cpus", "1:1", "--mode", "tasks",
                                           *run_args(db, cluster)[2:]])
-    _wait_for_window(cluster)
+    _wait_for_window(db, tune)
     cluster.cut(cluster.head)
     out, err = tune.communicate(timeout=300)
     assert tune.returncode in (1, 130), err[-3000:]
@@ -251,21 +251,20 @@ def test_the_head_cut_off_while_a_tune_runs_fails_its_trial(cluster, tmp_path):
 
 # -- helpers -------------------------------------------------------------------------------
 
-def _wait_for_window(cluster: NetnsCluster, timeout_s: float = 120.0) -> None:
-    """Until the meters of the run opened their window: its first task started."""
-    code = ("import ray, sys\n"
-            "ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR')\n"
-            "from ray.util.state import list_tasks\n"
-            "print(sum(t.state == 'RUNNING' and t.name.startswith('map') "
-            "for t in list_tasks(limit=1000)))\n")
+def _wait_for_window(db: Path, proc, timeout_s: float = 180.0) -> None:
+    """Until the run is stored ``running`` (its meters' windows open, its tasks submitted),
+    then a few seconds more, so its tasks run and the node watcher has looked at every meter."""
+    from rayjoule.runs.store import Store
+
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        proc = cluster.python(cluster.head, code, cluster.address, timeout=120)
-        lines = proc.stdout.strip().splitlines()
-        if proc.returncode == 0 and lines and int(lines[-1]) > 0:
-            return
-        time.sleep(1.0)
-    raise AssertionError("the run's tasks never started")
+    while time.monotonic() < deadline and proc.poll() is None:
+        if db.exists():
+            with Store.open_read_only(db) as store:
+                if any(r["status"] == "running" for r in store.runs()):
+                    time.sleep(5.0)
+                    return
+        time.sleep(0.5)
+    raise AssertionError(f"the run never started: {proc.poll()}")
 
 
 def _replace_worker(cluster: NetnsCluster, label: str) -> None:
