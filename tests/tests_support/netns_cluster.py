@@ -103,20 +103,27 @@ class NetnsCluster:
     #: every namespace ever made here (a replaced node keeps its old one's address unused)
     made: list[Node] = field(default_factory=list)
     driving: subprocess.Popen | None = None
+    one_host: str | None = None
+    with_powercap: bool = True
 
     # -- building ----------------------------------------------------------------------
 
     @classmethod
     @contextmanager
     def build(cls, base: Path | None = None, workers: int = 2, num_cpus: int = 1,
-              driver_node: bool = True, tag: str | None = None) -> Iterator[NetnsCluster]:
+              driver_node: bool = True, tag: str | None = None, subnet: int | None = None,
+              one_host: str | None = None, powercap: bool = True) -> Iterator[NetnsCluster]:
         """A head and ``workers`` worker nodes (and a namespace ``driver`` for drivers: a
-        zero-CPU node, as on a real cluster's login node), torn down on exit."""
+        zero-CPU node, as on a real cluster's login node), torn down on exit.
+
+        ``one_host`` gives every node that one host identity (a comparison with a one-node
+        instance on this machine); ``powercap=False`` gives the nodes no fake RAPL tree.
+        """
         tag = tag or str(os.getpid())
         own_base = base is None
         base = Path(tempfile.mkdtemp(prefix=f"rjn{tag}", dir="/tmp")) if base is None else base
-        cluster = cls(base=base, tag=tag, subnet=int(tag) % 250 + 1,
-                      token=secrets.token_hex(32))
+        cluster = cls(base=base, tag=tag, subnet=subnet or os.getpid() % 250 + 1,
+                      token=secrets.token_hex(32), one_host=one_host, with_powercap=powercap)
         try:
             cluster._bridge()
             cluster.start_node("head", num_cpus=num_cpus, head=True)
@@ -158,7 +165,8 @@ class NetnsCluster:
         ip = f"10.213.{self.subnet}.{index}"
         _ip("netns", "add", netns)
         node = Node(label=label, netns=netns, ip=ip, veth=veth,
-                    temp_dir=self.base / f"{label}{index}", env={}, host_key=f"netns-{label}:{self.tag}")
+                    temp_dir=self.base / f"{label}{index}", env={},
+                    host_key=self.one_host or f"netns-{label}:{self.tag}")
         self.nodes[label] = node
         self.made.append(node)  # from now on, teardown removes it
         _ip("link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns)
@@ -167,9 +175,10 @@ class NetnsCluster:
         _ip("-n", netns, "link", "set", "eth0", "up")
         _ip("-n", netns, "link", "set", "lo", "up")
         node.temp_dir.mkdir(parents=True, exist_ok=True)
-        node.powercap = make_powercap_tree(self.base / "powercap" / f"{label}{index}", sockets=1,
-                                           with_core=False, with_dram=True)
-        _register_tree(self.base, node.powercap)
+        if self.with_powercap:
+            node.powercap = make_powercap_tree(self.base / "powercap" / f"{label}{index}",
+                                               sockets=1, with_core=False, with_dram=True)
+            _register_tree(self.base, node.powercap)
         node.env = self.node_env(node)
         return node
 
