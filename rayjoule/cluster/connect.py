@@ -235,6 +235,8 @@ def remote_once(fn_or_class: Any) -> Any:
 #: how long :func:`hosts_of_cluster` waits for a node's answer by default: a node that is
 #: partitioned away (the GCS has not declared it dead yet) must not hold a run back
 PROBE_TIMEOUT_S = 10.0
+#: when no node at all answers within the timeout, wait this many times longer once more
+SLOW_CLUSTER_FACTOR = 6
 
 
 def hosts_of_cluster(node_ids: Iterable[str] | None = None,
@@ -248,7 +250,9 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
     A node that cannot answer is left out with a warning, never raised: one that died or
     was cut off after ``ray.nodes()`` listed it (its pinned probe is unschedulable), or one
     that does not answer within ``timeout_s`` (partitioned but not yet declared dead, or
-    just joined and not running tasks yet). Callers that watch the cluster
+    just joined and not running tasks yet). When no node of the whole cluster (no
+    ``node_ids``) has answered by then, the cluster is slow rather than cut off, and it gets
+    ``SLOW_CLUSTER_FACTOR`` times as long again. Callers that watch the cluster
     (:class:`~rayjoule.metering.meter_actors.NodeWatcher`) ask again for the nodes left
     out. ``timeout_s=None`` waits as long as the nodes take.
     """
@@ -272,6 +276,11 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
     if not refs:
         return {}
     ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    if pending and not ready and timeout_s is not None and node_ids is None:
+        # no node answered at all: a slow cluster (first workers starting on a busy
+        # machine), not a partition of every node; give it longer before leaving all out
+        ready, pending = ray.wait(pending, num_returns=len(pending),
+                                  timeout=SLOW_CLUSTER_FACTOR * timeout_s)
     hosts: dict[str, list[str]] = {}
     lost: dict[str, str] = {refs[r]: f"no answer within {timeout_s:g} s" for r in pending}
     for ref in refs:  # in the nodes' order: the head first
