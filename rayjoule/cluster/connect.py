@@ -68,6 +68,7 @@ def connect(address: str | None = None, *, keep_alive: bool = False,
         return True
     if address and address not in ("auto", "local") and not address.startswith("ray://"):
         _check_reachable(address)
+        _check_token(address)
     if not address:
         # a head kept alive earlier is reused only if it answers; a stale address file (a
         # head that crashed) must never make ray.init wait minutes for it
@@ -143,8 +144,7 @@ def _connection_hint(exc: BaseException) -> str:
     """The useful part of Ray's connection error (the cause hides the real reason)."""
     cause = exc.__cause__
     if cause is not None and type(cause).__name__ == "AuthenticationError":
-        return ("the cluster uses token authentication; set RAY_AUTH_MODE=token and make its "
-                "token available (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+        return TOKEN_HINT
     return str(exc) if cause is None else f"{exc} ({type(cause).__name__}: {cause})"
 
 
@@ -167,6 +167,39 @@ def _check_reachable(address: str, timeout_s: float = 3.0) -> None:
             pass
     except OSError as exc:
         raise ConfigError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+
+
+#: what a driver whose token the cluster refuses is told (Ray itself retries for a minute)
+TOKEN_HINT = ("the cluster uses token authentication; set RAY_AUTH_MODE=token and make its "
+              "token available (~/.ray/auth_token or RAY_AUTH_TOKEN)")
+
+
+def _check_token(address: str, timeout_s: float = 3.0) -> None:
+    """Refuse, in one line and seconds, a cluster that refuses this driver's token.
+
+    ``ray.init`` would retry for ``RAY_gcs_rpc_server_reconnect_timeout_s`` (a minute by
+    default), logging a line a second. One GCS call through Ray's own channel factory
+    (TLS and token as ``ray.init`` would send them) tells at once; any other outcome is
+    left to ``ray.init``.
+    """
+    try:
+        import grpc
+        from ray._private.grpc_utils import init_grpc_channel
+        from ray.core.generated import gcs_service_pb2, gcs_service_pb2_grpc
+    except ImportError as exc:  # Ray moved its internals: ray.init reports it, slowly
+        log.debug("token pre-check unavailable: %s", exc)
+        return
+    channel = init_grpc_channel(address)
+    try:
+        stub = gcs_service_pb2_grpc.NodeInfoGcsServiceStub(channel)
+        stub.GetClusterId(gcs_service_pb2.GetClusterIdRequest(), timeout=timeout_s)
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.UNAUTHENTICATED:
+            raise ConfigError(f"cannot connect to the Ray cluster at {address}: "
+                              f"{TOKEN_HINT}") from None
+        log.debug("token pre-check of %s: %s", address, exc.code())
+    finally:
+        channel.close()
 
 
 def _node_host(node_id: str) -> tuple[str, str]:
@@ -203,17 +236,29 @@ def remote_once(fn_or_class: Any) -> Any:
 #: never reused, so each node is probed once per process (a probe task waits for a worker
 #: lease, up to a second right after a program released its workers)
 _HOST_OF_NODE: dict[str, str] = {}
+#: how long :func:`hosts_of_cluster` waits for a node's answer by default: a node that is
+#: partitioned away (the GCS has not declared it dead yet) must not hold a run back
+PROBE_TIMEOUT_S = 10.0
+#: when no node at all answers within the timeout, wait this many times longer once more
+SLOW_CLUSTER_FACTOR = 6
 
 
 def hosts_of_cluster(node_ids: Iterable[str] | None = None,
-                     timeout_s: float | None = None) -> dict[str, list[str]]:
+                     timeout_s: float | None = PROBE_TIMEOUT_S) -> dict[str, list[str]]:
     """Physical host key → ids of the alive Ray nodes on it (or of ``node_ids`` only).
 
     Each node is asked for its host key by a zero-CPU task pinned to it (once per node
     and process), so several nodes on one machine map to one host. The head node comes
     first in its host's list, so callers that pin to ``[0]`` land on it when they can.
-    ``timeout_s`` bounds the wait (a node that has just joined may not run
-    tasks yet): GetTimeoutError is raised and the caller may retry later.
+
+    A node that cannot answer is left out with a warning, never raised: one that died or
+    was cut off after ``ray.nodes()`` listed it (its pinned probe is unschedulable), or one
+    that does not answer within ``timeout_s`` (partitioned but not yet declared dead, or
+    just joined and not running tasks yet). When no node of the whole cluster (no
+    ``node_ids``) has answered by then, the cluster is slow rather than cut off, and it gets
+    ``SLOW_CLUSTER_FACTOR`` times as long again. Callers that watch the cluster
+    (:class:`~rayjoule.metering.meter_actors.NodeWatcher`) ask again for the nodes left
+    out. ``timeout_s=None`` waits as long as the nodes take.
     """
     import ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
@@ -224,18 +269,44 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
         nodes = [n for n in nodes if n["NodeID"] in wanted]
     nodes.sort(key=lambda n: (not is_head(n), n["NodeID"]))
     probe = remote_once(_node_host)
-    refs = [
+    refs = {
         probe.options(
             num_cpus=0,
             name="rayjoule.host_probe",
             scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
-        ).remote(node["NodeID"])
+        ).remote(node["NodeID"]): node["NodeID"]
         for node in nodes if node["NodeID"] not in _HOST_OF_NODE
-    ]
-    _HOST_OF_NODE.update(ray.get(refs, timeout=timeout_s))
+    }
     hosts: dict[str, list[str]] = {}
-    for node in nodes:
-        hosts.setdefault(_HOST_OF_NODE[node["NodeID"]], []).append(node["NodeID"])
+    if not refs:
+        for node in nodes:
+            hosts.setdefault(_HOST_OF_NODE[node["NodeID"]], []).append(node["NodeID"])
+        return hosts
+    ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    if pending and not ready and timeout_s is not None and node_ids is None:
+        # no node answered at all: a slow cluster (first workers starting on a busy
+        # machine), not a partition of every node; give it longer before leaving all out
+        ready, pending = ray.wait(pending, num_returns=len(pending),
+                                  timeout=SLOW_CLUSTER_FACTOR * timeout_s)
+    lost: dict[str, str] = {refs[r]: f"no answer within {timeout_s:g} s" for r in pending}
+    for ref in ready:
+        try:
+            node_id, host = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # e.g. TaskUnschedulableError: node gone
+            lost[refs[ref]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            continue
+        _HOST_OF_NODE[node_id] = host
+    for node in nodes:  # in the nodes' order: the head first
+        if node["NodeID"] in _HOST_OF_NODE and node["NodeID"] not in lost:
+            hosts.setdefault(_HOST_OF_NODE[node["NodeID"]], []).append(node["NodeID"])
+    for ref in pending:  # best effort: the probe must not linger in the scheduler
+        try:
+            ray.cancel(ref)
+        except Exception as exc:  # noqa: BLE001 - a lost node's task may be beyond reach
+            log.debug("cancelling the host probe of a silent node: %s", exc)
+    for node_id, why in sorted(lost.items()):
+        log.warning("Ray node %s did not say which host it is on (%s); leaving it out",
+                    node_id[:12], why)
     return hosts
 
 

@@ -48,7 +48,6 @@ ACTOR_PREFIX = "rayjoule-meter:"
 #: rayjoule on a long-lived cluster is replaced instead of failing mid-run
 API_VERSION = 5
 WATCH_INTERVAL_S = 2.0
-PROBE_TIMEOUT_S = 10.0
 
 #: which meters a host meter runs: (meter name or "auto", tdp scope, tdp overrides)
 MeterSpec = tuple[str, str, tuple[tuple[str, Any], ...]]

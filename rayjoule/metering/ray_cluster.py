@@ -15,14 +15,13 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from rayjoule.cluster.connect import alive_nodes, hosts_of_cluster
+from rayjoule.cluster.connect import PROBE_TIMEOUT_S, alive_nodes, hosts_of_cluster
 from rayjoule.cluster.hosts import host_key
 from rayjoule.core.config import RunConfig
 from rayjoule.core.result import MeterLabel
 from rayjoule.metering.base import Metering
 from rayjoule.metering.host_meter import IdleBaseline, WindowEnergy
 from rayjoule.metering.meter_actors import (
-    PROBE_TIMEOUT_S,
     WATCH_INTERVAL_S,
     NodeWatcher,
     meter_actor,
@@ -113,12 +112,15 @@ class RayMetering(Metering):
         actor = meter_actor(host, node_ids[0])
         with self._lock:
             in_window = bool(self._wids)
+        described = actor.describe.remote(self._spec)  # a run lists every host's info
         wid = None
         if in_window:
             wid = self._ray.get(actor.start_window.remote(self._spec, self._workload,
                                                           self._framework))
+        info = self._ray.get(described)
         with self._lock:
             self._actors[host] = actor
+            self.host_info[host] = info
             if wid is not None:
                 self._wids[host] = wid
         log.info("host %s joined the cluster; metering it from now on", host)
@@ -165,7 +167,9 @@ class RayMetering(Metering):
         for h, r in refs.items():
             try:
                 out[h] = self._ray.get(r)
-            except self._ray.exceptions.ActorDiedError as exc:
+            except self._ray.exceptions.RayError as exc:
+                # the actor died with its node, or its node is cut off (a network partition:
+                # ActorUnavailableError until the GCS declares the node dead)
                 lost = self._last_seen.get(h)
                 log.warning("meter of host %s was lost mid-run (%s); keeping the %s", h, exc,
                             "energy measured until then" if lost else "no energy: none seen")
