@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sys
 from collections.abc import Mapping
 from typing import Any
 
+from rayjoule.cluster.head_watch import HeadWatch, ray_reconnect_timeout_s
 from rayjoule.core.errors import RayjouleError
 from rayjoule.core.result import RunResult
 from rayjoule.metering.host_meter import WindowEnergy
@@ -67,14 +69,43 @@ class RunRecorder:
 
     def __init__(self, store: Store | None, run_id: str) -> None:
         self.store, self.run_id = store, run_id
+        self._head_watch: HeadWatch | None = None
 
     def begin(self, *, workload: str, framework: str, config: dict[str, Any],
               parent_id: str | None = None, study: str | None = None,
               trial: int | None = None) -> None:
-        """Record that the run started, before any work, so a crash leaves a trace."""
+        """Record that the run started, before any work, so a crash leaves a trace.
+
+        A Ray run is watched for a lost head (:mod:`rayjoule.cluster.head_watch`): Ray
+        ends a driver cut off from its GCS without running any ``finally``, so the run is
+        stored failed before that happens; finishing it later rewrites the row.
+        """
         if self.store is not None:
             self.store.begin(self.run_id, workload=workload, framework=framework,
                              config=config, parent_id=parent_id, study=study, trial=trial)
+            if framework == "ray":
+                self._watch_head()
+
+    def _watch_head(self) -> None:
+        ray = sys.modules.get("ray")
+        if ray is None or not ray.is_initialized():
+            return
+        address = ray.get_runtime_context().gcs_address
+        if address:
+            self._head_watch = HeadWatch(address, self._head_lost).start()
+
+    def _head_lost(self, silent_s: float) -> None:
+        assert self._head_watch is not None
+        self._mark(f"lost the Ray head {self._head_watch.gcs_address}: no answer for "
+                   f"{silent_s:.0f} s; Ray ends a driver that cannot reach it for "
+                   f"{ray_reconnect_timeout_s():g} s (RAY_gcs_rpc_server_reconnect_timeout_s)"
+                   f", so the run is stored failed now (rewritten if it still finishes)",
+                   "failed")
+
+    def _unwatch_head(self) -> None:
+        if self._head_watch is not None:
+            self._head_watch.stop()
+            self._head_watch = None
 
     def finish(self, result: RunResult | None, error: BaseException | None,
                windows: Mapping[str, WindowEnergy] | None = None) -> RunResult | None:
@@ -84,6 +115,7 @@ class RunRecorder:
         samples of ``windows``. Without one: the run marked failed or interrupted with
         ``error``. Raises what the store raised when it could not write the result.
         """
+        self._unwatch_head()
         status = status_of(error)
         if result is not None:
             result = dataclasses.replace(
@@ -106,6 +138,7 @@ class RunRecorder:
 
     def fail(self, error: BaseException | None) -> None:
         """Mark the run failed (or interrupted) when no result could be assembled."""
+        self._unwatch_head()
         self._mark(describe_error(error) if error is not None else "no result",
                    "interrupted" if isinstance(error, KeyboardInterrupt) else "failed")
 

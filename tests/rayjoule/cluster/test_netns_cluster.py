@@ -15,7 +15,8 @@ contract, docs/cluster.md):
 * a node joining mid-run: metered from when it is seen, idle policy "joined mid-run";
 * the driver unable to reach the head: one stderr line, exit 2, nothing stored;
 * the head cut off while a tune runs: Ray ends the driver (exit 1) after its GCS reconnect
-  timeout; finished trials are kept, the one in flight stays ``running``.
+  timeout; finished trials are kept, the one in flight is stored ``failed`` (lost head)
+  before Ray ends the driver.
 """
 
 from __future__ import annotations
@@ -241,9 +242,9 @@ def test_a_driver_that_cannot_reach_the_head_gets_one_line(cluster, tmp_path):
 def test_the_head_cut_off_while_a_tune_runs_ends_the_tune_and_keeps_its_trials(cluster,
                                                                               tmp_path):
     """Ray ends a driver that cannot reach the GCS for RAY_gcs_rpc_server_reconnect_timeout_s
-    (exit 1, from inside Ray: rayjoule gets no chance to write): the trials finished before
-    are kept, the one in flight stays ``running`` (what a killed driver leaves), no driver
-    process is left."""
+    (exit 1, from inside Ray: no ``finally`` runs): the trials finished before are kept, the
+    one in flight was stored ``failed`` with the lost head by the run's head watch while the
+    driver still lived, no driver process is left."""
     db = tmp_path / "t.sqlite"
     tune = cluster.popen(cluster.driver, [PYTHON, "-m", "rayjoule.tune", "--workload", "sleep",
                                           "--size", "30", "--trials", "4", "--tasks", "6:6",
@@ -255,7 +256,12 @@ def test_the_head_cut_off_while_a_tune_runs_ends_the_tune_and_keeps_its_trials(c
     assert tune.returncode == 1, err[-3000:]
     assert "Failed to connect to GCS" in err
     done = statuses(db)
-    assert done[0] == "ok" and done[-1] == "running"
+    assert done[0] == "ok" and done[-1] == "failed"
+    from rayjoule.runs.store import Store
+
+    with Store(db) as store:
+        last = store.runs()[-1]
+    assert last["error"].startswith(f"lost the Ray head {cluster.address}")
     assert not [pid for pid in cluster.pids(cluster.driver)
                 if "rayjoule.tune" in " ".join(_cmdline(pid))]
 
