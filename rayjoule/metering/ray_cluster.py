@@ -105,6 +105,9 @@ class RayMetering(Metering):
         wids = {h: self._ray.get(r) for h, r in refs.items()}
         with self._lock:
             self._wids = wids
+        # seen once at the start: a host lost before the watcher's first look is still
+        # kept (complete = False) with what its meter had, not dropped from the run
+        self.peek()
         self._watcher.start()
 
     def _join(self, host: str, node_ids: list[str]) -> None:

@@ -287,6 +287,22 @@ class NetnsCluster:
             seen = self.alive_nodes()
         return seen
 
+    def wait_ready(self, node: Node, timeout_s: float = 120.0) -> None:
+        """Until ``node`` has run a task: alive in the GCS is not yet able to run one (its
+        first worker process still starting), and a run's host probe waits only 10 s."""
+        code = ("import ray, sys\n"
+                "from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy\n"
+                "ray.init(address=sys.argv[1], log_to_driver=False, logging_level='ERROR')\n"
+                "[nid] = [n['NodeID'] for n in ray.nodes()\n"
+                "         if n['Alive'] and n['NodeManagerAddress'] == sys.argv[2]]\n"
+                "f = ray.remote(num_cpus=0)(lambda: 1).options(\n"
+                "    scheduling_strategy=NodeAffinitySchedulingStrategy(nid, soft=False))\n"
+                "print(ray.get(f.remote(), timeout=float(sys.argv[3])))\n")
+        proc = self.python(self.head, code, self.address, node.ip, str(timeout_s),
+                           timeout=timeout_s + 60)
+        if proc.returncode != 0:
+            raise RuntimeError(f"node {node.label} never ran a task:\n{proc.stderr[-2000:]}")
+
     # -- teardown ------------------------------------------------------------------------
 
     def teardown(self) -> None:

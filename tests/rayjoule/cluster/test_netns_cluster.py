@@ -208,7 +208,7 @@ def test_a_worker_link_cut_mid_run_and_restored(cluster, tmp_path):
 def test_a_node_joining_mid_run_is_metered_from_then_on(cluster, tmp_path):
     db = tmp_path / "r.sqlite"
     run = cluster.popen(cluster.driver, [PYTHON, "-m", "rayjoule.run", "--workload", "sleep",
-                                         "--size", "60", "--tasks", "15",
+                                         "--size", "120", "--tasks", "30",
                                          *run_args(db, cluster)])
     _wait_for_window(db, run)
     w3 = cluster.start_node("w3", num_cpus=1)
@@ -294,6 +294,7 @@ def _replace_worker(cluster: NetnsCluster, label: str) -> None:
     cluster.stop_node(cluster.nodes.pop(label))
     cluster.start_node(label, num_cpus=1)
     assert cluster.wait_alive(4) == 4
+    cluster.wait_ready(cluster.nodes[label])
 
 
 def _cmdline(pid: int) -> list[str]:
