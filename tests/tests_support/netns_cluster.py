@@ -57,6 +57,7 @@ FAST_FAULTS = {
 }
 #: the watts each simulated host's fake RAPL package draws (synthetic energy, not this VM's)
 HOST_WATTS = {"package-0": 20.0, "dram-0": 4.0}
+DASHBOARD_PORT = 8265
 GCS_PORT = 6379
 #: the most a node may take to join (``ray start`` plus its registration)
 JOIN_TIMEOUT_S = 120.0
@@ -105,6 +106,7 @@ class NetnsCluster:
     driving: subprocess.Popen | None = None
     one_host: str | None = None
     with_powercap: bool = True
+    dashboard: bool = False
 
     # -- building ----------------------------------------------------------------------
 
@@ -112,18 +114,21 @@ class NetnsCluster:
     @contextmanager
     def build(cls, base: Path | None = None, workers: int = 2, num_cpus: int = 1,
               driver_node: bool = True, tag: str | None = None, subnet: int | None = None,
-              one_host: str | None = None, powercap: bool = True) -> Iterator[NetnsCluster]:
+              one_host: str | None = None, powercap: bool = True,
+              dashboard: bool = False) -> Iterator[NetnsCluster]:
         """A head and ``workers`` worker nodes (and a namespace ``driver`` for drivers: a
         zero-CPU node, as on a real cluster's login node), torn down on exit.
 
         ``one_host`` gives every node that one host identity (a comparison with a one-node
-        instance on this machine); ``powercap=False`` gives the nodes no fake RAPL tree.
+        instance on this machine); ``powercap=False`` gives the nodes no fake RAPL tree;
+        ``dashboard`` starts the head's dashboard (Ray's default host, 127.0.0.1, port 8265).
         """
         tag = tag or str(os.getpid())
         own_base = base is None
         base = Path(tempfile.mkdtemp(prefix=f"rjn{tag}", dir="/tmp")) if base is None else base
         cluster = cls(base=base, tag=tag, subnet=subnet or os.getpid() % 250 + 1,
-                      token=secrets.token_hex(32), one_host=one_host, with_powercap=powercap)
+                      token=secrets.token_hex(32), one_host=one_host, with_powercap=powercap,
+                      dashboard=dashboard)
         try:
             cluster._bridge()
             cluster.start_node("head", num_cpus=num_cpus, head=True)
@@ -198,7 +203,9 @@ class NetnsCluster:
         env = dict(node.env)
         if token is not None:
             env["RAY_AUTH_TOKEN"] = token
-        where = (["--head", "--port", str(GCS_PORT), "--include-dashboard=false"] if head
+        dash = (["--include-dashboard=true", "--dashboard-port", str(DASHBOARD_PORT)]
+                if self.dashboard else ["--include-dashboard=false"])
+        where = (["--head", "--port", str(GCS_PORT), *dash] if head
                  else ["--address", self.address])
         cmd = [RAY, "start", *where, "--node-ip-address", node.ip, "--num-cpus", str(num_cpus),
                "--temp-dir", str(node.temp_dir), "--object-store-memory", str(100 * 2**20),

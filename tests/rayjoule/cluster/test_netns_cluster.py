@@ -22,6 +22,7 @@ contract, docs/cluster.md):
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -148,6 +149,35 @@ def test_a_node_without_the_token_cannot_join(cluster):
         cluster.start_node("stranger", num_cpus=1, token="0" * 64)
     assert cluster.alive_nodes() == before
     cluster.stop_node(cluster.nodes["stranger"])
+
+
+DASH_PROBE = """
+import socket, sys, time
+host, port, wait = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+deadline = time.monotonic() + wait
+while True:
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+        print("open")
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            print("closed")
+            break
+        time.sleep(1)
+"""
+
+
+def test_the_dashboard_is_reachable_on_the_head_only(tmp_path):
+    """docs/cluster.md: Ray's dashboard binds 127.0.0.1 unless ``--dashboard-host`` says
+    otherwise, so on a cluster it is reachable on the head and from no other node."""
+    with NetnsCluster.build(workers=0, dashboard=True, tag=f"d{os.getpid() % 10000}",
+                            subnet=(os.getpid() + 97) % 250 + 1, powercap=False) as small:
+        on_head = small.python(small.head, DASH_PROBE, "127.0.0.1", "8265", "90")
+        from_driver = small.python(small.driver, DASH_PROBE, small.head.ip, "8265", "3")
+        assert on_head.stdout.split() == ["open"], on_head.stderr[-2000:]
+        assert from_driver.stdout.split() == ["closed"], from_driver.stderr[-2000:]
+    assert small.leftovers() == []
 
 
 def test_a_worker_cut_off_as_a_run_starts_is_left_out_and_the_run_goes_on(cluster, tmp_path):
