@@ -386,6 +386,11 @@ def _notes(profiles: Sequence[Profile], data: StageData, form: str,
     if modelled:
         notes.append(f"stage {profiles[0].stage!r}: {modelled} of {len(profiles)} profiles' "
                      "energy was modelled, not measured; so is this prediction's")
+    unknown = sum(p.energy_kind not in (None, "measured", "modelled") for p in profiles)
+    if unknown:
+        notes.append(f"stage {profiles[0].stage!r}: {unknown} of {len(profiles)} profiles' "
+                     "energy came from a meter of unknown kind (imported without its "
+                     "sidecar): this prediction's joules are not known to be measured")
     return notes
 
 
