@@ -352,15 +352,14 @@ _TIERS = (("tasks", forms.WAVES), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FO
 
 
 def _choose_form(scores: Mapping[str, Any]) -> str:
-    """The form with the least held-out exec-time error — unless a simpler form is within
-    one standard error of it (the one-standard-error rule), simpler meaning ``tasks`` or
+    """The form with the least held-out exec-time error — unless a simpler form is within one
+    standard error of it (the one-standard-error rule), simpler meaning ``tasks`` or
     ``waves`` (CPUs per task do not enter; the better of the two) before the CPU forms
-    before the memory forms: a form in which CPUs
-    or memory matter has to beat one in which they do not by more than the noise of the
-    comparison. A coin-flip win would let the optimiser pick CPUs per task on noise: on the
-    18:40 live ``pi`` profiles, ``tasks·num_cpus`` won by 30.5 % against 30.8 % (standard
-    error 5.9 %) and chose 4 tasks × 2 CPUs, 1.21 × the sweep's best; ``tasks`` chooses 8 × 1
-    CPU, 1.02 ×.
+    before the memory forms: a form in which CPUs or memory matter has to beat one in which
+    they do not by more than the noise of the comparison. A coin-flip win would let the
+    optimiser pick CPUs per task on noise: on the 18:40 live ``pi`` profiles,
+    ``tasks·num_cpus`` won by 30.5 % against 30.8 % (standard error 5.9 %) and chose 4 tasks
+    × 2 CPUs, 1.21 × the sweep's best; ``tasks`` chooses 8 × 1 CPU, 1.02 ×.
     """
     best = min(scores, key=lambda f: scores[f][0])
     limit = scores[best][0] + scores[best][2]
