@@ -100,3 +100,48 @@ def test_where_there_are_no_waves_the_tasks_form_stays():
 def test_profiles_without_a_known_concurrency_never_get_the_waves_form(concurrency):
     model = fit_stage(profiles(concurrency=concurrency))
     assert model.time_form == "tasks" and "slots" not in model.params()
+
+
+def test_a_shuffle_reader_in_waves_recovers_its_exchange_and_the_joint_optimum():
+    """map → bucket route → reduce on 2 slots, at the profiling design's runs: the reducer's
+    tasks queue in waves and each reads one object per map task (``g·u·w`` seconds). The fit
+    takes the waves form for both stages, the exchange term's interval covers the law's g,
+    and the plan at the never-profiled target size is the law's joint optimum."""
+    from rayjoule.core.config import RunConfig
+    from rayjoule.modelling import design, fit_pipeline
+
+    counts, target = (1, 2, 4, 8), 2_000_000.0
+    m_law = {"a": 6e-7, "h_task_s": 0.3, "c_serial": 0.0, "d": 0.1}
+    r_law = {"a": 1e-6, "h_task_s": 0.2, "c_serial": 0.0, "d": 0.05, "g": 0.08}
+
+    def stage(law: dict, n: int, s: float, u: int = 0) -> tuple[float, float]:
+        t = law_time(n, s, law) + law.get("g", 0.0) * u * math.ceil(n / SLOTS)
+        return t, law_energy(n, t, s)
+
+    def total(m: int, r: int) -> float:
+        return stage(m_law, m, target)[1] + stage(r_law, r, target, u=m)[1]
+
+    d = design(RunConfig(workload="wordcount", size=target, framework="native",
+                         concurrency=SLOTS, meter="tdp"))
+    rng = np.random.default_rng(7)
+    out = []
+    for i, p in enumerate(d.points):
+        for k in range(d.repeats_of(p)):
+            m, n = p.tasks["map"], p.tasks["reduce"]
+            for name, law, tasks, u in (("map", m_law, m, 0), ("reduce", r_law, n, m)):
+                t, e = stage(law, tasks, p.size, u)
+                out.append(Profile(
+                    "synthetic", name, tasks, 1.0, None, float(p.size),
+                    t * (1 + 0.02 * rng.standard_normal()),
+                    e * (1 + 0.02 * rng.standard_normal()), run_id=f"{i}-{k}",
+                    concurrency=SLOTS, fan_in=m if name == "reduce" else None,
+                    fan_in_stages=("map",) if name == "reduce" else ()))
+    models = fit_pipeline(out).models
+    assert models["reduce"].time_form == "waves" and models["map"].time_form == "waves"
+    lo, hi = models["reduce"].params()["time"]["g"]["ci95"]
+    assert lo <= r_law["g"] <= hi and lo > 0
+    ranked = sorted(((m, r) for m in counts for r in counts), key=lambda mr: total(*mr))
+    best = ranked[0]
+    assert total(*ranked[1]) > 1.02 * total(*best)  # one clear optimum
+    plan = optimise(models, target, candidates={s: {"tasks": list(counts)} for s in models})
+    assert (plan.settings["map"]["tasks"], plan.settings["reduce"]["tasks"]) == best
