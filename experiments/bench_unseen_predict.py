@@ -14,12 +14,26 @@ concurrency 2 with the tdp model in process scope (modelled joules):
    size; the chosen settings are read from ``predictions[0].settings``. A pick outside the
    sweep is measured like a sweep point.
 3. Scored: in how many of the five the pick's measured joules are within 10 % of the
-   sweep's best (target ≥ 4/5), and what one profiling costs against a 20-trial tune
-   (target ≤ 20 %). The tune's cost is bounded from the sweep, without running one:
-   20 × the best setting's joules is the least any 20 trials can cost (the headline ratio,
-   conservative), 20 × the sweep's mean what 20 random trials cost on average.
+   sweep's best (target ≥ 4/5: the headline, strict), and what one profiling costs against
+   a 20-trial tune (target ≤ 20 %).
 
-    python experiments/bench_unseen_predict.py                  # ~10-15 min on 2 vCPUs
+   **Within the noise** (a second count, reported beside the headline, never instead of
+   it; rule fixed before the 2026-12-07 second run). The sweep's round-to-round noise is
+   ``σ`` = the median over its settings of each setting's relative spread of rounds
+   (1.4826 × MAD / median, a robust standard deviation). A setting's joules are the median
+   of ``r`` rounds, whose standard deviation is ≈ 1.2533·σ/√r (the median's efficiency);
+   the difference of two such medians has ≈ 1.2533·σ·√(2/r), and two of those bound 95 %
+   of the differences that noise alone makes. So a pick counts as *within the noise* when
+   its measured joules ≤ best × (1 + max(10 %, 2 × 1.2533·σ·√(2/r))): the sweep cannot
+   tell it from the best. (The best is also the least of several noisy medians, so it sits
+   below its own mean: the band is if anything narrow.) Where the band is wider than 10 %
+   the results say so: the 10 % target is then below what the sweep can resolve.
+
+   The tune's cost is bounded from the sweep, without running one: 20 × the best setting's
+   joules is the least any 20 trials can cost (the headline ratio, conservative), 20 × the
+   sweep's mean what 20 random trials cost on average.
+
+    python experiments/bench_unseen_predict.py --repeats 3      # both sets, ~20 min on 2 vCPUs
     python experiments/bench_unseen_predict.py --only collatz --scale 0.1 --repeats 1 \
         --profilings 1                                          # a quick try
 
@@ -49,6 +63,8 @@ sys.path.insert(0, str(ROOT))
 from experiments._results import RESULTS, write_rows  # noqa: E402
 
 MODULE = "experiments.unseen_workloads"
+#: the second set, written and committed before anything ran on it (after the first was seen)
+MODULE2 = "experiments.unseen_workloads2"
 SINGLE = (1, 2, 3, 4, 6, 8, 16)
 PIPE = (1, 2, 4, 8)
 #: name → (import path, target size, sweep: list of per-stage task counts)
@@ -57,9 +73,29 @@ CASES: dict[str, tuple[str, int, list[dict[str, int]]]] = {
     "kmeans": (f"{MODULE}:KMEANS", 150_000, [{"map": t} for t in SINGLE]),
     "sessions": (f"{MODULE}:SESSIONS", 1_500_000,
                  [{"events": e, "sessionize": s} for e in PIPE for s in PIPE]),
+    "fetch": (f"{MODULE2}:FETCH", 40_000, [{"map": t} for t in SINGLE]),
+    "stencil": (f"{MODULE2}:STENCIL", 12 * 1024 * 1024, [{"map": t} for t in SINGLE]),
+    "index": (f"{MODULE2}:INDEX", 30_000,
+              [{"tokenize": a, "merge": b} for a in PIPE for b in PIPE]),
 }
+#: which set each case belongs to (1: seen before the model changed; 2: never seen)
+SET = {"collatz": 1, "kmeans": 1, "sessions": 1, "fetch": 2, "stencil": 2, "index": 2}
 WITHIN = 0.10
 FLAT = 0.05
+MEDIAN_EFF = 1.2533  # sd of a median of r normal draws ≈ 1.2533 σ/√r
+
+
+def noise(truth: dict[str, dict[str, Any]]) -> float:
+    """σ: the median over settings of their rounds' robust relative spread (0 with 1 round)."""
+    spreads = [1.4826 * statistics.median(abs(x - statistics.median(t["runs_j"]))
+                                          for x in t["runs_j"]) / statistics.median(t["runs_j"])
+               for t in truth.values() if len(t["runs_j"]) > 1]
+    return statistics.median(spreads) if spreads else 0.0
+
+
+def noise_band(sigma: float, repeats: int) -> float:
+    """The relative band a pick within the noise of the best may lie in (docstring, 3.)."""
+    return max(WITHIN, 2 * MEDIAN_EFF * sigma * math.sqrt(2 / max(repeats, 1)))
 
 
 def _wait_while(path: str | None) -> None:
@@ -163,6 +199,10 @@ def case(args: argparse.Namespace, name: str, rng: random.Random) -> dict[str, A
     print(f"  best {best:.2f} J at {best_key} [{truth[best_key]['meter']}]; within 5 %: "
           f"{', '.join(flat)} ({sweep_s:.0f} s)", flush=True)
     tune_low, tune_mean = 20 * best, 20 * statistics.mean(t["total_j"] for t in truth.values())
+    sigma = noise(truth)
+    band = noise_band(sigma, args.repeats)
+    print(f"  noise σ = {100 * sigma:.1f} % per run; within the noise: ≤ {100 * band:.1f} % "
+          "over the best", flush=True)
     picks = []
     for k in range(1, args.profilings + 1):
         p = profile_and_predict(args, workload, size, k, folder)
@@ -173,6 +213,7 @@ def case(args: argparse.Namespace, name: str, rng: random.Random) -> dict[str, A
         p["picked_measured_j"] = truth[key]["total_j"]
         p["vs_best"] = truth[key]["total_j"] / best
         p["within_10pct"] = p["vs_best"] <= 1 + WITHIN
+        p["within_noise"] = p["vs_best"] <= 1 + band
         p["profiling_vs_tune_low_pct"] = 100 * p["profiling_j"] / tune_low
         p["profiling_vs_tune_mean_pct"] = 100 * p["profiling_j"] / tune_mean
         forms = ", ".join(f"{s}: {m['time_form']}" for s, m in p["models"].items())
@@ -182,7 +223,9 @@ def case(args: argparse.Namespace, name: str, rng: random.Random) -> dict[str, A
               flush=True)
         picks.append(p)
     hits = sum(p["within_10pct"] for p in picks)
-    print(f"  {name}: {hits}/{len(picks)} within 10 % of the sweep's best; profiling "
+    in_noise = sum(p["within_noise"] for p in picks)
+    print(f"  {name}: {hits}/{len(picks)} within 10 % of the sweep's best ({in_noise}/"
+          f"{len(picks)} within the noise); profiling "
           f"{statistics.median(p['profiling_vs_tune_low_pct'] for p in picks):.1f} % (median) "
           f"of a 20-trial tune's least cost ({time.time() - t0:.0f} s)", flush=True)
     return {"workload": workload, "size": size, "framework": "native",
@@ -190,6 +233,8 @@ def case(args: argparse.Namespace, name: str, rng: random.Random) -> dict[str, A
             "repeats": args.repeats, "sweep": truth, "best": best_key, "best_j": best,
             "within_5pct_of_best": flat, "tune20_least_j": tune_low,
             "tune20_random_mean_j": tune_mean, "profilings": picks, "hits": hits,
+            "set": SET[name], "noise_rel": sigma, "noise_band": band,
+            "hits_within_noise": in_noise,
             "elapsed_s": time.time() - t0}
 
 
@@ -220,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = [{"workload": name, "seed": pk["seed"], "picked": pk["picked_key"],
              "picked_j": round(pk["picked_measured_j"], 3), "best": c["best"],
              "best_j": round(c["best_j"], 3), "vs_best": round(pk["vs_best"], 3),
-             "within_10pct": pk["within_10pct"], "profiling_j": round(pk["profiling_j"], 2),
+             "within_10pct": pk["within_10pct"], "within_noise": pk.get("within_noise"),
+             "set": c.get("set"), "profiling_j": round(pk["profiling_j"], 2),
              "vs_tune_least_pct": round(pk["profiling_vs_tune_low_pct"], 1),
              "vs_tune_mean_pct": round(pk["profiling_vs_tune_mean_pct"], 1),
              "time_forms": ";".join(f"{s}:{m['time_form']}" for s, m in pk["models"].items())}

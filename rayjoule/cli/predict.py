@@ -156,7 +156,8 @@ def print_predictions(report: PredictionReport, console: Console) -> None:
         exchange = f" + exchange with {', '.join(ups)} (shuffle)" if ups else ""
         memory = (" + memory (W/GB held)" if model.energy_memory else "") \
             if model.memory_setting else ""
-        console.print(f"  model {model.stage}: time form {model.time_form}"
+        slots = f" ({model.slots} slots)" if model.slots else ""
+        console.print(f"  model {model.stage}: time form {model.time_form}{slots}"
                       f"{exchange}{memory}, held-out error ({err['method']}, {err['settings']} "
                       f"settings) exec {err['exec_s_mape_pct']:.1f} %"
                       + (f", joules {e_err:.1f} %" if e_err is not None else ", no energy"))

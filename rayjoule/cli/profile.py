@@ -69,7 +69,9 @@ def build_parser() -> Parser:
     add_stage_args(p)
     p.add_argument("--import-flexecutor", metavar="FILE",
                    help="instead of running: store flexecutor's profiling JSON of one stage "
-                        "(time only) under --workload/--stage")
+                        "under --workload/--stage (with energy where it carries energy_j, "
+                        "under the meter of its sidecar FILE.meta.json; --size defaults to "
+                        "the sidecar's, else 1)")
     p.add_argument("--export-flexecutor", metavar="OUT.json",
                    help="instead of running: write the store's profiles of one stage (at one "
                         "size) in flexecutor's profiling layout, with each task's joules as "
@@ -186,38 +188,72 @@ def print_spent(outcome: ProfilingOutcome, console: Console, what: str) -> None:
 
 
 def import_flexecutor(args: Any) -> int:
-    """Store one stage's flexecutor profiling JSON as time-only profiles (nothing on error)."""
-    from rayjoule.modelling import parse_flexecutor
+    """Store one stage's flexecutor profiling JSON (nothing on error).
+
+    Timings always; energy where the file carries an ``energy_j`` step (rayjoule's export):
+    under the meter its sidecar ``FILE.meta.json`` names, with the overhead share the sidecar
+    keeps per repetition, or — without a sidecar — under a meter of unknown name and kind,
+    never called measured (:mod:`rayjoule.modelling.flexecutor`)."""
+    from rayjoule.modelling.flexecutor import (
+        SIDECAR_SUFFIX,
+        UNKNOWN_METER,
+        parse_flexecutor,
+        read_sidecar,
+    )
 
     for flag in ("sizes", "task_counts", "framework", "concurrency"):
         if getattr(args, flag) is not None:
             raise ConfigError(f"--{flag.replace('_', '-')} does not go with --import-flexecutor")
     if not args.workload or not args.stage:
         raise ConfigError("--import-flexecutor needs --workload NAME and --stage STAGE")
-    size = 1.0 if args.size is None else _float("--size", args.size)
+    size = None if args.size is None else _float("--size", args.size)
     path = Path(args.import_flexecutor)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"flexecutor file not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"flexecutor file {path} is not JSON: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"flexecutor file {path} cannot be read: {exc.strerror}") from None
-    profiles = parse_flexecutor(data, args.workload, args.stage, size)
+    data = _read_json(path, "flexecutor file")
+    meta_path = path.with_name(path.name + SIDECAR_SUFFIX)
+    sidecar = read_sidecar(_read_json(meta_path, "flexecutor sidecar")) \
+        if meta_path.is_file() else None
+    if size is None:
+        size = sidecar.size if sidecar is not None and sidecar.size is not None else 1.0
+    profiles = parse_flexecutor(data, args.workload, args.stage, size,
+                                None if sidecar is None else sidecar.overhead_j)
+    with_energy = sum(p.total_j is not None for p in profiles)
+    meter = None if not with_energy else dict(UNKNOWN_METER if sidecar is None
+                                              else sidecar.meter)
     with Store(args.db) as store:
-        run_ids = store_timings(store, "lithops", profiles)
+        run_ids = store_timings(store, "lithops", profiles, meter=meter)
     settings = sorted({(p.tasks, p.num_cpus, p.memory_mb) for p in profiles})
     console = results_console(args.json)
     console.print(f"imported {len(profiles)} flexecutor profiles of {args.workload} stage "
                   f"{args.stage} ({len(settings)} settings) into {args.db}")
-    console.print("time only: flexecutor measures no energy, so predictions from these "
-                  "profiles give wall time, not joules")
+    if meter is None:
+        console.print("time only: the file carries no energy_j (flexecutor measures no "
+                      "energy), so predictions from these profiles give wall time, not joules")
+    else:
+        where = (f"from {meta_path.name}" if sidecar is not None else
+                 f"unknown: no sidecar {meta_path.name}, so neither measured nor modelled "
+                 "is claimed")
+        console.print(f"with energy: {with_energy} of {len(profiles)} profiles carry energy_j "
+                      + escape(f"[meter {meter['name']}, {meter['kind']}]") + f"; meter {where}")
     if args.json:
         write_json(args.json, {"workload": args.workload, "stage": args.stage,
-                               "source": "flexecutor", "energy": None, "run_ids": run_ids,
+                               "source": "flexecutor", "size": size,
+                               "energy": None if meter is None else
+                               {"profiles": with_energy, "meter": meter,
+                                "sidecar": None if sidecar is None else str(meta_path)},
+                               "run_ids": run_ids,
                                "profiles": [p.to_dict() for p in profiles]})
     return 0
+
+
+def _read_json(path: Path, what: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{what} not found: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{what} {path} is not JSON: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{what} {path} cannot be read: {exc.strerror}") from None
 
 
 def export_flexecutor(args: Any) -> int:

@@ -69,6 +69,8 @@ class StageModel:
     memory_values: tuple[float, ...] = ()
     #: whether the energy model carries the memory term (watts per GB held)
     energy_memory: bool = False
+    #: the run's slots (concurrency) the ``waves`` form counts waves of; None for others
+    slots: int | None = None
 
     @property
     def time_only(self) -> bool:
@@ -125,7 +127,8 @@ class StageModel:
         u = self._fan_in(fan_in, tasks_a.size)
         mem = self._memory(memory, tasks_a.size)
         theta, sigma = self.time_fit.sample(n, rng)
-        mean_t = theta @ forms.time_features(self.time_form, tasks_a, cpus_a, size, u, mem).T
+        mean_t = theta @ forms.time_features(self.time_form, tasks_a, cpus_a, size, u, mem,
+                                                 self.slots).T
         t = np.clip(mean_t * (1 + sigma[:, None] * rng.standard_normal((n, 1))), 0, None)
         cold = None
         if self.cold_starts:
@@ -222,7 +225,8 @@ class StageModel:
         u = self._fan_in(settings.get("fan_in"), 1)
         mem = self._memory(read_memory(settings), 1)
         if self.time_fit.predict(forms.time_features(self.time_form, np.array([tasks]),
-                                                     np.array([cpus]), size, u, mem))[0] <= 0:
+                                                     np.array([cpus]), size, u, mem,
+                                                     self.slots))[0] <= 0:
             out.append(f"stage {self.stage!r}: the fitted time law gives no positive time at "
                        f"tasks={tasks} num_cpus={cpus:g} size={size:g}; it does not hold there")
         return out
@@ -230,8 +234,11 @@ class StageModel:
     def params(self) -> dict[str, Any]:
         """Fitted parameters with 95% intervals, and the relative noise of each model."""
         out: dict[str, Any] = {"time_form": self.time_form,
-                               "time": _named(forms.time_params(self.exchange), self.time_fit),
+                               "time": _named(forms.time_params(self.exchange, self.time_form),
+                                              self.time_fit),
                                "wall_s_noise_rel": float(np.sqrt(self.time_fit.s2))}
+        if self.slots is not None:
+            out["slots"] = self.slots
         if self.exchange:
             out["fan_in_stages"] = list(self.fan_in_stages)
         if self.memory_setting:
@@ -336,23 +343,23 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
         notes=tuple(_notes(profiles, data, form, energy_memory)),
         parallelism_range=(float(x.min()), float(x.max())), fan_in_stages=data.fan_in_stages,
         memory_values=() if data.memory is None else tuple(sorted(set(data.memory.tolist()))),
-        energy_memory=energy_memory,
+        energy_memory=energy_memory, slots=data.slots if form == forms.WAVES else None,
     )
 
 
 #: form tiers, simplest first: CPUs per task do not matter; they do; memory does too
-_TIERS = (("tasks",), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FORMS))
+_TIERS = (("tasks", forms.WAVES), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FORMS))
 
 
 def _choose_form(scores: Mapping[str, Any]) -> str:
-    """The form with the least held-out exec-time error — unless a simpler form is within
-    one standard error of it (the one-standard-error rule), simpler meaning ``tasks`` (CPUs
-    per task do not enter) before the CPU forms before the memory forms: a form in which CPUs
-    or memory matter has to beat one in which they do not by more than the noise of the
-    comparison. A coin-flip win would let the optimiser pick CPUs per task on noise: on the
-    18:40 live ``pi`` profiles, ``tasks·num_cpus`` won by 30.5 % against 30.8 % (standard
-    error 5.9 %) and chose 4 tasks × 2 CPUs, 1.21 × the sweep's best; ``tasks`` chooses 8 × 1
-    CPU, 1.02 ×.
+    """The form with the least held-out exec-time error — unless a simpler form is within one
+    standard error of it (the one-standard-error rule), simpler meaning ``tasks`` or
+    ``waves`` (CPUs per task do not enter; the better of the two) before the CPU forms
+    before the memory forms: a form in which CPUs or memory matter has to beat one in which
+    they do not by more than the noise of the comparison. A coin-flip win would let the
+    optimiser pick CPUs per task on noise: on the 18:40 live ``pi`` profiles,
+    ``tasks·num_cpus`` won by 30.5 % against 30.8 % (standard error 5.9 %) and chose 4 tasks
+    × 2 CPUs, 1.21 × the sweep's best; ``tasks`` chooses 8 × 1 CPU, 1.02 ×.
     """
     best = min(scores, key=lambda f: scores[f][0])
     limit = scores[best][0] + scores[best][2]
@@ -386,6 +393,11 @@ def _notes(profiles: Sequence[Profile], data: StageData, form: str,
     if modelled:
         notes.append(f"stage {profiles[0].stage!r}: {modelled} of {len(profiles)} profiles' "
                      "energy was modelled, not measured; so is this prediction's")
+    unknown = sum(p.energy_kind not in (None, "measured", "modelled") for p in profiles)
+    if unknown:
+        notes.append(f"stage {profiles[0].stage!r}: {unknown} of {len(profiles)} profiles' "
+                     "energy came from a meter of unknown kind (imported without its "
+                     "sidecar): this prediction's joules are not known to be measured")
     return notes
 
 

@@ -61,6 +61,9 @@ class StageData:
         self.exchange = bool(self.fan_in_stages)
         self.fan_in = np.array([p.fan_in or 0 for p in profiles], float)
         self.time_params = forms.time_params(self.exchange)
+        slots = {p.concurrency for p in profiles}
+        #: the run's slots where every profile knows the same one (the waves form needs it)
+        self.slots: int | None = slots.pop() if len(slots) == 1 else None
         settings = [p.setting for p in profiles]
         index = {s: i for i, s in enumerate(dict.fromkeys(settings))}
         self.group = np.array([index[s] for s in settings])
@@ -70,9 +73,13 @@ class StageData:
         return forms.energy_params(self.exchange, memory)
 
     def candidate_forms(self) -> list[str]:
-        """``tasks`` alone where CPUs never vary, the CPU forms where they do, and the
-        memory forms where memory varies."""
-        out = ["tasks"] if np.ptp(self.cpus) == 0 else list(forms.TIME_FORMS)
+        """``tasks`` alone where CPUs never vary, the CPU forms where they do, ``waves``
+        where CPUs never vary and the profiles share one known concurrency, and the memory
+        forms where memory varies."""
+        same_cpus = np.ptp(self.cpus) == 0
+        out = ["tasks"] if same_cpus else list(forms.TIME_FORMS)
+        if same_cpus and self.slots is not None:
+            out.append(forms.WAVES)
         return out + (list(forms.MEMORY_FORMS) if self.memory_varies else [])
 
     def u(self, rows: np.ndarray) -> np.ndarray | None:
@@ -83,17 +90,18 @@ class StageData:
 
     def features(self, form: str, rows: np.ndarray) -> np.ndarray:
         return forms.time_features(form, self.tasks[rows], self.cpus[rows], self.size[rows],
-                                   self.u(rows), self.m(rows))
+                                   self.u(rows), self.m(rows), self.slots)
 
     def parallelism(self, form: str) -> np.ndarray:
         return forms.parallelism(form, self.tasks, self.cpus, self.memory)
 
     def full_rank(self, form: str) -> bool:
-        return self.fit_time(form, np.ones(self.n, bool)).rank == len(self.time_params)
+        return self.fit_time(form, np.ones(self.n, bool)).rank == len(
+            forms.time_params(self.exchange, form))
 
     def fit_time(self, form: str, rows: np.ndarray) -> forms.LinearFit:
         return forms.fit_linear(self.features(form, rows), self.wall[rows],
-                                forms.time_lower(self.exchange))
+                                forms.time_lower(self.exchange, form))
 
     def energy_x(self, t_run: np.ndarray, rows: np.ndarray, memory: bool) -> np.ndarray:
         return forms.energy_features(t_run, self.size[rows], self.tasks[rows], self.u(rows),

@@ -22,6 +22,16 @@ workers of read + compute + write, whose ``cold_start_s`` is their mean cold sta
 apart as Jolteon does, and whose ``total_j`` is the sum of its workers' ``energy_j`` (None
 without it: flexecutor itself measures no energy, so its own profiles are time-only). It
 profiles one input, so ``size`` is one number (1.0 unless given).
+
+**The sidecar.** rayjoule's export writes what its figures mean next to the file, in
+``FILE.meta.json`` (flexecutor reads every top-level key of the profile as a tuple, so
+nothing else may sit there): the meter's name and kind, the size, and per key and
+repetition the stage's overhead share (``overhead_j``: the joules of the run no task
+carries). :func:`read_sidecar` reads it; with it, a repetition's ``total_j`` is its workers'
+``energy_j`` plus its overhead share — the stage's joules as first stored — under the
+sidecar's meter. Energy without a sidecar is stored under :data:`UNKNOWN_METER` (kind
+``unknown``): who measured it, and whether it was measured or modelled, is not known, and
+rayjoule never calls such joules measured.
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from rayjoule.core.errors import ConfigError
@@ -38,10 +49,54 @@ STEPS = ("read", "compute", "write")
 COLD_KEYS = ("cold_start", "cold_start_time")
 ENERGY_STEP = "energy_j"
 SOURCE = "flexecutor"
+#: the meter of imported energy that came without its sidecar: neither measured nor modelled
+UNKNOWN_METER = {"name": "unknown", "kind": "unknown"}
+SIDECAR_SUFFIX = ".meta.json"
 
 
-def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0) -> list[Profile]:
+@dataclass(frozen=True)
+class Sidecar:
+    """What rayjoule's export says its figures mean (``FILE.meta.json``)."""
+
+    #: ``{"name", "kind"}`` of the meter behind ``energy_j``
+    meter: dict[str, str]
+    #: the input size the file profiles (None where the sidecar does not say)
+    size: float | None
+    #: ``"(cpu, memory, workers)"`` → per repetition, the stage's overhead share (J)
+    overhead_j: dict[str, list[float]] = field(default_factory=dict)
+
+
+def read_sidecar(meta: Any) -> Sidecar:
+    """The parsed sidecar JSON; ConfigError (one line) when it is not one.
+
+    >>> read_sidecar({"meter": {"name": "rapl", "kind": "measured"}, "size": 8,
+    ...               "overhead_j": {"(1, 0, 2)": [0.5]}}).overhead_j
+    {'(1, 0, 2)': [0.5]}
+    """
+    meter = meta.get("meter") if isinstance(meta, Mapping) else None
+    if not (isinstance(meter, Mapping) and all(isinstance(meter.get(k), str) and meter[k]
+                                               for k in ("name", "kind"))):
+        raise ConfigError("flexecutor sidecar: expected an object with meter {name, kind}")
+    size = meta.get("size")
+    if size is not None and not (_number(size) and size > 0):
+        raise ConfigError(f"flexecutor sidecar: size must be a number > 0, got {size!r}")
+    overhead = meta.get("overhead_j") or {}
+    if not isinstance(overhead, Mapping) or not all(
+            isinstance(v, list) and all(_number(x) and x >= 0 for x in v)
+            for v in overhead.values()):
+        raise ConfigError("flexecutor sidecar: overhead_j must map each key to a list of "
+                          "joules >= 0, one per repetition")
+    return Sidecar({"name": str(meter["name"]), "kind": str(meter["kind"])},
+                   None if size is None else float(size),
+                   {str(k): [float(x) for x in v] for k, v in overhead.items()})
+
+
+def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
+                     overhead_j: Mapping[str, list[float]] | None = None) -> list[Profile]:
     """Profiles from one stage's flexecutor profiling data (the parsed JSON object).
+
+    ``overhead_j`` (a sidecar's: key → per repetition) is added to each repetition's summed
+    ``energy_j``; a key or repetition it does not cover adds nothing.
 
     Raises ConfigError, one line naming the key and field, on a malformed file.
 
@@ -62,7 +117,9 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0) ->
             cold = math.fsum(r["cold"] for r in records) / len(records)
             energy = None
             if all("energy" in r for r in records):
-                energy = math.fsum(r["energy"] for r in records) or None
+                extra = (overhead_j or {}).get(key, [])
+                energy = math.fsum([*(r["energy"] for r in records),
+                                    extra[rep] if rep < len(extra) else 0.0]) or None
             profiles.append(Profile(
                 workload=workload, stage=stage, tasks=workers, num_cpus=cpu,
                 memory_mb=memory or None, size=size, wall_s=wall, total_j=energy,

@@ -21,6 +21,23 @@ and the one with the least held-out error is kept (Jolteon likewise tries ``d`` 
 
 Profiles that never vary ``num_cpus`` cannot tell these apart and use ``tasks``.
 
+**Waves** (tasks beyond the slots). The law above lets time fall with every task added, but
+a run admits only ``C`` tasks at once (its concurrency: processes, actors, slots); the
+others queue, and the stage runs in ``w = ⌈n/C⌉`` waves of ``n`` tasks. Each wave lasts one
+task: its share of the work and its fixed start-up (a worker's import, a table or model
+each task builds before working). So where every profile knows ``C`` and CPUs per task do
+not vary, one more form competes::
+
+    waves:  t(n, s) = a·s·w/n + h·w + c·s + d,      w = ⌈n/C⌉      (all >= 0)
+
+``a``: parallel work (a wave's share ``s/n``, ``w`` times over); ``h_task_s``: a task's fixed
+start-up, paid once per wave; ``c_serial``: work that no task count splits (partitioning,
+the reduce); ``d``: fixed overhead. Time now *grows* past ``C`` tasks when start-ups
+dominate, is flat in ``n`` past ``C`` when work does (``s·w/n → s/C``), and jumps where
+``n`` is not a multiple of ``C`` (a last wave part-empty) — all of which the ``tasks`` form
+cannot say. It wins where profiles show those shapes (held-out error); a stage through a
+shuffle adds ``g·u·w`` (each task's ``u`` objects, wave by wave).
+
 **Memory** (MB per task, ``m``) is a setting only where the profiles vary it (serverless
 profiles do: flexecutor's settings are ``(cpu, memory, workers)``). In serverless runtimes
 memory buys CPU share — AWS Lambda gives one vCPU per 1769 MB, in proportion below and above
@@ -105,6 +122,9 @@ MEMORY_FORMS: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarra
 }
 TIME_PARAMS = ("a", "b", "c", "d")
 TIME_LOWER = np.array([0.0, -np.inf, -np.inf, 0.0])
+#: the form whose tasks run in waves of the run's slots (its concurrency)
+WAVES = "waves"
+WAVES_PARAMS = ("a", "h_task_s", "c_serial", "d")
 ENERGY_PARAMS = ("p_static_w", "e_work_j", "e_task_j")
 ENERGY_LOWER = np.zeros(3)
 #: the extra parameter of a stage that reads through a shuffle (bucket route)
@@ -114,8 +134,9 @@ EXCHANGE_ENERGY_PARAM = "e_exchange_j"
 MEMORY_ENERGY_PARAM = "p_memory_w_per_gb"
 
 
-def time_params(exchange: bool) -> tuple[str, ...]:
-    return TIME_PARAMS + ((EXCHANGE_TIME_PARAM,) if exchange else ())
+def time_params(exchange: bool, form: str | None = None) -> tuple[str, ...]:
+    base = WAVES_PARAMS if form == WAVES else TIME_PARAMS
+    return base + ((EXCHANGE_TIME_PARAM,) if exchange else ())
 
 
 def energy_params(exchange: bool, memory: bool = False) -> tuple[str, ...]:
@@ -123,8 +144,9 @@ def energy_params(exchange: bool, memory: bool = False) -> tuple[str, ...]:
             + ((MEMORY_ENERGY_PARAM,) if memory else ()))
 
 
-def time_lower(exchange: bool) -> np.ndarray:
-    return np.append(TIME_LOWER, 0.0) if exchange else TIME_LOWER
+def time_lower(exchange: bool, form: str | None = None) -> np.ndarray:
+    base = np.zeros(len(WAVES_PARAMS)) if form == WAVES else TIME_LOWER
+    return np.append(base, 0.0) if exchange else base
 
 
 def energy_lower(exchange: bool, memory: bool = False) -> np.ndarray:
@@ -138,6 +160,8 @@ def parallelism(form: str, tasks: np.ndarray, cpus: np.ndarray,
     >>> float(parallelism("tasks*cpu_share", np.array(4.0), np.array(2.0), np.array(1769.0)))
     4.0
     """
+    if form == WAVES:
+        return np.asarray(tasks, float)
     if form in MEMORY_FORMS:
         if memory is None:
             raise ValueError(f"the time form {form} needs memory")
@@ -148,11 +172,30 @@ def parallelism(form: str, tasks: np.ndarray, cpus: np.ndarray,
 RIDGE = 1e-8
 
 
+def waves(tasks: np.ndarray, slots: int) -> np.ndarray:
+    """``⌈tasks/slots⌉``: how many rounds the tasks run in, ``slots`` at a time.
+
+    >>> waves(np.array([1, 2, 3, 8]), 2).tolist()
+    [1.0, 1.0, 2.0, 4.0]
+    """
+    return np.ceil(np.asarray(tasks, float) / slots)
+
+
 def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarray,
-                  fan_in: np.ndarray | None = None, memory: np.ndarray | None = None
-                  ) -> np.ndarray:
-    """Rows ``[s/x, s·log(x)/x, s/x², 1]`` of the time model, ``+ [u·tasks/x]`` with a fan-in."""
+                  fan_in: np.ndarray | None = None, memory: np.ndarray | None = None,
+                  slots: int | None = None) -> np.ndarray:
+    """Rows ``[s/x, s·log(x)/x, s/x², 1]`` of the time model, ``+ [u·tasks/x]`` with a fan-in;
+    under ``waves`` (which needs ``slots``), ``[s·w/n, w, s, 1]`` ``+ [u·w]``."""
     tasks_a = np.asarray(tasks, float)
+    if form == WAVES:
+        if slots is None:
+            raise ValueError("the time form waves needs the slots (concurrency)")
+        w = waves(tasks_a, slots)
+        s = np.broadcast_to(np.asarray(size, float), w.shape)
+        cols = [s * w / tasks_a, w, s, np.ones_like(w)]
+        if fan_in is not None:
+            cols.append(np.broadcast_to(np.asarray(fan_in, float), w.shape) * w)
+        return np.column_stack(cols)
     x = parallelism(form, tasks_a, np.asarray(cpus, float), memory)
     s = np.broadcast_to(np.asarray(size, float), x.shape)
     cols = [s / x, s * np.log(x) / x, s / x**2, np.ones_like(x)]

@@ -279,7 +279,8 @@ def _supported(model: StageModel, grid: list[tuple], size: float) -> list[tuple]
     fan_in = np.array([g[3] for g in grid], float) if model.exchange else None
     memory = np.array([g[2] for g in grid], float) if model.memory_setting else None
     positive = model.time_fit.predict(forms.time_features(model.time_form, tasks, cpus,
-                                                          size, fan_in, memory)) > 0
+                                                          size, fan_in, memory,
+                                                          model.slots)) > 0
     if not positive.any():
         raise ModelError(f"stage {model.stage!r}: the fitted time law gives no positive time "
                          f"at any candidate setting at size {size:g}; profile nearer to it")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 import math
 
@@ -11,7 +10,7 @@ import pytest
 
 from rayjoule.cli import profile
 from rayjoule.cli.common import run_command
-from rayjoule.modelling import fit_stage, profiles_from_store
+from rayjoule.modelling import choose_profiles, fit_stage, profiles_from_store
 from rayjoule.runs.store import Store
 
 METER = ["--meter", "tdp", "--idle-seconds", "0"]
@@ -115,44 +114,91 @@ def test_a_pipeline_stage_is_chosen_by_name(tmp_path, capsys):
         sorted(p.tasks for p in reduces)
 
 
-def test_export_then_import_gives_back_every_value(exported):
+def _import(src, workload, db, *extra):
+    return profile.main(["--import-flexecutor", str(src), "--workload", workload, "--stage",
+                         "map", *extra, "--db", str(db)])
+
+
+def test_export_then_import_gives_back_every_value(exported, capsys):
     db, data, meta, tmp = exported
     back = tmp / "back.sqlite"
-    assert profile.main(["--import-flexecutor", str(tmp / "map.json"), "--workload", "pi-flex",
-                         "--stage", "map", "--size", str(GRID_SIZE), "--db", str(back)]) == 0
+    capsys.readouterr()
+    assert _import(tmp / "map.json", "pi-flex", back) == 0  # size: the sidecar's
+    said = capsys.readouterr().out
+    assert "time only" not in said and "with energy" in said and "tdp" in said
     with Store(back) as s:
-        imported = profiles_from_store(s, "pi-flex")
-    exported_walls = sorted(
-        (ast.literal_eval(k)[2], sum(sum(e[step][r]) for step in ("read", "compute", "write"))
-         / len(e["compute"][r]))
+        chosen = choose_profiles(s, "pi-flex", None)
+    imported = chosen.profiles
+    # one repetition → one profile: its stage time, cold start and joules, as exported
+    exported_reps = sorted(
+        (ast.literal_eval(k)[2],
+         sum(sum(e[step][r]) for step in ("read", "compute", "write")) / len(e["compute"][r]),
+         sum(e["cold_start"][r]) / len(e["cold_start"][r]),
+         math.fsum(e["energy_j"][r]) + meta["overhead_j"][k][r])
         for k, e in data.items() for r in range(len(e["compute"])))
-    assert _same(sorted((p.tasks, p.wall_s) for p in imported), exported_walls)
-    assert {p.cold_start_s for p in imported} == {0.0}
-    # what rayjoule's own models were fitted on: every repetition's stage wall time ...
+    back_reps = sorted((p.tasks, p.wall_s, p.cold_start_s, p.total_j) for p in imported)
+    assert [r[0] for r in back_reps] == [r[0] for r in exported_reps]
+    for got, want in zip(back_reps, exported_reps, strict=True):
+        assert got[1:] == pytest.approx(want[1:], rel=1e-9)
+    assert {p.size for p in imported} == {GRID_SIZE}
+    # the meter label came with the energy, from the sidecar
+    assert chosen.meter == {"name": "tdp", "kind": "modelled"}
+    assert {p.energy_kind for p in imported} == {"modelled"}
+    # what rayjoule's own models were fitted on: every repetition's stage time and joules
     originals = _originals(db)
     assert _same(sorted((p.tasks, p.num_cpus, p.wall_s) for p in imported),
                  sorted((p.tasks, p.num_cpus, p.wall_s) for p in originals))
-    # ... and its joules: the tasks' energy_j plus the overhead share in the sidecar
-    exported_j = sorted(math.fsum(e["energy_j"][r]) + meta["overhead_j"][k][r]
-                        for k, e in data.items() for r in range(len(e["energy_j"])))
-    assert exported_j == pytest.approx(sorted(p.total_j for p in originals))
+    assert sorted(p.total_j for p in imported) == \
+        pytest.approx(sorted(p.total_j for p in originals), rel=1e-9)
+
+
+def test_energy_without_its_sidecar_is_of_unknown_kind_never_measured(exported, tmp_path,
+                                                                       capsys):
+    _, data, _, _ = exported
+    src = tmp_path / "bare.json"  # the export without its sidecar
+    src.write_text(json.dumps(data))
+    capsys.readouterr()
+    assert _import(src, "pi", tmp_path / "bare.sqlite", "--size", str(GRID_SIZE)) == 0
+    said = capsys.readouterr().out
+    assert "time only" not in said and "unknown" in said and "measured" in said
+    with Store(tmp_path / "bare.sqlite") as s:
+        chosen = choose_profiles(s, "pi", None)
+    assert chosen.meter == {"name": "unknown", "kind": "unknown"}
+    # without the overhead share the joules are the tasks' alone
+    assert sorted(p.total_j for p in chosen.profiles) == pytest.approx(sorted(
+        math.fsum(e["energy_j"][r]) for e in data.values() for r in range(len(e["energy_j"]))))
+    model = fit_stage(chosen.profiles)
+    assert any("unknown kind" in n and "not known to be measured" in n for n in model.notes)
+
+
+def test_a_bad_sidecar_is_one_line_and_stores_nothing(exported, tmp_path, capsys):
+    _, data, _, _ = exported
+    src = tmp_path / "map.json"
+    src.write_text(json.dumps(data))
+    (tmp_path / "map.json.meta.json").write_text(json.dumps({"meter": {"name": "tdp"}}))
+    db = tmp_path / "bad.sqlite"
+    code = run_command(profile.main, ["--import-flexecutor", str(src), "--workload", "pi",
+                                      "--stage", "map", "--db", str(db)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "sidecar" in err
+    with Store(db) as s:
+        assert profiles_from_store(s, "pi") == []
 
 
 def test_models_fitted_on_the_import_agree_with_the_originals(exported):
     db, _, _, tmp = exported
     back = tmp / "agree.sqlite"
-    assert profile.main(["--import-flexecutor", str(tmp / "map.json"), "--workload", "pi",
-                         "--stage", "map", "--size", str(GRID_SIZE), "--db", str(back)]) == 0
+    assert _import(tmp / "map.json", "pi", back) == 0
     with Store(back) as s:
         imported = fit_stage(profiles_from_store(s, "pi"))
-    # the import is time-only (flexecutor's reader keeps no energy): compare time models
-    original = fit_stage([dataclasses.replace(p, total_j=None, static_j=None, dynamic_j=None,
-                                              energy_kind=None) for p in _originals(db)])
-    assert imported.time_form == original.time_form
+    original = fit_stage(_originals(db))
+    assert not imported.time_only and imported.time_form == original.time_form
     for tasks in (1, 2, 3, 4, 6):
-        a = original.predict({"tasks": tasks, "num_cpus": 1.0}, GRID_SIZE).wall_s
-        b = imported.predict({"tasks": tasks, "num_cpus": 1.0}, GRID_SIZE).wall_s
-        assert a.low <= b.median <= a.high and b.low <= a.median <= b.high
+        a = original.predict({"tasks": tasks, "num_cpus": 1.0}, GRID_SIZE)
+        b = imported.predict({"tasks": tasks, "num_cpus": 1.0}, GRID_SIZE)
+        for q in ("exec_s", "total_j"):  # time and energy, each within the other's interval
+            qa, qb = getattr(a, q), getattr(b, q)
+            assert qa.low <= qb.median <= qa.high and qb.low <= qa.median <= qb.high
 
 
 def test_another_profiled_size_is_exported_on_request(exported):
