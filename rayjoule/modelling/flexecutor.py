@@ -82,13 +82,13 @@ def read_sidecar(meta: Any) -> Sidecar:
         raise ConfigError(f"flexecutor sidecar: size must be a number > 0, got {size!r}")
     overhead = meta.get("overhead_j") or {}
     if not isinstance(overhead, Mapping) or not all(
-            isinstance(v, list) and all(_number(x) and x >= 0 for x in v)
+            isinstance(v, list) and all(_number(x) and x >= -1e-9 for x in v)
             for v in overhead.values()):
         raise ConfigError("flexecutor sidecar: overhead_j must map each key to a list of "
                           "joules >= 0, one per repetition")
     return Sidecar({"name": str(meter["name"]), "kind": str(meter["kind"])},
                    None if size is None else float(size),
-                   {str(k): [float(x) for x in v] for k, v in overhead.items()})
+                   {str(k): [max(float(x), 0.0) for x in v] for k, v in overhead.items()})
 
 
 def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,

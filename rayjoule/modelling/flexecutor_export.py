@@ -51,6 +51,9 @@ SPLIT = ("read = task start - stage start (slot wait, worker start-up, input fet
          "cold_start = 0 (inside the stage's wall time); energy_j = the task's attributed "
          "joules (static + dynamic), the stage's overhead share is in overhead_j")
 
+#: joules below which an overhead share is float residue of a subtraction, i.e. zero
+ROUNDING_J = 1e-9
+
 
 @dataclass(frozen=True)
 class FlexecutorExport:
@@ -201,6 +204,8 @@ def _observed(store: Store, record: RunRecord) -> list[tuple[str, _Observed]]:
             key = (f"({_compact(float(st['num_cpus']))}, "
                    f"{0 if memory is None else _compact(float(memory))}, {int(st['tasks'])})")
             overhead = float((st.get("energy") or {}).get("overhead_j") or 0.0)
+            # total − tasks leaves float residue (e.g. -5e-20) where the tasks carry it all
+            overhead = 0.0 if abs(overhead) < ROUNDING_J else overhead
             out.append((name, _Observed(run_id, size, key, mine, overhead, label)))
     return out
 
