@@ -67,6 +67,8 @@ class RayMetering(Metering):
         self._exports: list[tuple[str, Any]] = []
         #: the energy each open window had when last looked at (kept if its host is lost)
         self._last_seen: dict[str, WindowEnergy] = {}
+        #: the look sent at each window's opening, read only if its host is lost (host → ref)
+        self._first_looks: dict[str, Any] = {}
         self._watcher = NodeWatcher(
             known_nodes=[n for ids in hosts.values() for n in ids], known_hosts=hosts,
             on_new_host=self._join, list_nodes=lambda: [n["NodeID"] for n in alive_nodes()],
@@ -105,9 +107,11 @@ class RayMetering(Metering):
         wids = {h: self._ray.get(r) for h, r in refs.items()}
         with self._lock:
             self._wids = wids
-        # seen once at the start: a host lost before the watcher's first look is still
-        # kept (complete = False) with what its meter had, not dropped from the run
-        self.peek()
+        # a first look at every window, not waited for (the work starts now): a host lost
+        # before the watcher's first look is still kept (complete = False) with what its
+        # meter answered then, not dropped from the run
+        self._first_looks = {h: actors[h].peek_window.remote(self._spec, w)
+                             for h, w in wids.items()}
         self._watcher.start()
 
     def _join(self, host: str, node_ids: list[str]) -> None:
@@ -142,6 +146,17 @@ class RayMetering(Metering):
             with self._lock:
                 self._last_seen[h] = window
 
+    def _first_look(self, host: str) -> WindowEnergy | None:
+        """The window as its meter answered the look sent when it opened (None: no answer)."""
+        ref = self._first_looks.get(host)
+        if ref is None:
+            return None
+        try:
+            return self._ray.get(ref, timeout=PROBE_TIMEOUT_S)
+        except (self._ray.exceptions.RayError, TimeoutError) as exc:
+            log.warning("meter of host %s never answered its first look: %s", host, exc)
+            return None
+
     def watch_once(self) -> list[str]:
         """Look for hosts that joined now (what the watcher does every few seconds in a window).
 
@@ -173,12 +188,12 @@ class RayMetering(Metering):
             except self._ray.exceptions.RayError as exc:
                 # the actor died with its node, or its node is cut off (a network partition:
                 # ActorUnavailableError until the GCS declares the node dead)
-                lost = self._last_seen.get(h)
+                lost = self._last_seen.get(h) or self._first_look(h)
                 log.warning("meter of host %s was lost mid-run (%s); keeping the %s", h, exc,
                             "energy measured until then" if lost else "no energy: none seen")
                 if lost is not None:
                     out[h] = dataclasses.replace(lost, complete=False)
-        self._last_seen = {}
+        self._last_seen, self._first_looks = {}, {}
         if watch_error is not None:
             raise watch_error
         return out
