@@ -277,13 +277,10 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
         ).remote(node["NodeID"]): node["NodeID"]
         for node in nodes if node["NodeID"] not in _HOST_OF_NODE
     }
-    hosts: dict[str, list[str]] = {}
-    if not refs:
-        for node in nodes:
-            hosts.setdefault(_HOST_OF_NODE[node["NodeID"]], []).append(node["NodeID"])
-        return hosts
-    ready, pending = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
-    if pending and not ready and timeout_s is not None and node_ids is None:
+    ready, pending = (ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+                      if refs else ([], []))
+    known = len(nodes) - len(refs)  # nodes that answered an earlier probe of this process
+    if pending and not ready and not known and timeout_s is not None and node_ids is None:
         # no node answered at all: a slow cluster (first workers starting on a busy
         # machine), not a partition of every node; give it longer before leaving all out
         ready, pending = ray.wait(pending, num_returns=len(pending),
@@ -296,6 +293,7 @@ def hosts_of_cluster(node_ids: Iterable[str] | None = None,
             lost[refs[ref]] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
             continue
         _HOST_OF_NODE[node_id] = host
+    hosts: dict[str, list[str]] = {}
     for node in nodes:  # in the nodes' order: the head first
         if node["NodeID"] in _HOST_OF_NODE and node["NodeID"] not in lost:
             hosts.setdefault(_HOST_OF_NODE[node["NodeID"]], []).append(node["NodeID"])
