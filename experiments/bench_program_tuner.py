@@ -211,7 +211,7 @@ def live(args: argparse.Namespace) -> list[dict[str, Any]]:
             t = time.perf_counter()
             report = rayjoule.tune_program(
                 etl, SPACE, trials=args.trials, sampler=sampler, seed=seed, rerun=args.rerun,
-                db=args.db, meter=args.meter, tdp_scope=args.tdp_scope,
+                finalists=args.finalists, db=args.db, meter=args.meter, tdp_scope=args.tdp_scope,
                 study_name=f"bench-program-tuner-live-{sampler}-{seed}-{int(time.time())}")
             d = report.to_dict()
             d.update(seed=seed, sampler=sampler, elapsed_s=round(time.perf_counter() - t, 1))
@@ -234,6 +234,10 @@ def live_summary(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> d
     for sampler in sorted({r["sampler"] for r in results}):
         tunes = [r for r in results if r["sampler"] == sampler and r.get("best")]
         picks = [energy[key(r["best"]["settings"], names)] for r in tunes]
+        # what the pick would have been without finalists: the single cheapest trial
+        cheapest = [min((t for t in r["trials"] if t["total_j"] is not None),
+                        key=lambda t: t["total_j"]) for r in tunes]
+        trial_picks = [energy[key(t["settings"], names)] for t in cheapest]
         trial_best = [min(t["total_j"] for t in r["trials"] if t["total_j"] is not None)
                       for r in tunes]
         overhead = [r["tuner_overhead_s"]["median"] for r in tunes if r["tuner_overhead_s"]]
@@ -245,6 +249,9 @@ def live_summary(rows: list[dict[str, Any]], results: list[dict[str, Any]]) -> d
             "median_pick_over_grid_best_pct": round(
                 100 * (statistics.median(picks) / best_j - 1), 1),
             "picks_within_10pct": sum(p <= NEAR * best_j for p in picks),
+            "cheapest_trial_pick_grid_j": [round(p, 1) for p in trial_picks],
+            "median_cheapest_trial_pick_over_grid_best_pct": round(
+                100 * (statistics.median(trial_picks) / best_j - 1), 1),
             "median_best_trial_j": round(statistics.median(trial_best), 1),
             "saved_pct_median": [r["saved_pct"]["median"] for r in tunes],
             "overhead_median_s": [round(o, 2) for o in overhead],
@@ -271,6 +278,8 @@ def main() -> None:
     ap.add_argument("--live-samplers", default="tpe,random",
                     help="samplers of the live tunes, interleaved per seed (default tpe,random)")
     ap.add_argument("--rerun", type=int, default=3, help="side-by-side re-runs (default 3)")
+    ap.add_argument("--finalists", type=int, default=2,
+                    help="settings re-run against the defaults (default 2, tune_program's)")
     ap.add_argument("--grid-repeats", type=int, default=1)
     ap.add_argument("--append", action="store_true",
                     help="add to the recorded grid / live tunes instead of starting afresh")

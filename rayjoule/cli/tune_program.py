@@ -36,7 +36,11 @@ def build_parser() -> Parser:
     p.add_argument("--max-seconds", type=float, help="only settings whose wall time ≤ this")
     p.add_argument("--repeats", type=int, default=1, help="calls per trial; the median counts")
     p.add_argument("--rerun", type=int, default=3,
-                   help="side-by-side re-runs of defaults and best, each (default 3, >= 3)")
+                   help="side-by-side re-runs of the defaults and each finalist "
+                        "(default 3, >= 3)")
+    p.add_argument("--finalists", type=int, default=2,
+                   help="the cheapest settings re-run against the defaults; the best is "
+                        "the cheapest of them in that re-run (default 2)")
     p.add_argument("--sampler", default="tpe", help=f"one of {', '.join(SAMPLERS)}")
     p.add_argument("--seed", type=int, help="the sampler's seed (default: random)")
     p.add_argument("--driver", default="auto", choices=DRIVERS,
@@ -58,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # everything is checked before Ray starts: bad input costs nothing and stores nothing
     tune = prepare(args.program, args.space, trials=args.trials, max_seconds=args.max_seconds,
-                   repeats=args.repeats, rerun=args.rerun, sampler=args.sampler,
+                   repeats=args.repeats, rerun=args.rerun, finalists=args.finalists,
+                   sampler=args.sampler,
                    seed=args.seed, db=args.db, study_name=args.study_name,
                    storage=args.storage, address=args.address, meter=args.meter,
                    driver=args.driver, idle_seconds=args.idle_seconds)
@@ -118,11 +123,16 @@ def print_report(report: ProgramTuneReport, console: Console) -> None:
                       f"(95 % interval {lo:.2f} to {hi:.2f}), "
                       f"{report.saved_pct['median']:.1f} % ({plo:.1f} to {phi:.1f}) "
                       f"[{escape(source)}; side by side, medians]")
-    if report.fastest and report.tradeoff and report.fastest["trial"] != report.best["trial"]:
+    if len(report.finalists) > 1 and "rerun_median_j" in report.finalists[0]:
+        console.print("finalists re-run side by side: " + escape("; ".join(
+            f"{f['settings']} {f['rerun_median_j']:.2f} J (trials {f['total_j']:.2f} J)"
+            for f in report.finalists)))
+    if report.fastest and report.tradeoff and \
+            report.fastest["settings"] != report.best["settings"]:
         console.print(escape(
             f"fastest (trial {report.fastest['trial']}): {report.fastest['settings']} "
             f"{report.fastest['wall_s']:.2f} s, {report.tradeoff['fastest_extra_j']:+.2f} J "
-            f"against the least-energy trial, which takes "
+            f"against the least-energy setting, which takes "
             f"{report.tradeoff['best_extra_s']:+.2f} s more"))
     for note in report.notes:
         console.print(escape(note))

@@ -4,10 +4,11 @@ Why a tuner of its own next to :mod:`.tuner`: a program is not a workload (no pa
 map, reduce), so a trial is one metered call ``fn(**settings)`` (:mod:`.program_calls`),
 and the answer a user wants is *how many joules the best settings save against my
 defaults*. Trial 0 is therefore the function's own defaults; at the end the defaults and the
-best settings are re-run side by side (:mod:`.program_rerun`) so the saving comes with an
-interval rather than one noisy trial's luck. Study naming, storage, samplers and resuming
-follow the workload tuner (:func:`~.tuner.default_storage`, :func:`~.tuner.make_sampler`,
-:func:`~.tuner.storage_lock`).
+few best settings (the *finalists*: trials of one setting pooled by their median) are re-run
+side by side (:mod:`.program_rerun`): the best is the finalist cheapest in that re-run, and
+the saving comes with an interval rather than one noisy trial's luck. Study naming,
+storage, samplers and resuming follow the workload tuner (:func:`~.tuner.default_storage`,
+:func:`~.tuner.make_sampler`, :func:`~.tuner.storage_lock`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.runs.store import Store
 from rayjoule.tuning.program_calls import Call, ProgramCaller
 from rayjoule.tuning.program_loading import Program, choose_driver, load_program, program_of
-from rayjoule.tuning.program_rerun import SideBySide, side_by_side
+from rayjoule.tuning.program_rerun import SideBySide, settings_key, side_by_side
 from rayjoule.tuning.program_space import ProgramSpace
 from rayjoule.tuning.tuner import (
     SAMPLERS,
@@ -70,6 +71,8 @@ class ProgramTuneReport:
     #: least-energy one takes above the fastest (trial figures)
     tradeoff: dict[str, float] | None = None
     interrupted: bool = False
+    #: the settings re-run against the defaults, with their trial and re-run figures
+    finalists: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,7 +83,8 @@ class ProgramTuneReport:
             "study_name": self.study_name, "storage": self.storage, "driver": self.driver,
             "max_seconds": self.max_seconds, "tuner_overhead_s": self.tuner_overhead_s,
             "stages_differ": self.stages_differ, "tradeoff": self.tradeoff,
-            "interrupted": self.interrupted, "notes": self.notes,
+            "interrupted": self.interrupted, "finalists": self.finalists,
+            "notes": self.notes,
         }
 
 
@@ -94,6 +98,7 @@ class ProgramTune:
     max_seconds: float | None
     repeats: int
     rerun: int
+    finalists: int
     sampler: str
     seed: int | None
     db: str | Path
@@ -108,10 +113,11 @@ class ProgramTune:
 
 def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path, *,
             trials: int = 20, max_seconds: float | None = None, repeats: int = 1,
-            rerun: int = 3, sampler: str = "tpe", seed: int | None = None,
-            db: str | Path = DEFAULT_DB, study_name: str | None = None,
-            storage: str | None = None, address: str | None = None, meter: str = "auto",
-            name: str | None = None, driver: str = "auto", idle_seconds: float = 2.0,
+            rerun: int = 3, finalists: int = 2, sampler: str = "tpe",
+            seed: int | None = None, db: str | Path = DEFAULT_DB,
+            study_name: str | None = None, storage: str | None = None,
+            address: str | None = None, meter: str = "auto", name: str | None = None,
+            driver: str = "auto", idle_seconds: float = 2.0,
             tdp_scope: str = "host") -> ProgramTune:
     """Check every argument (ConfigError, nothing run or stored) and name the study."""
     program = load_program(fn) if isinstance(fn, str) else program_of(fn, name)
@@ -119,7 +125,7 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
         program = Program(program.fn, program.spec, name, program.folder)
     knobs = ProgramSpace.load(space, program.fn)
     for label, value, low in (("trials", trials, 1), ("repeats", repeats, 1),
-                              ("rerun", rerun, 3)):
+                              ("rerun", rerun, 3), ("finalists", finalists, 1)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"--{label} must be a whole number >= {low}, got {value!r}")
     if max_seconds is not None and not (isinstance(max_seconds, int | float)
@@ -133,7 +139,7 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
         raise ConfigError(f"--idle-seconds must be >= 0, got {idle_seconds!r}")
     return ProgramTune(
         program=program, space=knobs, trials=trials, max_seconds=max_seconds,
-        repeats=repeats, rerun=rerun, sampler=sampler, seed=seed, db=db,
+        repeats=repeats, rerun=rerun, finalists=finalists, sampler=sampler, seed=seed, db=db,
         study_name=study_name or default_study_name(program, knobs, max_seconds, seed),
         storage=storage or default_storage(db), address=address, meter=meter,
         driver=choose_driver(driver, program.fn), idle_seconds=float(idle_seconds),
@@ -153,10 +159,10 @@ def default_study_name(program: Program, space: ProgramSpace,
 
 def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path, *,
                  trials: int = 20, max_seconds: float | None = None, repeats: int = 1,
-                 rerun: int = 3, sampler: str = "tpe", seed: int | None = None,
-                 db: str | Path = DEFAULT_DB, study_name: str | None = None,
-                 storage: str | None = None, address: str | None = None, meter: str = "auto",
-                 name: str | None = None,
+                 rerun: int = 3, finalists: int = 2, sampler: str = "tpe",
+                 seed: int | None = None, db: str | Path = DEFAULT_DB,
+                 study_name: str | None = None, storage: str | None = None,
+                 address: str | None = None, meter: str = "auto", name: str | None = None,
                  on_trial: Callable[[dict[str, Any]], None] | None = None,
                  driver: str = "auto", idle_seconds: float = 2.0,
                  tdp_scope: str = "host") -> ProgramTuneReport:
@@ -166,14 +172,16 @@ def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | 
     knob name → ``{"kind", "low", "high", "log", "step", "choices"}`` or the TOML file's
     path. ``driver``: ``inline`` calls the function in this process, ``process`` in a
     child driver per trial (for programs that call ``ray.init()`` themselves), ``auto``
-    picks ``process`` when the function's code calls ``ray.init``. Bad arguments raise
-    ConfigError before anything runs; a program that fails at its defaults raises RunFailed.
+    picks ``process`` when the function's code calls ``ray.init``. ``finalists``: how many
+    of the cheapest settings are re-run against the defaults to pick the best. Bad arguments
+    raise ConfigError before anything runs; a program that fails at its defaults raises
+    RunFailed.
     A KeyboardInterrupt stops the trials; completed ones are kept (``interrupted`` set).
     """
     tune = prepare(fn, space, trials=trials, max_seconds=max_seconds, repeats=repeats,
-                   rerun=rerun, sampler=sampler, seed=seed, db=db, study_name=study_name,
-                   storage=storage, address=address, meter=meter, name=name, driver=driver,
-                   idle_seconds=idle_seconds, tdp_scope=tdp_scope)
+                   rerun=rerun, finalists=finalists, sampler=sampler, seed=seed, db=db,
+                   study_name=study_name, storage=storage, address=address, meter=meter,
+                   name=name, driver=driver, idle_seconds=idle_seconds, tdp_scope=tdp_scope)
     return run_tune(tune, on_trial=on_trial)
 
 
@@ -215,7 +223,7 @@ def run_tune(tune: ProgramTune,
             report.interrupted = interrupted
             if not interrupted and report.best is not None and report.baseline is not None:
                 rerun = side_by_side(caller, report.baseline["settings"],
-                                     report.best["settings"], tune.rerun,
+                                     [f["settings"] for f in report.finalists], tune.rerun,
                                      study=tune.study_name)
                 _apply_rerun(report, rerun)
     finally:
@@ -319,53 +327,85 @@ def trial_row(ft: Any) -> dict[str, Any]:
             "run_id": ua.get("run_id")}
 
 
-def _figures(ft: Any) -> dict[str, Any]:
-    ua = ft.user_attrs
-    return {"settings": dict(ua.get("settings", ft.params)), "total_j": ua.get("total_j"),
-            "wall_s": ua.get("wall_s"), "stages": dict(ua.get("stages") or {}),
-            "trial": ft.number, "run_ids": [ua.get("run_id")]}
+def _figures(group: list[Any]) -> dict[str, Any]:
+    """One setting's trial figures (completed trials): the medians over the trials that
+    drew it; stages and ``trial`` of its cheapest one."""
+    ua = [ft.user_attrs for ft in group]
+    cheapest = min(group, key=lambda ft: ft.user_attrs["total_j"])
+    return {"settings": dict(ua[0].get("settings", group[0].params)),
+            "total_j": statistics.median(u["total_j"] for u in ua),
+            "wall_s": statistics.median(u["wall_s"] for u in ua),
+            "stages": dict(cheapest.user_attrs.get("stages") or {}),
+            "trial": cheapest.number, "trials": [ft.number for ft in group],
+            "run_ids": [u.get("run_id") for u in ua]}
+
+
+def by_setting(trials: list[Any]) -> list[list[Any]]:
+    """Trials grouped by the setting they drew, cheapest group (median joules) first."""
+    groups: dict[str, list[Any]] = {}
+    for ft in trials:
+        groups.setdefault(settings_key(ft.user_attrs.get("settings", ft.params)),
+                          []).append(ft)
+    return sorted(groups.values(),
+                  key=lambda g: statistics.median(ft.user_attrs["total_j"] for ft in g))
 
 
 def build_report(study: Any, tune: ProgramTune, session: list[int]) -> ProgramTuneReport:
-    """Baseline, best (least energy, feasible), fastest and every trial of the study."""
+    """Baseline, finalists and best (least energy, feasible; trials of one setting pooled),
+    fastest and every trial of the study."""
     trials = study.get_trials(deepcopy=False)
     rows = [trial_row(ft) for ft in trials]
     done = [ft for ft, r in zip(trials, rows, strict=True)
             if r["state"] == "COMPLETE" and r["total_j"] is not None]
     feasible = [ft for ft in done if trial_row(ft)["feasible"]]
     base = _baseline_trial(study)
-    best = min(feasible, key=lambda ft: ft.user_attrs["total_j"]) if feasible else None
+    ranked = by_setting(feasible)
     fastest = min(done, key=lambda ft: ft.user_attrs["wall_s"]) if done else None
-    ua = (best or fastest).user_attrs if (best or fastest) else {}
+    ua = (ranked[0][0] if ranked else fastest).user_attrs if (ranked or fastest) else {}
     overhead = [ft.user_attrs["overhead_s"] for ft in trials
                 if ft.number in session and "overhead_s" in ft.user_attrs]
     report = ProgramTuneReport(
         program=tune.program.spec or tune.program.name, space=tune.space.to_dict(),
-        baseline=_figures(base) if base is not None and base.state.name == "COMPLETE"
+        baseline=_figures([base]) if base is not None and base.state.name == "COMPLETE"
         else None,
-        best=_figures(best) if best else None, fastest=_figures(fastest) if fastest else None,
+        best=_figures(ranked[0]) if ranked else None,
+        fastest=_figures([fastest]) if fastest else None,
         saved_j=None, saved_pct=None, trials=rows,
         meter={"name": ua["meter"], "kind": ua["kind"]} if ua.get("meter") else None,
         study_name=tune.study_name, storage=tune.storage, driver=tune.driver,
         max_seconds=tune.max_seconds,
         tuner_overhead_s={"median": statistics.median(overhead), "max": max(overhead)}
-        if overhead else None)
-    if best is not None and fastest is not None:
-        report.tradeoff = {
-            "fastest_extra_j": fastest.user_attrs["total_j"] - best.user_attrs["total_j"],
-            "best_extra_s": best.user_attrs["wall_s"] - fastest.user_attrs["wall_s"]}
-    if best is None:
+        if overhead else None,
+        finalists=[_figures(g) for g in ranked[:tune.finalists]])
+    report.tradeoff = _tradeoff(report.fastest, report.best)
+    if report.best is None:
         report.notes.append("no completed trial met the time bound" if tune.max_seconds
                             else "no trial completed")
     return report
 
 
+def _tradeoff(fastest: dict[str, Any] | None,
+              best: dict[str, Any] | None) -> dict[str, float] | None:
+    """The fastest trial's extra joules and the best setting's extra seconds (trials)."""
+    if best is None or fastest is None:
+        return None
+    return {"fastest_extra_j": fastest["total_j"] - best["total_j"],
+            "best_extra_s": best["wall_s"] - fastest["wall_s"]}
+
+
 def _apply_rerun(report: ProgramTuneReport, rerun: SideBySide) -> None:
-    """The side-by-side figures replace the single trials' as baseline and best."""
+    """The best is the finalist cheapest in the re-run; its figures and the defaults' are
+    the re-run's (the trials' stay in ``trials`` and ``finalists``)."""
     assert report.baseline is not None and report.best is not None
+    chosen = next(f for f in report.finalists
+                  if settings_key(f["settings"]) == settings_key(rerun.best["settings"]))
+    for finalist, again in zip(report.finalists, rerun.finalists, strict=True):
+        finalist["rerun_j"] = again["rerun_j"]
+        finalist["rerun_median_j"] = again["total_j"]
+    report.best = {**chosen, **rerun.best}
     report.baseline.update(rerun.baseline)
-    report.best.update(rerun.best)
     report.saved_j, report.saved_pct = rerun.saved_j, rerun.saved_pct
+    report.tradeoff = _tradeoff(report.fastest, chosen)
     report.stages_differ = set(rerun.baseline["stages"]) != set(rerun.best["stages"])
     if report.stages_differ:
         report.notes.append("the defaults and the best ran different stages (Ray task "

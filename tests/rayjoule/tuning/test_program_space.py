@@ -101,6 +101,7 @@ def test_a_bad_program_is_one_line_exit_2_and_nothing_stored(case, tmp_path, cap
     (["--program", TINY, "--space", "x.toml", "--trials", "0"], "--trials"),
     (["--program", TINY, "--space", "x.toml", "--sampler", "model"], "--sampler"),
     (["--program", TINY, "--space", "x.toml", "--rerun", "2"], "--rerun"),
+    (["--program", TINY, "--space", "x.toml", "--finalists", "0"], "--finalists"),
 ])
 def test_program_options_are_checked_before_anything_runs(argv, words, tmp_path, capsys,
                                                           monkeypatch):
