@@ -343,12 +343,12 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
         notes=tuple(_notes(profiles, data, form, energy_memory)),
         parallelism_range=(float(x.min()), float(x.max())), fan_in_stages=data.fan_in_stages,
         memory_values=() if data.memory is None else tuple(sorted(set(data.memory.tolist()))),
-        energy_memory=energy_memory, slots=data.slots if form == forms.WAVES else None,
+        energy_memory=energy_memory, slots=data.slots if form in forms.WAVE_FORMS else None,
     )
 
 
 #: form tiers, simplest first: CPUs per task do not matter; they do; memory does too
-_TIERS = (("tasks", forms.WAVES), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FORMS))
+_TIERS = (("tasks", *forms.WAVE_FORMS), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FORMS))
 
 
 def _choose_form(scores: Mapping[str, Any]) -> str:
