@@ -35,8 +35,20 @@ start-up, paid once per wave; ``c_serial``: work that no task count splits (part
 the reduce); ``d``: fixed overhead. Time now *grows* past ``C`` tasks when start-ups
 dominate, is flat in ``n`` past ``C`` when work does (``s·w/n → s/C``), and jumps where
 ``n`` is not a multiple of ``C`` (a last wave part-empty) — all of which the ``tasks`` form
-cannot say. It wins where profiles show those shapes (held-out error); a stage through a
-shuffle adds ``g·u·w`` (each task's ``u`` objects, wave by wave).
+cannot say. It wins where profiles show those shapes (held-out error). A stage through a
+shuffle adds its exchange (below) placed two ways, which compete by held-out error as
+``tasks`` and ``waves`` do::
+
+    waves:          t += g·u·w       each reader task opens its u buckets, wave by wave
+    waves_objects:  t += g·u·n/C     the u·n objects spread over the C slots, however many
+                                     reader tasks there are (writers serialising, a driver
+                                     routing each object)
+
+They differ where the reader runs fewer tasks than slots (or a part-empty wave): one
+reader task pays ``g·u`` per wave but only ``g·u/C`` of the objects. Why both, not a better
+guess: on the unseen benchmark's ``sessions`` (run 2) neither placement was chosen on data,
+and the profiles there could not tell them apart (docs/modelling.md); the held-out error
+decides where they can.
 
 **Memory** (MB per task, ``m``) is a setting only where the profiles vary it (serverless
 profiles do: flexecutor's settings are ``(cpu, memory, workers)``). In serverless runtimes
