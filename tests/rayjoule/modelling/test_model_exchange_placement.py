@@ -14,6 +14,7 @@ optimiser pick the law's joint optimum — which differs between the two laws.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 from rayjoule.core.config import RunConfig
-from rayjoule.modelling import Profile, design, fit_pipeline, optimise
+from rayjoule.modelling import Profile, ProfileDesign, design, fit_pipeline, optimise
 
 SLOTS, TARGET, COUNTS = 2, 2_000_000.0, (1, 2, 4, 8)
 MAP = {"a": 1.2e-6, "h_task_s": 0.1, "c_serial": 0.0, "d": 0.1}
@@ -47,9 +48,11 @@ def ranked(placement: str) -> list[tuple[int, int]]:
     return sorted(itertools.product(COUNTS, COUNTS), key=lambda mr: total_j(*mr, placement))
 
 
-def profiles(placement: str, seed: int, noise: float = 0.03) -> list[Profile]:
-    d = design(RunConfig(workload="wordcount", size=TARGET, framework="native",
-                         concurrency=SLOTS, meter="tdp"))
+def profiles(placement: str, seed: int, noise: float = 0.03,
+             design_: ProfileDesign | None = None) -> list[Profile]:
+    """The law's profiles at the runs of ``design_`` (default: the profiling design's)."""
+    d = design_ or design(RunConfig(workload="wordcount", size=TARGET, framework="native",
+                                    concurrency=SLOTS, meter="tdp"))
     rng = np.random.default_rng(seed)
     out = []
     for i, p in enumerate(d.points):
@@ -105,3 +108,32 @@ def test_the_placements_predictions_differ_where_the_reader_runs_below_the_slots
     t_objects = stage(READ, 1, TARGET, 8, "waves_objects")[0]
     t_waves = stage(READ, 1, TARGET, 8, "waves")[0]
     assert pred.exec_s.low <= t_objects <= pred.exec_s.high < t_waves
+
+
+def test_the_designs_half_turn_separates_a_readers_parallel_from_serial_work():
+    """Only the reader's rows with fewer tasks than slots (1 task on 2) tell its parallel
+    work ``a`` from its serial work ``c_serial`` in the waves form. The one-step rotation put
+    both such rows at the largest fan-in, where the exchange is largest too; the design's
+    half turn gives them two fan-ins, and ``a``'s and ``c_serial``'s intervals come out
+    more than twice narrower (median of six noise draws, same runs, same cost)."""
+    d = design(RunConfig(workload="wordcount", size=TARGET, framework="native",
+                         concurrency=SLOTS, meter="tdp"))
+    one_step = dataclasses.replace(d, points=tuple(
+        dataclasses.replace(p, tasks={"map": p.tasks["map"],
+                                      "reduce": COUNTS[(COUNTS.index(p.tasks["map"]) + 1) % 4]})
+        if p.role == "grid" else p for p in d.points))
+    assert one_step.n_runs == d.n_runs
+    assert {p.tasks["map"] for p in one_step.points if p.tasks["reduce"] == 1} == {8}
+    assert {p.tasks["map"] for p in d.points if p.tasks["reduce"] == 1} == {4, 8}
+    width: dict[str, dict[str, list[float]]] = {"design": {"a": [], "c_serial": []},
+                                                "one step": {"a": [], "c_serial": []}}
+    for seed in range(6):
+        for name, dd in (("design", d), ("one step", one_step)):
+            model = fit_pipeline(profiles("waves", seed, design_=dd)).models["reduce"]
+            assert model.time_form in ("waves", "waves_objects")
+            for param in ("a", "c_serial"):
+                lo, hi = model.params()["time"][param]["ci95"]
+                width[name][param].append(hi - lo)
+    for param in ("a", "c_serial"):
+        assert (np.median(width["one step"][param])
+                > 2 * np.median(width["design"][param])), (param, width)
