@@ -353,8 +353,8 @@ _TIERS = (("tasks", *forms.WAVE_FORMS), tuple(forms.TIME_FORMS), tuple(forms.MEM
 
 def _choose_form(scores: Mapping[str, Any]) -> str:
     """The form with the least held-out exec-time error — unless a simpler form is within one
-    standard error of it (the one-standard-error rule), simpler meaning ``tasks`` or
-    ``waves`` (CPUs per task do not enter; the better of the two) before the CPU forms
+    standard error of it (the one-standard-error rule), simpler meaning ``tasks`` or the
+    waves forms (CPUs per task do not enter; the best of them) before the CPU forms
     before the memory forms: a form in which CPUs or memory matter has to beat one in which
     they do not by more than the noise of the comparison. A coin-flip win would let the
     optimiser pick CPUs per task on noise: on the 18:40 live ``pi`` profiles,
