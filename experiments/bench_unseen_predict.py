@@ -1,9 +1,10 @@
 """Predictions on work rayjoule never saw: profile → predict against a measured sweep.
 
-The workloads and the pipeline (``experiments/unseen_workloads.py``) were written for this
-benchmark only, registered by import path as a user's own would be, and run once — no model
-or benchmark setting was tuned against them. For each, on the native framework at
-concurrency 2 with the tdp model in process scope (modelled joules):
+The workloads and the pipelines (three sets: ``experiments/unseen_workloads.py``,
+``unseen_workloads2.py``, ``unseen_workloads3.py``, each committed before anything ran on it)
+were written for this benchmark only, registered by import path as a user's own would be —
+no model or benchmark setting was tuned against a set before its first run. For each, on
+the native framework at concurrency 2 with the tdp model in process scope (modelled joules):
 
 1. **Sweep** (ground truth): every setting of the sweep at the target size, ``--repeats``
    rounds, each round in a fresh random order (so the machine's load drifts over all
@@ -33,7 +34,7 @@ concurrency 2 with the tdp model in process scope (modelled joules):
    joules is the least any 20 trials can cost (the headline ratio, conservative), 20 × the
    sweep's mean what 20 random trials cost on average.
 
-    python experiments/bench_unseen_predict.py --repeats 3      # both sets, ~20 min on 2 vCPUs
+    python experiments/bench_unseen_predict.py --repeats 3      # all three sets, ~15 min
     python experiments/bench_unseen_predict.py --only collatz --scale 0.1 --repeats 1 \
         --profilings 1                                          # a quick try
 
@@ -65,6 +66,9 @@ from experiments._results import RESULTS, write_rows  # noqa: E402
 MODULE = "experiments.unseen_workloads"
 #: the second set, written and committed before anything ran on it (after the first was seen)
 MODULE2 = "experiments.unseen_workloads2"
+#: the third set, written and committed before anything ran on it (after run 2 was seen and
+#: the model changed: the exchange's placements, the reader's half-turn rotation)
+MODULE3 = "experiments.unseen_workloads3"
 SINGLE = (1, 2, 3, 4, 6, 8, 16)
 PIPE = (1, 2, 4, 8)
 #: name → (import path, target size, sweep: list of per-stage task counts)
@@ -77,9 +81,15 @@ CASES: dict[str, tuple[str, int, list[dict[str, int]]]] = {
     "stencil": (f"{MODULE2}:STENCIL", 12 * 1024 * 1024, [{"map": t} for t in SINGLE]),
     "index": (f"{MODULE2}:INDEX", 30_000,
               [{"tokenize": a, "merge": b} for a in PIPE for b in PIPE]),
+    "tally": (f"{MODULE3}:TALLY", 4_000_000, [{"map": t} for t in SINGLE]),
+    "memo": (f"{MODULE3}:MEMO", 2_000_000, [{"map": t} for t in SINGLE]),
+    "groupby": (f"{MODULE3}:GROUPBY", 3_000_000,
+                [{"parse": a, "stats": b} for a in PIPE for b in PIPE]),
 }
-#: which set each case belongs to (1: seen before the model changed; 2: never seen)
-SET = {"collatz": 1, "kmeans": 1, "sessions": 1, "fetch": 2, "stencil": 2, "index": 2}
+#: which set each case belongs to (1: seen before the model changed; 2: seen in run 2,
+#: before the exchange's placements; 3: never seen before the run that reports it)
+SET = {"collatz": 1, "kmeans": 1, "sessions": 1, "fetch": 2, "stencil": 2, "index": 2,
+       "tally": 3, "memo": 3, "groupby": 3}
 WITHIN = 0.10
 FLAT = 0.05
 MEDIAN_EFF = 1.2533  # sd of a median of r normal draws ≈ 1.2533 σ/√r

@@ -343,18 +343,18 @@ def fit_stage(profiles: Sequence[Profile]) -> StageModel:
         notes=tuple(_notes(profiles, data, form, energy_memory)),
         parallelism_range=(float(x.min()), float(x.max())), fan_in_stages=data.fan_in_stages,
         memory_values=() if data.memory is None else tuple(sorted(set(data.memory.tolist()))),
-        energy_memory=energy_memory, slots=data.slots if form == forms.WAVES else None,
+        energy_memory=energy_memory, slots=data.slots if form in forms.WAVE_FORMS else None,
     )
 
 
 #: form tiers, simplest first: CPUs per task do not matter; they do; memory does too
-_TIERS = (("tasks", forms.WAVES), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FORMS))
+_TIERS = (("tasks", *forms.WAVE_FORMS), tuple(forms.TIME_FORMS), tuple(forms.MEMORY_FORMS))
 
 
 def _choose_form(scores: Mapping[str, Any]) -> str:
     """The form with the least held-out exec-time error — unless a simpler form is within one
-    standard error of it (the one-standard-error rule), simpler meaning ``tasks`` or
-    ``waves`` (CPUs per task do not enter; the better of the two) before the CPU forms
+    standard error of it (the one-standard-error rule), simpler meaning ``tasks`` or the
+    waves forms (CPUs per task do not enter; the best of them) before the CPU forms
     before the memory forms: a form in which CPUs or memory matter has to beat one in which
     they do not by more than the noise of the comparison. A coin-flip win would let the
     optimiser pick CPUs per task on noise: on the 18:40 live ``pi`` profiles,

@@ -74,12 +74,13 @@ class StageData:
 
     def candidate_forms(self) -> list[str]:
         """``tasks`` alone where CPUs never vary, the CPU forms where they do, ``waves``
-        where CPUs never vary and the profiles share one known concurrency, and the memory
+        where CPUs never vary and the profiles share one known concurrency (a shuffle
+        reader's exchange placed both ways: ``waves`` and ``waves_objects``), and the memory
         forms where memory varies."""
         same_cpus = np.ptp(self.cpus) == 0
         out = ["tasks"] if same_cpus else list(forms.TIME_FORMS)
         if same_cpus and self.slots is not None:
-            out.append(forms.WAVES)
+            out.extend(forms.WAVE_FORMS if self.exchange else (forms.WAVES,))
         return out + (list(forms.MEMORY_FORMS) if self.memory_varies else [])
 
     def u(self, rows: np.ndarray) -> np.ndarray | None:

@@ -35,8 +35,20 @@ start-up, paid once per wave; ``c_serial``: work that no task count splits (part
 the reduce); ``d``: fixed overhead. Time now *grows* past ``C`` tasks when start-ups
 dominate, is flat in ``n`` past ``C`` when work does (``s·w/n → s/C``), and jumps where
 ``n`` is not a multiple of ``C`` (a last wave part-empty) — all of which the ``tasks`` form
-cannot say. It wins where profiles show those shapes (held-out error); a stage through a
-shuffle adds ``g·u·w`` (each task's ``u`` objects, wave by wave).
+cannot say. It wins where profiles show those shapes (held-out error). A stage through a
+shuffle adds its exchange (below) placed two ways, which compete by held-out error as
+``tasks`` and ``waves`` do::
+
+    waves:          t += g·u·w       each reader task opens its u buckets, wave by wave
+    waves_objects:  t += g·u·n/C     the u·n objects spread over the C slots, however many
+                                     reader tasks there are (writers serialising, a driver
+                                     routing each object)
+
+They differ where the reader runs fewer tasks than slots (or a part-empty wave): one
+reader task pays ``g·u`` per wave but only ``g·u/C`` of the objects. Why both, not a better
+guess: on the unseen benchmark's ``sessions`` (run 2) neither placement was chosen on data,
+and the profiles there could not tell them apart (docs/modelling.md); the held-out error
+decides where they can.
 
 **Memory** (MB per task, ``m``) is a setting only where the profiles vary it (serverless
 profiles do: flexecutor's settings are ``(cpu, memory, workers)``). In serverless runtimes
@@ -124,6 +136,11 @@ TIME_PARAMS = ("a", "b", "c", "d")
 TIME_LOWER = np.array([0.0, -np.inf, -np.inf, 0.0])
 #: the form whose tasks run in waves of the run's slots (its concurrency)
 WAVES = "waves"
+#: the waves form of a shuffle reader whose exchange counts the ``u·n`` objects over the
+#: slots (``g·u·n/C``) instead of each task's ``u`` per wave (``g·u·w``); only for a reader
+WAVES_OBJECTS = "waves_objects"
+#: the forms whose tasks run in waves (both need the slots; they differ only in the exchange)
+WAVE_FORMS = (WAVES, WAVES_OBJECTS)
 WAVES_PARAMS = ("a", "h_task_s", "c_serial", "d")
 ENERGY_PARAMS = ("p_static_w", "e_work_j", "e_task_j")
 ENERGY_LOWER = np.zeros(3)
@@ -135,7 +152,7 @@ MEMORY_ENERGY_PARAM = "p_memory_w_per_gb"
 
 
 def time_params(exchange: bool, form: str | None = None) -> tuple[str, ...]:
-    base = WAVES_PARAMS if form == WAVES else TIME_PARAMS
+    base = WAVES_PARAMS if form in WAVE_FORMS else TIME_PARAMS
     return base + ((EXCHANGE_TIME_PARAM,) if exchange else ())
 
 
@@ -145,7 +162,7 @@ def energy_params(exchange: bool, memory: bool = False) -> tuple[str, ...]:
 
 
 def time_lower(exchange: bool, form: str | None = None) -> np.ndarray:
-    base = np.zeros(len(WAVES_PARAMS)) if form == WAVES else TIME_LOWER
+    base = np.zeros(len(WAVES_PARAMS)) if form in WAVE_FORMS else TIME_LOWER
     return np.append(base, 0.0) if exchange else base
 
 
@@ -160,7 +177,7 @@ def parallelism(form: str, tasks: np.ndarray, cpus: np.ndarray,
     >>> float(parallelism("tasks*cpu_share", np.array(4.0), np.array(2.0), np.array(1769.0)))
     4.0
     """
-    if form == WAVES:
+    if form in WAVE_FORMS:
         return np.asarray(tasks, float)
     if form in MEMORY_FORMS:
         if memory is None:
@@ -185,16 +202,18 @@ def time_features(form: str, tasks: np.ndarray, cpus: np.ndarray, size: np.ndarr
                   fan_in: np.ndarray | None = None, memory: np.ndarray | None = None,
                   slots: int | None = None) -> np.ndarray:
     """Rows ``[s/x, s·log(x)/x, s/x², 1]`` of the time model, ``+ [u·tasks/x]`` with a fan-in;
-    under ``waves`` (which needs ``slots``), ``[s·w/n, w, s, 1]`` ``+ [u·w]``."""
+    under ``waves`` (which needs ``slots``), ``[s·w/n, w, s, 1]`` ``+ [u·w]``, under
+    ``waves_objects`` the same ``+ [u·n/C]``."""
     tasks_a = np.asarray(tasks, float)
-    if form == WAVES:
+    if form in WAVE_FORMS:
         if slots is None:
-            raise ValueError("the time form waves needs the slots (concurrency)")
+            raise ValueError(f"the time form {form} needs the slots (concurrency)")
         w = waves(tasks_a, slots)
         s = np.broadcast_to(np.asarray(size, float), w.shape)
         cols = [s * w / tasks_a, w, s, np.ones_like(w)]
         if fan_in is not None:
-            cols.append(np.broadcast_to(np.asarray(fan_in, float), w.shape) * w)
+            u = np.broadcast_to(np.asarray(fan_in, float), w.shape)
+            cols.append(u * w if form == WAVES else u * tasks_a / slots)
         return np.column_stack(cols)
     x = parallelism(form, tasks_a, np.asarray(cpus, float), memory)
     s = np.broadcast_to(np.asarray(size, float), x.shape)

@@ -20,8 +20,9 @@ size only, and each larger size gets two *anchor* runs (default ⅛ and ½ of th
 * **grid, smallest size** — task counts: powers of two from 1 to 4 × concurrency (at most
   five, even in log scale): {1, 2, 4, 8} on two CPUs. Pipelines: a rotated (Latin-square)
   design over the stages whose parallelism can vary — run ``i`` gives stage ``k`` the task
-  count ``counts[(i + k) % n]`` — so every stage sees every count in ``n`` runs instead of
-  one sweep per stage, and no two stages' settings move together. Stages capped below four
+  count ``counts[(i + k) % n]``, a shuffle reader half a turn from its upstream
+  (:func:`rotation`) — so every stage sees every count in ``n`` runs instead of one sweep
+  per stage, and no two stages' settings move together. Stages capped below four
   tasks (``max_tasks``) stay at their default and are reported as fixed. Ray only (the one
   framework where CPUs per task change scheduling): two more runs, 2 × concurrency tasks
   at 0.5 CPUs and concurrency tasks at 2 CPUs, so the model can choose how CPUs enter the
@@ -262,13 +263,18 @@ def design(base: RunConfig, sizes: Sequence[Any] | None = None,
     # a shuffle reader's cost depends on its upstream's task count too (the fan-in): on
     # the grid the rotation pairs each of its counts with one upstream count, and the
     # anchors break that pairing (the reader's last count after the upstream's first),
-    # which identifies the model's exchange term. A second, reversed rotation would vary
-    # the pairing on the grid too, but run once each, every first-stage profile would be
-    # a cold one (the run that starts the executor's workers, which at the smallest size
-    # hides most of the parallel speed-up: docs/modelling.md), and run twice each it
-    # costs 18 runs instead of 10 natively.
-    points = [ProfilePoint(smallest, {s: per_stage[s][(i + k) % len(per_stage[s])]
-                                      for k, s in enumerate(varied)})
+    # which identifies the model's exchange term. The reader's rotation is half a turn
+    # from its upstream's (:func:`rotation`), not one step: one step pairs the reader's
+    # single task with the upstream's most tasks on the grid, as the anchor does again,
+    # and those rows are the only ones where the waves form can tell a reader's parallel
+    # work from its serial work (fewer tasks than slots). A second, reversed rotation
+    # would vary the pairing on the grid too, but run once each, every first-stage profile
+    # would be a cold one (the run that starts the executor's workers, which at the
+    # smallest size hides most of the parallel speed-up: docs/modelling.md), and run
+    # twice each it costs 18 runs instead of 10 natively.
+    offsets = rotation(varied, reads, n)
+    points = [ProfilePoint(smallest, {s: per_stage[s][(i + offsets[s]) % len(per_stage[s])]
+                                      for s in varied})
               for i in range(n)]
     if base.framework == "ray":
         points.extend(_cpu_points(base, smallest, per_stage, varied))
@@ -279,6 +285,36 @@ def design(base: RunConfig, sizes: Sequence[Any] | None = None,
     for config in d.configs(base):  # every run is checked before the first one starts
         config.validated()
     return d
+
+
+def rotation(varied: Sequence[str], reads: Mapping[str, tuple[str, ...]], n: int
+             ) -> dict[str, int]:
+    """Each varied stage's offset in the grid's rotation (run ``i`` gives it the count
+    ``counts[(i + offset) % n]``): stage ``k``'s is ``k``, a shuffle reader's half a turn
+    from its first upstream's, each taken once while free offsets remain.
+
+    Why half a turn (issue 24, ``sessions``): with 2 slots and counts 1, 2, 4, 8, one step
+    pairs the reader's 1 task with the upstream's 8 on the grid, as the anchor at the larger
+    size does again; in the waves form only rows with fewer tasks than slots tell parallel
+    work from serial work, so both such rows carried the largest fan-in, and the reader's
+    work, serial work and exchange came out confounded (variance inflation of the parallel
+    work's parameter 172 against 19 with half a turn, docs/modelling.md). Half a turn
+    pairs its 1 task with the upstream's 4, the anchor with 8.
+
+    >>> rotation(["events", "sessionize"], {"sessionize": ("events",)}, 4)
+    {'events': 0, 'sessionize': 2}
+    >>> rotation(["a", "b", "c"], {}, 4)
+    {'a': 0, 'b': 1, 'c': 2}
+    """
+    out: dict[str, int] = {}
+    for k, stage in enumerate(varied):
+        ups = [u for u in reads.get(stage, ()) if u in out]
+        want = (out[ups[0]] + n // 2) % n if ups else k % n
+        free = [o for o in range(n) if o not in out.values()]
+        if want not in free and free:
+            want = min(free, key=lambda o: (o - want) % n)
+        out[stage] = want
+    return out
 
 
 def _anchors(size: Any, per_stage: dict[str, list[int]], varied: list[str],

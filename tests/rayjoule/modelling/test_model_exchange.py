@@ -92,32 +92,39 @@ def test_the_law_has_one_clear_joint_optimum_that_per_stage_choices_miss():
 def test_the_designs_anchors_break_the_pairing_of_reader_and_upstream():
     """On the grid the rotation pairs every reduce count with one map count, so there the
     fan-in is a function of the reducer's own count; the anchors break that (reduce's
-    largest count after map's smallest at the larger size, after map's 4 on the grid)."""
+    largest count after map's smallest at the larger size, after map's 2 on the grid; its
+    single task after map's largest, after map's 4 on the grid: half a turn apart)."""
     d = _design()
     assert d.reads == {"reduce": ("map",)} and d.n_runs == 4 * 2 + 2
     pairs = {(p.tasks["reduce"], p.tasks["map"]) for p in d.points}
     grid = {(p.tasks["reduce"], p.tasks["map"]) for p in d.points if p.role == "grid"}
     assert len({r for r, _ in grid}) == len(grid) == 4  # one map count per reduce count
-    assert {m for r, m in pairs if r == 8} == {4, 1}
+    assert {m for r, m in pairs if r == 8} == {2, 1}
+    # the reducer's single task (fewer tasks than the 2 slots: the only rows where its
+    # parallel and serial work differ) meets two fan-ins, not the largest twice
+    assert {m for r, m in pairs if r == 1} == {4, 8}
     assert d.n_settings_by_stage() == {"map": 6, "reduce": 6}
 
 
 def test_the_fit_recovers_the_exchange_term_and_the_joint_optimum():
-    """Ten noise draws (3 %) at the design's ten runs: the exchange parameters' 95 %
-    intervals cover the law's values (≥ 8 of 10 draws each) and exclude zero (all), and the
-    plan at the never-profiled target size is the law's joint optimum (≥ 9 of 10)."""
+    """Twenty noise draws (3 %) at the design's ten runs: the exchange parameters' estimates
+    lie within 10 % of the law's values and their intervals exclude zero (all draws), the
+    95 % intervals cover the law's values in ≥ 15 of 20 (they run a little narrow at this
+    design: 34 of 40 draws for ``g``; the estimates are unbiased), and the plan at the
+    never-profiled target size is the law's joint optimum (≥ 18 of 20)."""
     d = _design()
     best = _truth()[0]
-    covered_g, covered_e, hits = 0, 0, 0
-    for seed in range(10):
+    covered_g, covered_e, hits, draws = 0, 0, 0, 20
+    for seed in range(draws):
         models = fit_pipeline(profiles(d, noise=0.03, seed=seed)).models
         reduce = models["reduce"]
         assert reduce.exchange and reduce.fan_in_stages == ("map",)
         assert not models["map"].exchange
         params = reduce.params()
-        lo, hi = params["time"]["g"]["ci95"]
+        g = params["time"]["g"]
+        lo, hi = g["ci95"]
         covered_g += lo <= REDUCE["g"] <= hi
-        assert lo > 0, params["time"]["g"]
+        assert lo > 0 and abs(g["value"] - REDUCE["g"]) <= 0.1 * REDUCE["g"], g
         lo, hi = params["energy"]["e_exchange_j"]["ci95"]
         covered_e += lo <= REDUCE["e_exchange_j"] <= hi
         assert reduce.held_out_error["settings"] == 6
@@ -128,8 +135,8 @@ def test_the_fit_recovers_the_exchange_term_and_the_joint_optimum():
         # only plans whose fan-in is the map's task count (dominated ones pruned)
         assert len(COUNTS) <= plan.plans_considered <= len(COUNTS) ** 2
         hits += chosen == best
-    assert covered_g >= 8 and covered_e >= 8, (covered_g, covered_e)
-    assert hits >= 9, hits
+    assert covered_g >= 15 and covered_e >= 15, (covered_g, covered_e)
+    assert hits >= 18, hits
 
 
 def test_without_the_fan_in_the_per_stage_models_miss_the_optimum():
@@ -149,25 +156,34 @@ def test_without_the_fan_in_the_per_stage_models_miss_the_optimum():
     assert misses == 5
 
 
-def test_a_second_reversed_rotation_would_pin_the_term_tighter_for_as_many_runs():
-    """What the design gives up: a second rotation, reversed (each reduce count after two
-    map counts on the grid), gives the exchange term a ~3 × narrower interval than the
-    design's one rotation run as often (both recover it). The design keeps one rotation
-    with repeats because a first stage run once per point is always a cold run."""
+def test_half_a_turn_pins_the_term_nearly_as_well_as_two_rotations():
+    """What the design gives up, and what its half-turn rotation buys: a second rotation,
+    reversed (each reduce count after two map counts on the grid), pins the exchange term
+    best for as many runs, but a first stage run once per point is always a cold run, so
+    the design keeps one rotation with repeats. Shifting the reader half a turn from its
+    upstream instead of one step narrows ``g``'s interval ~2.8 × (within 1.5 × of two
+    rotations); every layout recovers ``g`` within 15 %."""
     d = _design()
     n = len(COUNTS)
-    two = dataclasses.replace(d, points=tuple(
-        ProfilePoint(d.sizes[0], {"map": COUNTS[i], "reduce": COUNTS[(i + s) % n]}, repeats=1)
-        for s in (1, -1) for i in range(n)) + tuple(p for p in d.points if p.role == "anchor"))
-    assert two.n_runs == d.n_runs
-    width = {"design": [], "two rotations": []}
-    for seed in range(5):
-        for name, dd in (("design", d), ("two rotations", two)):
-            model = fit_pipeline(profiles(dd, noise=0.03, seed=seed)).models["reduce"]
-            g = model.params()["time"]["g"]
-            assert g["ci95"][0] <= REDUCE["g"] <= g["ci95"][1]
+    anchors = tuple(p for p in d.points if p.role == "anchor")
+
+    def rotated(shifts: tuple[int, ...], repeats: int):
+        return dataclasses.replace(d, points=tuple(
+            ProfilePoint(d.sizes[0], {"map": COUNTS[i], "reduce": COUNTS[(i + s) % n]},
+                         repeats=repeats) for s in shifts for i in range(n)) + anchors)
+
+    layouts = {"design": d, "one step": rotated((1,), 2), "two rotations": rotated((1, -1), 1)}
+    assert len({dd.n_runs for dd in layouts.values()}) == 1
+    width: dict[str, list[float]] = {name: [] for name in layouts}
+    for seed in range(6):
+        for name, dd in layouts.items():
+            g = fit_pipeline(profiles(dd, noise=0.03, seed=seed)).models["reduce"].params()
+            g = g["time"]["g"]
+            assert abs(g["value"] - REDUCE["g"]) <= 0.15 * REDUCE["g"], (name, g)
             width[name].append(g["ci95"][1] - g["ci95"][0])
-    assert np.median(width["design"]) > 2 * np.median(width["two rotations"]), width
+    med = {name: float(np.median(w)) for name, w in width.items()}
+    assert med["one step"] > 2 * med["design"], med
+    assert med["design"] < 1.5 * med["two rotations"], med
 
 
 def test_predictions_need_the_fan_in_and_warn_outside_its_range():

@@ -104,9 +104,10 @@ def test_profiles_without_a_known_concurrency_never_get_the_waves_form(concurren
 
 def test_a_shuffle_reader_in_waves_recovers_its_exchange_and_the_joint_optimum():
     """map → bucket route → reduce on 2 slots, at the profiling design's runs: the reducer's
-    tasks queue in waves and each reads one object per map task (``g·u·w`` seconds). The fit
-    takes the waves form for both stages, the exchange term's interval covers the law's g,
-    and the plan at the never-profiled target size is the law's joint optimum."""
+    tasks queue in waves and each reads one object per map task (``g·u·w`` seconds). Over
+    ten noise draws the fit takes the waves form for both stages (the reader's exchange per
+    wave, not ``waves_objects``), the exchange term's estimate is within 10 % of the law's
+    g, and the plan at the never-profiled target size is the law's joint optimum."""
     from rayjoule.core.config import RunConfig
     from rayjoule.modelling import design, fit_pipeline
 
@@ -123,25 +124,30 @@ def test_a_shuffle_reader_in_waves_recovers_its_exchange_and_the_joint_optimum()
 
     d = design(RunConfig(workload="wordcount", size=target, framework="native",
                          concurrency=SLOTS, meter="tdp"))
-    rng = np.random.default_rng(7)
-    out = []
-    for i, p in enumerate(d.points):
-        for k in range(d.repeats_of(p)):
-            m, n = p.tasks["map"], p.tasks["reduce"]
-            for name, law, tasks, u in (("map", m_law, m, 0), ("reduce", r_law, n, m)):
-                t, e = stage(law, tasks, p.size, u)
-                out.append(Profile(
-                    "synthetic", name, tasks, 1.0, None, float(p.size),
-                    t * (1 + 0.02 * rng.standard_normal()),
-                    e * (1 + 0.02 * rng.standard_normal()), run_id=f"{i}-{k}",
-                    concurrency=SLOTS, fan_in=m if name == "reduce" else None,
-                    fan_in_stages=("map",) if name == "reduce" else ()))
-    models = fit_pipeline(out).models
-    assert models["reduce"].time_form == "waves" and models["map"].time_form == "waves"
-    lo, hi = models["reduce"].params()["time"]["g"]["ci95"]
-    assert lo <= r_law["g"] <= hi and lo > 0
     ranked = sorted(((m, r) for m in counts for r in counts), key=lambda mr: total(*mr))
     best = ranked[0]
     assert total(*ranked[1]) > 1.02 * total(*best)  # one clear optimum
-    plan = optimise(models, target, candidates={s: {"tasks": list(counts)} for s in models})
-    assert (plan.settings["map"]["tasks"], plan.settings["reduce"]["tasks"]) == best
+    covered = 0
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        out = []
+        for i, p in enumerate(d.points):
+            for k in range(d.repeats_of(p)):
+                m, n = p.tasks["map"], p.tasks["reduce"]
+                for name, law, tasks, u in (("map", m_law, m, 0), ("reduce", r_law, n, m)):
+                    t, e = stage(law, tasks, p.size, u)
+                    out.append(Profile(
+                        "synthetic", name, tasks, 1.0, None, float(p.size),
+                        t * (1 + 0.02 * rng.standard_normal()),
+                        e * (1 + 0.02 * rng.standard_normal()), run_id=f"{i}-{k}",
+                        concurrency=SLOTS, fan_in=m if name == "reduce" else None,
+                        fan_in_stages=("map",) if name == "reduce" else ()))
+        models = fit_pipeline(out).models
+        # the exchange per wave wins over the one that counts the objects over the slots
+        assert models["reduce"].time_form == "waves" and models["map"].time_form == "waves"
+        g = models["reduce"].params()["time"]["g"]
+        assert g["ci95"][0] > 0 and abs(g["value"] - r_law["g"]) <= 0.1 * r_law["g"], g
+        covered += g["ci95"][0] <= r_law["g"] <= g["ci95"][1]
+        plan = optimise(models, target, candidates={s: {"tasks": list(counts)} for s in models})
+        assert (plan.settings["map"]["tasks"], plan.settings["reduce"]["tasks"]) == best
+    assert covered >= 7, covered  # 95 % intervals, a little narrow at this design
