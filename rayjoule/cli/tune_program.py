@@ -129,11 +129,14 @@ def print_report(report: ProgramTuneReport, console: Console) -> None:
             for f in report.finalists)))
     if report.fastest and report.tradeoff and \
             report.fastest["settings"] != report.best["settings"]:
+        t = report.tradeoff
+        extra_j, extra_s = t["fastest_extra_j"], t["best_extra_s"]
         console.print(escape(
-            f"fastest (trial {report.fastest['trial']}): {report.fastest['settings']} "
-            f"{report.fastest['wall_s']:.2f} s, {report.tradeoff['fastest_extra_j']:+.2f} J "
-            f"against the least-energy setting, which takes "
-            f"{report.tradeoff['best_extra_s']:+.2f} s more"))
+            f"fastest trial ({report.fastest['trial']}): {report.fastest['settings']} "
+            f"{report.fastest['wall_s']:.2f} s; it costs {abs(extra_j):.2f} J "
+            f"{'more' if extra_j >= 0 else 'less'} than the best, which takes "
+            f"{abs(extra_s):.2f} s {'longer' if extra_s >= 0 else 'less'} (medians of the "
+            f"{t.get('source', 'trials')})"))
     for note in report.notes:
         console.print(escape(note))
 

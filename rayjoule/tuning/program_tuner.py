@@ -390,7 +390,7 @@ def _tradeoff(fastest: dict[str, Any] | None,
     if best is None or fastest is None:
         return None
     return {"fastest_extra_j": fastest["total_j"] - best["total_j"],
-            "best_extra_s": best["wall_s"] - fastest["wall_s"]}
+            "best_extra_s": best["wall_s"] - fastest["wall_s"], "source": "trials"}
 
 
 def _apply_rerun(report: ProgramTuneReport, rerun: SideBySide) -> None:
@@ -406,6 +406,12 @@ def _apply_rerun(report: ProgramTuneReport, rerun: SideBySide) -> None:
     report.baseline.update(rerun.baseline)
     report.saved_j, report.saved_pct = rerun.saved_j, rerun.saved_pct
     report.tradeoff = _tradeoff(report.fastest, chosen)
+    rerun_of = {settings_key(f["settings"]): f for f in (rerun.baseline, *rerun.finalists)}
+    if report.fastest is not None and settings_key(report.fastest["settings"]) in rerun_of:
+        # the fastest setting ran in the re-run too: compare like with like, not one trial
+        # against the best setting's trials
+        report.tradeoff = {**(_tradeoff(rerun_of[settings_key(report.fastest["settings"])],
+                                         rerun.best) or {}), "source": "side-by-side re-run"}
     report.stages_differ = set(rerun.baseline["stages"]) != set(rerun.best["stages"])
     if report.stages_differ:
         report.notes.append("the defaults and the best ran different stages (Ray task "

@@ -73,6 +73,20 @@ def test_a_ray_program_is_tuned_defaults_first_then_rerun_side_by_side_and_resum
     assert out["best"]["settings"] == chosen["settings"]
     assert out["best"]["rerun_j"] == chosen["rerun_j"]
     others = sum(f["settings"] != first["settings"] for f in finalists)
+    # fastest against best: from the re-run wherever the fastest setting was re-run
+    rerun_j = {json.dumps(f["settings"], sort_keys=True): f["rerun_median_j"]
+               for f in finalists}
+    rerun_j[json.dumps(out["baseline"]["settings"], sort_keys=True)] = \
+        out["baseline"]["total_j"]
+    fastest = json.dumps(out["fastest"]["settings"], sort_keys=True)
+    if fastest in rerun_j:
+        assert out["tradeoff"]["source"] == "side-by-side re-run"
+        assert out["tradeoff"]["fastest_extra_j"] == pytest.approx(
+            rerun_j[fastest] - out["best"]["total_j"])
+        if any(json.dumps(f["settings"], sort_keys=True) == fastest for f in finalists):
+            assert out["tradeoff"]["fastest_extra_j"] >= 0  # the re-run's cheapest finalist
+    else:
+        assert out["tradeoff"]["source"] == "trials"
     for key in ("saved_j", "saved_pct"):
         assert set(out[key]) == {"median", "ci95"}
         low, high = out[key]["ci95"]
