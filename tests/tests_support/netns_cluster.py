@@ -281,9 +281,12 @@ class NetnsCluster:
     def alive_nodes(self, via: Node | None = None) -> int:
         """How many nodes the GCS counts alive (asked from ``via``, the head by default)."""
         code = ("import ray, sys; ray.init(address=sys.argv[1], log_to_driver=False, "
-                "logging_level='ERROR'); print(sum(n['Alive'] for n in ray.nodes()))")
+                "logging_level='ERROR'); print('alive', sum(n['Alive'] for n in ray.nodes()))")
         proc = self.python(via or self.head, code, self.address, timeout=120)
-        return int(proc.stdout.strip().splitlines()[-1]) if proc.returncode == 0 else -1
+        # Ray may print its own lines too (e.g. "raylet has lagging heartbeats")
+        counts = [line.split()[1] for line in proc.stdout.splitlines()
+                  if line.startswith("alive ")]
+        return int(counts[-1]) if proc.returncode == 0 and counts else -1
 
     def wait_alive(self, count: int, timeout_s: float = 60.0) -> int:
         """Poll until ``count`` nodes are alive (or the timeout); return the last count."""

@@ -310,7 +310,10 @@ def settle(read: Callable[[], EventBatch], t_start: float, t_end: float, *,
 def _unsettled(e: TaskEvent, t_start: float, t_end: float) -> bool:
     """A block's task whose end, its submitter's events or its worker's (status and
     profile events travel separately) may still be on their way."""
-    if e.start is None or not t_start <= e.start <= t_end or e.kind == "DRIVER_TASK" \
-            or is_own(e):
+    if e.kind == "DRIVER_TASK" or is_own(e):
+        return False
+    if e.start is None:  # submitted, its start not reported yet: its worker's half may be
+        return e.state not in _TERMINAL  # late (a stuck one settles by the unchanged rule)
+    if not t_start <= e.start <= t_end:
         return False
     return e.state not in _TERMINAL or not e.known or not e.pid

@@ -224,15 +224,20 @@ def test_a_worker_link_cut_mid_run_and_restored(cluster, tmp_path):
                                          *run_args(db, cluster)])
     _wait_for_window(db, run)
     cluster.cut(w1)
-    assert cluster.wait_alive(3, timeout_s=90) == 3  # the GCS declared w1 dead
-    cluster.restore(w1)
-    out, err = run.communicate(timeout=300)
-    assert run.returncode == 0, err[-3000:]
+    try:
+        assert cluster.wait_alive(3, timeout_s=90) == 3  # the GCS declared w1 dead
+        cluster.restore(w1)
+        out, err = run.communicate(timeout=300)
+        assert run.returncode == 0, err[-3000:]
+    finally:  # a failure here must not leave the module's cluster with a cut node
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+        _replace_worker(cluster, "w1")
     [result] = stored(db)
     assert result.status == "ok" and len(result.tasks) == 9
     assert {h.host: h.complete for h in result.hosts}.get(w1.host_key) is False
     assert_conserved(result)
-    _replace_worker(cluster, "w1")
 
 
 def test_a_node_joining_mid_run_is_metered_from_then_on(cluster, tmp_path):

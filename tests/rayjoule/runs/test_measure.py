@@ -114,6 +114,13 @@ def test_settle_waits_for_the_workers_half_of_a_tasks_events():
     assert settled and len(polls) == 2 and batch.events[0].pid == 1
 
 
+def test_settle_waits_for_a_submitted_task_whose_start_has_not_been_reported():
+    clock = FakeClock()
+    submitted = ev("a", start=None, end=None, state="SUBMITTED_TO_WORKER")
+    batch, settled, polls = settle([[submitted], [ev("a")]], clock)
+    assert settled and len(polls) == 2 and batch.events[0].state == "FINISHED"
+
+
 def test_settle_accepts_tasks_that_stay_running_past_the_block():
     clock = FakeClock()
     running = ev("a", end=None, state="RUNNING")
