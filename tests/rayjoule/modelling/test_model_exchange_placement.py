@@ -23,6 +23,7 @@ import pytest
 
 from rayjoule.core.config import RunConfig
 from rayjoule.modelling import Profile, ProfileDesign, design, fit_pipeline, optimise
+from tests_support.synthetic_profiles import shuffle_profiles
 
 SLOTS, TARGET, COUNTS = 2, 2_000_000.0, (1, 2, 4, 8)
 MAP = {"a": 1.2e-6, "h_task_s": 0.1, "c_serial": 0.0, "d": 0.1}
@@ -53,20 +54,9 @@ def profiles(placement: str, seed: int, noise: float = 0.03,
     """The law's profiles at the runs of ``design_`` (default: the profiling design's)."""
     d = design_ or design(RunConfig(workload="wordcount", size=TARGET, framework="native",
                                     concurrency=SLOTS, meter="tdp"))
-    rng = np.random.default_rng(seed)
-    out = []
-    for i, p in enumerate(d.points):
-        for k in range(d.repeats_of(p)):
-            m, n = p.tasks["map"], p.tasks["reduce"]
-            for name, law, tasks, u in (("map", MAP, m, 0), ("reduce", READ, n, m)):
-                t, e = stage(law, tasks, p.size, u, placement)
-                out.append(Profile(
-                    "synthetic", name, tasks, 1.0, None, float(p.size),
-                    t * (1 + noise * rng.standard_normal()),
-                    e * (1 + noise * rng.standard_normal()), run_id=f"{i}-{k}",
-                    concurrency=SLOTS, fan_in=m if name == "reduce" else None,
-                    fan_in_stages=("map",) if name == "reduce" else ()))
-    return out
+    return shuffle_profiles(
+        d, lambda name, tasks, size, u: stage(MAP if name == "map" else READ, tasks, size, u,
+                                              placement), seed, noise, SLOTS)
 
 
 def test_the_two_placements_make_different_readers_cheapest():

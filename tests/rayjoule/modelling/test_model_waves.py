@@ -16,6 +16,7 @@ import pytest
 
 from rayjoule.modelling import Profile, fit_stage
 from rayjoule.modelling.optimise import optimise
+from tests_support.synthetic_profiles import shuffle_profiles
 
 SLOTS = 2
 #: a: s per unit of work; h_task_s: one task's start-up; c_serial: unsplit work; d: overhead
@@ -129,19 +130,9 @@ def test_a_shuffle_reader_in_waves_recovers_its_exchange_and_the_joint_optimum()
     assert total(*ranked[1]) > 1.02 * total(*best)  # one clear optimum
     covered = 0
     for seed in range(10):
-        rng = np.random.default_rng(seed)
-        out = []
-        for i, p in enumerate(d.points):
-            for k in range(d.repeats_of(p)):
-                m, n = p.tasks["map"], p.tasks["reduce"]
-                for name, law, tasks, u in (("map", m_law, m, 0), ("reduce", r_law, n, m)):
-                    t, e = stage(law, tasks, p.size, u)
-                    out.append(Profile(
-                        "synthetic", name, tasks, 1.0, None, float(p.size),
-                        t * (1 + 0.02 * rng.standard_normal()),
-                        e * (1 + 0.02 * rng.standard_normal()), run_id=f"{i}-{k}",
-                        concurrency=SLOTS, fan_in=m if name == "reduce" else None,
-                        fan_in_stages=("map",) if name == "reduce" else ()))
+        out = shuffle_profiles(
+            d, lambda name, tasks, size, u: stage(m_law if name == "map" else r_law, tasks,
+                                                  size, u), seed, 0.02, SLOTS)
         models = fit_pipeline(out).models
         # the exchange per wave wins over the one that counts the objects over the slots
         assert models["reduce"].time_form == "waves" and models["map"].time_form == "waves"
