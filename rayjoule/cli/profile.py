@@ -259,6 +259,7 @@ def _read_json(path: Path, what: str) -> Any:
 def export_flexecutor(args: Any) -> int:
     """Write one stage's profiles as flexecutor's JSON plus the sidecar (nothing on error)."""
     from rayjoule.cli.common import parse_params
+    from rayjoule.modelling.flexecutor import SIDECAR_SUFFIX
     from rayjoule.modelling.flexecutor_export import export_flexecutor as export
     from rayjoule.runs.store import open_existing
 
@@ -268,7 +269,7 @@ def export_flexecutor(args: Any) -> int:
     if not args.workload:
         raise ConfigError("--export-flexecutor needs --workload NAME")
     out = Path(args.export_flexecutor)
-    meta = out.with_name(out.name + ".meta.json")
+    meta = out.with_name(out.name + SIDECAR_SUFFIX)
     check_writable(out, "--export-flexecutor")
     check_writable(meta, "--export-flexecutor (its sidecar)")
     size = None if args.size is None else _float("--size", args.size)

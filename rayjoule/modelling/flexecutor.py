@@ -52,6 +52,8 @@ SOURCE = "flexecutor"
 #: the meter of imported energy that came without its sidecar: neither measured nor modelled
 UNKNOWN_METER = {"name": "unknown", "kind": "unknown"}
 SIDECAR_SUFFIX = ".meta.json"
+#: joules below which an overhead share is float residue of a subtraction, i.e. zero
+ROUNDING_J = 1e-9
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ def read_sidecar(meta: Any) -> Sidecar:
         raise ConfigError(f"flexecutor sidecar: size must be a number > 0, got {size!r}")
     overhead = meta.get("overhead_j") or {}
     if not isinstance(overhead, Mapping) or not all(
-            isinstance(v, list) and all(_number(x) and x >= -1e-9 for x in v)
+            isinstance(v, list) and all(_number(x) and x >= -ROUNDING_J for x in v)
             for v in overhead.values()):
         raise ConfigError("flexecutor sidecar: overhead_j must map each key to a list of "
                           "joules >= 0, one per repetition")

@@ -42,17 +42,16 @@ from typing import Any
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import TaskRecord
+from rayjoule.modelling.flexecutor import COLD_KEYS, ENERGY_STEP, ROUNDING_J
+from rayjoule.modelling.flexecutor import STEPS as TIME_STEPS
 from rayjoule.runs.store import RunRecord, Store
 
-STEPS = ("read", "compute", "write", "cold_start", "energy_j")
+STEPS = (*TIME_STEPS, COLD_KEYS[0], ENERGY_STEP)
 SPLIT = ("read = task start - stage start (slot wait, worker start-up, input fetch); "
          "compute = task end - task start (the stage function); "
          "write = stage end - task end (output store, wait for the stage's last task); "
          "cold_start = 0 (inside the stage's wall time); energy_j = the task's attributed "
          "joules (static + dynamic), the stage's overhead share is in overhead_j")
-
-#: joules below which an overhead share is float residue of a subtraction, i.e. zero
-ROUNDING_J = 1e-9
 
 
 @dataclass(frozen=True)
@@ -80,7 +79,7 @@ class FlexecutorExport:
         """The sidecar (``OUT.json.meta.json``): where the figures came from and what they mean."""
         return {"format": "flexecutor profiling (DAGExecutor.profile)", "source": "rayjoule",
                 "workload": self.workload, "stage": self.stage, "framework": self.framework,
-                "size": self.size, "meter": dict(self.meter), "energy_step": "energy_j",
+                "size": self.size, "meter": dict(self.meter), "energy_step": ENERGY_STEP,
                 "units": {"read": "s", "compute": "s", "write": "s", "cold_start": "s",
                           "energy_j": "J"},
                 "split": SPLIT, "overhead_j": self.overhead_j, "run_ids": self.run_ids}

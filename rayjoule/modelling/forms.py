@@ -47,8 +47,8 @@ shuffle adds its exchange (below) placed two ways, which compete by held-out err
 They differ where the reader runs fewer tasks than slots (or a part-empty wave): one
 reader task pays ``g·u`` per wave but only ``g·u/C`` of the objects. Why both, not a better
 guess: on the unseen benchmark's ``sessions`` (run 2) neither placement was chosen on data,
-and the profiles there could not tell them apart (docs/modelling.md); the held-out error
-decides where they can.
+and the profiles there could not tell them apart (experiments/RESULTS_unseen_predict.md);
+the held-out error decides where they can.
 
 **Memory** (MB per task, ``m``) is a setting only where the profiles vary it (serverless
 profiles do: flexecutor's settings are ``(cpu, memory, workers)``). In serverless runtimes
