@@ -20,7 +20,8 @@ from rayjoule.cli.render import print_storage
 from rayjoule.runs.store import Store
 from rayjoule.tuning.preflight import check_storage
 from rayjoule.tuning.program_loading import DRIVERS
-from rayjoule.tuning.program_tuner import ProgramTuneReport, prepare, run_tune
+from rayjoule.tuning.program_report import ProgramTuneReport
+from rayjoule.tuning.program_tuner import prepare, run_tune
 from rayjoule.tuning.tuner import SAMPLERS
 
 

@@ -234,7 +234,7 @@ def test_a_tune_starting_its_own_ray_has_task_events_flushed_every_tenth_of_a_se
 def test_trials_of_one_setting_are_pooled_so_one_lucky_trial_does_not_win():
     """A setting drawn three times (10, 30, 32 J) ranks by its median, 30 J, behind a
     setting that cost 20 J once: the minimum of noisy trials is biased low."""
-    from rayjoule.tuning.program_tuner import by_setting
+    from rayjoule.tuning.program_report import by_setting
 
     def trial(number: int, settings: dict, joules: float) -> optuna.trial.FrozenTrial:
         made = optuna.trial.create_trial(
