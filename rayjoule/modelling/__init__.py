@@ -34,6 +34,8 @@ from rayjoule.modelling.profiles import (
     choose_profiles,
     exchanges_of,
     profiles_from_store,
+    reads_of,
+    stage_reads,
 )
 from rayjoule.modelling.profiling_design import (
     ProfileDesign,
@@ -69,6 +71,8 @@ __all__ = [
     "default_sizes",
     "design",
     "exchanges_of",
+    "reads_of",
+    "stage_reads",
     "fit_pipeline",
     "fit_stage",
     "optimise",

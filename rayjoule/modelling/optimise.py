@@ -95,15 +95,18 @@ def optimise(models: Mapping[str, StageModel], size: float,
              candidates: Mapping[str, Mapping[str, Sequence[float]]] | None = None,
              max_seconds: float | None = None, confidence: float = 0.95,
              n_samples: int = N_SAMPLES, seed: int = 0,
-             fixed_tasks: Mapping[str, int] | None = None) -> Plan:
+             fixed_tasks: Mapping[str, int] | None = None,
+             task_costs: Mapping[str, tuple[float, float]] | None = None) -> Plan:
     """The least-energy plan whose total time is within ``max_seconds`` with ``confidence``.
 
     ``models`` are the pipeline's stages in order; ``candidates`` maps each stage to a
     grid ``{"tasks": [...], "num_cpus": [...], "memory_mb": [...]}`` (default:
     :func:`default_grid`; memory only where it is a setting, default the profiled values).
     ``fixed_tasks`` gives the task count of stages that are not modelled (run at one
-    setting), for readers that shuffle from them. Raises ModelError naming the best
-    achievable time when no plan meets the bound.
+    setting), for readers that shuffle from them. ``task_costs`` maps a stage to the seconds
+    and joules per task of it that a fixed stage reading it pays (a merge that grows with
+    its upstream's task count): the search counts them, the stage's prediction does not.
+    Raises ModelError naming the best achievable time when no plan meets the bound.
     """
     if not models:
         raise ConfigError("optimise needs at least one stage model")
@@ -140,13 +143,18 @@ def optimise(models: Mapping[str, StageModel], size: float,
             memory=[g[2] for g in grid] if model.memory_setting else None)
         t = x if cold is None else x + cold
         o = t if e is None else e
+        if stage in (task_costs or {}):  # what the fixed readers pay for these tasks
+            per_s, per_j = (task_costs or {})[stage]
+            n_tasks = np.array([g[0] for g in grid], float)
+            t = t + per_s * n_tasks
+            o = t if e is None else o + per_j * n_tasks
         if stage in upstream:
             keep = list(range(len(grid)))
         else:  # dominance only among candidates at one fan-in
             keep = sorted(i for u in {g[3:] for g in grid}
                           for i in _undominated_among(t, o, [j for j, g in enumerate(grid)
                                                              if g[3:] == u]))
-        drawn.append((grid, t, x, cold, e))
+        drawn.append((grid, t, x, cold, e, o))
         keeps.append(keep)
     if np.prod([len(d[0]) for d in drawn]) <= UNPRUNED_PLANS:
         # small enough to enumerate whole: pruning changes no choice (a dominated candidate
@@ -158,7 +166,8 @@ def optimise(models: Mapping[str, StageModel], size: float,
     c_draws = [d[3] for d in drawn]
     e_draws = [None if d[4] is None else d[4][:, keep] for d, keep in zip(drawn, keeps,
                                                                           strict=True)]
-    o_draws = t_draws if time_only else e_draws
+    o_draws = t_draws if time_only else [d[5][:, keep] for d, keep in zip(drawn, keeps,
+                                                                          strict=True)]
     n_plans = int(np.prod([len(g) for g in grids]))
     if n_plans > MAX_PLANS:
         raise ConfigError(f"{n_plans} candidate plans remain after pruning; narrow the grids "
@@ -197,7 +206,7 @@ def optimise(models: Mapping[str, StageModel], size: float,
         exec_s=Estimate.of(total_x),
         cold_start_s=Estimate.of(sum(colds)) if colds else None,
         total_j=None if time_only else Estimate.of(
-            sum(o[:, i] for o, i in zip(o_draws, best, strict=True))),
+            sum(e[:, i] for e, i in zip(e_draws, best, strict=True))),
         max_seconds=max_seconds, confidence=confidence,
         p_within_bound=None if max_seconds is None else float(np.mean(total_t <= max_seconds)),
         stages=predictions, warnings=warnings, plans_considered=n_plans, near_optimal=near,

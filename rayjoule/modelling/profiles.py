@@ -73,6 +73,11 @@ class Profile:
     #: task — and their names; None / () for every other stage
     fan_in: int | None = None
     fan_in_stages: tuple[str, ...] = ()
+    #: the summed task count of every stage it reads in the same run, whatever the route,
+    #: and their names: what a one-setting stage's merge may grow with (None / () for a
+    #: first stage, or imported timings)
+    upstream_tasks: int | None = None
+    upstream_stages: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         where = f"profile {self.run_id or '?'} of stage {self.stage!r}"
@@ -93,6 +98,14 @@ class Profile:
             raise ConfigError(f"{where}: fan_in must be an integer >= 1 with the stages it "
                               f"counts, got {self.fan_in!r} from {self.fan_in_stages!r}")
         object.__setattr__(self, "fan_in_stages", tuple(self.fan_in_stages))
+        if self.upstream_tasks is not None and (isinstance(self.upstream_tasks, bool) or not
+                                                isinstance(self.upstream_tasks, int)
+                                                or self.upstream_tasks < 1
+                                                or not self.upstream_stages):
+            raise ConfigError(f"{where}: upstream_tasks must be an integer >= 1 with the stages "
+                              f"it counts, got {self.upstream_tasks!r} from "
+                              f"{self.upstream_stages!r}")
+        object.__setattr__(self, "upstream_stages", tuple(self.upstream_stages))
         if self.memory_mb is not None and not _positive(self.memory_mb):
             raise ConfigError(f"{where}: memory_mb must be a number > 0, got {self.memory_mb!r}")
         if self.cold_start_s is not None and not (_finite(self.cold_start_s)
@@ -128,9 +141,21 @@ def bucket_reads(pipeline: Any) -> dict[str, tuple[str, ...]]:
     >>> bucket_reads(get_pipeline("wordcount"))
     {'reduce': ('map',)}
     """
+    return stage_reads(pipeline, routes=("bucket",))
+
+
+def stage_reads(pipeline: Any, routes: Sequence[str] | None = None
+                ) -> dict[str, tuple[str, ...]]:
+    """Stage → the stages it reads (through ``routes``; any route by default).
+
+    >>> from workloads import get_pipeline
+    >>> stage_reads(get_pipeline("wordcount"))
+    {'reduce': ('map',), 'top': ('reduce',)}
+    """
     out = {}
     for stage in pipeline.stages:
-        ups = tuple(e.stage for e in stage.inputs if e.route == "bucket")
+        ups = tuple(dict.fromkeys(e.stage for e in stage.inputs
+                                  if routes is None or e.route in routes))
         if ups:
             out[stage.name] = ups
     return out
@@ -138,7 +163,8 @@ def bucket_reads(pipeline: Any) -> dict[str, tuple[str, ...]]:
 
 def profiles_from_store(store: Store, workload: str, framework: str | None = None,
                         params: Mapping[str, Any] | None = None,
-                        exchanges: Mapping[str, Sequence[str]] | None = None) -> list[Profile]:
+                        exchanges: Mapping[str, Sequence[str]] | None = None,
+                        reads: Mapping[str, Sequence[str]] | None = None) -> list[Profile]:
     """Every profile of ``workload`` in the store, oldest run first.
 
     Only finished runs whose config has ``"profile": true`` count, and with
@@ -148,10 +174,12 @@ def profiles_from_store(store: Store, workload: str, framework: str | None = Non
     as one stage, ``"map"``, at the config's ``tasks``/``num_cpus``/``size``; stage
     entries without energy give time-only profiles. ``exchanges`` (:func:`bucket_reads`
     of the pipeline) names the stages that read others through a shuffle: their profiles
-    carry the upstream stages' task counts in the same run as ``fan_in``.
+    carry the upstream stages' task counts in the same run as ``fan_in``; ``reads``
+    (:func:`stage_reads`) names every stage's inputs, whatever the route: each profile
+    carries their summed task count as ``upstream_tasks``.
     """
     return _profiles_of_records(_profiling_records(store, workload, framework), params,
-                                exchanges)
+                                exchanges, reads)
 
 
 def _profiling_records(store: Store, workload: str,
@@ -164,7 +192,8 @@ def _profiling_records(store: Store, workload: str,
 
 
 def _profiles_of_records(records: Sequence[RunRecord], params: Mapping[str, Any] | None,
-                         exchanges: Mapping[str, Sequence[str]] | None) -> list[Profile]:
+                         exchanges: Mapping[str, Sequence[str]] | None,
+                         reads: Mapping[str, Sequence[str]] | None = None) -> list[Profile]:
     rows = [r for r in records if r.result is not None
             and (params is None or dict(r.config.get("params") or {}) == dict(params))]
     combined = {r.run_id for r in rows if r.result and r.result.get("repeats")}
@@ -174,7 +203,7 @@ def _profiles_of_records(records: Sequence[RunRecord], params: Mapping[str, Any]
             continue  # this repeat is read from its combined row
         for observed in (r.result or {}).get("repeats") or [r.result]:
             profiles.extend(_profiles_of(observed, r.config, r.workload, r.run_id,
-                                         exchanges or {}))
+                                         exchanges or {}, reads or {}))
     return profiles
 
 
@@ -218,8 +247,9 @@ def choose_profiles(store: Store, workload: str, framework: str | None,
         if len(sets) > 1:
             raise ConfigError(f"the store holds profiles of {workload!r} with several workload "
                               f"parameter sets ({'; '.join(sets)}); pick one with --param")
-    profiles = _profiles_of_records(records, params,
-                                    exchanges_of(workload, [r.config for r in records]))
+    configs = [r.config for r in records]
+    profiles = _profiles_of_records(records, params, exchanges_of(workload, configs),
+                                    reads_of(workload, configs))
     if not profiles:
         where = f" on {framework}" if framework else ""
         raise ModelError(f"no profiling runs of {workload!r}{where} in {store.path}; run "
@@ -247,9 +277,17 @@ def exchanges_of(workload: str, configs: Sequence[Mapping[str, Any]]
     return bucket_reads(workloads.get_pipeline(workload))
 
 
+def reads_of(workload: str, configs: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, ...]]:
+    """Every stage of ``workload`` that reads others, and what it reads (any route); as
+    :func:`exchanges_of`, empty for imported timings."""
+    if not any(c.get("source", "rayjoule") == "rayjoule" for c in configs):
+        return {}
+    return stage_reads(workloads.get_pipeline(workload))
+
+
 def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload: str,
-                 run_id: str, exchanges: Mapping[str, Sequence[str]] | None = None
-                 ) -> list[Profile]:
+                 run_id: str, exchanges: Mapping[str, Sequence[str]] | None = None,
+                 reads: Mapping[str, Sequence[str]] | None = None) -> list[Profile]:
     size = _size(config.get("size"), run_id)
     kind = (result.get("meter") or {}).get("kind")
     stages = result.get("stages") or [{
@@ -269,6 +307,8 @@ def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload:
         if missing:
             raise ConfigError(f"run {run_id}: stage {name!r} bucket-reads {', '.join(missing)}, "
                               "which the run's result does not list")
+        # a run that lists only some stages says nothing of what the others read
+        inputs = tuple(u for u in (reads or {}).get(name, ()) if u in tasks_of)
         energy = st.get("energy") or {}
         memory = st.get("memory_mb", config.get("memory_mb"))
         out.append(Profile(
@@ -284,6 +324,8 @@ def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload:
             energy_kind=kind if energy.get("total_j") is not None else None,
             concurrency=_concurrency(config.get("concurrency")),
             fan_in=sum(tasks_of[u] for u in ups) if ups else None, fan_in_stages=ups,
+            upstream_tasks=sum(tasks_of[u] for u in inputs) if inputs else None,
+            upstream_stages=inputs,
         ))
     return out
 

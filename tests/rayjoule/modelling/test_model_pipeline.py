@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from rayjoule.modelling import ModelError, Profile, fit_pipeline, optimise
@@ -61,3 +62,51 @@ def test_nothing_to_fit_says_so(synth):
         fit_pipeline([])
     with pytest.raises(ModelError, match="distinct settings"):
         fit_pipeline(_fixed())  # nothing varies: the fit says how many settings it needs
+
+
+def _merge(per_upstream_s: float, ups=(1, 2, 4, 8, 16), sizes=(1.0, 2.0), repeats=2, noise=0.02,
+           seed=3) -> list[Profile]:
+    """A one-task merge after ``map``: ``0.2 + 0.1·s + per_upstream_s·u`` seconds (u = the
+    map's tasks in that run), 10 W while it runs."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for u in ups:
+        for s in sizes:
+            for r in range(repeats):
+                t = (0.2 + 0.1 * s + per_upstream_s * u) * (1 + noise * rng.standard_normal())
+                out.append(Profile("synthetic", "top", 1, 1.0, None, s, t, 10.0 * t,
+                                   run_id=f"top-{u}-{s}-{r}", upstream_tasks=u,
+                                   upstream_stages=("map",)))
+    return out
+
+
+def test_a_merge_that_grows_with_the_upstream_tasks_is_charged_to_them(synth):
+    model = fit_pipeline(synth.make(stage="map") + _merge(0.25))
+    top = model.fixed["top"]
+    assert top.grows_with_upstream and top.upstream_stages == ("map",)
+    assert top.wall.per_upstream_task == pytest.approx(0.25, rel=0.1)
+    assert top.energy.per_upstream_task == pytest.approx(2.5, rel=0.1)
+    assert top.held_out_error["with_upstream_mape_pct"] < top.held_out_error["size_only_mape_pct"]
+    alone = optimise(model.models, 1.5).settings["map"]
+    plan = model.plan(1.5)
+    chosen = plan.settings["map"]["tasks"]
+    assert chosen < alone["tasks"]  # each map task now costs the merge 0.25 s, 2.5 J
+    merge = plan.fixed_stages["top"]
+    assert merge.upstream_tasks == chosen
+    assert merge.wall_s.median == pytest.approx(top.wall.at(1.5, chosen).median)
+    # the plan at the map's own optimum costs more in total, merge included
+    other = model.plan(1.5, settings={"map": alone, "top": {"tasks": 1, "num_cpus": 1.0}})
+    assert other.fixed_stages["top"].upstream_tasks == alone["tasks"]
+    assert plan.total_j.median < other.total_j.median
+    assert plan.to_dict()["fixed_stages"]["top"]["upstream_tasks"] == chosen
+    assert "per_upstream_task" in model.fixed["top"].to_dict()["wall_s"]
+
+
+def test_a_merge_that_does_not_grow_with_them_keeps_the_law_in_size(synth):
+    model = fit_pipeline(synth.make(stage="map") + _merge(0.0))
+    top = model.fixed["top"]
+    assert not top.grows_with_upstream and top.wall.per_upstream_task is None
+    assert top.held_out_error is not None  # it was tried, and lost
+    plan = model.plan(1.5)
+    assert plan.settings["map"] == optimise(model.models, 1.5).settings["map"]
+    assert plan.fixed_stages["top"].upstream_tasks is None

@@ -52,6 +52,23 @@ def test_profiles_come_from_profiling_runs_per_stage_and_per_repeat():
     assert (rep0.num_cpus, rep0.size, rep0.wall_s, rep1.wall_s) == (0.5, 1.0, 1.0, 2.0)
 
 
+def test_a_reading_stage_carries_its_upstream_task_count_whatever_the_route():
+    stage = {"name": "split", "tasks": 4, "num_cpus": 1.0, "wall_s": 2.0,
+             "energy": _energy(80.0)}
+    run = _result("p1", "wordcount", {"profile": True, "size": 1000, "tasks": 4},
+                  3.0, 120.0, stages=[stage, dict(stage, name="count", tasks=1,
+                                                  energy=_energy(40.0))])
+    with _store([run]) as store:
+        split, count = profiles_from_store(store, "wordcount", reads={"count": ("split",)})
+        plain = profiles_from_store(store, "wordcount")
+    assert (split.upstream_tasks, split.upstream_stages) == (None, ())
+    assert (count.upstream_tasks, count.upstream_stages) == (4, ("split",))
+    assert count.fan_in is None  # not a shuffle: the exchange term stays out of its model
+    assert all(p.upstream_tasks is None for p in plain)
+    with pytest.raises(ConfigError, match="upstream_tasks must be an integer"):
+        Profile("w", "top", 1, 1.0, None, 1.0, 1.0, None, upstream_tasks=3)
+
+
 def test_a_profile_refuses_impossible_figures():
     with pytest.raises(ConfigError, match="wall_s must be a number > 0"):
         Profile("w", "map", 1, 1.0, None, 1.0, 0.0, None, run_id="r1")
