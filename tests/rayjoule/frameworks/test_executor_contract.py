@@ -6,9 +6,48 @@ one a third-party executor's tests subclass (see test_plugins.py).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import warnings
+
 import pytest
 
 from rayjoule.testing import ExecutorContract, contract_config
+from tests_support.private_ray import REPO_ROOT
+
+#: set in the child pytest that runs a worker-killing test on its own Ray instance
+OWN_RAY = "RAYJOULE_TEST_OWN_RAY"
+
+
+class KillsWorkersOnItsOwnRay:
+    """The dead-worker test, for Ray, in a child pytest with a Ray instance of its own.
+
+    Why: a Ray driver whose raylet is lost is ended by Ray itself (exit 1, no ``finally``),
+    and on CI (stop 29) the whole session's pytest ended so, without a summary, during this
+    test — the one that SIGKILLs workers of the shared instance (not reproduced here in 108
+    such runs). On its own instance, a lost raylet fails this test with Ray's words, not every
+    test after it. A child that ends without a verdict (no pytest summary: its Ray took it
+    down) is run once more, with a warning; a failed assertion is never rerun.
+    """
+
+    def test_a_dead_worker_fails_the_run_and_the_next_run_works(self, request) -> None:
+        if os.environ.get(OWN_RAY) == request.node.nodeid:
+            return super().test_a_dead_worker_fails_the_run_and_the_next_run_works()
+        cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+               request.node.nodeid]
+        env = {**os.environ, OWN_RAY: request.node.nodeid}
+        for attempt in (1, 2):
+            done = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+                                  timeout=240)
+            tail = (done.stdout + done.stderr)[-3000:]
+            verdict = " passed" in done.stdout or " failed" in done.stdout
+            if verdict or attempt == 2:
+                assert done.returncode == 0 and "1 passed" in done.stdout, tail
+                return None
+            warnings.warn(f"the child pytest ended without a verdict (exit {done.returncode}), "
+                          f"run again:\n{tail}", stacklevel=1)
+        return None
 
 
 class TestNativeInProcess(ExecutorContract):
@@ -24,7 +63,7 @@ class TestNativePool(ExecutorContract):
 
 
 @pytest.mark.usefixtures("ray_session")
-class TestRayTasks(ExecutorContract):
+class TestRayTasks(KillsWorkersOnItsOwnRay, ExecutorContract):
     #: Ray, not the executor, owns its idle task workers and keeps them for later tasks
     workers_outlive_close = True
 
@@ -41,7 +80,7 @@ class TestRayTasksUnderAPlacementGroup(TestRayTasks):
 
 
 @pytest.mark.usefixtures("ray_session")
-class TestRayActors(ExecutorContract):
+class TestRayActors(KillsWorkersOnItsOwnRay, ExecutorContract):
     def config(self, **overrides):
         return contract_config("ray", mode="actors", concurrency=2, **overrides)
 
