@@ -30,12 +30,17 @@ def _store(results):
     return store
 
 
-def test_profiles_come_from_profiling_runs_per_stage_and_per_repeat():
+def _split_then_count(count_tasks: int):
+    """A profiling run of two stages: ``split`` (4 tasks) then ``count``."""
     stage = {"name": "split", "tasks": 4, "num_cpus": 1.0, "wall_s": 2.0,
              "energy": _energy(80.0)}
-    pipeline = _result("p1", "wordcount", {"profile": True, "size": 1000, "tasks": 4},
-                       3.0, 120.0, stages=[stage, dict(stage, name="count", tasks=2,
-                                                       energy=_energy(40.0))])
+    return _result("p1", "wordcount", {"profile": True, "size": 1000, "tasks": 4},
+                   3.0, 120.0, stages=[stage, dict(stage, name="count", tasks=count_tasks,
+                                                   energy=_energy(40.0))])
+
+
+def test_profiles_come_from_profiling_runs_per_stage_and_per_repeat():
+    pipeline = _split_then_count(2)
     single_cfg = {"profile": True, "size": None, "tasks": 8, "num_cpus": 0.5}
     reps = [_result(f"s1.{i}", "wordcount", single_cfg, 1.0 + i, 40.0 + i) for i in range(2)]
     single = _result("s1", "wordcount", single_cfg, 1.5, 40.5, repeats=reps)
@@ -53,12 +58,7 @@ def test_profiles_come_from_profiling_runs_per_stage_and_per_repeat():
 
 
 def test_a_reading_stage_carries_its_upstream_task_count_whatever_the_route():
-    stage = {"name": "split", "tasks": 4, "num_cpus": 1.0, "wall_s": 2.0,
-             "energy": _energy(80.0)}
-    run = _result("p1", "wordcount", {"profile": True, "size": 1000, "tasks": 4},
-                  3.0, 120.0, stages=[stage, dict(stage, name="count", tasks=1,
-                                                  energy=_energy(40.0))])
-    with _store([run]) as store:
+    with _store([_split_then_count(1)]) as store:
         split, count = profiles_from_store(store, "wordcount", reads={"count": ("split",)})
         plain = profiles_from_store(store, "wordcount")
     assert (split.upstream_tasks, split.upstream_stages) == (None, ())
