@@ -27,17 +27,7 @@ from workloads._base import (
 from workloads._datastore import DataStore
 from workloads._folder_store import FolderStore
 from workloads._memory_store import MemoryStore
-from workloads._pipeline import (
-    Edge,
-    Pipeline,
-    Stage,
-    TaskContext,
-    as_pipeline,
-    output_key,
-    route_inputs,
-    run_serial,
-    select_bucket,
-)
+from workloads._pipeline import Edge, Pipeline, Stage, TaskContext, as_pipeline
 from workloads._registry import (
     execute,
     execute_pipeline,
@@ -46,7 +36,9 @@ from workloads._registry import (
     names,
     pipeline_names,
 )
+from workloads._routes import output_key, route_inputs, select_bucket
 from workloads._s3_store import S3Store
+from workloads._serial import run_serial
 
 __all__ = [
     "DataStore",

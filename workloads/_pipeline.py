@@ -3,11 +3,13 @@
 A :class:`Pipeline` is a tuple of :class:`Stage` s wired by :class:`Edge` s. A stage runs
 ``tasks`` copies of one module-level function ``run(ctx, inputs)``; task ``i`` receives, for
 every upstream stage, the share of that stage's outputs its edge's *route* gives it
-(:func:`route_inputs`). Stages without inputs are *input stages*: each task gets one small
-descriptor from ``Pipeline.source`` (which blocks of the data to generate or read). The
+(:func:`workloads._routes.route_inputs`). Stages without inputs are *input stages*: each
+task gets one small descriptor from ``Pipeline.source`` (which blocks of the data to
+generate or read). The
 outputs of the *sink* stages (the ones nobody reads) go to ``Pipeline.summary``.
 
-Every framework runs the same steps, which :func:`run_serial` spells out in-process::
+Every framework runs the same steps, which :func:`workloads._serial.run_serial` spells out
+in-process::
 
     size, params, tasks = pipeline.validate(size, tasks, params, seed)
     for stage in pipeline.order():
@@ -23,10 +25,9 @@ cloudpickle and Lithops ship them by reference.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from workloads._base import (
     Param,
@@ -37,14 +38,8 @@ from workloads._base import (
     Workload,
     WorkloadError,
     check_seed,
-    split_even,
 )
-
-if TYPE_CHECKING:
-    from workloads._datastore import DataStore
-
-ROUTES = ("all", "split", "bucket")
-"""How a stage's tasks share an upstream stage's outputs (see :func:`route_inputs`)."""
+from workloads._routes import ROUTES
 
 
 @dataclass(frozen=True)
@@ -308,52 +303,6 @@ class Pipeline(Parameterised):
         return ", ".join(s.name for s in self.stages)
 
 
-def route_inputs(edge: Edge, upstream: Sequence[Any], index: int, tasks: int) -> list[Any]:
-    """Task ``index`` of ``tasks``'s share of one upstream stage's outputs.
-
-    ``upstream`` may hold opaque handles (Ray ObjectRefs, store keys) for ``"all"`` and
-    ``"split"``; ``"bucket"`` indexes into each output, so executors holding handles call
-    :func:`select_bucket` inside the worker instead.
-
-    >>> route_inputs(Edge("a", "split"), ["u0", "u1", "u2"], 1, 2)
-    ['u2']
-    >>> route_inputs(Edge("a", "bucket"), [("x0", "x1"), ("y0", "y1")], 1, 2)
-    ['x1', 'y1']
-    """
-    if edge.route == "all":
-        return list(upstream)
-    if edge.route == "split":
-        start, stop = split_even(len(upstream), tasks)[index]
-        return list(upstream[start:stop])
-    if edge.route == "bucket":
-        return [select_bucket(output, index, tasks) for output in upstream]
-    raise WorkloadError(f"route {edge.route!r} must be one of {', '.join(ROUTES)}")
-
-
-def select_bucket(output: Any, index: int, tasks: int | None = None) -> Any:
-    """Bucket ``index`` of one upstream output, checking it is a sequence of ``tasks`` buckets."""
-    if not isinstance(output, list | tuple):
-        raise WorkloadError(
-            f"a bucket-routed stage output must be a list of buckets, not {type(output).__name__}"
-        )
-    if (tasks is not None and len(output) != tasks) or not 0 <= index < len(output):
-        raise WorkloadError(
-            f"a bucket-routed stage output holds {len(output)} buckets, but the reading stage "
-            f"runs {tasks if tasks is not None else index + 1} tasks (make ctx.fanout buckets)"
-        )
-    return output[index]
-
-
-def output_key(run: str, stage: str, index: int, bucket: int | None = None) -> str:
-    """The data-store key of one task's output (or one bucket of it) within a run.
-
-    >>> output_key("r1", "map", 3, bucket=0)
-    'r1/map/00003/b00000.pkl'
-    """
-    base = f"{run}/{stage}/{index:05d}"
-    return f"{base}.pkl" if bucket is None else f"{base}/b{bucket:05d}.pkl"
-
-
 @dataclass(frozen=True)
 class _WorkloadStep:
     """A wrapped workload's map, partition or summary, callable with the pipeline signature.
@@ -380,7 +329,7 @@ class _WorkloadStep:
 def as_pipeline(workload: Workload) -> Pipeline:
     """A single-stage workload as a one-stage pipeline whose stage is called ``map``.
 
-    >>> from workloads import get
+    >>> from workloads import get, run_serial
     >>> p = as_pipeline(get("primes"))
     >>> run_serial(p, 100, {"map": 3}, 0, {})
     {'limit': 100, 'count': 25, 'max_prime': 97}
@@ -399,89 +348,3 @@ def as_pipeline(workload: Workload) -> Pipeline:
         prepare=workload.prepare,
         workload=workload,
     )
-
-
-def run_serial(
-    pipeline: Pipeline,
-    size: Any,
-    tasks_by_stage: int | Mapping[str, Any] | None,
-    seed: int,
-    params: Mapping[str, Any] | None,
-    store: DataStore | None = None,
-) -> dict[str, Any]:
-    """Run every task of every stage in this process, in order: the reference result.
-
-    With a ``store``, every output is ``put`` under a fresh run prefix and every input is
-    ``get`` back (bucket-read outputs bucket by bucket, as a shuffle would), then the prefix
-    is deleted; this exercises the store exactly as a distributed executor would.
-    """
-    size, values, tasks = pipeline.validate(size, tasks_by_stage, params, seed)
-    run = f"serial-{uuid.uuid4().hex[:12]}"
-    outputs: dict[str, list[Any]] = {}
-    try:
-        for stage in pipeline.order():
-            outputs[stage.name] = _run_stage(pipeline, stage, size, values, tasks, seed,
-                                             outputs, store, run)
-        sinks = {name: _fetch(store, outputs[name]) for name in pipeline.sinks()}
-    finally:
-        if store is not None:
-            store.delete_prefix(run)
-    return pipeline.summary(sinks)
-
-
-def _run_stage(pipeline: Pipeline, stage: Stage, size: Size, params: dict[str, ParamValue],
-               tasks: dict[str, int], seed: int, outputs: dict[str, list[Any]],
-               store: DataStore | None, run: str) -> list[Any]:
-    """All tasks of one stage; returns outputs, or store handles when a store is used."""
-    n = tasks[stage.name]
-    fanout = pipeline.fanout(stage.name, tasks)
-    sources: list[Any] = [None] * n
-    if not stage.inputs:
-        sources = list(pipeline.source(stage.name, n, size, seed, params))
-        if len(sources) != n:
-            raise WorkloadError(
-                f"pipeline {pipeline.name!r}: source gave {len(sources)} descriptors for "
-                f"the {n} tasks of stage {stage.name!r}"
-            )
-    readers = [e.route for _, e in pipeline.consumers(stage.name)]
-    bucketed = "bucket" in readers
-    whole = not readers or any(route != "bucket" for route in readers)
-    results = []
-    for i in range(n):
-        inputs = {}
-        for edge in stage.inputs:
-            if store is not None and edge.route == "bucket":
-                keys = [handle[1][i] for handle in outputs[edge.stage]]
-                inputs[edge.stage] = [store.get(key) for key in keys]
-            else:
-                routed = route_inputs(edge, outputs[edge.stage], i, n)
-                inputs[edge.stage] = _fetch(store, routed)
-        ctx = TaskContext(pipeline.name, stage.name, i, n, seed, size, dict(params), fanout,
-                          sources[i])
-        output = stage.run(ctx, inputs)
-        if bucketed:
-            select_bucket(output, 0, fanout)  # checks the bucket count
-        results.append(_keep(store, run, stage.name, i, output, whole, bucketed))
-    return results
-
-
-def _keep(store: DataStore | None, run: str, stage: str, index: int, output: Any,
-          whole: bool, bucketed: bool) -> Any:
-    """Without a store, the output itself; with one, ``(whole key, bucket keys)``.
-
-    A shuffle's reader needs only its own bucket, so bucket-read outputs are stored bucket by
-    bucket (and whole only when some reader or the summary wants all of it).
-    """
-    if store is None:
-        return output
-    key = store.put(output_key(run, stage, index), output) if whole else None
-    buckets = [store.put(output_key(run, stage, index, b), part)
-               for b, part in enumerate(output)] if bucketed else []
-    return key, buckets
-
-
-def _fetch(store: DataStore | None, handles: list[Any]) -> list[Any]:
-    """Outputs back from their handles (identity without a store)."""
-    if store is None:
-        return list(handles)
-    return [store.get(whole) for whole, _ in handles]

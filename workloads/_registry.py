@@ -16,7 +16,8 @@ from typing import Any
 from workloads import _loading, airbnb, mandelbrot, ml, pi, primes, sleep, stock, video, wordcount
 from workloads._base import Size, Workload, WorkloadError, check_seed, check_tasks
 from workloads._datastore import DataStore
-from workloads._pipeline import Pipeline, as_pipeline, run_serial
+from workloads._pipeline import Pipeline, as_pipeline
+from workloads._serial import run_serial
 
 _WORKLOADS: tuple[Workload, ...] = (
     pi.WORKLOAD,
