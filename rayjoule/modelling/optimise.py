@@ -96,7 +96,8 @@ def optimise(models: Mapping[str, StageModel], size: float,
              max_seconds: float | None = None, confidence: float = 0.95,
              n_samples: int = N_SAMPLES, seed: int = 0,
              fixed_tasks: Mapping[str, int] | None = None,
-             task_costs: Mapping[str, tuple[float, float]] | None = None) -> Plan:
+             task_costs: Mapping[str, tuple[float, float]] | None = None,
+             base_cost: tuple[float, float] = (0.0, 0.0)) -> Plan:
     """The least-energy plan whose total time is within ``max_seconds`` with ``confidence``.
 
     ``models`` are the pipeline's stages in order; ``candidates`` maps each stage to a
@@ -106,7 +107,10 @@ def optimise(models: Mapping[str, StageModel], size: float,
     setting), for readers that shuffle from them. ``task_costs`` maps a stage to the seconds
     and joules per task of it that a fixed stage reading it pays (a merge that grows with
     its upstream's task count): the search counts them, the stage's prediction does not.
-    Raises ModelError naming the best achievable time when no plan meets the bound.
+    ``base_cost`` (seconds, joules) is what every plan costs beyond its stages (the fixed
+    stages' own part): the time bound is of whole plans, and so are the near-optimal list's
+    figures and its "within 5 %". Raises ModelError naming the best achievable time when
+    no plan meets the bound.
     """
     if not models:
         raise ConfigError("optimise needs at least one stage model")
@@ -173,13 +177,15 @@ def optimise(models: Mapping[str, StageModel], size: float,
         raise ConfigError(f"{n_plans} candidate plans remain after pruning; narrow the grids "
                           f"to at most {MAX_PLANS}")
     valid = _valid(grids, links)
-    best, fastest, n_plans, feasible = _search(t_draws, o_draws, max_seconds, confidence,
+    base_t = base_cost[0]
+    bound = None if max_seconds is None else max_seconds - base_t
+    best, fastest, n_plans, feasible = _search(t_draws, o_draws, bound, confidence,
                                                n_samples, valid)
     if best is None:
         plan_t, idx = fastest
         raise ModelError(
             f"no candidate plan finishes within {max_seconds:g} s with {confidence:.0%} "
-            f"confidence; the best achievable at that confidence is {plan_t:.3g} s "
+            f"confidence; the best achievable at that confidence is {plan_t + base_t:.3g} s "
             f"({_describe(stages, grids, idx)})")
     total_t = sum(t[:, i] for t, i in zip(t_draws, best, strict=True))
     total_x = sum(x[:, i] for x, i in zip(x_draws, best, strict=True))
@@ -200,7 +206,8 @@ def optimise(models: Mapping[str, StageModel], size: float,
     if time_only:
         warnings.insert(0, f"stage(s) {', '.join(time_only)} have time-only models (no "
                            "energy profiled): the plan minimises time, not joules")
-    near = near_optimal(feasible, stages, models, grids, objective)
+    offset = base_cost[0] if time_only else base_cost[1]
+    near = near_optimal((feasible[0], feasible[1] + offset), stages, models, grids, objective)
     return Plan(
         objective=objective, settings=settings, size=size,
         exec_s=Estimate.of(total_x),
@@ -208,7 +215,7 @@ def optimise(models: Mapping[str, StageModel], size: float,
         total_j=None if time_only else Estimate.of(
             sum(e[:, i] for e, i in zip(e_draws, best, strict=True))),
         max_seconds=max_seconds, confidence=confidence,
-        p_within_bound=None if max_seconds is None else float(np.mean(total_t <= max_seconds)),
+        p_within_bound=None if bound is None else float(np.mean(total_t <= bound)),
         stages=predictions, warnings=warnings, plans_considered=n_plans, near_optimal=near,
     )
 

@@ -98,13 +98,14 @@ class Profile:
             raise ConfigError(f"{where}: fan_in must be an integer >= 1 with the stages it "
                               f"counts, got {self.fan_in!r} from {self.fan_in_stages!r}")
         object.__setattr__(self, "fan_in_stages", tuple(self.fan_in_stages))
-        if self.upstream_tasks is not None and (isinstance(self.upstream_tasks, bool) or not
-                                                isinstance(self.upstream_tasks, int)
-                                                or self.upstream_tasks < 1
-                                                or not self.upstream_stages):
+        if isinstance(self.upstream_stages, str) or (
+                self.upstream_tasks is None) != (not self.upstream_stages) or (
+                self.upstream_tasks is not None and (
+                    isinstance(self.upstream_tasks, bool)
+                    or not isinstance(self.upstream_tasks, int) or self.upstream_tasks < 1)):
             raise ConfigError(f"{where}: upstream_tasks must be an integer >= 1 with the stages "
-                              f"it counts, got {self.upstream_tasks!r} from "
-                              f"{self.upstream_stages!r}")
+                              f"it counts (a sequence of names), got {self.upstream_tasks!r} "
+                              f"from {self.upstream_stages!r}")
         object.__setattr__(self, "upstream_stages", tuple(self.upstream_stages))
         if self.memory_mb is not None and not _positive(self.memory_mb):
             raise ConfigError(f"{where}: memory_mb must be a number > 0, got {self.memory_mb!r}")
@@ -307,8 +308,10 @@ def _profiles_of(result: Mapping[str, Any], config: Mapping[str, Any], workload:
         if missing:
             raise ConfigError(f"run {run_id}: stage {name!r} bucket-reads {', '.join(missing)}, "
                               "which the run's result does not list")
-        # a run that lists only some stages says nothing of what the others read
-        inputs = tuple(u for u in (reads or {}).get(name, ()) if u in tasks_of)
+        # a run that does not list every stage this one reads cannot say what it read
+        inputs = tuple((reads or {}).get(name, ()))
+        if any(u not in tasks_of for u in inputs):
+            inputs = ()
         energy = st.get("energy") or {}
         memory = st.get("memory_mb", config.get("memory_mb"))
         out.append(Profile(

@@ -167,7 +167,11 @@ class ModelSeeder:
             fan_in = sum(int((others or {})[u][0]) for u in model.fan_in_stages)
         t, e = model.sample([g[0] for g in grid], [g[1] for g in grid], self.size, n_samples,
                             np.random.default_rng(0), fan_in=fan_in)
-        o = t if e is None else e
+        # what a fixed merge reading this stage pays per task of it, as the optimiser counts it
+        per_s, per_j = self.fitted.task_costs().get(stage, (0.0, 0.0))
+        n_tasks = np.array([g[0] for g in grid], float)
+        t = t + per_s * n_tasks
+        o = t if e is None else e + per_j * n_tasks
         near = np.mean(o <= NEAR * o.min(axis=1, keepdims=True), axis=0)
         median = np.median(o, axis=0)
         unseen = [any("effective parallelism" in w for w in model.extrapolates(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+
 import numpy as np
 import pytest
 
-from rayjoule.modelling import ModelError, Profile, fit_pipeline, optimise
+from rayjoule.modelling import FixedStage, ModelError, Profile, fit_pipeline, optimise
 
 
 def _fixed(sizes=(1.0, 2.0), repeats=2) -> list[Profile]:
@@ -110,3 +113,34 @@ def test_a_merge_that_does_not_grow_with_them_keeps_the_law_in_size(synth):
     plan = model.plan(1.5)
     assert plan.settings["map"] == optimise(model.models, 1.5).settings["map"]
     assert plan.fixed_stages["top"].upstream_tasks is None
+
+
+
+def test_a_merge_profiled_at_one_size_still_has_an_interval():
+    top = FixedStage.fit(_merge(0.25, sizes=(1.0,), repeats=3))
+    assert top.grows_with_upstream and top.wall.slope == 0.0
+    assert top.wall.per_upstream_task == pytest.approx(0.25, rel=0.1)
+    est = top.estimate(1.0, 4)
+    assert est.wall_s.low < est.wall_s.median < est.wall_s.high  # the noise, not zero width
+
+
+def test_a_bound_counts_what_the_merge_costs_at_each_upstream_count(synth):
+    model = fit_pipeline(synth.make(stage="map") + _merge(0.25))
+    with pytest.raises(ModelError, match=r"within 1 s") as refused:
+        model.plan(1.5, max_seconds=1.0, confidence=0.5)
+    found = re.search(r"best achievable at that confidence is ([\d.]+) s \(map: tasks=(\d+)",
+                      str(refused.value))
+    fastest_s, tasks = float(found[1]), int(found[2])
+    # the fastest plan's time, as said, is the whole plan's: its map and the merge at its count
+    at = model.plan(1.5, settings={"map": {"tasks": tasks, "num_cpus": 1.0}})
+    assert at.fixed_stages["top"].upstream_tasks == tasks
+    assert fastest_s == pytest.approx(at.wall_s.median, rel=0.02)
+    bounded = model.plan(1.5, max_seconds=fastest_s * 1.02, confidence=0.5)
+    assert bounded.wall_s.median <= fastest_s * 1.02
+
+
+def test_a_merge_without_joules_is_said_to_be_left_out_of_the_joules(synth):
+    merge = [dataclasses.replace(p, total_j=None) for p in _merge(0.25)]
+    plan = fit_pipeline(synth.make(stage="map") + merge).plan(1.5)
+    assert plan.fixed_stages["top"].total_j is None
+    assert any("no joules in their profiles" in w for w in plan.warnings)

@@ -6,7 +6,7 @@ import pytest
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import RunResult
-from rayjoule.modelling import Profile, profiles_from_store
+from rayjoule.modelling import Profile, choose_profiles, profiles_from_store
 from rayjoule.runs.store import Store
 
 
@@ -65,8 +65,27 @@ def test_a_reading_stage_carries_its_upstream_task_count_whatever_the_route():
     assert (count.upstream_tasks, count.upstream_stages) == (4, ("split",))
     assert count.fan_in is None  # not a shuffle: the exchange term stays out of its model
     assert all(p.upstream_tasks is None for p in plain)
-    with pytest.raises(ConfigError, match="upstream_tasks must be an integer"):
-        Profile("w", "top", 1, 1.0, None, 1.0, 1.0, None, upstream_tasks=3)
+    for counts, stages in ((3, ()), (None, ("map",)), (3, "map"), (0, ("map",))):
+        with pytest.raises(ConfigError, match="upstream_tasks must be an integer"):
+            Profile("w", "top", 1, 1.0, None, 1.0, 1.0, None, upstream_tasks=counts,
+                    upstream_stages=stages)
+
+
+def test_chosen_profiles_know_what_each_stage_of_the_pipeline_reads():
+    stage = {"name": "map", "tasks": 4, "num_cpus": 1.0, "wall_s": 2.0, "energy": _energy(80.0)}
+    run = _result("w1", "wordcount", {"profile": True, "size": 1000}, 3.0, 120.0,
+                  stages=[stage, dict(stage, name="reduce", tasks=2), dict(stage, name="top",
+                                                                           tasks=1)])
+    partial = _result("w2", "wordcount", {"profile": True, "size": 1000}, 3.0, 120.0,
+                      stages=[dict(stage, name="top", tasks=1)])
+    with _store([run, partial]) as store:
+        chosen = choose_profiles(store, "wordcount", None)
+    by = {(p.run_id, p.stage): p for p in chosen.profiles}
+    assert by["w1", "map"].upstream_tasks is None
+    assert (by["w1", "reduce"].upstream_tasks, by["w1", "reduce"].upstream_stages) == (4, ("map",))
+    assert by["w1", "reduce"].fan_in == 4  # a shuffle reader: the exchange's fan-in as well
+    assert (by["w1", "top"].upstream_tasks, by["w1", "top"].upstream_stages) == (2, ("reduce",))
+    assert by["w2", "top"].upstream_tasks is None  # its run does not say what it read
 
 
 def test_a_profile_refuses_impossible_figures():
