@@ -73,6 +73,9 @@ MODULE2 = "experiments.unseen_workloads2"
 #: the third set, written and committed before anything ran on it (after run 2 was seen and
 #: the model changed: the exchange's placements, the reader's half-turn rotation)
 MODULE3 = "experiments.unseen_workloads3"
+#: the fourth set, written and committed before anything ran on it (after run 3 and the
+#: fixed-stage law of 2026-12-07's second session)
+MODULE4 = "experiments.unseen_workloads4"
 SINGLE = (1, 2, 3, 4, 6, 8, 16)
 PIPE = (1, 2, 4, 8)
 #: name → (import path, target size, sweep: list of per-stage task counts)
@@ -89,11 +92,16 @@ CASES: dict[str, tuple[str, int, list[dict[str, int]]]] = {
     "memo": (f"{MODULE3}:MEMO", 2_000_000, [{"map": t} for t in SINGLE]),
     "groupby": (f"{MODULE3}:GROUPBY", 3_000_000,
                 [{"parse": a, "stats": b} for a in PIPE for b in PIPE]),
+    "bloom": (f"{MODULE4}:BLOOM", 8_000_000, [{"map": t} for t in SINGLE]),
+    "pricing": (f"{MODULE4}:PRICING", 800_000, [{"map": t} for t in SINGLE]),
+    "etl": (f"{MODULE4}:ETL", 1_000_000,
+            [{"decode": a, "join": b} for a in PIPE for b in PIPE]),
 }
 #: which set each case belongs to (1: seen before the model changed; 2: seen in run 2,
-#: before the exchange's placements; 3: never seen before the run that reports it)
+#: before the exchange's placements; 3: seen in run 3, before the fixed-stage law; 4: never
+#: seen before run 4)
 SET = {"collatz": 1, "kmeans": 1, "sessions": 1, "fetch": 2, "stencil": 2, "index": 2,
-       "tally": 3, "memo": 3, "groupby": 3}
+       "tally": 3, "memo": 3, "groupby": 3, "bloom": 4, "pricing": 4, "etl": 4}
 WITHIN = 0.10
 FLAT = 0.05
 MEDIAN_EFF = 1.2533  # sd of a median of r normal draws ≈ 1.2533 σ/√r
