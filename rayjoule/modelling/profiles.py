@@ -93,8 +93,9 @@ class Profile:
                 self.concurrency, int) or self.concurrency < 1):
             raise ConfigError(f"{where}: concurrency must be an integer >= 1, got "
                               f"{self.concurrency!r}")
-        if self.fan_in is not None and (isinstance(self.fan_in, bool) or not isinstance(
-                self.fan_in, int) or self.fan_in < 1 or not self.fan_in_stages):
+        if isinstance(self.fan_in_stages, str) or self.fan_in is not None and (
+                isinstance(self.fan_in, bool) or not isinstance(self.fan_in, int)
+                or self.fan_in < 1 or not self.fan_in_stages):
             raise ConfigError(f"{where}: fan_in must be an integer >= 1 with the stages it "
                               f"counts, got {self.fan_in!r} from {self.fan_in_stages!r}")
         object.__setattr__(self, "fan_in_stages", tuple(self.fan_in_stages))

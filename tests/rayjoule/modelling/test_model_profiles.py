@@ -65,6 +65,8 @@ def test_a_reading_stage_carries_its_upstream_task_count_whatever_the_route():
     assert (count.upstream_tasks, count.upstream_stages) == (4, ("split",))
     assert count.fan_in is None  # not a shuffle: the exchange term stays out of its model
     assert all(p.upstream_tasks is None for p in plain)
+    with pytest.raises(ConfigError, match="fan_in must be an integer"):
+        Profile("w", "reduce", 2, 1.0, None, 1.0, 1.0, None, fan_in=4, fan_in_stages="map")
     for counts, stages in ((3, ()), (None, ("map",)), (3, "map"), (0, ("map",))):
         with pytest.raises(ConfigError, match="upstream_tasks must be an integer"):
             Profile("w", "top", 1, 1.0, None, 1.0, 1.0, None, upstream_tasks=counts,
