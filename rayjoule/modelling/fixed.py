@@ -84,8 +84,7 @@ class FixedStage:
     The optimiser cannot choose its settings (a ``max_tasks=1`` aggregate); its time and
     joules still belong in a pipeline's totals. A merge that walks every upstream task's
     partial result costs more the more upstream tasks there are, which a law in size alone
-    cannot see (the unseen benchmark's ``tally``: ~0.25 s per map task, so its fit judged
-    2 map tasks as cheap as 1; experiments/RESULTS_unseen_predict.md). Where the profiles
+    cannot see (its upstream's task count then looks free to the optimiser). Where the profiles
     vary that count (three values or more), the law with ``per_upstream_task`` competes with
     the plain one by leave-one-setting-out error and is kept only when it beats it by more
     than one standard error; the optimiser then charges the upstream stages' candidates for
@@ -183,19 +182,14 @@ MIN_UPSTREAM_VALUES = 3
 
 
 def _law(sizes: np.ndarray, upstream: np.ndarray | None, y: np.ndarray) -> FixedLaw:
-    """The least-squares law of ``y`` in size (and upstream tasks, slope >= 0)."""
-    if upstream is None:
-        if np.ptp(sizes) == 0:
-            return FixedLaw(float(y.mean()), 0.0, float(y.std(ddof=1)) if y.size > 1 else 0.0)
-        slope, icept = np.polyfit(sizes, y, 1)
-        resid = y - (icept + slope * sizes)
-        sd = float(np.sqrt(resid @ resid / (y.size - 2))) if y.size > 2 else 0.0
-        return FixedLaw(float(icept), float(slope), sd)
+    """The least-squares law of ``y`` in size (and upstream tasks, slope >= 0), with the
+    residual sd over the degrees of freedom its fitted coefficients leave."""
     coef, n_free = _solve(sizes, upstream, y)
     resid = y - _design(sizes, upstream) @ coef
     dof = y.size - n_free
     sd = float(np.sqrt(resid @ resid / dof)) if dof > 0 else 0.0
-    return FixedLaw(float(coef[0]), float(coef[1]), sd, float(coef[2]))
+    return FixedLaw(float(coef[0]), float(coef[1]), sd,
+                    None if upstream is None else float(coef[2]))
 
 
 def _design(sizes: np.ndarray, upstream: np.ndarray | None) -> np.ndarray:

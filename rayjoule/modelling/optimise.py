@@ -130,6 +130,7 @@ def optimise(models: Mapping[str, StageModel], size: float,
             for s in stages}
     links = _links(models, stages, fixed_tasks or {})
     upstream = {stages[j] for ups, _ in links.values() for j in ups}
+    charged = task_costs or {}
     drawn, keeps = [], []
     for k, stage in enumerate(stages):
         model = models[stage]
@@ -147,8 +148,8 @@ def optimise(models: Mapping[str, StageModel], size: float,
             memory=[g[2] for g in grid] if model.memory_setting else None)
         t = x if cold is None else x + cold
         o = t if e is None else e
-        if stage in (task_costs or {}):  # what the fixed readers pay for these tasks
-            per_s, per_j = (task_costs or {})[stage]
+        if stage in charged:  # what the fixed readers pay for these tasks
+            per_s, per_j = charged[stage]
             n_tasks = np.array([g[0] for g in grid], float)
             t = t + per_s * n_tasks
             o = t if e is None else o + per_j * n_tasks
