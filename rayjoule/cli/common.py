@@ -18,6 +18,8 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
+from rayjoule.core import interrupts
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
@@ -43,7 +45,13 @@ class Terminated(KeyboardInterrupt):
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    interrupts.request(Terminated)
     raise Terminated()
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    interrupts.request(KeyboardInterrupt)
+    raise KeyboardInterrupt()
 
 
 def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
@@ -63,10 +71,13 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     # a command started in the background by a non-interactive shell inherits SIGINT as
     # ignored; Ctrl-C (or kill -INT) must still stop it the documented way
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler) \
-        if main_thread else None
+    previous_int = signal.signal(signal.SIGINT, _on_sigint) if main_thread else None
+    interrupts.clear()
     try:
-        return main(argv)
+        code = main(argv)
+        if code == EXIT_OK:  # an interrupt Python swallowed on the way (an at-fork hook,
+            interrupts.raise_if_requested()  # a finaliser) is still the user's word
+        return code
     except KeyboardInterrupt as exc:
         print(f"rayjoule: {interrupted_line(exc)}; results stored so far are kept",
               file=sys.stderr)
@@ -86,6 +97,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
         print(f"rayjoule: failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
+        interrupts.clear()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if previous_int is not None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import workloads
+from rayjoule.core import interrupts
 from rayjoule.core.config import DEFAULT_DB, RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.estimate import check_records_fit, estimated_cpu_s
@@ -85,7 +86,12 @@ class Session:
 
     def run_once(self, on_task_done: OnTaskDone | None = None,
                  parent_id: str | None = None) -> RunResult:
-        """One metered, attributed, stored repeat; raises RunFailed when the work failed."""
+        """One metered, attributed, stored repeat; raises RunFailed when the work failed.
+
+        A stop the user asked for (Ctrl-C, SIGTERM) whose exception Python lost is raised
+        here, before anything is stored (:mod:`rayjoule.core.interrupts`).
+        """
+        interrupts.raise_if_requested()
         c = self.config
         run_id = new_run_id()
         recorder = RunRecorder(self.store, run_id)
@@ -101,6 +107,7 @@ class Session:
                 output = self.executor.run(self.job, on_task_done)
                 m.records = output.records
                 m.summary = self.pipeline.summary(output.sinks)
+                interrupts.raise_if_requested()  # a stop asked during the run, lost by Python
             except BaseException as exc:
                 m.error = exc
             m.wall_s = time.monotonic() - t0

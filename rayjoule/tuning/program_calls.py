@@ -17,6 +17,7 @@ from typing import Any
 from rayjoule.core.errors import RunFailed
 from rayjoule.core.result import RunResult
 from rayjoule.runs.store import Store
+from rayjoule.tuning.program_driver import ChildDriver
 from rayjoule.tuning.program_loading import Program
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class ProgramCaller:
                         background=False, idle=self.idle or None, study=study, trial=trial)
         error: str | None = None
         program_s = 0.0
+        child: ChildDriver | None = None
         try:
             with m:
                 if self.driver == "inline":
@@ -82,13 +84,21 @@ class ProgramCaller:
                     finally:
                         program_s = time.perf_counter() - t0
                 else:
-                    program_s = self._in_child(m, settings)
+                    t0 = time.perf_counter()
+                    child = self._start_child(settings)
+                    self._await_child(m, child)
+                    program_s = time.perf_counter() - t0
         except ProgramError as exc:
             error = str(exc)
         except RunFailed:
             raise
         except Exception as exc:  # the program's own failure: the block stored it failed
             error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+        finally:
+            # only now, with the block closed and its tasks attributed: the child's job
+            # (its workers and its driver's unsent task events) ends with the child
+            if child is not None:
+                child.release()
         self.idle = dict(m.idle) or self.idle
         try:
             run = m.result
@@ -118,27 +128,22 @@ class ProgramCaller:
                         "will measure and store it", type(exc).__name__, exc)
         log.info("warm-up call: %.1f s (not measured)", time.perf_counter() - t0)
 
-    def _in_child(self, m: Any, settings: dict[str, Any]) -> float:
-        from rayjoule.tuning.program_driver import ChildDriver
-
+    def _start_child(self, settings: dict[str, Any]) -> ChildDriver:
         if not self.program.spec:
             raise ProgramError("a program run in its own driver process must be importable: "
                                "pass it as 'package.module:FUNCTION' or 'file.py:FUNCTION'")
-        t0 = time.perf_counter()
-        child = ChildDriver(self.program.spec, settings, self.ray_address, self.program.folder)
-        try:
-            outcome = child.wait_for_program()
-            program_s = time.perf_counter() - t0
-            job_id = outcome.job_id or child.job_id_by_pid()
-            if job_id:
-                m.attribute_job(job_id)
-            if not outcome.ok:
-                raise ProgramError(outcome.error or "the program failed")
-            if not job_id:
-                log.warning("the program's driver ran no Ray job: its energy is overhead")
-            return program_s
-        finally:
-            child.release()
+        return ChildDriver(self.program.spec, settings, self.ray_address, self.program.folder)
+
+    def _await_child(self, m: Any, child: ChildDriver) -> None:
+        """Wait for the child's program; point the block at the child's Ray job."""
+        outcome = child.wait_for_program()
+        job_id = outcome.job_id or child.job_id_by_pid()
+        if job_id:
+            m.attribute_job(job_id)
+        if not outcome.ok:
+            raise ProgramError(outcome.error or "the program failed")
+        if not job_id:
+            log.warning("the program's driver ran no Ray job: its energy is overhead")
 
 
 class ProgramError(Exception):

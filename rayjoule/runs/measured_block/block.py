@@ -40,6 +40,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from rayjoule.core import interrupts
 from rayjoule.core.config import DEFAULT_DB, TDP_SCOPES, RunConfig
 from rayjoule.core.errors import ConfigError, RayjouleError, RunFailed
 from rayjoule.core.result import RunResult
@@ -150,6 +151,7 @@ class Measurement:
         if self._state != "new":
             raise RayjouleError(f"measure({self.name!r}) has already run; a Measurement is "
                                 "used once (call rayjoule.measure() again)")
+        interrupts.raise_if_requested()  # a stop whose exception Python lost on the way
         OPEN.claim(self.name)
         self._recorder = RunRecorder(None, self.run_id)
         try:

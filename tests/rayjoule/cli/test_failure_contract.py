@@ -231,6 +231,42 @@ def test_ctrl_c_in_tune_prints_one_line_and_keeps_completed_trials(tmp_path):
     assert sum(s == "ok" for s, _ in rows) >= 1 and rows[-1][0] == "interrupted"
 
 
+LOSES_ITS_INTERRUPT = """
+import os, signal, sys
+from rayjoule.cli import run as run_cli
+from rayjoule.cli.common import run_command
+
+class LosesTheInterrupt:
+    def __del__(self):  # an exception raised in a finaliser is printed and dropped
+        os.kill(os.getpid(), signal.SIGINT)
+        for _ in range(100_000):  # the handler runs here
+            pass
+
+def main(argv):
+    LosesTheInterrupt()
+    print("went on after the interrupt", flush=True)
+    return run_cli.main(argv)
+
+sys.exit(run_command(main, sys.argv[1:]))
+"""
+
+
+def test_a_ctrl_c_python_drops_still_stops_the_command_before_its_run(tmp_path):
+    """Python drops a KeyboardInterrupt raised in a finaliser or an at-fork hook (CI saw a
+    tune run on after Ctrl-C came during a fork): the command stops anyway, as Ctrl-C does."""
+    db = tmp_path / "r.sqlite"
+    proc = subprocess.run([sys.executable, "-c", LOSES_ITS_INTERRUPT, "--workload", "sleep",
+                           "--size", "0.2", "--tasks", "1", "--meter", "tdp",
+                           "--idle-seconds", "0", "--db", str(db)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "went on after the interrupt" in proc.stdout  # Python did drop it
+    assert "Exception ignored" in proc.stderr
+    assert proc.returncode == 130, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("rayjoule")]
+    assert lines == ["rayjoule: interrupted; results stored so far are kept"]
+    assert not db.exists() or statuses(db) == []  # no run began
+
+
 # -- the failure contract as a new user meets it: one table, one test ----------------------
 
 #: writable by nobody, root included (procfs refuses new files)
