@@ -81,7 +81,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     except KeyboardInterrupt as exc:
         print(f"rayjoule: {interrupted_line(exc)}; results stored so far are kept",
               file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(exc, Terminated) else EXIT_INTERRUPTED
+        return interrupted_status(exc)
     except RunFailed as exc:
         print(f"rayjoule: run failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
@@ -104,8 +104,19 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
             signal.signal(signal.SIGINT, previous_int)
 
 
-def interrupted_line(exc: BaseException) -> str:
-    return "terminated (SIGTERM)" if isinstance(exc, Terminated) else "interrupted"
+def terminated(exc: BaseException | None = None) -> bool:
+    """Whether the stop was SIGTERM: the exception says so, or the signal handler recorded
+    it (a library that catches KeyboardInterrupt and raises a plain one, as Ray's calls can,
+    loses the subclass on the way)."""
+    return isinstance(exc, Terminated) or interrupts.requested() is Terminated
+
+
+def interrupted_line(exc: BaseException | None = None) -> str:
+    return "terminated (SIGTERM)" if terminated(exc) else "interrupted"
+
+
+def interrupted_status(exc: BaseException | None = None) -> int:
+    return EXIT_TERMINATED if terminated(exc) else EXIT_INTERRUPTED
 
 
 def _one_line(exc: BaseException | str) -> str:

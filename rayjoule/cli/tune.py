@@ -14,16 +14,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.cli.common import (
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     Parser,
-    Terminated,
     add_metering_args,
     add_stage_args,
     add_store_args,
     add_workload_args,
     file_defaults,
     interrupted_line,
+    interrupted_status,
     metering_fields,
     progress_bar,
     resolve_config,
@@ -150,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         announce(lambda line: console.print(line, markup=False, highlight=False,
                                        soft_wrap=True))
     if interrupted is not None:
-        return EXIT_TERMINATED if isinstance(interrupted, Terminated) else EXIT_INTERRUPTED
+        return interrupted_status(interrupted)
     return 0
 
 

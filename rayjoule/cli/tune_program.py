@@ -15,17 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.cli.common import (
-    EXIT_INTERRUPTED,
-    EXIT_TERMINATED,
     Parser,
-    Terminated,
     add_store_args,
     interrupted_line,
+    interrupted_status,
     progress_bar,
 )
 from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.cli.render import print_storage
-from rayjoule.core import interrupts
 from rayjoule.runs.store import Store
 from rayjoule.tuning.preflight import check_storage
 from rayjoule.tuning.program_loading import DRIVERS
@@ -96,12 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(args.json, report.to_dict())
     if report.interrupted:
-        stop = interrupts.requested() or KeyboardInterrupt
         done = sum(1 for t in report.trials if t["state"] == "COMPLETE")
-        print(f"rayjoule: {interrupted_line(stop())}: {done} trial(s) completed in study "
+        print(f"rayjoule: {interrupted_line()}: {done} trial(s) completed in study "
               f"{report.study_name!r} are kept; run the same command again to resume",
               file=sys.stderr)
-        return EXIT_TERMINATED if issubclass(stop, Terminated) else EXIT_INTERRUPTED
+        return interrupted_status()
     return 0
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import signal
 import socket
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -132,12 +134,24 @@ def _quiet() -> dict[str, Any]:
 
 
 def _init(ray: Any, address: str | None, kwargs: dict[str, Any]) -> None:
+    """``ray.init`` keeping this process's own SIGTERM handler.
+
+    Why: ``ray.init`` replaces the driver's SIGTERM handler with a bare ``sys.exit(15)``
+    (documented in its docstring), which would end a command without storing the run in
+    flight as interrupted and with status 15 instead of 143. A handler the process
+    installed (a command's) is put back; a process without one keeps Ray's.
+    """
     kwargs = {**kwargs, "address": address}
+    own = (signal.getsignal(signal.SIGTERM)
+           if threading.current_thread() is threading.main_thread() else None)
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
         raise ConfigError(f"cannot connect to the Ray cluster at {address}: "
                           f"{_connection_hint(exc)}") from None
+    finally:
+        if callable(own):  # not SIG_DFL / SIG_IGN: somebody's Python handler
+            signal.signal(signal.SIGTERM, own)
 
 
 def _connection_hint(exc: BaseException) -> str:

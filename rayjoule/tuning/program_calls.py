@@ -75,6 +75,7 @@ class ProgramCaller:
         error: str | None = None
         program_s = 0.0
         child: ChildDriver | None = None
+        stopping = False
         try:
             with m:
                 if self.driver == "inline":
@@ -92,13 +93,16 @@ class ProgramCaller:
             error = str(exc)
         except RunFailed:
             raise
+        except KeyboardInterrupt:
+            stopping = True
+            raise
         except Exception as exc:  # the program's own failure: the block stored it failed
             error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
         finally:
             # only now, with the block closed and its tasks attributed: the child's job
             # (its workers and its driver's unsent task events) ends with the child
             if child is not None:
-                child.release()
+                child.release(stopping=stopping)
         self.idle = dict(m.idle) or self.idle
         try:
             run = m.result

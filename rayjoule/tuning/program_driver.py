@@ -71,8 +71,12 @@ class ChildDriver:
         mine = [j for j in jobs() if int(j.get("DriverPid") or -1) == self.proc.pid]
         return str(mine[-1]["JobID"]) if mine else None
 
-    def release(self, timeout_s: float = 60.0) -> None:
-        """Let the child exit (its workers go with its job) and reap it."""
+    def release(self, timeout_s: float = 60.0, *, stopping: bool = False) -> None:
+        """Let the child exit (its workers go with its job) and reap it; ``stopping`` (the
+        tune was interrupted) ends a program still running with SIGTERM, not a wait."""
+        if stopping and self.proc.poll() is None:
+            self.proc.terminate()
+            timeout_s = min(timeout_s, 10.0)
         out = self.proc.stdout
         try:
             if self.proc.stdin is not None:

@@ -247,3 +247,52 @@ def test_trials_of_one_setting_are_pooled_so_one_lucky_trial_does_not_win():
     ranked = by_setting([trial(0, lucky, 30.0), trial(1, steady, 20.0),
                          trial(2, lucky, 10.0), trial(3, lucky, 32.0)])
     assert [[t.number for t in group] for group in ranked] == [[1], [0, 2, 3]]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("function", ["squares", "own_init"])
+def test_sigterm_stops_a_program_tune_with_143_and_keeps_its_trials(tmp_path, function):
+    """On a Ray instance of its own (a child process, as a user runs it), the program run
+    inline or in a driver of its own (``own_init`` calls ``ray.init()``): SIGTERM once two
+    runs are stored ends the tune with one line and exit 143, the finished trials are in
+    the study and their runs in the store, and no process it started is left."""
+    import signal
+    import time
+
+    import psutil
+
+    from rayjoule.core.errors import ConfigError
+
+    space = space_file(tmp_path, '[knob.tasks]\nkind = "int"\nlow = 1\nhigh = 4\n')
+    db = tmp_path / "r.sqlite"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    proc = subprocess.Popen([sys.executable, "-m", "rayjoule.tune", "--program",
+                             f"{TINY}:{function}", "--space", str(space), "--trials", "200",
+                             *FAST, "--db", str(db)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    ok = 0
+    while ok < 2 and proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with Store.open_read_only(db) as store:
+                ok = sum(r["status"] == "ok" for r in store.runs())
+        except ConfigError:  # not created yet
+            pass
+        time.sleep(0.3)
+    assert proc.poll() is None, proc.stderr.read()[-2000:]
+    children = psutil.Process(proc.pid).children(recursive=True)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    lines = [line for line in err.splitlines() if line.startswith("rayjoule")]
+    assert len(lines) == 1 and lines[0].startswith("rayjoule: terminated (SIGTERM): ")
+    assert "resume" in lines[0] and "Traceback" not in err
+    study = optuna.load_study(study_name=None,
+                              storage=f"sqlite:///{tmp_path / 'r.optuna.sqlite'}")
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(complete) >= 1  # the second stored run's trial may not have been told yet
+    with Store(db) as store:
+        kept = {r["run_id"] for r in store.runs() if r["status"] == "ok"}
+    assert {t.user_attrs["run_id"] for t in complete} <= kept
+    _, alive = psutil.wait_procs(children, timeout=30)
+    assert not alive, [p.cmdline() for p in alive]
