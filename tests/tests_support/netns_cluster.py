@@ -53,6 +53,10 @@ FAST_FAULTS = {
     "RAY_health_check_timeout_ms": "2000",
     "RAY_health_check_failure_threshold": "5",
     "RAY_gcs_rpc_server_reconnect_timeout_s": "20",
+    # a call in flight to a node whose link went down (the GCS preparing a placement group's
+    # bundle there) otherwise waits ~130 s for TCP to give up; keepalive pings end it in ~3 s
+    "RAY_grpc_client_keepalive_time_ms": "1000",
+    "RAY_grpc_client_keepalive_timeout_ms": "2000",
     "RAY_task_events_report_interval_ms": "200",
 }
 #: the watts each simulated host's fake RAPL package draws (synthetic energy, not this VM's)
