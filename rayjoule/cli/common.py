@@ -68,12 +68,15 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
 
     configure_logging(os.environ.get(LOG_LEVEL_ENV) or None)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
-    # a command started in the background by a non-interactive shell inherits SIGINT as
-    # ignored; Ctrl-C (or kill -INT) must still stop it the documented way
-    previous_int = signal.signal(signal.SIGINT, _on_sigint) if main_thread else None
-    interrupts.clear()
+    previous = previous_int = None
+    if main_thread:  # (signals reach the main thread only: another's command has no say)
+        interrupts.clear()
     try:
+        if main_thread:
+            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            # a command started in the background by a non-interactive shell inherits SIGINT
+            # as ignored; Ctrl-C (or kill -INT) must still stop it the documented way
+            previous_int = signal.signal(signal.SIGINT, _on_sigint)
         code = main(argv)
         if code == EXIT_OK:  # an interrupt Python swallowed on the way (an at-fork hook,
             interrupts.raise_if_requested()  # a finaliser) is still the user's word
@@ -97,11 +100,12 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
         print(f"rayjoule: failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     finally:
-        interrupts.clear()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
         if previous_int is not None:
             signal.signal(signal.SIGINT, previous_int)
+        if main_thread:  # after the handlers: none can record a request past this point
+            interrupts.clear()
 
 
 def terminated(exc: BaseException | None = None) -> bool:

@@ -138,14 +138,20 @@ def _init(ray: Any, address: str | None, kwargs: dict[str, Any]) -> None:
 
     Why: ``ray.init`` replaces the driver's SIGTERM handler with a bare ``sys.exit(15)``
     (documented in its docstring), which would end a command without storing the run in
-    flight as interrupted and with status 15 instead of 143. A handler the process
-    installed (a command's) is put back; a process without one keeps Ray's.
+    flight as interrupted and with status 15 instead of 143. A Python handler the process
+    installed (a command's, or a script's own) is put back; a process without one keeps
+    Ray's. A SIGTERM that arrives while ``ray.init`` runs (Ray's handler already in place)
+    is handed to that handler too.
     """
     kwargs = {**kwargs, "address": address}
     own = (signal.getsignal(signal.SIGTERM)
            if threading.current_thread() is threading.main_thread() else None)
     try:
         ray.init(**kwargs)
+    except SystemExit as exc:
+        if callable(own) and exc.code == signal.SIGTERM:
+            own(signal.SIGTERM, None)
+        raise
     except ConnectionError as exc:
         raise ConfigError(f"cannot connect to the Ray cluster at {address}: "
                           f"{_connection_hint(exc)}") from None

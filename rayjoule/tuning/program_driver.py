@@ -85,7 +85,8 @@ class ChildDriver:
             pass
         relay = None
         if out is not None:  # relay what the program prints while it shuts down
-            relay = threading.Thread(target=lambda: [sys.stdout.write(x) for x in out],
+            relay = threading.Thread(target=lambda: [sys.stdout.write(x) for x in out
+                                                     if not x.startswith(MARKER)],
                                      daemon=True)
             relay.start()
         try:

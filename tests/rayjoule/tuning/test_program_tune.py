@@ -296,3 +296,32 @@ def test_sigterm_stops_a_program_tune_with_143_and_keeps_its_trials(tmp_path, fu
     assert {t.user_attrs["run_id"] for t in complete} <= kept
     _, alive = psutil.wait_procs(children, timeout=30)
     assert not alive, [p.cmdline() for p in alive]
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_stops_a_program_still_running_in_its_own_driver(tmp_path):
+    """An interrupted tune ends a child driver whose program is still working with SIGTERM
+    (the program's ``finally`` runs) instead of waiting for it, and prints nothing of the
+    child's report protocol."""
+    import signal
+    import time
+
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    space = space_file(tmp_path, '[knob.tasks]\nkind = "int"\nlow = 1\nhigh = 4\n')
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env["RAYJOULE_TEST_MARKS"] = str(marks)
+    proc = subprocess.Popen([sys.executable, "-m", "rayjoule.tune", "--program",
+                             f"{TINY}:own_init_until_stopped", "--space", str(space),
+                             "--trials", "3", *FAST, "--db", str(tmp_path / "r.sqlite")],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (marks / "started").exists() and proc.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert (marks / "started").exists(), proc.stderr.read()[-2000:] if proc.poll() else ""
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err[-2000:]
+    assert (marks / "stopped").exists()  # stopped by SIGTERM, not waited for and killed
+    assert "RAYJOULE-PROGRAM" not in out

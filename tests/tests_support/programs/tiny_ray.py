@@ -34,6 +34,24 @@ def own_init(tasks=2, size=20_000):
     return squares(tasks=tasks, size=size)
 
 
+def own_init_until_stopped(tasks=2, size=20_000):
+    """Calls ray.init() itself, runs, then works on until it is stopped: files in the folder
+    ``RAYJOULE_TEST_MARKS`` names say it started and that it was stopped by SIGTERM (Ray's
+    handler raises SystemExit, so ``finally`` runs; a SIGKILL would leave no mark)."""
+    import os
+    import time
+    from pathlib import Path
+
+    marks = Path(os.environ["RAYJOULE_TEST_MARKS"])
+    ray.init()
+    squares(tasks=tasks, size=size)
+    (marks / "started").write_text("")
+    try:
+        time.sleep(300)
+    finally:
+        (marks / "stopped").write_text("")
+
+
 def data_pipeline(batch_size=64, rows=400):
     """Ray Data: range → map_batches → count."""
     ds = ray.data.range(rows).map_batches(lambda b: {"id": b["id"] * 2},
