@@ -42,15 +42,22 @@ def _one_se(scores: dict[float, tuple[float, float]]) -> float:
     return 1.0 if scores[1.0][0] <= scores[best][0] + scores[best][1] else best
 
 
-def pick(folder: Path) -> tuple[float, float, int]:
-    """(time β, energy β, the task count the refit picks) for one profiling."""
+def map_profiles(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                         int, float, list]:
+    """One kept profiling's ``map`` stage: tasks, sizes, seconds, joules (one row per
+    profile), the run's slots, the target size and the (tasks, size) setting of each row."""
     predicted = json.loads((folder.parent / f"{folder.name}-predict.json").read_text())
     with Store(folder.parent / f"{folder.name}.sqlite") as store:
         ps = [p for p in profiles_from_store(store, predicted["workload"]) if p.stage == "map"]
     n, s = np.array([p.tasks for p in ps], float), np.array([p.size for p in ps])
     t, e = np.array([p.wall_s for p in ps]), np.array([p.total_j for p in ps])
-    slots, target = ps[0].concurrency, predicted["size"]
     keys = list(zip(n.tolist(), s.tolist(), strict=True))
+    return n, s, t, e, ps[0].concurrency, predicted["size"], keys
+
+
+def pick(folder: Path) -> tuple[float, float, int]:
+    """(time β, energy β, the task count the refit picks) for one profiling."""
+    n, s, t, e, slots, target, keys = map_profiles(folder)
 
     def tx(n_, s_, b):
         w = np.ceil(n_ / slots)

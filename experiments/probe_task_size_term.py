@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from probe_size_exponent import RESULTS, TASKS, _held_out
+from probe_size_exponent import RESULTS, TASKS, _held_out, map_profiles
 
-from rayjoule.modelling import forms, profiles_from_store
-from rayjoule.runs.store import Store
+from rayjoule.modelling import forms
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,13 +36,7 @@ def _keep(scores: dict[int, tuple[float, float]], force: bool) -> int:
 
 
 def pick(workload: str, k: int, force: bool) -> tuple[int, int, int]:
-    predicted = json.loads((RESULTS / workload / f"p{k}-predict.json").read_text())
-    with Store(RESULTS / workload / f"p{k}.sqlite") as store:
-        ps = [p for p in profiles_from_store(store, predicted["workload"]) if p.stage == "map"]
-    n, s = np.array([p.tasks for p in ps], float), np.array([p.size for p in ps])
-    t, e = np.array([p.wall_s for p in ps]), np.array([p.total_j for p in ps])
-    slots, target = ps[0].concurrency, predicted["size"]
-    keys = list(zip(n.tolist(), s.tolist(), strict=True))
+    n, s, t, e, slots, target, keys = map_profiles(RESULTS / workload / f"p{k}")
 
     def tx(n_, s_, extra):
         w = np.ceil(n_ / slots)
