@@ -76,6 +76,9 @@ MODULE3 = "experiments.unseen_workloads3"
 #: the fourth set, written and committed before anything ran on it (after run 3 and the
 #: fixed-stage law of 2026-12-07's second session)
 MODULE4 = "experiments.unseen_workloads4"
+#: the fifth set, written and committed before anything ran on it (after runs 4 and 5 and the
+#: third session's probes; the model and the design unchanged since run 4)
+MODULE5 = "experiments.unseen_workloads5"
 SINGLE = (1, 2, 3, 4, 6, 8, 16)
 PIPE = (1, 2, 4, 8)
 #: name → (import path, target size, sweep: list of per-stage task counts)
@@ -96,12 +99,17 @@ CASES: dict[str, tuple[str, int, list[dict[str, int]]]] = {
     "pricing": (f"{MODULE4}:PRICING", 800_000, [{"map": t} for t in SINGLE]),
     "etl": (f"{MODULE4}:ETL", 1_000_000,
             [{"decode": a, "join": b} for a in PIPE for b in PIPE]),
+    "compress": (f"{MODULE5}:COMPRESS", 49_152, [{"map": t} for t in SINGLE]),
+    "accesslog": (f"{MODULE5}:ACCESSLOG", 600_000, [{"map": t} for t in SINGLE]),
+    "features": (f"{MODULE5}:FEATURES", 4_000_000,
+                 [{"clean": a, "aggregate": b} for a in PIPE for b in PIPE]),
 }
 #: which set each case belongs to (1: seen before the model changed; 2: seen in run 2,
 #: before the exchange's placements; 3: seen in run 3, before the fixed-stage law; 4: never
-#: seen before run 4)
+#: seen before run 4; 5: never seen before run 6)
 SET = {"collatz": 1, "kmeans": 1, "sessions": 1, "fetch": 2, "stencil": 2, "index": 2,
-       "tally": 3, "memo": 3, "groupby": 3, "bloom": 4, "pricing": 4, "etl": 4}
+       "tally": 3, "memo": 3, "groupby": 3, "bloom": 4, "pricing": 4, "etl": 4,
+       "compress": 5, "accesslog": 5, "features": 5}
 WITHIN = 0.10
 FLAT = 0.05
 MEDIAN_EFF = 1.2533  # sd of a median of r normal draws ≈ 1.2533 σ/√r
