@@ -58,11 +58,18 @@ class Blocks:
     stop: int
 
 
-def _blocks(block: int):
-    def partition(tasks: int, size: Any, seed: int, params: dict) -> list[Blocks]:
-        n = int(size)
-        return [Blocks(n, seed, a, b) for a, b in split_blocks(n, block, tasks)]
-    return partition
+def _blocks(block: int, tasks: int, size: Any, seed: int) -> list[Blocks]:
+    n = int(size)
+    return [Blocks(n, seed, a, b) for a, b in split_blocks(n, block, tasks)]
+
+
+# (module-level partitions: the native executor pickles them, a closure would not go)
+def _text_partition(tasks: int, size: Any, seed: int, params: dict) -> list[Blocks]:
+    return _blocks(TEXT_BLOCK_KB, tasks, size, seed)
+
+
+def _line_partition(tasks: int, size: Any, seed: int, params: dict) -> list[Blocks]:
+    return _blocks(LINE_BLOCK, tasks, size, seed)
 
 
 # -- COMPRESS --------------------------------------------------------------------------------
@@ -93,7 +100,7 @@ def _compress_reduce(parts: list[list[tuple[int, int, int]]]) -> dict[str, Any]:
 COMPRESS = Workload(
     name="compress", description="Generated text compressed with zlib in 256 KB blocks",
     size_meaning="KB of text", default_size=12_288, params=(),
-    partition=_blocks(TEXT_BLOCK_KB), map=_compress_map, reduce=_compress_reduce,
+    partition=_text_partition, map=_compress_map, reduce=_compress_reduce,
     summary=dict,
 )
 
@@ -134,7 +141,7 @@ def _accesslog_reduce(parts: list[Counter]) -> dict[str, Any]:
 ACCESSLOG = Workload(
     name="accesslog", description="Web-server access lines generated and parsed with a regex",
     size_meaning="lines", default_size=150_000, params=(),
-    partition=_blocks(LINE_BLOCK), map=_accesslog_map, reduce=_accesslog_reduce,
+    partition=_line_partition, map=_accesslog_map, reduce=_accesslog_reduce,
     summary=dict,
 )
 
@@ -145,7 +152,7 @@ COLUMNS = 8
 
 
 def _rows_source(stage: str, tasks: int, size: Any, seed: int, params: dict) -> list[Blocks]:
-    return _blocks(ROW_BLOCK)(tasks, size, seed, params)
+    return _blocks(ROW_BLOCK, tasks, size, seed)
 
 
 def _clean(ctx: TaskContext, inputs: dict[str, list]) -> list[list[tuple[np.ndarray,
