@@ -1,7 +1,7 @@
 """Predictions on work rayjoule never saw: profile → predict against a measured sweep.
 
-The workloads and the pipelines (three sets: ``experiments/unseen_workloads.py``,
-``unseen_workloads2.py``, ``unseen_workloads3.py``, each committed before anything ran on it)
+The workloads and the pipelines (five sets: ``experiments/unseen_workloads.py`` to
+``unseen_workloads5.py``, each committed before anything ran on it)
 were written for this benchmark only, registered by import path as a user's own would be —
 no model or benchmark setting was tuned against a set before its first run. For each, on
 the native framework at concurrency 2 with the tdp model in process scope (modelled joules):
