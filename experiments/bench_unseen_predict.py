@@ -38,7 +38,7 @@ the native framework at concurrency 2 with the tdp model in process scope (model
    store), and its measured joules (every trial's run) are the cost a profiling is set
    against: ``profiling_vs_tune_pct``, the headline since 2026-12-07 run 3.
 
-    python experiments/bench_unseen_predict.py --repeats 3      # all three sets, ~15 min
+    python experiments/bench_unseen_predict.py --repeats 3      # every set, ~25 min
     python experiments/bench_unseen_predict.py --only collatz --scale 0.1 --repeats 1 \
         --profilings 1                                          # a quick try
 
