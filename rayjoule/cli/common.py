@@ -18,13 +18,17 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn
 
+from rayjoule.cli.stops import (
+    interrupted_line,
+    interrupted_status,
+    on_sigint,
+    on_sigterm,
+)
 from rayjoule.core import interrupts
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 LOG_LEVEL_ENV = "RAYJOULE_LOG_LEVEL"
 NOISY_LOGGERS = ("ray", "lithops", "urllib3", "botocore", "asyncio")
 
@@ -38,20 +42,6 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from workloads import WorkloadError
 
     return (MeterError, WorkloadError, RayjouleError)
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM, raised in the main thread so it unwinds exactly like Ctrl-C does."""
-
-
-def _on_sigterm(signum: int, frame: Any) -> None:
-    interrupts.request(Terminated)
-    raise Terminated()
-
-
-def _on_sigint(signum: int, frame: Any) -> None:
-    interrupts.request(KeyboardInterrupt)
-    raise KeyboardInterrupt()
 
 
 def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
@@ -73,10 +63,10 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
         interrupts.clear()
     try:
         if main_thread:
-            previous = signal.signal(signal.SIGTERM, _on_sigterm)
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
             # a command started in the background by a non-interactive shell inherits SIGINT
             # as ignored; Ctrl-C (or kill -INT) must still stop it the documented way
-            previous_int = signal.signal(signal.SIGINT, _on_sigint)
+            previous_int = signal.signal(signal.SIGINT, on_sigint)
         code = main(argv)
         if code == EXIT_OK:  # an interrupt Python swallowed on the way (an at-fork hook,
             interrupts.raise_if_requested()  # a finaliser) is still the user's word
@@ -106,21 +96,6 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
             signal.signal(signal.SIGINT, previous_int)
         if main_thread:  # after the handlers: none can record a request past this point
             interrupts.clear()
-
-
-def terminated(exc: BaseException | None = None) -> bool:
-    """Whether the stop was SIGTERM: the exception says so, or the signal handler recorded
-    it (a library that catches KeyboardInterrupt and raises a plain one, as Ray's calls can,
-    loses the subclass on the way)."""
-    return isinstance(exc, Terminated) or interrupts.requested() is Terminated
-
-
-def interrupted_line(exc: BaseException | None = None) -> str:
-    return "terminated (SIGTERM)" if terminated(exc) else "interrupted"
-
-
-def interrupted_status(exc: BaseException | None = None) -> int:
-    return EXIT_TERMINATED if terminated(exc) else EXIT_INTERRUPTED
 
 
 def _one_line(exc: BaseException | str) -> str:

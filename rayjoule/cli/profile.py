@@ -30,11 +30,11 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    interrupted_line,
     metering_fields,
     resolve_config,
 )
 from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.stops import interrupted_line
 from rayjoule.core.config import framework_names
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling.profiling_design import (

@@ -20,14 +20,13 @@ from rayjoule.cli.common import (
     add_store_args,
     add_workload_args,
     file_defaults,
-    interrupted_line,
-    interrupted_status,
     metering_fields,
     progress_bar,
     resolve_config,
 )
 from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.cli.render import print_storage
+from rayjoule.cli.stops import interrupted_line, interrupted_status
 from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.session import resolve_pipeline

@@ -17,12 +17,11 @@ from rich.table import Table
 from rayjoule.cli.common import (
     Parser,
     add_store_args,
-    interrupted_line,
-    interrupted_status,
     progress_bar,
 )
 from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.cli.render import print_storage
+from rayjoule.cli.stops import interrupted_line, interrupted_status
 from rayjoule.runs.store import Store
 from rayjoule.tuning.preflight import check_storage
 from rayjoule.tuning.program_loading import DRIVERS

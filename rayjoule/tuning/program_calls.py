@@ -78,14 +78,13 @@ class ProgramCaller:
         stopping = False
         try:
             with m:
+                t0 = time.perf_counter()
                 if self.driver == "inline":
-                    t0 = time.perf_counter()
                     try:
                         self.program.fn(**settings)
                     finally:
                         program_s = time.perf_counter() - t0
                 else:
-                    t0 = time.perf_counter()
                     child = self._start_child(settings)
                     self._await_child(m, child)
                     program_s = time.perf_counter() - t0
