@@ -1,7 +1,7 @@
 """Predictions on work rayjoule never saw: profile → predict against a measured sweep.
 
-The workloads and the pipelines (five sets: ``experiments/unseen_workloads.py`` to
-``unseen_workloads5.py``, each committed before anything ran on it)
+The workloads and the pipelines (six sets: ``experiments/unseen_workloads.py`` to
+``unseen_workloads6.py``, each committed before anything ran on it)
 were written for this benchmark only, registered by import path as a user's own would be —
 no model or benchmark setting was tuned against a set before its first run. For each, on
 the native framework at concurrency 2 with the tdp model in process scope (modelled joules):
@@ -79,6 +79,9 @@ MODULE4 = "experiments.unseen_workloads4"
 #: the fifth set, written and committed before anything ran on it (after runs 4 and 5 and the
 #: third session's probes; the model and the design unchanged since run 4)
 MODULE5 = "experiments.unseen_workloads5"
+#: the sixth set, written and committed before anything ran on it (after run 6; the model and
+#: the design unchanged since run 4)
+MODULE6 = "experiments.unseen_workloads6"
 SINGLE = (1, 2, 3, 4, 6, 8, 16)
 PIPE = (1, 2, 4, 8)
 #: name → (import path, target size, sweep: list of per-stage task counts)
@@ -103,13 +106,17 @@ CASES: dict[str, tuple[str, int, list[dict[str, int]]]] = {
     "accesslog": (f"{MODULE5}:ACCESSLOG", 600_000, [{"map": t} for t in SINGLE]),
     "features": (f"{MODULE5}:FEATURES", 4_000_000,
                  [{"clean": a, "aggregate": b} for a in PIPE for b in PIPE]),
+    "sieve": (f"{MODULE6}:SIEVE", 200_000_000, [{"map": t} for t in SINGLE]),
+    "jsonstats": (f"{MODULE6}:JSONSTATS", 300_000, [{"map": t} for t in SINGLE]),
+    "topk": (f"{MODULE6}:TOPK", 6_000_000,
+             [{"score": a, "select": b} for a in PIPE for b in PIPE]),
 }
 #: which set each case belongs to (1: seen before the model changed; 2: seen in run 2,
 #: before the exchange's placements; 3: seen in run 3, before the fixed-stage law; 4: never
-#: seen before run 4; 5: never seen before run 6)
+#: seen before run 4; 5: never seen before run 6; 6: never seen before run 7)
 SET = {"collatz": 1, "kmeans": 1, "sessions": 1, "fetch": 2, "stencil": 2, "index": 2,
        "tally": 3, "memo": 3, "groupby": 3, "bloom": 4, "pricing": 4, "etl": 4,
-       "compress": 5, "accesslog": 5, "features": 5}
+       "compress": 5, "accesslog": 5, "features": 5, "sieve": 6, "jsonstats": 6, "topk": 6}
 WITHIN = 0.10
 FLAT = 0.05
 MEDIAN_EFF = 1.2533  # sd of a median of r normal draws ≈ 1.2533 σ/√r
