@@ -9,7 +9,8 @@ stages that run at one setting). :func:`plan_from_store` is the four in one call
 model forms are stated in :mod:`.forms`.
 """
 
-from rayjoule.modelling.fit import Estimate, Prediction, StageModel, fit_stage
+from rayjoule.modelling.estimates import Estimate, Prediction
+from rayjoule.modelling.fit import fit_stage
 from rayjoule.modelling.flexecutor import parse_flexecutor, to_flexecutor_json
 from rayjoule.modelling.optimise import default_grid, optimise
 from rayjoule.modelling.pipeline import (
@@ -46,6 +47,7 @@ from rayjoule.modelling.profiling_design import (
     task_counts,
 )
 from rayjoule.modelling.profiling_runs import ProfilingOutcome, run_design, store_timings
+from rayjoule.modelling.stage_model import StageModel
 
 __all__ = [
     "ChosenProfiles",

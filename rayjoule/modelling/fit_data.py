@@ -1,7 +1,7 @@
 """A stage's profiles as arrays, with the fits that the held-out loop repeats.
 
 Why apart from :mod:`.fit`: choosing a model (which form, whether memory enters the energy)
-is a loop of refits on subsets of the same arrays; the fitted :class:`~.fit.StageModel` only
+is a loop of refits on subsets of the same arrays; the fitted :class:`~.stage_model.StageModel` only
 needs the winners. Time is fitted to ``exec_s`` (the profiles' ``wall_s``: what they
 measured, without the cold starts they kept apart); energy to the run's whole time, cold
 start included, since the hosts burn power through both.

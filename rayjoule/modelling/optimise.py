@@ -3,7 +3,7 @@
 Jolteon's chance-constrained optimisation (NSDI'24) with joules as the cost: stages
 run one after another, so a pipeline's time is the sum of its stages' times and its
 energy the sum of their energies. Each stage model is sampled (parameter posterior
-and run noise, :meth:`~.fit.StageModel.sample`) at every candidate setting, stages
+and run noise, :meth:`~.stage_model.StageModel.sample`) at every candidate setting, stages
 independently, and a plan is feasible when the share of joint draws whose total time
 is within ``max_seconds`` is at least ``confidence`` — Jolteon's sample approximation
 of ``P(T <= bound) >= 1 - risk``. Among feasible plans the one with the least median
@@ -18,7 +18,7 @@ look like free energy), and combinations whose effective parallelism was never p
 unless nothing else is left (then the plan's warnings say it extrapolates).
 
 A stage that reads another through a shuffle (a model with the exchange term,
-:attr:`~.fit.StageModel.fan_in_stages`) costs what it costs *given* the upstream stage's
+:attr:`~.stage_model.StageModel.fan_in_stages`) costs what it costs *given* the upstream stage's
 task count: its candidates are (tasks, CPUs, fan-in) for every fan-in the upstream
 candidates can produce, a plan is valid only where its fan-in equals the upstream's
 chosen task count, and the two stages are chosen jointly. Dominance pruning then compares
@@ -26,7 +26,7 @@ a reader's candidates only at one fan-in, and never prunes an upstream stage's (
 upstream setting may make its readers cheaper).
 
 Memory (MB per task) is a candidate setting of a stage whose profiles vary it: its
-candidates are the profiled memory values (:data:`~.fit.StageModel.memory_values`), least
+candidates are the profiled memory values (:data:`~.stage_model.StageModel.memory_values`), least
 first, so where memory buys nothing the tie goes to the least (:mod:`.forms`: memory held
 costs joules through the energy model's memory term, where the profiles support one).
 
@@ -51,19 +51,14 @@ import numpy as np
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import forms
-from rayjoule.modelling.fit import (
-    N_SAMPLES,
-    Estimate,
-    ModelError,
-    Prediction,
-    StageModel,
-    read_size,
-)
+from rayjoule.modelling.estimates import Estimate, Prediction
 from rayjoule.modelling.plans import (
     Plan,
     candidate_settings,
     near_optimal,
 )
+from rayjoule.modelling.profiles import ModelError
+from rayjoule.modelling.stage_model import N_SAMPLES, StageModel, read_size
 
 #: candidate settings per stage at most (tasks × CPUs × memory values)
 MAX_PER_STAGE = 1024

@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 
 from rayjoule.core.errors import ConfigError
-from rayjoule.modelling.estimates import wall_of
-from rayjoule.modelling.fit import Estimate, Prediction, StageModel, fit_stage
+from rayjoule.modelling.estimates import Estimate, Prediction, wall_of
+from rayjoule.modelling.fit import fit_stage
 from rayjoule.modelling.fixed import FixedEstimate, FixedStage
 from rayjoule.modelling.optimise import optimise
 from rayjoule.modelling.plans import NearOptimal, plan_fields
 from rayjoule.modelling.profiles import ModelError, Profile
+from rayjoule.modelling.stage_model import StageModel
 
 
 @dataclass(frozen=True)

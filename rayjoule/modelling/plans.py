@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from rayjoule.modelling.estimates import Estimate, Prediction, wall_of
-from rayjoule.modelling.fit import StageModel
+from rayjoule.modelling.stage_model import StageModel
 
 #: plans whose median objective is within this % of the optimum's are listed as near-optimal
 NEAR_PCT = 5.0

@@ -152,14 +152,15 @@ def test_the_form_where_cpus_matter_must_beat_tasks_by_more_than_one_standard_er
     (which lets the optimiser choose CPUs per task on noise); the one-standard-error rule
     keeps ``tasks`` in at least 34. Where CPUs clearly matter (the ``tasks·num_cpus`` law
     at 10 % noise) it still finds that form every time."""
-    import rayjoule.modelling.fit as fit_module
+    from rayjoule.modelling import forms
+    from rayjoule.modelling.fit_data import StageData
 
     flat = {**synth.law, "a": 2.0, "b": 0.0, "c": 0.0, "d": 2.0}
     picks = {"rule": [], "least error": []}
     for seed in range(40):
         ps = _cpu_design(flat, "tasks", 0.2, seed)
         picks["rule"].append(fit_stage(ps).time_form)
-        scores = {f: fit_module._Data(ps).held_out(f, True) for f in fit_module.forms.TIME_FORMS}
+        scores = {f: StageData(ps).held_out(f, True) for f in forms.TIME_FORMS}
         picks["least error"].append(min(scores, key=lambda f: scores[f][0]))
     assert picks["rule"].count("tasks") >= 34, picks
     assert picks["least error"].count("tasks") <= 30, picks
