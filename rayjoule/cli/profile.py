@@ -199,6 +199,7 @@ def import_flexecutor(args: Any) -> int:
         UNKNOWN_METER,
         parse_flexecutor,
         read_sidecar,
+        unread_steps,
     )
 
     for flag in ("sizes", "task_counts", "framework", "concurrency"):
@@ -226,21 +227,26 @@ def import_flexecutor(args: Any) -> int:
     console.print(f"imported {len(profiles)} flexecutor profiles of {args.workload} stage "
                   f"{args.stage} ({len(settings)} settings) into {args.db}")
     if meter is None:
-        console.print("time only: the file carries no energy_j (flexecutor measures no "
-                      "energy), so predictions from these profiles give wall time, not joules")
+        console.print("time only: the file carries no energy_j (flexecutor itself measures "
+                      "no energy), so predictions from these profiles give wall time, not joules")
     else:
         where = (f"from {meta_path.name}" if sidecar is not None else
                  f"unknown: no sidecar {meta_path.name}, so neither measured nor modelled "
                  "is claimed")
         console.print(f"with energy: {with_energy} of {len(profiles)} profiles carry energy_j "
                       + escape(f"[meter {meter['name']}, {meter['kind']}]") + f"; meter {where}")
+    unread = unread_steps(data)
+    if unread:
+        console.print(f"steps not read: {', '.join(unread)} (rayjoule reads read, compute, "
+                      f"write, cold_start and energy_j; joules only as energy_j)",
+                      markup=False, highlight=False)
     if args.json:
         write_json(args.json, {"workload": args.workload, "stage": args.stage,
                                "source": "flexecutor", "size": size,
                                "energy": None if meter is None else
                                {"profiles": with_energy, "meter": meter,
                                 "sidecar": None if sidecar is None else str(meta_path)},
-                               "run_ids": run_ids,
+                               "run_ids": run_ids, "steps_not_read": unread,
                                "profiles": [p.to_dict() for p in profiles]})
     return 0
 

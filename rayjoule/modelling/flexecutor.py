@@ -9,11 +9,24 @@ per worker::
                       "compute": [[...], ...], "write": [[...], ...],
                       "cold_start": [[...], ...]}}
 
-Older versions name the last step ``cold_start_time``; a record-per-worker layout
-(``[[{"read": .., "compute": .., "write": .., "cold_start_time": ..}, ...], ...]``) is
-read as well. Energy, where a file carries it, is one more step in the same shape,
-``energy_j`` (each worker's joules: what rayjoule's export writes, as the thesis's fork of
-flexecutor added its energy keys); other steps are ignored.
+Older layouts, each checked against files flexecutor committed (``tests/data/flexecutor``),
+are read too: June 2024 named the last step ``cold_start_time``; May 2024 kept one record
+per worker (``{"(1, 1024, 4)": [[{"read": .., "compute": .., "write": ..,
+"cold_start_time": ..}, ...], ...]}``); the first prototype a list of ``{"config": [cpu,
+memory, workers], "execution_results": <the records>}``. The one layout that cannot be read
+(4 June 2024: each step one flat list, repetitions run together) is refused in one line.
+Energy, where a file carries it, is one more step in the same shape, ``energy_j`` (each
+worker's joules: what rayjoule's export writes, as the thesis's fork of flexecutor added
+its energy keys). It may hold fewer repetitions than the time steps: flexecutor's
+``profile()`` appends only its own steps when it profiles further into the same file, so the
+first repetitions carry energy and the rest are time only. Other steps are not read —
+:func:`unread_steps` names them; the energy fork's (``TDP``: worker seconds × CPU share,
+``RAPL``, ``perf_energy_cores``, ...) carry no meter rayjoule could name, so its files
+import as time only.
+
+flexecutor runs ``min(workers, the stage's max_concurrency)`` workers, so a repetition may
+list fewer workers than its key (a one-worker reduce under ``(1, 2048, 2)``): ``tasks``
+stays the key's (the setting asked for), the means run over the workers listed.
 
 Mapping: cpu → ``num_cpus``, memory → ``memory_mb`` (0: unknown; memory is a model setting
 where the file varies it), workers → ``tasks``. A repetition becomes one
@@ -108,6 +121,7 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
     >>> (p.tasks, p.num_cpus, p.memory_mb, p.wall_s, p.cold_start_s, p.total_j)
     (2, 1.0, 1024.0, 3.5, 1.5, None)
     """
+    data = _keyed(data)
     if not isinstance(data, Mapping) or not data:
         raise ConfigError("flexecutor profile: expected a non-empty JSON object keyed by "
                           "'(cpu, memory, workers)'")
@@ -150,6 +164,37 @@ def to_flexecutor_json(profiles: Iterable[Profile]) -> dict[str, dict[str, list[
     return out
 
 
+def unread_steps(data: Any) -> list[str]:
+    """The steps of a parsed file that :func:`parse_flexecutor` does not read (sorted).
+
+    >>> unread_steps({"(1, 2048, 2)": {"read": [], "TDP": [], "energy_j": [], "RAPL": []}})
+    ['RAPL', 'TDP']
+    """
+    keyed = _keyed(data)
+    entries = keyed.values() if isinstance(keyed, Mapping) else []
+    return sorted({str(s) for e in entries if isinstance(e, Mapping) for s in e}
+                  - {*STEPS, *COLD_KEYS, ENERGY_STEP})
+
+
+def _keyed(data: Any) -> Any:
+    """flexecutor's first prototype (May 2024) kept a list of ``{"config": [cpu, memory,
+    workers], "execution_results": [repetition, ...]}``, a configuration once per profiling
+    call: the same repetitions keyed as every later version keys them. Anything else is
+    returned as it is."""
+    if not (isinstance(data, list) and data and all(
+            isinstance(e, Mapping) and "config" in e and "execution_results" in e
+            for e in data)):
+        return data
+    keyed: dict[str, list[Any]] = {}
+    for i, record in enumerate(data):
+        config, reps = record["config"], record["execution_results"]
+        if not isinstance(config, list) or not isinstance(reps, list):
+            raise ConfigError(f"flexecutor profile: record {i} needs config [cpu, memory, "
+                              "workers] and a list of execution_results")
+        keyed.setdefault(str(tuple(config)), []).extend(reps)
+    return keyed
+
+
 def _parse_key(key: Any) -> tuple[float, float, int]:
     try:
         value = ast.literal_eval(key) if isinstance(key, str) else None
@@ -187,15 +232,24 @@ def _from_columns(key: str, entry: Mapping[str, Any]) -> list[list[dict[str, flo
     if missing:
         raise ConfigError(f"flexecutor profile {key}: missing field(s) {', '.join(missing)}")
     columns = {s: entry[s] for s in STEPS} | {"cold": entry[cold_key]}
-    if ENERGY_STEP in entry:
-        columns["energy"] = entry[ENERGY_STEP]
     lengths = {name: len(col) if isinstance(col, list) else -1 for name, col in columns.items()}
     if len(set(lengths.values())) != 1 or -1 in lengths.values():
         raise ConfigError(f"flexecutor profile {key}: steps must be lists with as many "
                           f"repetitions each, got {lengths}")
+    if any(_number(v) for v in columns["read"]):
+        raise ConfigError(f"flexecutor profile {key}: each step is one flat list of numbers "
+                          "(flexecutor's layout of 4 June 2024), which does not say which "
+                          "values make one repetition; not read")
+    energy = entry.get(ENERGY_STEP)
+    if energy is not None and not (isinstance(energy, list) and len(energy) <= lengths["read"]):
+        raise ConfigError(f"flexecutor profile {key}: {ENERGY_STEP} must be a list of at most "
+                          f"{lengths['read']} repetitions (the time steps' first ones), got "
+                          f"{len(energy) if isinstance(energy, list) else type(energy).__name__}")
     reps = []
     for i in range(lengths["read"]):
         per_step = {name: col[i] for name, col in columns.items()}
+        if energy is not None and i < len(energy):
+            per_step["energy"] = energy[i]
         sizes = {len(v) if isinstance(v, list) else -1 for v in per_step.values()}
         if len(sizes) != 1 or -1 in sizes:
             raise ConfigError(f"flexecutor profile {key}: repetition {i} needs one list of "
