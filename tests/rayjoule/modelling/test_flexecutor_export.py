@@ -152,6 +152,46 @@ def test_export_then_import_gives_back_every_value(exported, capsys):
         pytest.approx(sorted(p.total_j for p in originals), rel=1e-9)
 
 
+def flexecutor_profiles_further(path, key: tuple, workers: list[dict]) -> None:
+    """flexecutor's ``DAGExecutor.profile`` run on a file that exists, as in its source
+    (``flexecutor/workflow/executor.py`` ``_store_profiling``, ``flexecutor/utils/utils.py``
+    load/save): per step of ``FunctionTimes.profile_keys()`` — its own four only — one new
+    repetition of per-worker values, appended; the file written back with ``str(key)``."""
+    data = {ast.literal_eval(k): v for k, v in json.loads(path.read_text()).items()}
+    entry = data.setdefault(key, {})
+    for step in ["read", "compute", "write", "cold_start"]:
+        entry.setdefault(step, []).append([])
+    for times in workers:
+        for step in ["read", "compute", "write", "cold_start"]:
+            entry[step][-1].append(times[step])
+    path.write_text(json.dumps({str(k): v for k, v in data.items()}, indent=4))
+
+
+def test_an_export_flexecutor_profiled_further_imports_with_its_energy_kept(exported,
+                                                                          tmp_path, capsys):
+    """flexecutor appends to its own steps only, so energy_j then covers the first
+    repetitions: those import with their joules, flexecutor's own ones as time only."""
+    _, data, meta, tmp = exported
+    src = tmp_path / "map.json"
+    src.write_text(json.dumps(data))
+    (tmp_path / "map.json.meta.json").write_text((tmp / "map.json.meta.json").read_text())
+    lambda_worker = {"read": 0.25, "compute": 1.5, "write": 0.25, "cold_start": 2.0}
+    flexecutor_profiles_further(src, (1, 0, 2), [lambda_worker] * 2)
+    flexecutor_profiles_further(src, (2, 1769, 4), [lambda_worker] * 4)
+    ours = sum(len(e["compute"]) for e in data.values())
+    capsys.readouterr()
+    assert _import(src, "pi", tmp_path / "more.sqlite") == 0
+    assert f"with energy: {ours} of {ours + 2} profiles" in capsys.readouterr().out
+    with Store(tmp_path / "more.sqlite") as s:
+        back = profiles_from_store(s, "pi")
+    theirs = sorted((p.tasks, p.num_cpus, p.memory_mb, p.wall_s, p.cold_start_s)
+                    for p in back if p.total_j is None)
+    assert theirs == [(2, 1.0, None, 2.0, 2.0), (4, 2.0, 1769.0, 2.0, 2.0)]
+    assert sorted(p.total_j for p in back if p.total_j is not None) == pytest.approx(sorted(
+        math.fsum(e["energy_j"][r]) + meta["overhead_j"][k][r]
+        for k, e in data.items() for r in range(len(e["energy_j"]))), rel=1e-9)
+
+
 def test_energy_without_its_sidecar_is_of_unknown_kind_never_measured(exported, tmp_path,
                                                                        capsys):
     _, data, _, _ = exported
