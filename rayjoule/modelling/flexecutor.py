@@ -10,8 +10,8 @@ per worker::
                       "cold_start": [[...], ...]}}
 
 Older layouts, each checked against files flexecutor committed (``tests/data/flexecutor``),
-are read too: June 2024 named the last step ``cold_start_time``; May 2024 kept one record
-per worker (``{"(1, 1024, 4)": [[{"read": .., "compute": .., "write": ..,
+are read too: 30 May – 5 June 2024 named the last step ``cold_start_time``; 29–30 May 2024
+kept one record per worker (``{"(1, 1024, 4)": [[{"read": .., "compute": .., "write": ..,
 "cold_start_time": ..}, ...], ...]}``); the first prototype a list of ``{"config": [cpu,
 memory, workers], "execution_results": <the records>}``. The one layout that cannot be read
 (4 June 2024: each step one flat list, repetitions run together) is refused in one line.
