@@ -169,11 +169,18 @@ def unread_steps(data: Any) -> list[str]:
 
     >>> unread_steps({"(1, 2048, 2)": {"read": [], "TDP": [], "energy_j": [], "RAPL": []}})
     ['RAPL', 'TDP']
+    >>> unread_steps({"(1, 512, 1)": [[{"read": 1.0, "total": 3.5}]]})
+    ['total']
     """
     keyed = _keyed(data)
-    entries = keyed.values() if isinstance(keyed, Mapping) else []
-    return sorted({str(s) for e in entries if isinstance(e, Mapping) for s in e}
-                  - {*STEPS, *COLD_KEYS, ENERGY_STEP})
+    names: set[str] = set()
+    for entry in keyed.values() if isinstance(keyed, Mapping) else []:
+        if isinstance(entry, Mapping):  # steps of repetitions
+            names.update(map(str, entry))
+        elif isinstance(entry, list):  # repetitions of per-worker records
+            names.update(str(k) for rep in entry if isinstance(rep, list)
+                         for rec in rep if isinstance(rec, Mapping) for k in rec)
+    return sorted(names - {*STEPS, *COLD_KEYS, ENERGY_STEP})
 
 
 def _keyed(data: Any) -> Any:
