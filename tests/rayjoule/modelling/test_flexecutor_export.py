@@ -6,6 +6,7 @@ import ast
 import json
 import math
 
+import numpy as np
 import pytest
 
 from rayjoule.cli import profile
@@ -38,7 +39,10 @@ def flexecutor_load(data: dict) -> dict:
     a tuple (``ast.literal_eval``), and ``flexecutor/modelling/anaperfmodel.py``
     ``AnaPerfModel.train`` needs two configurations or more, unpacks each key as
     ``num_vcpu, memory, num_func`` and each entry must hold ``FunctionTimes.profile_keys()``
-    (``flexecutor/utils/dataclass.py``), whose repetitions it extends per phase."""
+    (``flexecutor/utils/dataclass.py``), whose repetitions it extends per phase;
+    ``flexecutor/modelling/distperfmodel.py`` ``DistPerfModel.train`` adds the four steps
+    as arrays (repetitions × workers). Each takes its steps by name: ``energy_j`` rides
+    along unread."""
     loaded = {ast.literal_eval(k): v for k, v in data.items()}
     if len(loaded) < 2:
         raise ValueError("At least two profiled configurations for each stage are required")
@@ -50,6 +54,9 @@ def flexecutor_load(data: dict) -> dict:
             points.extend(entry[phase])
             assert all(len(rep) == num_func for rep in points)
             assert all(isinstance(v, float) for rep in points for v in rep)
+        latencies = (np.array(entry["read"]) + np.array(entry["compute"])
+                     + np.array(entry["write"]) + np.array(entry["cold_start"]))
+        assert latencies.shape == (len(entry["read"]), num_func)
     return loaded
 
 
