@@ -216,7 +216,8 @@ def import_flexecutor(args: Any) -> int:
     if size is None:
         size = sidecar.size if sidecar is not None and sidecar.size is not None else 1.0
     profiles = parse_flexecutor(data, args.workload, args.stage, size,
-                                None if sidecar is None else sidecar.overhead_j)
+                                None if sidecar is None else sidecar.overhead_j,
+                                () if sidecar is None else sidecar.memory_from_cpus)
     with_energy = sum(p.total_j is not None for p in profiles)
     meter = None if not with_energy else dict(UNKNOWN_METER if sidecar is None
                                               else sidecar.meter)

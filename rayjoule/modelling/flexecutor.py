@@ -38,20 +38,22 @@ profiles one input, so ``size`` is one number (1.0 unless given).
 
 **The sidecar.** rayjoule's export writes what its figures mean next to the file, in
 ``FILE.meta.json`` (flexecutor reads every top-level key of the profile as a tuple, so
-nothing else may sit there): the meter's name and kind, the size, and per key and
+nothing else may sit there): the meter's name and kind, the size, per key and
 repetition the stage's overhead share (``overhead_j``: the joules of the run no task
-carries). :func:`read_sidecar` reads it; with it, a repetition's ``total_j`` is its workers'
-``energy_j`` plus its overhead share — the stage's joules as first stored — under the
-sidecar's meter. Energy without a sidecar is stored under :data:`UNKNOWN_METER` (kind
-``unknown``): who measured it, and whether it was measured or modelled, is not known, and
-rayjoule never calls such joules measured.
+carries), and the keys whose memory the export derived from the CPUs
+(``memory_from_cpus``: rayjoule set none; they read back unset). :func:`read_sidecar`
+reads it; with it, a repetition's ``total_j`` is its workers' ``energy_j`` plus its
+overhead share — the stage's joules as first stored — under the sidecar's meter. Energy
+without a sidecar is stored under :data:`UNKNOWN_METER` (kind ``unknown``): who measured
+it, and whether it was measured or modelled, is not known, and rayjoule never calls such
+joules measured.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +81,8 @@ class Sidecar:
     size: float | None
     #: ``"(cpu, memory, workers)"`` → per repetition, the stage's overhead share (J)
     overhead_j: dict[str, list[float]] = field(default_factory=dict)
+    #: the keys whose memory the export derived from the CPUs (rayjoule set none)
+    memory_from_cpus: frozenset[str] = frozenset()
 
 
 def read_sidecar(meta: Any) -> Sidecar:
@@ -101,17 +105,24 @@ def read_sidecar(meta: Any) -> Sidecar:
             for v in overhead.values()):
         raise ConfigError("flexecutor sidecar: overhead_j must map each key to a list of "
                           "joules >= 0, one per repetition")
+    derived = meta.get("memory_from_cpus") or []
+    if not (isinstance(derived, list) and all(isinstance(k, str) for k in derived)):
+        raise ConfigError("flexecutor sidecar: memory_from_cpus must be a list of "
+                          "'(cpu, memory, workers)' keys")
     return Sidecar({"name": str(meter["name"]), "kind": str(meter["kind"])},
                    None if size is None else float(size),
-                   {str(k): [max(float(x), 0.0) for x in v] for k, v in overhead.items()})
+                   {str(k): [max(float(x), 0.0) for x in v] for k, v in overhead.items()},
+                   frozenset(derived))
 
 
 def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
-                     overhead_j: Mapping[str, list[float]] | None = None) -> list[Profile]:
+                     overhead_j: Mapping[str, list[float]] | None = None,
+                     memory_unset: Collection[str] = ()) -> list[Profile]:
     """Profiles from one stage's flexecutor profiling data (the parsed JSON object).
 
     ``overhead_j`` (a sidecar's: key → per repetition) is added to each repetition's summed
-    ``energy_j``; a key or repetition it does not cover adds nothing.
+    ``energy_j``; a key or repetition it does not cover adds nothing. The keys in
+    ``memory_unset`` (a sidecar's ``memory_from_cpus``) read with memory unset.
 
     Raises ConfigError, one line naming the key and field, on a malformed file.
 
@@ -138,7 +149,8 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
                                     extra[rep] if rep < len(extra) else 0.0]) or None
             profiles.append(Profile(
                 workload=workload, stage=stage, tasks=workers, num_cpus=cpu,
-                memory_mb=memory or None, size=size, wall_s=wall, total_j=energy,
+                memory_mb=None if key in memory_unset else memory or None, size=size,
+                wall_s=wall, total_j=energy,
                 cold_start_s=cold, source=SOURCE, run_id=f"{SOURCE}:{key}#{rep}",
             ))
     return profiles

@@ -24,6 +24,14 @@ therefore splits into
 * ``cold_start`` = 0: start-up is inside the stage's wall time already (``cold_start_s``
   is None in rayjoule's own profiles).
 
+**Memory.** flexecutor's models key their fits on memory: ``AnaPerfModel`` (its default)
+on ``cpu × memory × workers``, the Jolteon-derived ones on the vCPUs memory buys (Lambda's
+rate); with memory 0 every setting would fall on one point. Where rayjoule set no memory,
+the key carries ``num_cpus × 1769`` MB — the memory that buys those vCPUs at the rate
+flexecutor's own schedulers (Jolteon, Caerus, Ditto) use to turn CPUs into memory — and the
+sidecar lists those keys (``memory_from_cpus``), so importing the export reads their memory
+as unset again.
+
 So read + compute + write is the stage's stored wall time for every worker, and
 flexecutor's reading (and ``--import-flexecutor``: the mean over workers) gives back
 exactly the quantity rayjoule's models were fitted on. ``energy_j`` is each task's
@@ -44,6 +52,7 @@ from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import TaskRecord
 from rayjoule.modelling.flexecutor import COLD_KEYS, ENERGY_STEP, ROUNDING_J
 from rayjoule.modelling.flexecutor import STEPS as TIME_STEPS
+from rayjoule.modelling.forms import MB_PER_VCPU
 from rayjoule.runs.store import RunRecord, Store
 
 STEPS = (*TIME_STEPS, COLD_KEYS[0], ENERGY_STEP)
@@ -70,6 +79,8 @@ class FlexecutorExport:
     overhead_j: dict[str, list[float]] = field(default_factory=dict)
     #: ``"(cpu, memory, workers)"`` → per repetition, the rayjoule run it came from
     run_ids: dict[str, list[str]] = field(default_factory=dict)
+    #: the keys whose memory is ``num_cpus × 1769`` because rayjoule set none
+    memory_from_cpus: tuple[str, ...] = ()
 
     @property
     def repetitions(self) -> int:
@@ -82,7 +93,11 @@ class FlexecutorExport:
                 "size": self.size, "meter": dict(self.meter), "energy_step": ENERGY_STEP,
                 "units": {"read": "s", "compute": "s", "write": "s", "cold_start": "s",
                           "energy_j": "J"},
-                "split": SPLIT, "overhead_j": self.overhead_j, "run_ids": self.run_ids}
+                "split": SPLIT, "overhead_j": self.overhead_j, "run_ids": self.run_ids,
+                "memory_from_cpus": list(self.memory_from_cpus),
+                "memory": f"the keys in memory_from_cpus carry num_cpus x {MB_PER_VCPU:g} MB "
+                          "(flexecutor's schedulers' vCPU-to-memory rate): rayjoule set no "
+                          "memory there"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +110,8 @@ class _Observed:
     tasks: list[TaskRecord]
     overhead_j: float
     meter: tuple[str, str] | None
+    #: whether the key's memory is num_cpus × 1769 because the run set none
+    memory_from_cpus: bool = False
 
 
 def export_flexecutor(store: Store, workload: str, stage: str | None = None,
@@ -140,8 +157,9 @@ def export_flexecutor(store: Store, workload: str, stage: str | None = None,
     meters = sorted({o.meter for o in mine if o.meter})
     meter = {"name": "+".join(sorted({m for m, _ in meters})) or "none",
              "kind": "+".join(sorted({k for _, k in meters})) or "none"}
+    derived = tuple(sorted({o.key for o in mine if o.memory_from_cpus}, key=_key_order))
     return FlexecutorExport(workload, stage, records[0].framework, float(size), meter, data,
-                            overhead, run_ids)
+                            overhead, run_ids, derived)
 
 
 def _records(store: Store, workload: str, framework: str | None,
@@ -200,12 +218,14 @@ def _observed(store: Store, record: RunRecord) -> list[tuple[str, _Observed]]:
             if not mine:
                 continue
             memory = st.get("memory_mb", record.config.get("memory_mb"))
-            key = (f"({_compact(float(st['num_cpus']))}, "
-                   f"{0 if memory is None else _compact(float(memory))}, {int(st['tasks'])})")
+            cpus = float(st["num_cpus"])
+            mb = cpus * MB_PER_VCPU if memory is None else float(memory)  # module docstring
+            key = f"({_compact(cpus)}, {_compact(mb)}, {int(st['tasks'])})"
             overhead = float((st.get("energy") or {}).get("overhead_j") or 0.0)
             # total − tasks leaves float residue (e.g. -5e-20) where the tasks carry it all
             overhead = 0.0 if abs(overhead) < ROUNDING_J else overhead
-            out.append((name, _Observed(run_id, size, key, mine, overhead, label)))
+            out.append((name, _Observed(run_id, size, key, mine, overhead, label,
+                                        memory is None)))
     return out
 
 

@@ -42,10 +42,13 @@ def flexecutor_load(data: dict) -> dict:
     (``flexecutor/utils/dataclass.py``), whose repetitions it extends per phase;
     ``flexecutor/modelling/distperfmodel.py`` ``DistPerfModel.train`` adds the four steps
     as arrays (repetitions × workers). Each takes its steps by name: ``energy_j`` rides
-    along unread."""
+    along unread. ``AnaPerfModel`` fits each step against ``_config_to_xparam`` =
+    ``round(num_vcpu * memory * num_func, 1)``: distinct settings need distinct x > 0."""
     loaded = {ast.literal_eval(k): v for k, v in data.items()}
     if len(loaded) < 2:
         raise ValueError("At least two profiled configurations for each stage are required")
+    xs = [round(cpu * memory * workers, 1) for cpu, memory, workers in loaded]
+    assert min(xs) > 0 and len(set(xs)) == len(xs)
     for config_tuple, entry in loaded.items():
         num_vcpu, memory, num_func = config_tuple
         assert all(key in entry for key in ["read", "compute", "write", "cold_start"])
@@ -75,7 +78,9 @@ def _originals(db, size=GRID_SIZE):
 def test_flexecutors_loader_accepts_the_export_with_energy_as_one_more_step(exported):
     db, data, meta, _ = exported
     loaded = flexecutor_load(data)
-    assert sorted(loaded) == [(1, 0, 1), (1, 0, 2), (1, 0, 3), (1, 0, 4), (1, 0, 6)]
+    # memory: the 1769 MB a vCPU buys, as flexecutor's schedulers turn CPUs into memory
+    assert sorted(loaded) == [(1, 1769, w) for w in (1, 2, 3, 4, 6)]
+    assert meta["memory_from_cpus"] == [str(k) for k in sorted(loaded)]
     for entry in data.values():
         assert list(entry) == ["read", "compute", "write", "cold_start", "energy_j"]
         assert len(entry["energy_j"]) == len(entry["compute"]) == 2  # two repeats each
@@ -96,8 +101,8 @@ def test_every_worker_spans_the_stage_and_queued_tasks_wait_in_read(exported):
             assert entry["cold_start"][r] == [0.0] * workers
             assert all(j > 0 for j in entry["energy_j"][r])
     # six tasks on two processes: the later ones wait for a slot, and that wait is read
-    assert all(max(rep) > 0 for rep in data["(1, 0, 6)"]["read"])
-    assert all(rep == [0.0] for rep in data["(1, 0, 1)"]["read"])
+    assert all(max(rep) > 0 for rep in data["(1, 1769, 6)"]["read"])
+    assert all(rep == [0.0] for rep in data["(1, 1769, 1)"]["read"])
 
 
 def test_a_pipeline_stage_is_chosen_by_name(tmp_path, capsys):
@@ -148,6 +153,8 @@ def test_export_then_import_gives_back_every_value(exported, capsys):
     for got, want in zip(back_reps, exported_reps, strict=True):
         assert got[1:] == pytest.approx(want[1:], rel=1e-9)
     assert {p.size for p in imported} == {GRID_SIZE}
+    # the memory the export derived from the CPUs reads back as unset, as it was stored
+    assert {p.memory_mb for p in imported} == {p.memory_mb for p in _originals(db)} == {None}
     # the meter label came with the energy, from the sidecar
     assert chosen.meter == {"name": "tdp", "kind": "modelled"}
     assert {p.energy_kind for p in imported} == {"modelled"}
@@ -183,7 +190,7 @@ def test_an_export_flexecutor_profiled_further_imports_with_its_energy_kept(expo
     src.write_text(json.dumps(data))
     (tmp_path / "map.json.meta.json").write_text((tmp / "map.json.meta.json").read_text())
     lambda_worker = {"read": 0.25, "compute": 1.5, "write": 0.25, "cold_start": 2.0}
-    flexecutor_profiles_further(src, (1, 0, 2), [lambda_worker] * 2)
+    flexecutor_profiles_further(src, (1, 1769, 2), [lambda_worker] * 2)
     flexecutor_profiles_further(src, (2, 1769, 4), [lambda_worker] * 4)
     ours = sum(len(e["compute"]) for e in data.values())
     capsys.readouterr()
@@ -211,6 +218,7 @@ def test_energy_without_its_sidecar_is_of_unknown_kind_never_measured(exported, 
     with Store(tmp_path / "bare.sqlite") as s:
         chosen = choose_profiles(s, "pi", None)
     assert chosen.meter == {"name": "unknown", "kind": "unknown"}
+    assert {p.memory_mb for p in chosen.profiles} == {1769.0}  # the keys' memory, as written
     # without the overhead share the joules are the tasks' alone
     assert sorted(p.total_j for p in chosen.profiles) == pytest.approx(sorted(
         math.fsum(e["energy_j"][r]) for e in data.values() for r in range(len(e["energy_j"]))))
@@ -254,7 +262,7 @@ def test_another_profiled_size_is_exported_on_request(exported):
     assert profile.main(["--export-flexecutor", str(out), "--workload", "pi", "--size",
                          "200000", "--db", str(db)]) == 0
     data = flexecutor_load(json.loads(out.read_text()))
-    assert sorted(data) == [(1, 0, 1), (1, 0, 6)]  # the anchors: ends of the task counts
+    assert sorted(data) == [(1, 1769, 1), (1, 1769, 6)]  # the anchors: the task counts' ends
 
 
 @pytest.mark.parametrize("extra, message", [
