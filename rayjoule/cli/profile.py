@@ -197,6 +197,7 @@ def import_flexecutor(args: Any) -> int:
     from rayjoule.modelling.flexecutor import (
         SIDECAR_SUFFIX,
         UNKNOWN_METER,
+        fork_meter,
         parse_flexecutor,
         read_sidecar,
         unread_steps,
@@ -219,8 +220,8 @@ def import_flexecutor(args: Any) -> int:
                                 None if sidecar is None else sidecar.overhead_j,
                                 () if sidecar is None else sidecar.memory_from_cpus)
     with_energy = sum(p.total_j is not None for p in profiles)
-    meter = None if not with_energy else dict(UNKNOWN_METER if sidecar is None
-                                              else sidecar.meter)
+    named = fork_meter(data) if sidecar is None else sidecar.meter
+    meter = None if not with_energy else dict(named or UNKNOWN_METER)
     with Store(args.db) as store:
         run_ids = store_timings(store, "lithops", profiles, meter=meter)
     settings = sorted({(p.tasks, p.num_cpus, p.memory_mb) for p in profiles})
@@ -232,9 +233,10 @@ def import_flexecutor(args: Any) -> int:
                       "no energy), so predictions from these profiles give wall time, not joules")
     else:
         where = (f"from {meta_path.name}" if sidecar is not None else
+                 "from the file's energy_source (flexecutorGreen)" if named else
                  f"unknown: no sidecar {meta_path.name}, so neither measured nor modelled "
                  "is claimed")
-        console.print(f"with energy: {with_energy} of {len(profiles)} profiles carry energy_j "
+        console.print(f"with energy: {with_energy} of {len(profiles)} profiles carry joules "
                       + escape(f"[meter {meter['name']}, {meter['kind']}]") + f"; meter {where}")
     unread = unread_steps(data)
     if unread:

@@ -19,10 +19,13 @@ Energy, where a file carries it, is one more step in the same shape, ``energy_j`
 worker's joules: what rayjoule's export writes, as the thesis's fork of flexecutor added
 its energy keys). It may hold fewer repetitions than the time steps: flexecutor's
 ``profile()`` appends only its own steps when it profiles further into the same file, so the
-first repetitions carry energy and the rest are time only. Other steps are not read —
-:func:`unread_steps` names them; the energy fork's (``TDP``: worker seconds × CPU share,
-``RAPL``, ``perf_energy_cores``, ...) carry no meter rayjoule could name, so its files
-import as time only.
+first repetitions carry energy and the rest are time only. Without ``energy_j``, the energy
+fork flexecutorGreen's ``energy`` (J per worker, null where no meter ran) is read with its
+``energy_source`` (:func:`fork_meter`): summed over workers, or the largest worker's where
+all read one whole-machine counter (rapl, perf), as its ``energy_agg`` does. Other steps
+are not read — :func:`unread_steps` names them; the other energy fork's (``TDP``: worker
+seconds × CPU share, ``RAPL``, ``perf_energy_cores``, ...) carry no meter rayjoule could
+name, so its files import as time only.
 
 flexecutor runs ``min(workers, the stage's max_concurrency)`` workers, so a repetition may
 list fewer workers than its key (a one-worker reduce under ``(1, 2048, 2)``): ``tasks``
@@ -67,6 +70,13 @@ SOURCE = "flexecutor"
 #: the meter of imported energy that came without its sidecar: neither measured nor modelled
 UNKNOWN_METER = {"name": "unknown", "kind": "unknown"}
 SIDECAR_SUFFIX = ".meta.json"
+#: the energy fork flexecutorGreen (JanToro26/flexecutorGreen): ``energy``, each worker's
+#: joules (null where no meter ran), with ``energy_source`` naming each worker's meter
+FORK_ENERGY, FORK_SOURCE = "energy", "energy_source"
+#: its whole-machine counters, which every co-located worker reads: the stage's joules are
+#: the largest worker's (its ``energy_agg.stage_energy``); other sources' are summed
+SHARED_SOURCES = frozenset({"rapl", "perf"})
+SOURCE_KINDS = {"rapl": "measured", "perf": "measured", "psutil_model": "modelled"}
 #: joules below which an overhead share is float residue of a subtraction, i.e. zero
 ROUNDING_J = 1e-9
 
@@ -145,8 +155,10 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
             energy = None
             if all("energy" in r for r in records):
                 extra = (overhead_j or {}).get(key, [])
-                energy = math.fsum([*(r["energy"] for r in records),
-                                    extra[rep] if rep < len(extra) else 0.0]) or None
+                joules = [r["energy"] for r in records]
+                stage_j = max(joules) if all(r.get("shared") for r in records) else \
+                    math.fsum(joules)
+                energy = math.fsum([stage_j, extra[rep] if rep < len(extra) else 0.0]) or None
             profiles.append(Profile(
                 workload=workload, stage=stage, tasks=workers, num_cpus=cpu,
                 memory_mb=None if key in memory_unset else memory or None, size=size,
@@ -192,7 +204,7 @@ def unread_steps(data: Any) -> list[str]:
         elif isinstance(entry, list):  # repetitions of per-worker records
             names.update(str(k) for rep in entry if isinstance(rep, list)
                          for rec in rep if isinstance(rec, Mapping) for k in rec)
-    return sorted(names - {*STEPS, *COLD_KEYS, ENERGY_STEP})
+    return sorted(names - {*STEPS, *COLD_KEYS, ENERGY_STEP, FORK_ENERGY, FORK_SOURCE})
 
 
 def _keyed(data: Any) -> Any:
@@ -259,23 +271,63 @@ def _from_columns(key: str, entry: Mapping[str, Any]) -> list[list[dict[str, flo
         raise ConfigError(f"flexecutor profile {key}: each step is one flat list of numbers "
                           "(flexecutor's layout of 4 June 2024), which does not say which "
                           "values make one repetition; not read")
-    energy = entry.get(ENERGY_STEP)
+    step = ENERGY_STEP if ENERGY_STEP in entry or FORK_ENERGY not in entry else FORK_ENERGY
+    energy = entry.get(step)
     if energy is not None and not (isinstance(energy, list) and len(energy) <= lengths["read"]):
-        raise ConfigError(f"flexecutor profile {key}: {ENERGY_STEP} must be a list of at most "
+        raise ConfigError(f"flexecutor profile {key}: {step} must be a list of at most "
                           f"{lengths['read']} repetitions (the time steps' first ones), got "
                           f"{len(energy) if isinstance(energy, list) else type(energy).__name__}")
     reps = []
     for i in range(lengths["read"]):
         per_step = {name: col[i] for name, col in columns.items()}
-        if energy is not None and i < len(energy):
-            per_step["energy"] = energy[i]
+        joules = energy[i] if energy is not None and i < len(energy) else None
+        # flexecutorGreen writes null where no meter ran: that repetition is time only
+        if joules is not None and not (isinstance(joules, list) and None in joules):
+            per_step["energy"] = joules
         sizes = {len(v) if isinstance(v, list) else -1 for v in per_step.values()}
         if len(sizes) != 1 or -1 in sizes:
             raise ConfigError(f"flexecutor profile {key}: repetition {i} needs one list of "
                               "per-worker times per step, all as long")
+        shared = "energy" in per_step and step == FORK_ENERGY and \
+            _sources(entry, i) <= SHARED_SOURCES and bool(_sources(entry, i))
         reps.append([{name: _seconds(key, name, v[w]) for name, v in per_step.items()}
-                     for w in range(sizes.pop())])
+                     | ({"shared": 1.0} if shared else {}) for w in range(sizes.pop())])
     return reps
+
+
+def _sources(entry: Mapping[str, Any], rep: int) -> set[str]:
+    """The meters flexecutorGreen's ``energy_source`` names for one repetition's workers."""
+    sources = entry.get(FORK_SOURCE)
+    names = sources[rep] if isinstance(sources, list) and rep < len(sources) else []
+    return {str(n).lower() for n in names} if isinstance(names, list) else set()
+
+
+def fork_meter(data: Any) -> dict[str, str] | None:
+    """The meter behind flexecutorGreen's ``energy`` (its ``energy_source``), where the file
+    carries that energy and not rayjoule's ``energy_j``; None otherwise. Raises ConfigError
+    (one line) when its repetitions name several meters.
+
+    >>> fork_meter({"(1, 2048, 2)": {"energy": [[3.0, 4.0]],
+    ...                              "energy_source": [["psutil_model", "psutil_model"]]}})
+    {'name': 'psutil_model', 'kind': 'modelled'}
+    """
+    keyed = _keyed(data)
+    names: set[str] = set()
+    for entry in keyed.values() if isinstance(keyed, Mapping) else []:
+        if not isinstance(entry, Mapping) or ENERGY_STEP in entry or \
+                not isinstance(entry.get(FORK_ENERGY), list):
+            continue
+        for i, joules in enumerate(entry[FORK_ENERGY]):
+            if isinstance(joules, list) and joules and None not in joules:
+                names |= _sources(entry, i) or {"unknown"}
+    if len(names) > 1:
+        raise ConfigError(f"flexecutor profile: energy from several meters "
+                          f"({', '.join(sorted(names))}) in one file; rayjoule stores one "
+                          "meter per import")
+    if not names:
+        return None
+    (name,) = names
+    return {"name": name, "kind": SOURCE_KINDS.get(name, "unknown")}
 
 
 def _from_records(key: str, i: int, rep: Any) -> list[dict[str, float]]:

@@ -194,6 +194,71 @@ def test_energy_for_the_first_repetitions_after_flexecutor_profiled_further():
         parse_flexecutor(too_many, "w", "s")
 
 
+def green_file(runs: dict[str, list[list[dict]]]) -> dict:
+    """A profiling file as the energy fork flexecutorGreen (JanToro26/flexecutorGreen) writes
+    it, reimplemented from its source: ``DAGExecutor._store_profiling`` appends, per key of
+    ``FunctionTimes.profile_keys() + energy_keys() + metadata_keys()``, one repetition of
+    ``getattr(worker, key, None)`` per worker (``flexecutor/workflow/executor.py``,
+    ``flexecutor/utils/dataclass.py``); ``StageFuture.get_timings`` sets ``energy`` (J) and
+    ``energy_source`` from the first meter available (rapl, perf, psutil_model) or
+    ``None, "none"``."""
+    keys = ["read", "compute", "write", "cold_start", "energy", "energy_duration",
+            "rapl_energy_pkg", "psutil_energy_pkg", "cpu_percent", "energy_source",
+            "rapl_available", "cpu_name"]
+    return {key: {k: [[w.get(k) for w in rep] for rep in reps] for k in keys}
+            for key, reps in runs.items()}
+
+
+def _worker(energy, source, t=1.0):
+    return {"read": 0.1, "compute": t, "write": 0.1, "cold_start": 0.5, "energy": energy,
+            "energy_source": source, "rapl_available": source == "rapl", "cpu_name": "Xeon"}
+
+
+@pytest.mark.parametrize("source, kind, stage_j", [
+    ("psutil_model", "modelled", 3.0 + 5.0),  # one meter per worker (Lambda): summed
+    ("rapl", "measured", 5.0),  # one package counter every co-located worker reads: the max
+])
+def test_the_energy_forks_joules_import_under_the_meter_it_names(tmp_path, capsys, source,
+                                                                 kind, stage_j):
+    data = green_file({"(1, 2048, 2)": [[_worker(3.0, source), _worker(5.0, source)]],
+                       "(2, 2048, 2)": [[_worker(2.0, source), _worker(2.0, source)]]})
+    src = tmp_path / "stage0.json"
+    src.write_text(json.dumps(data))
+    report, text = _import(src, tmp_path, capsys)
+    assert report["energy"]["meter"] == {"name": source, "kind": kind}
+    assert "with energy: 2 of 2 profiles" in text and "energy_source" in text
+    first = next(p for p in report["profiles"] if p["num_cpus"] == 1.0)
+    assert first["total_j"] == stage_j and first["wall_s"] == pytest.approx(1.2)
+    assert "energy" not in report["steps_not_read"]
+    assert set(report["steps_not_read"]) == {"energy_duration", "rapl_energy_pkg",
+                                             "psutil_energy_pkg", "cpu_percent",
+                                             "rapl_available", "cpu_name"}
+
+
+def test_the_energy_forks_unmetered_runs_are_time_only(tmp_path, capsys):
+    data = green_file({"(1, 2048, 2)": [[_worker(None, "none"), _worker(None, "none")],
+                                        [_worker(4.0, "psutil_model"),
+                                         _worker(None, "none")]]})
+    src = tmp_path / "stage0.json"
+    src.write_text(json.dumps(data))
+    report, text = _import(src, tmp_path, capsys)
+    assert "time only" in text and report["energy"] is None
+    assert [p["total_j"] for p in report["profiles"]] == [None, None]
+
+
+def test_the_energy_forks_file_with_several_meters_is_refused_in_one_line(tmp_path, capsys):
+    data = green_file({"(1, 2048, 1)": [[_worker(3.0, "rapl")]],
+                       "(2, 2048, 1)": [[_worker(2.0, "psutil_model")]]})
+    src = tmp_path / "stage0.json"
+    src.write_text(json.dumps(data))
+    code = run_command(profile.main, ["--import-flexecutor", str(src), "--workload", "w",
+                                      "--stage", "s", "--db", str(tmp_path / "r.sqlite")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "several meters (psutil_model, rapl)" in err
+    assert not (tmp_path / "r.sqlite").exists()
+
+
 @pytest.mark.parametrize("data, message", [
     ({}, "non-empty JSON object"),
     ([], "non-empty JSON object"),
