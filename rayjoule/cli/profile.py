@@ -70,12 +70,14 @@ def build_parser() -> Parser:
     p.add_argument("--import-flexecutor", metavar="FILE",
                    help="instead of running: store flexecutor's profiling JSON of one stage "
                         "under --workload/--stage (with energy where it carries energy_j, "
-                        "under the meter of its sidecar FILE.meta.json; --size defaults to "
+                        "under the meter of its sidecar FILE.meta.json, or flexecutorGreen's "
+                        "energy under the meter its energy_source names; --size defaults to "
                         "the sidecar's, else 1)")
     p.add_argument("--export-flexecutor", metavar="OUT.json",
                    help="instead of running: write the store's profiles of one stage (at one "
                         "size) in flexecutor's profiling layout, with each task's joules as "
-                        "the step energy_j; meter and meaning go to OUT.json.meta.json")
+                        "the step energy_j (and as flexecutorGreen's energy); meter and "
+                        "meaning go to OUT.json.meta.json")
     p.add_argument("--stage", help="with --import-flexecutor: the stage the file profiles; "
                                    "with --export-flexecutor: the stage to write")
     add_store_args(p)
