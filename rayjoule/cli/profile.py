@@ -70,12 +70,14 @@ def build_parser() -> Parser:
     p.add_argument("--import-flexecutor", metavar="FILE",
                    help="instead of running: store flexecutor's profiling JSON of one stage "
                         "under --workload/--stage (with energy where it carries energy_j, "
-                        "under the meter of its sidecar FILE.meta.json; --size defaults to "
+                        "under the meter of its sidecar FILE.meta.json, or flexecutorGreen's "
+                        "energy under the meter its energy_source names; --size defaults to "
                         "the sidecar's, else 1)")
     p.add_argument("--export-flexecutor", metavar="OUT.json",
                    help="instead of running: write the store's profiles of one stage (at one "
                         "size) in flexecutor's profiling layout, with each task's joules as "
-                        "the step energy_j; meter and meaning go to OUT.json.meta.json")
+                        "the step energy_j (and as flexecutorGreen's energy); meter and "
+                        "meaning go to OUT.json.meta.json")
     p.add_argument("--stage", help="with --import-flexecutor: the stage the file profiles; "
                                    "with --export-flexecutor: the stage to write")
     add_store_args(p)
@@ -197,8 +199,10 @@ def import_flexecutor(args: Any) -> int:
     from rayjoule.modelling.flexecutor import (
         SIDECAR_SUFFIX,
         UNKNOWN_METER,
+        fork_meter,
         parse_flexecutor,
         read_sidecar,
+        unread_steps,
     )
 
     for flag in ("sizes", "task_counts", "framework", "concurrency"):
@@ -215,10 +219,11 @@ def import_flexecutor(args: Any) -> int:
     if size is None:
         size = sidecar.size if sidecar is not None and sidecar.size is not None else 1.0
     profiles = parse_flexecutor(data, args.workload, args.stage, size,
-                                None if sidecar is None else sidecar.overhead_j)
+                                None if sidecar is None else sidecar.overhead_j,
+                                () if sidecar is None else sidecar.memory_from_cpus)
     with_energy = sum(p.total_j is not None for p in profiles)
-    meter = None if not with_energy else dict(UNKNOWN_METER if sidecar is None
-                                              else sidecar.meter)
+    named = fork_meter(data) if sidecar is None else sidecar.meter
+    meter = None if not with_energy else dict(named or UNKNOWN_METER)
     with Store(args.db) as store:
         run_ids = store_timings(store, "lithops", profiles, meter=meter)
     settings = sorted({(p.tasks, p.num_cpus, p.memory_mb) for p in profiles})
@@ -226,21 +231,27 @@ def import_flexecutor(args: Any) -> int:
     console.print(f"imported {len(profiles)} flexecutor profiles of {args.workload} stage "
                   f"{args.stage} ({len(settings)} settings) into {args.db}")
     if meter is None:
-        console.print("time only: the file carries no energy_j (flexecutor measures no "
-                      "energy), so predictions from these profiles give wall time, not joules")
+        console.print("time only: the file carries no energy_j (flexecutor itself measures "
+                      "no energy), so predictions from these profiles give wall time, not joules")
     else:
         where = (f"from {meta_path.name}" if sidecar is not None else
+                 "from the file's energy_source (flexecutorGreen)" if named else
                  f"unknown: no sidecar {meta_path.name}, so neither measured nor modelled "
                  "is claimed")
-        console.print(f"with energy: {with_energy} of {len(profiles)} profiles carry energy_j "
+        console.print(f"with energy: {with_energy} of {len(profiles)} profiles carry joules "
                       + escape(f"[meter {meter['name']}, {meter['kind']}]") + f"; meter {where}")
+    unread = unread_steps(data)
+    if unread:
+        console.print(f"steps not read: {', '.join(unread)} (rayjoule reads read, compute, "
+                      f"write, cold_start and energy_j; joules only as energy_j)",
+                      markup=False, highlight=False)
     if args.json:
         write_json(args.json, {"workload": args.workload, "stage": args.stage,
                                "source": "flexecutor", "size": size,
                                "energy": None if meter is None else
                                {"profiles": with_energy, "meter": meter,
                                 "sidecar": None if sidecar is None else str(meta_path)},
-                               "run_ids": run_ids,
+                               "run_ids": run_ids, "steps_not_read": unread,
                                "profiles": [p.to_dict() for p in profiles]})
     return 0
 

@@ -9,11 +9,27 @@ per worker::
                       "compute": [[...], ...], "write": [[...], ...],
                       "cold_start": [[...], ...]}}
 
-Older versions name the last step ``cold_start_time``; a record-per-worker layout
-(``[[{"read": .., "compute": .., "write": .., "cold_start_time": ..}, ...], ...]``) is
-read as well. Energy, where a file carries it, is one more step in the same shape,
-``energy_j`` (each worker's joules: what rayjoule's export writes, as the thesis's fork of
-flexecutor added its energy keys); other steps are ignored.
+Older layouts, each checked against files flexecutor committed (``tests/data/flexecutor``),
+are read too: 30 May – 5 June 2024 named the last step ``cold_start_time``; 29–30 May 2024
+kept one record per worker (``{"(1, 1024, 4)": [[{"read": .., "compute": .., "write": ..,
+"cold_start_time": ..}, ...], ...]}``); the first prototype a list of ``{"config": [cpu,
+memory, workers], "execution_results": <the records>}``. The one layout that cannot be read
+(4 June 2024: each step one flat list, repetitions run together) is refused in one line.
+Energy, where a file carries it, is one more step in the same shape, ``energy_j`` (each
+worker's joules: what rayjoule's export writes, as the thesis's fork of flexecutor added
+its energy keys). It may hold fewer repetitions than the time steps: flexecutor's
+``profile()`` appends only its own steps when it profiles further into the same file, so the
+first repetitions carry energy and the rest are time only. Without ``energy_j``, the energy
+fork flexecutorGreen's ``energy`` (J per worker, null where no meter ran) is read with its
+``energy_source`` (:func:`fork_meter`): summed over workers, or the largest worker's where
+all read one whole-machine counter (rapl, perf), as its ``energy_agg`` does. Other steps
+are not read — :func:`unread_steps` names them; the other energy fork's (``TDP``: worker
+seconds × CPU share, ``RAPL``, ``perf_energy_cores``, ...) carry no meter rayjoule could
+name, so its files import as time only.
+
+flexecutor runs ``min(workers, the stage's max_concurrency)`` workers, so a repetition may
+list fewer workers than its key (a one-worker reduce under ``(1, 2048, 2)``): ``tasks``
+stays the key's (the setting asked for), the means run over the workers listed.
 
 Mapping: cpu → ``num_cpus``, memory → ``memory_mb`` (0: unknown; memory is a model setting
 where the file varies it), workers → ``tasks``. A repetition becomes one
@@ -25,20 +41,22 @@ profiles one input, so ``size`` is one number (1.0 unless given).
 
 **The sidecar.** rayjoule's export writes what its figures mean next to the file, in
 ``FILE.meta.json`` (flexecutor reads every top-level key of the profile as a tuple, so
-nothing else may sit there): the meter's name and kind, the size, and per key and
+nothing else may sit there): the meter's name and kind, the size, per key and
 repetition the stage's overhead share (``overhead_j``: the joules of the run no task
-carries). :func:`read_sidecar` reads it; with it, a repetition's ``total_j`` is its workers'
-``energy_j`` plus its overhead share — the stage's joules as first stored — under the
-sidecar's meter. Energy without a sidecar is stored under :data:`UNKNOWN_METER` (kind
-``unknown``): who measured it, and whether it was measured or modelled, is not known, and
-rayjoule never calls such joules measured.
+carries), and the keys whose memory the export derived from the CPUs
+(``memory_from_cpus``: rayjoule set none; they read back unset). :func:`read_sidecar`
+reads it; with it, a repetition's ``total_j`` is its workers' ``energy_j`` plus its
+overhead share — the stage's joules as first stored — under the sidecar's meter. Energy
+without a sidecar is stored under :data:`UNKNOWN_METER` (kind ``unknown``): who measured
+it, and whether it was measured or modelled, is not known, and rayjoule never calls such
+joules measured.
 """
 
 from __future__ import annotations
 
 import ast
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +70,13 @@ SOURCE = "flexecutor"
 #: the meter of imported energy that came without its sidecar: neither measured nor modelled
 UNKNOWN_METER = {"name": "unknown", "kind": "unknown"}
 SIDECAR_SUFFIX = ".meta.json"
+#: the energy fork flexecutorGreen (JanToro26/flexecutorGreen): ``energy``, each worker's
+#: joules (null where no meter ran), with ``energy_source`` naming each worker's meter
+FORK_ENERGY, FORK_SOURCE = "energy", "energy_source"
+#: its whole-machine counters, which every co-located worker reads: the stage's joules are
+#: the largest worker's (its ``energy_agg.stage_energy``); other sources' are summed
+SHARED_SOURCES = frozenset({"rapl", "perf"})
+SOURCE_KINDS = {"rapl": "measured", "perf": "measured", "psutil_model": "modelled"}
 #: joules below which an overhead share is float residue of a subtraction, i.e. zero
 ROUNDING_J = 1e-9
 
@@ -66,6 +91,8 @@ class Sidecar:
     size: float | None
     #: ``"(cpu, memory, workers)"`` → per repetition, the stage's overhead share (J)
     overhead_j: dict[str, list[float]] = field(default_factory=dict)
+    #: the keys whose memory the export derived from the CPUs (rayjoule set none)
+    memory_from_cpus: frozenset[str] = frozenset()
 
 
 def read_sidecar(meta: Any) -> Sidecar:
@@ -88,17 +115,24 @@ def read_sidecar(meta: Any) -> Sidecar:
             for v in overhead.values()):
         raise ConfigError("flexecutor sidecar: overhead_j must map each key to a list of "
                           "joules >= 0, one per repetition")
+    derived = meta.get("memory_from_cpus") or []
+    if not (isinstance(derived, list) and all(isinstance(k, str) for k in derived)):
+        raise ConfigError("flexecutor sidecar: memory_from_cpus must be a list of "
+                          "'(cpu, memory, workers)' keys")
     return Sidecar({"name": str(meter["name"]), "kind": str(meter["kind"])},
                    None if size is None else float(size),
-                   {str(k): [max(float(x), 0.0) for x in v] for k, v in overhead.items()})
+                   {str(k): [max(float(x), 0.0) for x in v] for k, v in overhead.items()},
+                   frozenset(derived))
 
 
 def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
-                     overhead_j: Mapping[str, list[float]] | None = None) -> list[Profile]:
+                     overhead_j: Mapping[str, list[float]] | None = None,
+                     memory_unset: Collection[str] = ()) -> list[Profile]:
     """Profiles from one stage's flexecutor profiling data (the parsed JSON object).
 
     ``overhead_j`` (a sidecar's: key → per repetition) is added to each repetition's summed
-    ``energy_j``; a key or repetition it does not cover adds nothing.
+    ``energy_j``; a key or repetition it does not cover adds nothing. The keys in
+    ``memory_unset`` (a sidecar's ``memory_from_cpus``) read with memory unset.
 
     Raises ConfigError, one line naming the key and field, on a malformed file.
 
@@ -108,6 +142,7 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
     >>> (p.tasks, p.num_cpus, p.memory_mb, p.wall_s, p.cold_start_s, p.total_j)
     (2, 1.0, 1024.0, 3.5, 1.5, None)
     """
+    data = _keyed(data)
     if not isinstance(data, Mapping) or not data:
         raise ConfigError("flexecutor profile: expected a non-empty JSON object keyed by "
                           "'(cpu, memory, workers)'")
@@ -120,11 +155,14 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
             energy = None
             if all("energy" in r for r in records):
                 extra = (overhead_j or {}).get(key, [])
-                energy = math.fsum([*(r["energy"] for r in records),
-                                    extra[rep] if rep < len(extra) else 0.0]) or None
+                joules = [r["energy"] for r in records]
+                stage_j = max(joules) if all(r.get("shared") for r in records) else \
+                    math.fsum(joules)
+                energy = math.fsum([stage_j, extra[rep] if rep < len(extra) else 0.0]) or None
             profiles.append(Profile(
                 workload=workload, stage=stage, tasks=workers, num_cpus=cpu,
-                memory_mb=memory or None, size=size, wall_s=wall, total_j=energy,
+                memory_mb=None if key in memory_unset else memory or None, size=size,
+                wall_s=wall, total_j=energy,
                 cold_start_s=cold, source=SOURCE, run_id=f"{SOURCE}:{key}#{rep}",
             ))
     return profiles
@@ -148,6 +186,44 @@ def to_flexecutor_json(profiles: Iterable[Profile]) -> dict[str, dict[str, list[
         entry["write"].append([0.0] * p.tasks)
         entry["cold_start"].append([p.cold_start_s or 0.0] * p.tasks)
     return out
+
+
+def unread_steps(data: Any) -> list[str]:
+    """The steps of a parsed file that :func:`parse_flexecutor` does not read (sorted).
+
+    >>> unread_steps({"(1, 2048, 2)": {"read": [], "TDP": [], "energy_j": [], "RAPL": []}})
+    ['RAPL', 'TDP']
+    >>> unread_steps({"(1, 512, 1)": [[{"read": 1.0, "total": 3.5}]]})
+    ['total']
+    """
+    keyed = _keyed(data)
+    names: set[str] = set()
+    for entry in keyed.values() if isinstance(keyed, Mapping) else []:
+        if isinstance(entry, Mapping):  # steps of repetitions
+            names.update(map(str, entry))
+        elif isinstance(entry, list):  # repetitions of per-worker records
+            names.update(str(k) for rep in entry if isinstance(rep, list)
+                         for rec in rep if isinstance(rec, Mapping) for k in rec)
+    return sorted(names - {*STEPS, *COLD_KEYS, ENERGY_STEP, FORK_ENERGY, FORK_SOURCE})
+
+
+def _keyed(data: Any) -> Any:
+    """flexecutor's first prototype (May 2024) kept a list of ``{"config": [cpu, memory,
+    workers], "execution_results": [repetition, ...]}``, a configuration once per profiling
+    call: the same repetitions keyed as every later version keys them. Anything else is
+    returned as it is."""
+    if not (isinstance(data, list) and data and all(
+            isinstance(e, Mapping) and "config" in e and "execution_results" in e
+            for e in data)):
+        return data
+    keyed: dict[str, list[Any]] = {}
+    for i, record in enumerate(data):
+        config, reps = record["config"], record["execution_results"]
+        if not isinstance(config, list) or not isinstance(reps, list):
+            raise ConfigError(f"flexecutor profile: record {i} needs config [cpu, memory, "
+                              "workers] and a list of execution_results")
+        keyed.setdefault(str(tuple(config)), []).extend(reps)
+    return keyed
 
 
 def _parse_key(key: Any) -> tuple[float, float, int]:
@@ -187,22 +263,71 @@ def _from_columns(key: str, entry: Mapping[str, Any]) -> list[list[dict[str, flo
     if missing:
         raise ConfigError(f"flexecutor profile {key}: missing field(s) {', '.join(missing)}")
     columns = {s: entry[s] for s in STEPS} | {"cold": entry[cold_key]}
-    if ENERGY_STEP in entry:
-        columns["energy"] = entry[ENERGY_STEP]
     lengths = {name: len(col) if isinstance(col, list) else -1 for name, col in columns.items()}
     if len(set(lengths.values())) != 1 or -1 in lengths.values():
         raise ConfigError(f"flexecutor profile {key}: steps must be lists with as many "
                           f"repetitions each, got {lengths}")
+    if any(_number(v) for v in columns["read"]):
+        raise ConfigError(f"flexecutor profile {key}: each step is one flat list of numbers "
+                          "(flexecutor's layout of 4 June 2024), which does not say which "
+                          "values make one repetition; not read")
+    step = ENERGY_STEP if ENERGY_STEP in entry or FORK_ENERGY not in entry else FORK_ENERGY
+    energy = entry.get(step)
+    if energy is not None and not (isinstance(energy, list) and len(energy) <= lengths["read"]):
+        raise ConfigError(f"flexecutor profile {key}: {step} must be a list of at most "
+                          f"{lengths['read']} repetitions (the time steps' first ones), got "
+                          f"{len(energy) if isinstance(energy, list) else type(energy).__name__}")
     reps = []
     for i in range(lengths["read"]):
         per_step = {name: col[i] for name, col in columns.items()}
+        joules = energy[i] if energy is not None and i < len(energy) else None
+        # flexecutorGreen writes null where no meter ran: that repetition is time only
+        if joules is not None and not (isinstance(joules, list) and None in joules):
+            per_step["energy"] = joules
         sizes = {len(v) if isinstance(v, list) else -1 for v in per_step.values()}
         if len(sizes) != 1 or -1 in sizes:
             raise ConfigError(f"flexecutor profile {key}: repetition {i} needs one list of "
                               "per-worker times per step, all as long")
+        shared = "energy" in per_step and step == FORK_ENERGY and \
+            _sources(entry, i) <= SHARED_SOURCES and bool(_sources(entry, i))
         reps.append([{name: _seconds(key, name, v[w]) for name, v in per_step.items()}
-                     for w in range(sizes.pop())])
+                     | ({"shared": 1.0} if shared else {}) for w in range(sizes.pop())])
     return reps
+
+
+def _sources(entry: Mapping[str, Any], rep: int) -> set[str]:
+    """The meters flexecutorGreen's ``energy_source`` names for one repetition's workers."""
+    sources = entry.get(FORK_SOURCE)
+    names = sources[rep] if isinstance(sources, list) and rep < len(sources) else []
+    return {str(n).lower() for n in names} if isinstance(names, list) else set()
+
+
+def fork_meter(data: Any) -> dict[str, str] | None:
+    """The meter behind flexecutorGreen's ``energy`` (its ``energy_source``), where the file
+    carries that energy and not rayjoule's ``energy_j``; None otherwise. Raises ConfigError
+    (one line) when its repetitions name several meters.
+
+    >>> fork_meter({"(1, 2048, 2)": {"energy": [[3.0, 4.0]],
+    ...                              "energy_source": [["psutil_model", "psutil_model"]]}})
+    {'name': 'psutil_model', 'kind': 'modelled'}
+    """
+    keyed = _keyed(data)
+    names: set[str] = set()
+    for entry in keyed.values() if isinstance(keyed, Mapping) else []:
+        if not isinstance(entry, Mapping) or ENERGY_STEP in entry or \
+                not isinstance(entry.get(FORK_ENERGY), list):
+            continue
+        for i, joules in enumerate(entry[FORK_ENERGY]):
+            if isinstance(joules, list) and joules and None not in joules:
+                names |= _sources(entry, i) or {"unknown"}
+    if len(names) > 1:
+        raise ConfigError(f"flexecutor profile: energy from several meters "
+                          f"({', '.join(sorted(names))}) in one file; rayjoule stores one "
+                          "meter per import")
+    if not names:
+        return None
+    (name,) = names
+    return {"name": name, "kind": SOURCE_KINDS.get(name, "unknown")}
 
 
 def _from_records(key: str, i: int, rep: Any) -> list[dict[str, float]]:

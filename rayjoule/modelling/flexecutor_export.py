@@ -7,9 +7,12 @@ top-level keys are ``str((cpu, memory, workers))`` and ``load_profiling_results`
 ``FunctionTimes.profile_keys()`` (``read``, ``compute``, ``write``, ``cold_start``), a list
 of repetitions, each a list with one value per worker. The thesis's fork of flexecutor
 added its energy figures as further steps of the same shape; this export adds one,
-``energy_j``. Nothing else may sit at the top level, so what the figures mean (meter name
-and kind, framework, size, the split below, the overhead no task carries) is returned
-apart, for a sidecar file.
+``energy_j``, and — so that the energy fork flexecutorGreen, whose ``AnaPerfModel`` fits
+energy from its own ``energy`` step, sees the joules too — the same values as ``energy``
+with each worker's ``energy_source`` (``rayjoule:<meter>``: not one of its whole-machine
+sources, so it sums them, as these attributed joules add up). Nothing else may sit at the
+top level, so what the figures mean (meter name and kind, framework, size, the split below,
+the overhead no task carries) is returned apart, for a sidecar file.
 
 Why a rayjoule task splits this way: rayjoule records per task the start and end of the
 stage function and the CPU time it used (``TaskRecord``); the data store reads a task's
@@ -23,6 +26,14 @@ therefore splits into
 * ``write`` = stage end − task end: storing the output and waiting for the stage's last task;
 * ``cold_start`` = 0: start-up is inside the stage's wall time already (``cold_start_s``
   is None in rayjoule's own profiles).
+
+**Memory.** flexecutor's models key their fits on memory: ``AnaPerfModel`` (its default)
+on ``cpu × memory × workers``, the Jolteon-derived ones on the vCPUs memory buys (Lambda's
+rate); with memory 0 every setting would fall on one point. Where rayjoule set no memory,
+the key carries ``num_cpus × 1769`` MB — the memory that buys those vCPUs at the rate
+flexecutor's own schedulers (Jolteon, Caerus, Ditto) use to turn CPUs into memory — and the
+sidecar lists those keys (``memory_from_cpus``), so importing the export reads their memory
+as unset again.
 
 So read + compute + write is the stage's stored wall time for every worker, and
 flexecutor's reading (and ``--import-flexecutor``: the mean over workers) gives back
@@ -42,16 +53,24 @@ from typing import Any
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import TaskRecord
-from rayjoule.modelling.flexecutor import COLD_KEYS, ENERGY_STEP, ROUNDING_J
+from rayjoule.modelling.flexecutor import (
+    COLD_KEYS,
+    ENERGY_STEP,
+    FORK_ENERGY,
+    FORK_SOURCE,
+    ROUNDING_J,
+)
 from rayjoule.modelling.flexecutor import STEPS as TIME_STEPS
+from rayjoule.modelling.forms import MB_PER_VCPU
 from rayjoule.runs.store import RunRecord, Store
 
-STEPS = (*TIME_STEPS, COLD_KEYS[0], ENERGY_STEP)
+STEPS = (*TIME_STEPS, COLD_KEYS[0], ENERGY_STEP, FORK_ENERGY, FORK_SOURCE)
 SPLIT = ("read = task start - stage start (slot wait, worker start-up, input fetch); "
          "compute = task end - task start (the stage function); "
          "write = stage end - task end (output store, wait for the stage's last task); "
          "cold_start = 0 (inside the stage's wall time); energy_j = the task's attributed "
-         "joules (static + dynamic), the stage's overhead share is in overhead_j")
+         "joules (static + dynamic), the stage's overhead share is in overhead_j; "
+         "energy = energy_j again, energy_source = rayjoule:<meter> (for flexecutorGreen)")
 
 
 @dataclass(frozen=True)
@@ -65,11 +84,13 @@ class FlexecutorExport:
     #: meter name and kind over the exported runs ("a+b" where they differ)
     meter: dict[str, str]
     #: ``"(cpu, memory, workers)"`` → step → repetitions → one value per worker
-    data: dict[str, dict[str, list[list[float]]]]
+    data: dict[str, dict[str, list[list[Any]]]]
     #: ``"(cpu, memory, workers)"`` → per repetition, the stage's overhead share (J)
     overhead_j: dict[str, list[float]] = field(default_factory=dict)
     #: ``"(cpu, memory, workers)"`` → per repetition, the rayjoule run it came from
     run_ids: dict[str, list[str]] = field(default_factory=dict)
+    #: the keys whose memory is ``num_cpus × 1769`` because rayjoule set none
+    memory_from_cpus: tuple[str, ...] = ()
 
     @property
     def repetitions(self) -> int:
@@ -81,8 +102,12 @@ class FlexecutorExport:
                 "workload": self.workload, "stage": self.stage, "framework": self.framework,
                 "size": self.size, "meter": dict(self.meter), "energy_step": ENERGY_STEP,
                 "units": {"read": "s", "compute": "s", "write": "s", "cold_start": "s",
-                          "energy_j": "J"},
-                "split": SPLIT, "overhead_j": self.overhead_j, "run_ids": self.run_ids}
+                          "energy_j": "J", "energy": "J"},
+                "split": SPLIT, "overhead_j": self.overhead_j, "run_ids": self.run_ids,
+                "memory_from_cpus": list(self.memory_from_cpus),
+                "memory": f"the keys in memory_from_cpus carry num_cpus x {MB_PER_VCPU:g} MB "
+                          "(flexecutor's schedulers' vCPU-to-memory rate): rayjoule set no "
+                          "memory there"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +120,8 @@ class _Observed:
     tasks: list[TaskRecord]
     overhead_j: float
     meter: tuple[str, str] | None
+    #: whether the key's memory is num_cpus × 1769 because the run set none
+    memory_from_cpus: bool = False
 
 
 def export_flexecutor(store: Store, workload: str, stage: str | None = None,
@@ -128,20 +155,21 @@ def export_flexecutor(store: Store, workload: str, stage: str | None = None,
         raise ConfigError(f"stage {stage!r} of {workload!r} was not profiled at size "
                           f"{size:g} (profiled: {', '.join(f'{s:g}' for s in sorted(counts))})")
     mine = sorted((o for o in mine if o.size == float(size)), key=lambda o: _key_order(o.key))
-    data: dict[str, dict[str, list[list[float]]]] = {}
+    data: dict[str, dict[str, list[list[Any]]]] = {}
     overhead: dict[str, list[float]] = {}
     run_ids: dict[str, list[str]] = {}
     for o in mine:
         entry = data.setdefault(o.key, {s: [] for s in STEPS})
-        for step, values in _split(o.tasks).items():
+        for step, values in _split(o.tasks, o.meter).items():
             entry[step].append(values)
         overhead.setdefault(o.key, []).append(o.overhead_j)
         run_ids.setdefault(o.key, []).append(o.run_id)
     meters = sorted({o.meter for o in mine if o.meter})
     meter = {"name": "+".join(sorted({m for m, _ in meters})) or "none",
              "kind": "+".join(sorted({k for _, k in meters})) or "none"}
+    derived = tuple(sorted({o.key for o in mine if o.memory_from_cpus}, key=_key_order))
     return FlexecutorExport(workload, stage, records[0].framework, float(size), meter, data,
-                            overhead, run_ids)
+                            overhead, run_ids, derived)
 
 
 def _records(store: Store, workload: str, framework: str | None,
@@ -200,16 +228,18 @@ def _observed(store: Store, record: RunRecord) -> list[tuple[str, _Observed]]:
             if not mine:
                 continue
             memory = st.get("memory_mb", record.config.get("memory_mb"))
-            key = (f"({_compact(float(st['num_cpus']))}, "
-                   f"{0 if memory is None else _compact(float(memory))}, {int(st['tasks'])})")
+            cpus = float(st["num_cpus"])
+            mb = cpus * MB_PER_VCPU if memory is None else float(memory)  # module docstring
+            key = f"({_compact(cpus)}, {_compact(mb)}, {int(st['tasks'])})"
             overhead = float((st.get("energy") or {}).get("overhead_j") or 0.0)
             # total − tasks leaves float residue (e.g. -5e-20) where the tasks carry it all
             overhead = 0.0 if abs(overhead) < ROUNDING_J else overhead
-            out.append((name, _Observed(run_id, size, key, mine, overhead, label)))
+            out.append((name, _Observed(run_id, size, key, mine, overhead, label,
+                                        memory is None)))
     return out
 
 
-def _split(tasks: list[TaskRecord]) -> dict[str, list[float]]:
+def _split(tasks: list[TaskRecord], meter: tuple[str, str] | None) -> dict[str, list[Any]]:
     """Per step, one value per task (module docstring: why this split)."""
     start = min(t.start for t in tasks)
     end = max(t.end for t in tasks)
@@ -217,7 +247,9 @@ def _split(tasks: list[TaskRecord]) -> dict[str, list[float]]:
             "compute": [t.end - t.start for t in tasks],
             "write": [end - t.end for t in tasks],
             "cold_start": [0.0 for _ in tasks],
-            "energy_j": [t.energy_j for t in tasks]}
+            "energy_j": [t.energy_j for t in tasks],
+            "energy": [t.energy_j for t in tasks],
+            "energy_source": [f"rayjoule:{meter[0] if meter else 'none'}" for _ in tasks]}
 
 
 def _key_order(key: str) -> tuple[float, ...]:

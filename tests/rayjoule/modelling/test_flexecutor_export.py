@@ -6,6 +6,7 @@ import ast
 import json
 import math
 
+import numpy as np
 import pytest
 
 from rayjoule.cli import profile
@@ -38,10 +39,16 @@ def flexecutor_load(data: dict) -> dict:
     a tuple (``ast.literal_eval``), and ``flexecutor/modelling/anaperfmodel.py``
     ``AnaPerfModel.train`` needs two configurations or more, unpacks each key as
     ``num_vcpu, memory, num_func`` and each entry must hold ``FunctionTimes.profile_keys()``
-    (``flexecutor/utils/dataclass.py``), whose repetitions it extends per phase."""
+    (``flexecutor/utils/dataclass.py``), whose repetitions it extends per phase;
+    ``flexecutor/modelling/distperfmodel.py`` ``DistPerfModel.train`` adds the four steps
+    as arrays (repetitions × workers). Each takes its steps by name: ``energy_j`` rides
+    along unread. ``AnaPerfModel`` fits each step against ``_config_to_xparam`` =
+    ``round(num_vcpu * memory * num_func, 1)``: distinct settings need distinct x > 0."""
     loaded = {ast.literal_eval(k): v for k, v in data.items()}
     if len(loaded) < 2:
         raise ValueError("At least two profiled configurations for each stage are required")
+    xs = [round(cpu * memory * workers, 1) for cpu, memory, workers in loaded]
+    assert min(xs) > 0 and len(set(xs)) == len(xs)
     for config_tuple, entry in loaded.items():
         num_vcpu, memory, num_func = config_tuple
         assert all(key in entry for key in ["read", "compute", "write", "cold_start"])
@@ -50,6 +57,9 @@ def flexecutor_load(data: dict) -> dict:
             points.extend(entry[phase])
             assert all(len(rep) == num_func for rep in points)
             assert all(isinstance(v, float) for rep in points for v in rep)
+        latencies = (np.array(entry["read"]) + np.array(entry["compute"])
+                     + np.array(entry["write"]) + np.array(entry["cold_start"]))
+        assert latencies.shape == (len(entry["read"]), num_func)
     return loaded
 
 
@@ -68,13 +78,35 @@ def _originals(db, size=GRID_SIZE):
 def test_flexecutors_loader_accepts_the_export_with_energy_as_one_more_step(exported):
     db, data, meta, _ = exported
     loaded = flexecutor_load(data)
-    assert sorted(loaded) == [(1, 0, 1), (1, 0, 2), (1, 0, 3), (1, 0, 4), (1, 0, 6)]
+    # memory: the 1769 MB a vCPU buys, as flexecutor's schedulers turn CPUs into memory
+    assert sorted(loaded) == [(1, 1769, w) for w in (1, 2, 3, 4, 6)]
+    assert meta["memory_from_cpus"] == [str(k) for k in sorted(loaded)]
     for entry in data.values():
-        assert list(entry) == ["read", "compute", "write", "cold_start", "energy_j"]
+        assert list(entry) == ["read", "compute", "write", "cold_start", "energy_j",
+                               "energy", "energy_source"]
         assert len(entry["energy_j"]) == len(entry["compute"]) == 2  # two repeats each
     assert meta["meter"] == {"name": "tdp", "kind": "modelled"}
     assert (meta["workload"], meta["stage"], meta["size"]) == ("pi", "map", GRID_SIZE)
     assert meta["energy_step"] == "energy_j" and "compute" in meta["split"]
+
+
+def test_the_energy_fork_flexecutorgreen_fits_the_exports_joules(exported):
+    """flexecutorGreen's ``AnaPerfModel.train`` (JanToro26/flexecutorGreen,
+    ``flexecutor/modelling/anaperfmodel.py`` with ``energy_agg.stage_energy``), as in its
+    source: energy is fitted where every configuration has a numeric ``energy``; a
+    repetition's stage joules are the max over workers when every ``energy_source`` is a
+    whole-machine meter (rapl, perf), else the sum. On the export: the tasks' joules."""
+    _, data, _, _ = exported
+    loaded = {ast.literal_eval(k): v for k, v in data.items()}
+    assert all(any(isinstance(v, float) for rep in cd["energy"] for v in rep)
+               for cd in loaded.values())
+    for cd in loaded.values():
+        for joules, sources, ours in zip(cd["energy"], cd["energy_source"], cd["energy_j"],
+                                         strict=True):
+            shared = all(str(src).lower() in {"rapl", "perf"} for src in sources)
+            stage = max(joules) if shared else sum(joules)
+            assert not shared and stage == pytest.approx(math.fsum(ours))
+            assert set(sources) == {"rayjoule:tdp"}
 
 
 def test_every_worker_spans_the_stage_and_queued_tasks_wait_in_read(exported):
@@ -89,8 +121,8 @@ def test_every_worker_spans_the_stage_and_queued_tasks_wait_in_read(exported):
             assert entry["cold_start"][r] == [0.0] * workers
             assert all(j > 0 for j in entry["energy_j"][r])
     # six tasks on two processes: the later ones wait for a slot, and that wait is read
-    assert all(max(rep) > 0 for rep in data["(1, 0, 6)"]["read"])
-    assert all(rep == [0.0] for rep in data["(1, 0, 1)"]["read"])
+    assert all(max(rep) > 0 for rep in data["(1, 1769, 6)"]["read"])
+    assert all(rep == [0.0] for rep in data["(1, 1769, 1)"]["read"])
 
 
 def test_a_pipeline_stage_is_chosen_by_name(tmp_path, capsys):
@@ -141,6 +173,8 @@ def test_export_then_import_gives_back_every_value(exported, capsys):
     for got, want in zip(back_reps, exported_reps, strict=True):
         assert got[1:] == pytest.approx(want[1:], rel=1e-9)
     assert {p.size for p in imported} == {GRID_SIZE}
+    # the memory the export derived from the CPUs reads back as unset, as it was stored
+    assert {p.memory_mb for p in imported} == {p.memory_mb for p in _originals(db)} == {None}
     # the meter label came with the energy, from the sidecar
     assert chosen.meter == {"name": "tdp", "kind": "modelled"}
     assert {p.energy_kind for p in imported} == {"modelled"}
@@ -150,6 +184,46 @@ def test_export_then_import_gives_back_every_value(exported, capsys):
                  sorted((p.tasks, p.num_cpus, p.wall_s) for p in originals))
     assert sorted(p.total_j for p in imported) == \
         pytest.approx(sorted(p.total_j for p in originals), rel=1e-9)
+
+
+def flexecutor_profiles_further(path, key: tuple, workers: list[dict]) -> None:
+    """flexecutor's ``DAGExecutor.profile`` run on a file that exists, as in its source
+    (``flexecutor/workflow/executor.py`` ``_store_profiling``, ``flexecutor/utils/utils.py``
+    load/save): per step of ``FunctionTimes.profile_keys()`` — its own four only — one new
+    repetition of per-worker values, appended; the file written back with ``str(key)``."""
+    data = {ast.literal_eval(k): v for k, v in json.loads(path.read_text()).items()}
+    entry = data.setdefault(key, {})
+    for step in ["read", "compute", "write", "cold_start"]:
+        entry.setdefault(step, []).append([])
+    for times in workers:
+        for step in ["read", "compute", "write", "cold_start"]:
+            entry[step][-1].append(times[step])
+    path.write_text(json.dumps({str(k): v for k, v in data.items()}, indent=4))
+
+
+def test_an_export_flexecutor_profiled_further_imports_with_its_energy_kept(exported,
+                                                                          tmp_path, capsys):
+    """flexecutor appends to its own steps only, so energy_j then covers the first
+    repetitions: those import with their joules, flexecutor's own ones as time only."""
+    _, data, meta, tmp = exported
+    src = tmp_path / "map.json"
+    src.write_text(json.dumps(data))
+    (tmp_path / "map.json.meta.json").write_text((tmp / "map.json.meta.json").read_text())
+    lambda_worker = {"read": 0.25, "compute": 1.5, "write": 0.25, "cold_start": 2.0}
+    flexecutor_profiles_further(src, (1, 1769, 2), [lambda_worker] * 2)
+    flexecutor_profiles_further(src, (2, 1769, 4), [lambda_worker] * 4)
+    ours = sum(len(e["compute"]) for e in data.values())
+    capsys.readouterr()
+    assert _import(src, "pi", tmp_path / "more.sqlite") == 0
+    assert f"with energy: {ours} of {ours + 2} profiles" in capsys.readouterr().out
+    with Store(tmp_path / "more.sqlite") as s:
+        back = profiles_from_store(s, "pi")
+    theirs = sorted((p.tasks, p.num_cpus, p.memory_mb, p.wall_s, p.cold_start_s)
+                    for p in back if p.total_j is None)
+    assert theirs == [(2, 1.0, None, 2.0, 2.0), (4, 2.0, 1769.0, 2.0, 2.0)]
+    assert sorted(p.total_j for p in back if p.total_j is not None) == pytest.approx(sorted(
+        math.fsum(e["energy_j"][r]) + meta["overhead_j"][k][r]
+        for k, e in data.items() for r in range(len(e["energy_j"]))), rel=1e-9)
 
 
 def test_energy_without_its_sidecar_is_of_unknown_kind_never_measured(exported, tmp_path,
@@ -164,6 +238,7 @@ def test_energy_without_its_sidecar_is_of_unknown_kind_never_measured(exported, 
     with Store(tmp_path / "bare.sqlite") as s:
         chosen = choose_profiles(s, "pi", None)
     assert chosen.meter == {"name": "unknown", "kind": "unknown"}
+    assert {p.memory_mb for p in chosen.profiles} == {1769.0}  # the keys' memory, as written
     # without the overhead share the joules are the tasks' alone
     assert sorted(p.total_j for p in chosen.profiles) == pytest.approx(sorted(
         math.fsum(e["energy_j"][r]) for e in data.values() for r in range(len(e["energy_j"]))))
@@ -207,7 +282,7 @@ def test_another_profiled_size_is_exported_on_request(exported):
     assert profile.main(["--export-flexecutor", str(out), "--workload", "pi", "--size",
                          "200000", "--db", str(db)]) == 0
     data = flexecutor_load(json.loads(out.read_text()))
-    assert sorted(data) == [(1, 0, 1), (1, 0, 6)]  # the anchors: ends of the task counts
+    assert sorted(data) == [(1, 1769, 1), (1, 1769, 6)]  # the anchors: the task counts' ends
 
 
 @pytest.mark.parametrize("extra, message", [
