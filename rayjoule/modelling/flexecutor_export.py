@@ -7,12 +7,9 @@ top-level keys are ``str((cpu, memory, workers))`` and ``load_profiling_results`
 ``FunctionTimes.profile_keys()`` (``read``, ``compute``, ``write``, ``cold_start``), a list
 of repetitions, each a list with one value per worker. The thesis's fork of flexecutor
 added its energy figures as further steps of the same shape; this export adds one,
-``energy_j``, and — so that the energy fork flexecutorGreen, whose ``AnaPerfModel`` fits
-energy from its own ``energy`` step, sees the joules too — the same values as ``energy``
-with each worker's ``energy_source`` (``rayjoule:<meter>``: not one of its whole-machine
-sources, so it sums them, as these attributed joules add up). Nothing else may sit at the
-top level, so what the figures mean (meter name and kind, framework, size, the split below,
-the overhead no task carries) is returned apart, for a sidecar file.
+``energy_j``. Nothing else may sit at the top level, so what the figures mean (meter name
+and kind, framework, size, the split below, the overhead no task carries) is returned
+apart, for a sidecar file.
 
 Why a rayjoule task splits this way: rayjoule records per task the start and end of the
 stage function and the CPU time it used (``TaskRecord``); the data store reads a task's
@@ -53,24 +50,17 @@ from typing import Any
 
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import TaskRecord
-from rayjoule.modelling.flexecutor import (
-    COLD_KEYS,
-    ENERGY_STEP,
-    FORK_ENERGY,
-    FORK_SOURCE,
-    ROUNDING_J,
-)
+from rayjoule.modelling.flexecutor import COLD_KEYS, ENERGY_STEP, ROUNDING_J
 from rayjoule.modelling.flexecutor import STEPS as TIME_STEPS
 from rayjoule.modelling.forms import MB_PER_VCPU
 from rayjoule.runs.store import RunRecord, Store
 
-STEPS = (*TIME_STEPS, COLD_KEYS[0], ENERGY_STEP, FORK_ENERGY, FORK_SOURCE)
+STEPS = (*TIME_STEPS, COLD_KEYS[0], ENERGY_STEP)
 SPLIT = ("read = task start - stage start (slot wait, worker start-up, input fetch); "
          "compute = task end - task start (the stage function); "
          "write = stage end - task end (output store, wait for the stage's last task); "
          "cold_start = 0 (inside the stage's wall time); energy_j = the task's attributed "
-         "joules (static + dynamic), the stage's overhead share is in overhead_j; "
-         "energy = energy_j again, energy_source = rayjoule:<meter> (for flexecutorGreen)")
+         "joules (static + dynamic), the stage's overhead share is in overhead_j")
 
 
 @dataclass(frozen=True)
@@ -84,7 +74,7 @@ class FlexecutorExport:
     #: meter name and kind over the exported runs ("a+b" where they differ)
     meter: dict[str, str]
     #: ``"(cpu, memory, workers)"`` → step → repetitions → one value per worker
-    data: dict[str, dict[str, list[list[Any]]]]
+    data: dict[str, dict[str, list[list[float]]]]
     #: ``"(cpu, memory, workers)"`` → per repetition, the stage's overhead share (J)
     overhead_j: dict[str, list[float]] = field(default_factory=dict)
     #: ``"(cpu, memory, workers)"`` → per repetition, the rayjoule run it came from
@@ -102,7 +92,7 @@ class FlexecutorExport:
                 "workload": self.workload, "stage": self.stage, "framework": self.framework,
                 "size": self.size, "meter": dict(self.meter), "energy_step": ENERGY_STEP,
                 "units": {"read": "s", "compute": "s", "write": "s", "cold_start": "s",
-                          "energy_j": "J", "energy": "J"},
+                          "energy_j": "J"},
                 "split": SPLIT, "overhead_j": self.overhead_j, "run_ids": self.run_ids,
                 "memory_from_cpus": list(self.memory_from_cpus),
                 "memory": f"the keys in memory_from_cpus carry num_cpus x {MB_PER_VCPU:g} MB "
@@ -155,12 +145,12 @@ def export_flexecutor(store: Store, workload: str, stage: str | None = None,
         raise ConfigError(f"stage {stage!r} of {workload!r} was not profiled at size "
                           f"{size:g} (profiled: {', '.join(f'{s:g}' for s in sorted(counts))})")
     mine = sorted((o for o in mine if o.size == float(size)), key=lambda o: _key_order(o.key))
-    data: dict[str, dict[str, list[list[Any]]]] = {}
+    data: dict[str, dict[str, list[list[float]]]] = {}
     overhead: dict[str, list[float]] = {}
     run_ids: dict[str, list[str]] = {}
     for o in mine:
         entry = data.setdefault(o.key, {s: [] for s in STEPS})
-        for step, values in _split(o.tasks, o.meter).items():
+        for step, values in _split(o.tasks).items():
             entry[step].append(values)
         overhead.setdefault(o.key, []).append(o.overhead_j)
         run_ids.setdefault(o.key, []).append(o.run_id)
@@ -239,7 +229,7 @@ def _observed(store: Store, record: RunRecord) -> list[tuple[str, _Observed]]:
     return out
 
 
-def _split(tasks: list[TaskRecord], meter: tuple[str, str] | None) -> dict[str, list[Any]]:
+def _split(tasks: list[TaskRecord]) -> dict[str, list[float]]:
     """Per step, one value per task (module docstring: why this split)."""
     start = min(t.start for t in tasks)
     end = max(t.end for t in tasks)
@@ -247,9 +237,7 @@ def _split(tasks: list[TaskRecord], meter: tuple[str, str] | None) -> dict[str, 
             "compute": [t.end - t.start for t in tasks],
             "write": [end - t.end for t in tasks],
             "cold_start": [0.0 for _ in tasks],
-            "energy_j": [t.energy_j for t in tasks],
-            "energy": [t.energy_j for t in tasks],
-            "energy_source": [f"rayjoule:{meter[0] if meter else 'none'}" for _ in tasks]}
+            "energy_j": [t.energy_j for t in tasks]}
 
 
 def _key_order(key: str) -> tuple[float, ...]:

@@ -82,31 +82,11 @@ def test_flexecutors_loader_accepts_the_export_with_energy_as_one_more_step(expo
     assert sorted(loaded) == [(1, 1769, w) for w in (1, 2, 3, 4, 6)]
     assert meta["memory_from_cpus"] == [str(k) for k in sorted(loaded)]
     for entry in data.values():
-        assert list(entry) == ["read", "compute", "write", "cold_start", "energy_j",
-                               "energy", "energy_source"]
+        assert list(entry) == ["read", "compute", "write", "cold_start", "energy_j"]
         assert len(entry["energy_j"]) == len(entry["compute"]) == 2  # two repeats each
     assert meta["meter"] == {"name": "tdp", "kind": "modelled"}
     assert (meta["workload"], meta["stage"], meta["size"]) == ("pi", "map", GRID_SIZE)
     assert meta["energy_step"] == "energy_j" and "compute" in meta["split"]
-
-
-def test_the_energy_fork_flexecutorgreen_fits_the_exports_joules(exported):
-    """flexecutorGreen's ``AnaPerfModel.train`` (JanToro26/flexecutorGreen,
-    ``flexecutor/modelling/anaperfmodel.py`` with ``energy_agg.stage_energy``), as in its
-    source: energy is fitted where every configuration has a numeric ``energy``; a
-    repetition's stage joules are the max over workers when every ``energy_source`` is a
-    whole-machine meter (rapl, perf), else the sum. On the export: the tasks' joules."""
-    _, data, _, _ = exported
-    loaded = {ast.literal_eval(k): v for k, v in data.items()}
-    assert all(any(isinstance(v, float) for rep in cd["energy"] for v in rep)
-               for cd in loaded.values())
-    for cd in loaded.values():
-        for joules, sources, ours in zip(cd["energy"], cd["energy_source"], cd["energy_j"],
-                                         strict=True):
-            shared = all(str(src).lower() in {"rapl", "perf"} for src in sources)
-            stage = max(joules) if shared else sum(joules)
-            assert not shared and stage == pytest.approx(math.fsum(ours))
-            assert set(sources) == {"rayjoule:tdp"}
 
 
 def test_every_worker_spans_the_stage_and_queued_tasks_wait_in_read(exported):
