@@ -76,8 +76,7 @@ def build_parser() -> Parser:
     p.add_argument("--export-flexecutor", metavar="OUT.json",
                    help="instead of running: write the store's profiles of one stage (at one "
                         "size) in flexecutor's profiling layout, with each task's joules as "
-                        "the step energy_j (and as flexecutorGreen's energy); meter and "
-                        "meaning go to OUT.json.meta.json")
+                        "the step energy_j; meter and meaning go to OUT.json.meta.json")
     p.add_argument("--stage", help="with --import-flexecutor: the stage the file profiles; "
                                    "with --export-flexecutor: the stage to write")
     add_store_args(p)
