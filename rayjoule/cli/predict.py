@@ -82,10 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.seed < 0:
         raise ConfigError(f"--seed must be >= 0, got {args.seed}")
     if args.size is not None and not (args.size > 0 and math.isfinite(args.size)):
-        raise ConfigError(f"--size must be a finite number > 0, got {args.size:g}")
+        raise ConfigError(f"--size must be > 0 and finite, got {args.size:g}")
     if args.max_seconds is not None and not (args.max_seconds > 0
                                              and math.isfinite(args.max_seconds)):
-        raise ConfigError(f"--max-seconds must be a finite number > 0, got {args.max_seconds:g}")
+        raise ConfigError(f"--max-seconds must be > 0 and finite, got {args.max_seconds:g}")
     if args.at and args.max_seconds is not None:
         raise ConfigError("--at predicts given settings; --max-seconds bounds the optimiser: "
                           "give one or the other")

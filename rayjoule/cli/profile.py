@@ -379,7 +379,7 @@ def _float(flag: str, text: str) -> float:
     except ValueError:
         raise ConfigError(f"{flag} must be a number, got {text!r}") from None
     if not (value > 0 and math.isfinite(value)):
-        raise ConfigError(f"{flag} must be a finite number > 0, got {text!r}")
+        raise ConfigError(f"{flag} must be > 0 and finite, got {text!r}")
     return value
 
 

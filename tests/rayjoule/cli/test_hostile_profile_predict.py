@@ -60,10 +60,10 @@ PREDICT_BAD = [
     (["--seed", "-1"], "--seed must be >= 0"),
     (["--samples", "1000000000"], "--samples must be 100 to 1000000"),
     (["--samples", "99"], "--samples must be 100 to"),
-    (["--size", "inf"], "--size must be a finite number > 0"),
-    (["--size", "nan"], "--size must be a finite number > 0"),
-    (["--max-seconds", "inf"], "--max-seconds must be a finite number > 0"),
-    (["--max-seconds", "0"], "--max-seconds must be a finite number > 0"),
+    (["--size", "inf"], "--size must be > 0 and finite"),
+    (["--size", "nan"], "--size must be > 0 and finite"),
+    (["--max-seconds", "inf"], "--max-seconds must be > 0 and finite"),
+    (["--max-seconds", "0"], "--max-seconds must be > 0 and finite"),
     (["--at", "tasks=2,tasks=4"], "gives tasks twice"),
     (["--at", "map.tasks=2,map.tasks=3"], "gives map.tasks twice"),
     (["--at", ".tasks=2"], "--at expects [STAGE.]tasks=N"),
@@ -107,6 +107,8 @@ PROFILE_BAD = [
     # the design as a whole: 4 × 10**9 runs
     (["--repeats", "1000000000"], "runs are estimated to take"),
     (["--anchor-repeats", "1000000000"], "runs are estimated to take"),
+    # native concurrency is processes on this machine (it once forked past load 900)
+    (["--concurrency", "100000"], "concurrency 100000 on native"),
     (["--json", "{db}"], "is the results store"),
     (["--export-flexecutor", ""], "--export-flexecutor needs a file path"),
     (["--import-flexecutor", ""], "--import-flexecutor needs a file path"),
@@ -132,7 +134,7 @@ IMPORT_BAD = [
     # (file text, sidecar text or None, fragment)
     ('{"(1, 0, 2)": {"read": [[1' + "0" * 5000 + ", 1]]}}", None, "is not JSON"),
     ("[" * 100_000 + "]" * 100_000, None, "nested too deeply"),
-    ('{"(1, 0, 2)": %s, "(1, 0, 2)": %s}' % (GOOD_ENTRY, GOOD_ENTRY), None, "appears twice"),
+    (f'{{"(1, 0, 2)": {GOOD_ENTRY}, "(1, 0, 2)": {GOOD_ENTRY}}}', None, "appears twice"),
     (json.dumps({"(1, 0, 2)": _entry(compute=[[1e308, 1e308]])}), None,
      "sums past the largest float"),
     (GOOD_ENTRY.join(['{"(1, 0, 2)": ', "}"]),
@@ -188,7 +190,7 @@ EXPORT_BAD = [
      "is the export or its sidecar"),
     (["--export-flexecutor", "{work}/o.json", "--repeats", "5"],
      "--repeats does not go with --export-flexecutor"),
-    (["--export-flexecutor", "{work}/o.json", "--size", "inf"], "--size must be a finite"),
+    (["--export-flexecutor", "{work}/o.json", "--size", "inf"], "--size must be > 0 and finite"),
 ]
 
 
