@@ -36,7 +36,7 @@ from rayjoule.cli.common import Parser, add_store_args, parse_params
 from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import Estimate, PredictionReport, StageSettings, plan_from_store
-from rayjoule.runs.store import open_existing
+from rayjoule.runs.store import Store
 
 COMMAND = "python -m rayjoule.predict"
 #: the most posterior draws: each is a row of every model's parameters (8 B each) and a
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
         params = RunConfig(workload=args.workload,
                            params=parse_params(args.param)).validated().params
-    with open_existing(args.db) as store:
+    with Store.open_read_only(args.db) as store:  # only read: a 0-byte file stays 0 bytes
         report = plan_from_store(store, args.workload, framework=args.framework,
                                  params=params, size=args.size, at=at,
                                  max_seconds=args.max_seconds, confidence=args.confidence,

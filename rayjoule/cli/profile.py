@@ -336,7 +336,6 @@ def export_flexecutor(args: Any) -> int:
     from rayjoule.cli.common import parse_params
     from rayjoule.modelling.flexecutor import SIDECAR_SUFFIX
     from rayjoule.modelling.flexecutor_export import export_flexecutor as export
-    from rayjoule.runs.store import open_existing
 
     _refuse(args, "--export-flexecutor", RUN_ONLY)
     if not args.workload:
@@ -357,7 +356,7 @@ def export_flexecutor(args: Any) -> int:
 
         params = RunConfig(workload=args.workload,
                            params=parse_params(args.param)).validated().params
-    with open_existing(args.db) as store:
+    with Store.open_read_only(args.db) as store:  # only read: a 0-byte file stays 0 bytes
         result = export(store, args.workload, args.stage, args.framework, params, size)
     write_json(meta, result.meta())
     out.write_text(json.dumps(result.data, indent=4) + "\n", encoding="utf-8")

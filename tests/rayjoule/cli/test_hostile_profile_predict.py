@@ -200,3 +200,18 @@ def test_an_export_never_writes_over_the_store_or_itself(work, capsys, extra, fr
     argv = ["--workload", "pi", "--db", str(db),
             *[a.replace("{db}", str(db)).replace("{work}", str(work)) for a in extra]]
     refused(profile.main, argv, work, capsys, fragment)
+
+
+@pytest.mark.parametrize("argv", [
+    ["predict", "--workload", "pi", "--size", "1e5"],
+    ["profile", "--export-flexecutor", "{work}/o.json", "--workload", "pi"],
+])
+def test_reading_commands_leave_a_file_that_is_no_store_as_it_was(work, capsys, argv):
+    """predict and the export only read: an empty file given as --db stays empty (opening
+    it as a store for writing made it one), and a store's own bytes never change."""
+    empty = work / "empty.sqlite"
+    empty.write_bytes(b"")
+    command = predict.main if argv[0] == "predict" else profile.main
+    rest = [a.replace("{work}", str(work)) for a in argv[1:]]
+    refused(command, [*rest, "--db", str(empty)], work, capsys, "not a rayjoule results store")
+    assert empty.read_bytes() == b""
