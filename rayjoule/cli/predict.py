@@ -24,7 +24,9 @@ kept apart: flexecutor's; none for rayjoule's own) and ``wall`` (their sum).
 
 from __future__ import annotations
 
+import math
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -34,9 +36,13 @@ from rayjoule.cli.common import Parser, add_store_args, parse_params
 from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import Estimate, PredictionReport, StageSettings, plan_from_store
-from rayjoule.runs.store import open_existing
+from rayjoule.runs.store import Store
 
 COMMAND = "python -m rayjoule.predict"
+#: the most posterior draws: each is a row of every model's parameters (8 B each) and a
+#: prediction per setting, so 10**9 draws want ~30 GiB before any answer; 10**6 is
+#: already a ±0.1 % Monte-Carlo error on a 95 % interval's ends
+MAX_SAMPLES = 1_000_000
 
 
 def build_parser() -> Parser:
@@ -54,7 +60,8 @@ def build_parser() -> Parser:
     p.add_argument("--at", action="append", default=[], metavar="SETTINGS",
                    help="predict these settings instead of optimising (repeatable): "
                         "tasks=8,num_cpus=1[,memory=MB] or train.tasks=8,test.tasks=4")
-    p.add_argument("--samples", type=int, default=2000, help="posterior draws (default 2000)")
+    p.add_argument("--samples", type=int, default=2000,
+                   help=f"posterior draws, 100 to {MAX_SAMPLES:,} (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     add_store_args(p, writes=False)
     return p
@@ -64,12 +71,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.json:
         check_writable(args.json, "--json")
+        if str(args.json) != "-" and Path(args.json).expanduser().resolve() == \
+                Path(args.db).expanduser().resolve():
+            raise ConfigError(f"--json {args.json} is the results store (--db); give another "
+                              "path")
     if not 0 < args.confidence < 1:
         raise ConfigError(f"--confidence must be in (0, 1), got {args.confidence}")
-    if args.samples < 100:
-        raise ConfigError(f"--samples must be >= 100, got {args.samples}")
-    if args.size is not None and not args.size > 0:
-        raise ConfigError(f"--size must be > 0, got {args.size:g}")
+    if not 100 <= args.samples <= MAX_SAMPLES:
+        raise ConfigError(f"--samples must be 100 to {MAX_SAMPLES}, got {args.samples}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed must be >= 0, got {args.seed}")
+    if args.size is not None and not (args.size > 0 and math.isfinite(args.size)):
+        raise ConfigError(f"--size must be > 0 and finite, got {args.size:g}")
+    if args.max_seconds is not None and not (args.max_seconds > 0
+                                             and math.isfinite(args.max_seconds)):
+        raise ConfigError(f"--max-seconds must be > 0 and finite, got {args.max_seconds:g}")
     if args.at and args.max_seconds is not None:
         raise ConfigError("--at predicts given settings; --max-seconds bounds the optimiser: "
                           "give one or the other")
@@ -80,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
 
         params = RunConfig(workload=args.workload,
                            params=parse_params(args.param)).validated().params
-    with open_existing(args.db) as store:
+    with Store.open_read_only(args.db) as store:  # only read: a 0-byte file stays 0 bytes
         report = plan_from_store(store, args.workload, framework=args.framework,
                                  params=params, size=args.size, at=at,
                                  max_seconds=args.max_seconds, confidence=args.confidence,
@@ -106,16 +122,22 @@ def parse_at(text: str) -> StageSettings:
     own: dict[str, dict[str, float]] = {}
     for item in text.split(","):
         key, sep, value = item.partition("=")
-        stage, _, name = key.strip().rpartition(".")
+        stage, dot, name = key.strip().rpartition(".")
         name = "memory_mb" if name == "memory" else name
-        if not sep or name not in ("tasks", "num_cpus", "memory_mb"):
+        if not sep or name not in ("tasks", "num_cpus", "memory_mb") or (dot and not stage):
             raise ConfigError(f"--at expects [STAGE.]tasks=N,[STAGE.]num_cpus=C,"
                               f"[STAGE.]memory=M; got {text!r}")
         try:
-            number = int(value) if name == "tasks" else float(value)
+            number = float(value)
         except ValueError:
             raise ConfigError(f"--at: {key.strip()} must be a number, got {value!r}") from None
-        (own.setdefault(stage, {}) if stage else common)[name] = number
+        if not math.isfinite(number) or (name == "tasks" and number != int(number)):
+            what = "a whole number" if name == "tasks" else "a finite number"
+            raise ConfigError(f"--at: {key.strip()} must be {what}, got {value!r}")
+        target = own.setdefault(stage, {}) if stage else common
+        if name in target:
+            raise ConfigError(f"--at {text!r} gives {key.strip()} twice")
+        target[name] = int(number) if name == "tasks" else number
     return StageSettings(text, common, own)
 
 

@@ -17,6 +17,7 @@ It prints what it will run before it starts and what energy it spent at the end:
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +60,10 @@ def build_parser() -> Parser:
     p.add_argument("--concurrency", type=int, help="processes/actors at once (default: CPUs)")
     p.add_argument("--task-counts", metavar="N,N,…",
                    help="task counts to profile (default: powers of two up to 4×concurrency)")
-    p.add_argument("--repeats", type=int, default=DEFAULT_REPEATS,
+    p.add_argument("--repeats", type=int,
                    help=f"runs per setting of the grid at the smallest size (default "
                         f"{DEFAULT_REPEATS})")
-    p.add_argument("--anchor-repeats", type=int, default=DEFAULT_ANCHOR_REPEATS,
+    p.add_argument("--anchor-repeats", type=int,
                    help="runs per anchor (smallest and largest task count) at each larger "
                         f"size (default {DEFAULT_ANCHOR_REPEATS})")
     add_metering_args(p)
@@ -87,14 +88,21 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.json:
         check_writable(args.json, "--json")
-    if args.import_flexecutor and args.export_flexecutor:
+        check_not_store(args.json, "--json", args.db)
+    for flag in ("import_flexecutor", "export_flexecutor"):
+        if getattr(args, flag) is not None and not getattr(args, flag).strip():
+            raise ConfigError(f"--{flag.replace('_', '-')} needs a file path, got ''")
+    if args.import_flexecutor is not None and args.export_flexecutor is not None:
         raise ConfigError("--import-flexecutor and --export-flexecutor go one at a time")
-    if args.import_flexecutor:
+    if args.import_flexecutor is not None:
         return import_flexecutor(args)
-    if args.export_flexecutor:
+    if args.export_flexecutor is not None:
         return export_flexecutor(args)
-    if args.stage:
+    if args.stage is not None:
         raise ConfigError("--stage only goes with --import-flexecutor or --export-flexecutor")
+    args.repeats = DEFAULT_REPEATS if args.repeats is None else args.repeats
+    args.anchor_repeats = (DEFAULT_ANCHOR_REPEATS if args.anchor_repeats is None
+                           else args.anchor_repeats)
     base = resolve_config({**metering_fields(args), "framework": args.framework,
                            "concurrency": args.concurrency}, args.config).validated()
     sizes = None if args.sizes is None else [s.strip() for s in args.sizes.split(",")]
@@ -102,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         _int("--task-counts", t) for t in args.task_counts.split(",")]
     d = design(base, sizes=sizes, repeats=args.repeats, tasks=counts,
                anchor_repeats=args.anchor_repeats)
+    check_design_feasible(d, base)
     console = results_console(args.json)
     print_design(d, base, console)
     Store(args.db).close()  # a bad --db is bad input, found before any run
@@ -130,6 +139,46 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(args.json, {"design": d.to_dict(), "spent": outcome.to_dict()})
     return 0
+
+
+#: the least wall time one profiling run costs on top of its work (process pool, metering,
+#: store writes): a tiny native ``pi`` run took ≈ 0.1 s on the 2-vCPU VM, so 0.05 s is a
+#: floor, and it is what bounds a design whose work estimate is ~0 (or unknown)
+RUN_FLOOR_S = 0.05
+
+
+def check_design_feasible(d: ProfileDesign, base: Any) -> None:
+    """Refuse, before the first run, a design one of whose runs :func:`check_feasible`
+    would refuse midway (too many tasks' records, a run over ``--max-hours``), or whose
+    runs together are estimated to take longer than ``--max-hours`` (``--repeats 10**9``).
+
+    Without this a design stores its first runs and then fails at a later, larger point:
+    bad input found after work (the run's own check is per run)."""
+    from rayjoule.core.estimate import estimated_cpu_s
+    from rayjoule.runs.session import check_feasible
+
+    total_s = 0.0
+    for point in d.points:
+        config = d.config(base, point)
+        check_feasible(config, dict(point.tasks))
+        cpu_s = estimated_cpu_s(config.workload, config.size, config.params) or 0.0
+        parallel = max(1, min(config.concurrency or 1, max(point.tasks.values())))
+        total_s += d.repeats_of(point) * (cpu_s / parallel + RUN_FLOOR_S)
+    hours = total_s / 3600
+    if hours > base.max_hours:
+        raise ConfigError(
+            f"the profiling design's {d.n_runs} runs are estimated to take ≈ {hours:.3g} h "
+            f"(at least {RUN_FLOOR_S:g} s a run); use fewer --repeats/--anchor-repeats or "
+            f"smaller --sizes, or pass --max-hours {hours * 1.5:.2g} to run it anyway")
+
+
+def check_not_store(path: str | Path, flag: str, db: str) -> None:
+    """A file this command writes must not be its results store (``--json r.sqlite``
+    would replace the store with a JSON report)."""
+    if str(path) == "-" or db == ":memory:":
+        return
+    if Path(path).expanduser().resolve() == Path(db).expanduser().resolve():
+        raise ConfigError(f"{flag} {path} is the results store (--db); give another path")
 
 
 def _connect(base: Any) -> bool:
@@ -204,15 +253,15 @@ def import_flexecutor(args: Any) -> int:
         unread_steps,
     )
 
-    for flag in ("sizes", "task_counts", "framework", "concurrency"):
-        if getattr(args, flag) is not None:
-            raise ConfigError(f"--{flag.replace('_', '-')} does not go with --import-flexecutor")
+    _refuse(args, "--import-flexecutor", (*RUN_ONLY, "framework", "param"))
     if not args.workload or not args.stage:
         raise ConfigError("--import-flexecutor needs --workload NAME and --stage STAGE")
     size = None if args.size is None else _float("--size", args.size)
     path = Path(args.import_flexecutor)
     data = _read_json(path, "flexecutor file")
     meta_path = path.with_name(path.name + SIDECAR_SUFFIX)
+    if meta_path.exists() and not meta_path.is_file():
+        raise ConfigError(f"flexecutor sidecar {meta_path} is not a file")
     sidecar = read_sidecar(_read_json(meta_path, "flexecutor sidecar")) \
         if meta_path.is_file() else None
     if size is None:
@@ -255,13 +304,39 @@ def import_flexecutor(args: Any) -> int:
     return 0
 
 
+#: flags that set up profiling runs: meaningless to an import or an export, so refused
+#: there rather than silently ignored
+RUN_ONLY = ("sizes", "task_counts", "concurrency", "repeats", "anchor_repeats", "seed",
+            "meter", "tdp_scope", "idle_seconds", "tdp_watts", "cpu_threads", "max_hours",
+            "address", "keep_alive", "config", "data_store")
+
+
+def _refuse(args: Any, mode: str, flags: tuple[str, ...]) -> None:
+    for flag in flags:
+        if getattr(args, flag) not in (None, []):
+            raise ConfigError(f"--{flag.replace('_', '-')} does not go with {mode}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: a key given twice is refused (json keeps the last silently,
+    and a flexecutor file's second ``"(cpu, memory, workers)"`` would hide the first)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValueError(f"key {key!r} appears twice")
+        out[key] = value
+    return out
+
+
 def _read_json(path: Path, what: str) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
     except FileNotFoundError:
         raise ConfigError(f"{what} not found: {path}") from None
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"{what} {path} is not JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{what} {path} is not JSON this reads: nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError, a duplicate key, an
+        raise ConfigError(f"{what} {path} is not JSON: {exc}") from None  # int of 5000 digits
     except OSError as exc:
         raise ConfigError(f"{what} {path} cannot be read: {exc.strerror}") from None
 
@@ -271,17 +346,19 @@ def export_flexecutor(args: Any) -> int:
     from rayjoule.cli.common import parse_params
     from rayjoule.modelling.flexecutor import SIDECAR_SUFFIX
     from rayjoule.modelling.flexecutor_export import export_flexecutor as export
-    from rayjoule.runs.store import open_existing
 
-    for flag in ("sizes", "task_counts", "concurrency"):
-        if getattr(args, flag) is not None:
-            raise ConfigError(f"--{flag.replace('_', '-')} does not go with --export-flexecutor")
+    _refuse(args, "--export-flexecutor", RUN_ONLY)
     if not args.workload:
         raise ConfigError("--export-flexecutor needs --workload NAME")
     out = Path(args.export_flexecutor)
     meta = out.with_name(out.name + SIDECAR_SUFFIX)
     check_writable(out, "--export-flexecutor")
     check_writable(meta, "--export-flexecutor (its sidecar)")
+    check_not_store(out, "--export-flexecutor", args.db)
+    check_not_store(meta, "--export-flexecutor (its sidecar)", args.db)
+    if args.json and str(args.json) != "-" and Path(args.json).expanduser().resolve() in (
+            out.expanduser().resolve(), meta.expanduser().resolve()):
+        raise ConfigError(f"--json {args.json} is the export or its sidecar; give another path")
     size = None if args.size is None else _float("--size", args.size)
     params = None
     if args.param:  # typed as the workload types them, as they were stored
@@ -289,7 +366,7 @@ def export_flexecutor(args: Any) -> int:
 
         params = RunConfig(workload=args.workload,
                            params=parse_params(args.param)).validated().params
-    with open_existing(args.db) as store:
+    with Store.open_read_only(args.db) as store:  # only read: a 0-byte file stays 0 bytes
         result = export(store, args.workload, args.stage, args.framework, params, size)
     write_json(meta, result.meta())
     out.write_text(json.dumps(result.data, indent=4) + "\n", encoding="utf-8")
@@ -310,10 +387,9 @@ def _float(flag: str, text: str) -> float:
         value = float(text)
     except ValueError:
         raise ConfigError(f"{flag} must be a number, got {text!r}") from None
-    if not value > 0:
-        raise ConfigError(f"{flag} must be > 0, got {text!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ConfigError(f"{flag} must be > 0 and finite, got {text!r}")
     return value
-
 
 
 def _int(flag: str, text: str) -> int:

@@ -28,6 +28,10 @@ FRAMEWORK_GROUP = "rayjoule.frameworks"
 MODES = ("tasks", "actors")
 TDP_SCOPES = ("host", "process")
 DEFAULT_DB = "rayjoule.sqlite"
+#: native concurrency is worker processes on this machine: at most this many per CPU.
+#: Past the CPUs more processes only time-slice, and ``profile --concurrency 100000``
+#: (task counts up to 4 × concurrency) forked until the load average passed 900
+NATIVE_PROCESSES_PER_CPU = 32
 
 #: environment variable → RunConfig field it sets (the middle layer of precedence)
 ENV_FIELDS = {
@@ -90,6 +94,12 @@ class RunConfig:
         _check_per_stage("tasks", self.tasks, int)
         concurrency = (os.cpu_count() or 1) if self.concurrency is None else self.concurrency
         _check_int("concurrency", concurrency, minimum=1)
+        cpus = os.cpu_count() or 1
+        if self.framework == "native" and concurrency > NATIVE_PROCESSES_PER_CPU * cpus:
+            raise ConfigError(
+                f"concurrency {concurrency} on native means as many processes on this "
+                f"machine's {cpus} CPUs; at most {NATIVE_PROCESSES_PER_CPU * cpus} "
+                f"({NATIVE_PROCESSES_PER_CPU} per CPU), or use ray or lithops for more")
         _check_int("repeats", self.repeats, minimum=1)
         _check_int("seed", self.seed, minimum=0)
         _check_per_stage("num_cpus", self.num_cpus, float)

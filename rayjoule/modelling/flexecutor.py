@@ -146,19 +146,32 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
     if not isinstance(data, Mapping) or not data:
         raise ConfigError("flexecutor profile: expected a non-empty JSON object keyed by "
                           "'(cpu, memory, workers)'")
+    unknown = sorted(set(overhead_j or {}) - set(data))
+    if unknown:
+        raise ConfigError(f"flexecutor sidecar: overhead_j names {unknown[0]!r}, which the "
+                          "file does not have (a sidecar of another file?)")
     profiles = []
     for key, entry in data.items():
         cpu, memory, workers = _parse_key(key)
-        for rep, records in enumerate(_repetitions(key, entry, workers)):
-            wall = math.fsum(sum(r[s] for s in STEPS) for r in records) / len(records)
-            cold = math.fsum(r["cold"] for r in records) / len(records)
-            energy = None
-            if all("energy" in r for r in records):
-                extra = (overhead_j or {}).get(key, [])
-                joules = [r["energy"] for r in records]
-                stage_j = max(joules) if all(r.get("shared") for r in records) else \
-                    math.fsum(joules)
-                energy = math.fsum([stage_j, extra[rep] if rep < len(extra) else 0.0]) or None
+        reps = _repetitions(key, entry, workers)
+        extra = (overhead_j or {}).get(key, [])
+        if len(extra) > len(reps):
+            raise ConfigError(f"flexecutor sidecar: overhead_j of {key} has {len(extra)} "
+                              f"repetitions, the file {len(reps)}")
+        for rep, records in enumerate(reps):
+            try:
+                wall = math.fsum(math.fsum(r[s] for s in STEPS) for r in records) / len(records)
+                cold = math.fsum(r["cold"] for r in records) / len(records)
+                energy = None
+                if all("energy" in r for r in records):
+                    joules = [r["energy"] for r in records]
+                    stage_j = max(joules) if all(r.get("shared") for r in records) else \
+                        math.fsum(joules)
+                    energy = math.fsum([stage_j, extra[rep] if rep < len(extra) else 0.0]) \
+                        or None
+            except OverflowError:
+                raise ConfigError(f"flexecutor profile {key}: repetition {rep} sums past the "
+                                  "largest float (values near 1e308)") from None
             profiles.append(Profile(
                 workload=workload, stage=stage, tasks=workers, num_cpus=cpu,
                 memory_mb=None if key in memory_unset else memory or None, size=size,
