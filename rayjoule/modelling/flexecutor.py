@@ -70,6 +70,9 @@ SOURCE = "flexecutor"
 #: the meter of imported energy that came without its sidecar: neither measured nor modelled
 UNKNOWN_METER = {"name": "unknown", "kind": "unknown"}
 SIDECAR_SUFFIX = ".meta.json"
+#: the kinds a sidecar's meter may have: the export writes its runs' kinds, "+"-joined where
+#: they differ, and "none" where no run had a meter
+SIDECAR_KINDS = frozenset({"measured", "modelled", "unknown", "none"})
 #: the energy fork flexecutorGreen (JanToro26/flexecutorGreen): ``energy``, each worker's
 #: joules (null where no meter ran), with ``energy_source`` naming each worker's meter
 FORK_ENERGY, FORK_SOURCE = "energy", "energy_source"
@@ -106,6 +109,10 @@ def read_sidecar(meta: Any) -> Sidecar:
     if not (isinstance(meter, Mapping) and all(isinstance(meter.get(k), str) and meter[k]
                                                for k in ("name", "kind"))):
         raise ConfigError("flexecutor sidecar: expected an object with meter {name, kind}")
+    if not set(meter["kind"].split("+")) <= SIDECAR_KINDS:
+        raise ConfigError(f"flexecutor sidecar: meter kind must be measured or modelled (or "
+                          f"unknown; '+'-joined where the exported runs differ), got "
+                          f"{meter['kind']!r}")
     size = meta.get("size")
     if size is not None and not (_number(size) and size > 0):
         raise ConfigError(f"flexecutor sidecar: size must be a number > 0, got {size!r}")

@@ -196,7 +196,7 @@ def check_feasible(config: RunConfig, tasks_by_stage: dict[str, int]) -> None:
     hours = cpu_s / parallel / 3600
     if hours > config.max_hours:
         raise ConfigError(
-            f"{config.workload} at size {config.size:g} is estimated to run ≈ {hours:.1f} h "
+            f"{config.workload} at size {config.size:g} is estimated to run ≈ {hours:.3g} h "
             f"({cpu_s:.3g} CPU-s over {parallel} parallel tasks, measured on a 2-vCPU VM); "
             f"pass --max-hours {hours * 1.5:.2g} (or RAYJOULE_MAX_HOURS) to run it anyway")
 

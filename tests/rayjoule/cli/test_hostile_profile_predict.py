@@ -123,6 +123,13 @@ def test_profile_refuses_a_design_that_would_fail_midway(work, capsys, extra, fr
                            *[a.replace("{db}", str(db)) for a in extra]], work, capsys, fragment)
 
 
+def test_an_absurd_estimate_is_a_short_line(work, capsys):
+    """The estimated hours of a huge size in three significant digits, not 150 of them."""
+    err = refused(profile.main, [*PI, *METER, "--db", str(work / "r.sqlite"), "--sizes",
+                                 "1e5,1e300"], work, capsys, "is estimated to run")
+    assert len(err) < 400, err
+
+
 # -- profile --import-flexecutor ---------------------------------------------------------------
 def _entry(**steps) -> dict:
     return {"read": [[0.1, 0.1]], "compute": [[1.0, 1.0]], "write": [[0.1, 0.1]],
@@ -144,6 +151,8 @@ IMPORT_BAD = [
      json.dumps({"meter": {"name": "rapl", "kind": "measured"},
                  "overhead_j": {"(1, 0, 2)": [1.0, 1.0]}}), "has 2 repetitions, the file 1"),
     (GOOD_ENTRY.join(['{"(1, 0, 2)": ', "}"]), "FOLDER", "is not a file"),
+    (GOOD_ENTRY.join(['{"(1, 0, 2)": ', "}"]),
+     json.dumps({"meter": {"name": "rapl", "kind": "banana"}}), "meter kind must be"),
 ]
 
 
