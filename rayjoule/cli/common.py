@@ -23,6 +23,7 @@ from rayjoule.cli.stops import (
     interrupted_status,
     on_sigint,
     on_sigterm,
+    unraisable_hook,
 )
 from rayjoule.core import interrupts
 
@@ -58,11 +59,13 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
 
     configure_logging(os.environ.get(LOG_LEVEL_ENV) or None)
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = previous_int = None
+    previous = previous_int = previous_unraisable = None
     if main_thread:  # (signals reach the main thread only: another's command has no say)
         interrupts.clear()
     try:
         if main_thread:
+            previous_unraisable = sys.unraisablehook
+            sys.unraisablehook = unraisable_hook(previous_unraisable)
             previous = signal.signal(signal.SIGTERM, on_sigterm)
             # a command started in the background by a non-interactive shell inherits SIGINT
             # as ignored; Ctrl-C (or kill -INT) must still stop it the documented way
@@ -96,6 +99,8 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
             signal.signal(signal.SIGINT, previous_int)
         if main_thread:  # after the handlers: none can record a request past this point
             interrupts.clear()
+        if previous_unraisable is not None:
+            sys.unraisablehook = previous_unraisable
 
 
 def _one_line(exc: BaseException | str) -> str:

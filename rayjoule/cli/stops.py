@@ -8,6 +8,7 @@ exception (:mod:`rayjoule.core.interrupts`); the commands that print their own s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from rayjoule.core import interrupts
@@ -28,6 +29,23 @@ def on_sigterm(signum: int, frame: Any) -> None:
 def on_sigint(signum: int, frame: Any) -> None:
     interrupts.request(KeyboardInterrupt)
     raise KeyboardInterrupt()
+
+
+def unraisable_hook(previous: Callable[[Any], object]) -> Callable[[Any], object]:
+    """A ``sys.unraisablehook`` that keeps a dropped stop off the user's terminal.
+
+    Python prints "Exception ignored in: …" and a traceback when the handlers' interrupt
+    lands where it cannot propagate (logging's at-fork hook, a finaliser), and drops it; the
+    stop was recorded first and ends the command at its next run (:mod:`rayjoule.core.
+    interrupts`), so that traceback is noise beside the command's one line (CI saw it after a
+    Ctrl-C during a fork). Anything else goes to ``previous``."""
+    def hook(unraisable: Any) -> None:
+        exc_type = getattr(unraisable, "exc_type", None)
+        if isinstance(exc_type, type) and issubclass(exc_type, KeyboardInterrupt) and \
+                interrupts.requested() is not None:
+            return
+        previous(unraisable)
+    return hook
 
 
 def terminated(exc: BaseException | None = None) -> bool:

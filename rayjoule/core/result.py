@@ -126,7 +126,10 @@ class HostEnergy:
     measured until then. ``info`` describes the machine and the meter's basis
     (CPU model, vCPUs, SMT, table row or override), so runs from different
     machines can be compared later. ``busy_cpu_s`` is the CPU time the whole host
-    spent over the window, the denominator of the dynamic attribution.
+    spent over the window, the denominator of the dynamic attribution; ``window_s`` the
+    seconds the host's meter window covered (it opens before the run's work and closes
+    after it, so it is at least the run's wall time: the run-power gauge is
+    ``energy.total_j / window_s``; 0 where no window was kept, e.g. self-metered calls).
     """
 
     host: str
@@ -137,6 +140,7 @@ class HostEnergy:
     complete: bool = True
     busy_cpu_s: float = 0.0
     info: dict[str, Any] = field(default_factory=dict)
+    window_s: float = 0.0
 
     @property
     def overhead_j(self) -> float:
@@ -151,6 +155,7 @@ class HostEnergy:
             "idle_policy": self.idle_policy,
             "complete": self.complete,
             "busy_cpu_s": self.busy_cpu_s,
+            "window_s": self.window_s,
             "info": dict(self.info),
         }
 
@@ -165,6 +170,7 @@ class HostEnergy:
             complete=d.get("complete", True),
             busy_cpu_s=d.get("busy_cpu_s", 0.0),
             info=dict(d.get("info", {})),
+            window_s=d.get("window_s", 0.0),
         )
 
 

@@ -78,7 +78,7 @@ def _host_energy(w: WindowEnergy, base: IdleBaseline, wall_s: float,
         static = min(base.watts * w.seconds, w.total_j)
     energy = Energy(w.total_j, static, w.total_j - static, dict(w.by_domain))
     return HostEnergy(w.host, w.meter, energy, base.watts, base.policy, complete=w.complete,
-                      busy_cpu_s=w.busy_cpu_s, info=info)
+                      busy_cpu_s=w.busy_cpu_s, info=info, window_s=w.seconds)
 
 
 def _call_hosts(records: list[TaskRecord]) -> list[HostEnergy]:

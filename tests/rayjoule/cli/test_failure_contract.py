@@ -282,10 +282,10 @@ def test_a_ctrl_c_python_drops_still_stops_the_command(tmp_path, then):
                            "--idle-seconds", "0", "--db", str(db)],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert "went on after the interrupt" in proc.stdout  # Python did drop it
-    assert "Exception ignored" in proc.stderr
     assert proc.returncode == 130, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.startswith("rayjoule")]
-    assert lines == ["rayjoule: interrupted; results stored so far are kept"]
+    # ... and would have printed "Exception ignored" with a traceback: the user sees the
+    # command's one line only
+    assert proc.stderr.splitlines() == ["rayjoule: interrupted; results stored so far are kept"]
     assert "the block ran" not in proc.stdout
     assert not db.exists() or statuses(db) == []  # no run began
 

@@ -38,6 +38,18 @@ def test_attribution_conserves_each_hosts_energy_with_overhead(tmp_path):
     assert r.energy.static_j == pytest.approx(r.hosts[0].idle_w * r.wall_s)
 
 
+def test_each_host_says_how_long_its_meter_window_was(tmp_path):
+    """The window opens before the work and closes after it: at least the run's wall time,
+    and kept in the stored JSON (the run-power gauge divides the host's joules by it)."""
+    db = tmp_path / "r.sqlite"
+    r = run(cfg(concurrency=2, tasks=2), db=db)
+    [host] = r.hosts
+    assert r.wall_s <= host.window_s < r.wall_s + 30
+    with Store(db) as store:
+        [stored] = store.get(r.run_id).hosts
+    assert stored.window_s == host.window_s
+
+
 SLEEP_VS_PI = """
 import json, sys
 from rayjoule import RunConfig, run
