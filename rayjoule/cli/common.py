@@ -55,7 +55,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     >>> run_command(lambda argv: 0, [])
     0
     """
-    from rayjoule.core.errors import RunFailed
+    from rayjoule.core.errors import RunFailed, StoreBusy
 
     configure_logging(os.environ.get(LOG_LEVEL_ENV) or None)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -80,6 +80,9 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
         return interrupted_status(exc)
     except RunFailed as exc:
         print(f"rayjoule: run failed: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_FAILED
+    except StoreBusy as exc:  # not the input's fault: the store was busy
+        print(f"rayjoule: failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except _user_errors() as exc:
         # an error raised inside a Ray actor arrives wrapped (RayTaskError subclasses its

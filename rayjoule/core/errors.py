@@ -18,6 +18,11 @@ class RunFailed(RayjouleError):
     """The work itself failed (a task raised, a worker died); the run is stored as failed."""
 
 
+class StoreBusy(RayjouleError):
+    """The results store stayed locked by another process's write past the wait: the
+    command could not begin, through no fault of its input (exit 1, not 2)."""
+
+
 class UnmeteredHosts(RayjouleError):
     """Tasks ran on hosts that no meter saw: their energy cannot be attributed.
 

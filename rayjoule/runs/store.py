@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from rayjoule.core.errors import ConfigError
+from rayjoule.core.errors import ConfigError, StoreBusy
 from rayjoule.core.result import RunResult, TaskRecord
 from rayjoule.runs.store_schema import (
     APPLICATION_ID,
@@ -135,7 +135,7 @@ class Store:
             )
         except sqlite3.DatabaseError as exc:
             self._db.close()
-            raise ConfigError(_unusable(self.path, exc)) from None
+            raise _refusal(self.path, exc) from None
         except ConfigError:
             self._db.close()
             raise
@@ -166,7 +166,7 @@ class Store:
                                   "give another --db")
         except sqlite3.DatabaseError as exc:
             store._db.close()
-            raise ConfigError(_unusable(str(path), exc)) from None
+            raise _refusal(str(path), exc) from None
         except ConfigError:
             store._db.close()
             raise
@@ -353,11 +353,15 @@ class Store:
             return [c[0] for c in cur.description], [tuple(r) for r in cur.fetchall()]
 
 
+#: how long a store waits for another process's write lock before giving up (seconds)
+BUSY_WAIT_S = 30.0
+
+
 def _connect(target: str, path: str, uri: bool = False) -> sqlite3.Connection:
     """An SQLite connection, or a ConfigError that says why there is none (a folder that
     cannot be written, a file without permission)."""
     try:
-        db = sqlite3.connect(target, timeout=30, isolation_level=None,
+        db = sqlite3.connect(target, timeout=BUSY_WAIT_S, isolation_level=None,
                              check_same_thread=False, uri=uri)
     except sqlite3.Error as exc:
         raise ConfigError(f"{path} cannot be opened as a results store: {exc}") from None
@@ -365,8 +369,13 @@ def _connect(target: str, path: str, uri: bool = False) -> sqlite3.Connection:
     return db
 
 
-def _unusable(path: str, exc: sqlite3.DatabaseError) -> str:
-    return f"{path} is not a usable rayjoule results store: {exc}"
+def _refusal(path: str, exc: sqlite3.DatabaseError) -> ConfigError | StoreBusy:
+    """Why a store could not be opened: busy (another process held its write lock past the
+    wait — SQLite's "database is locked") is not bad input; anything else is."""
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
+        return StoreBusy(f"{path} is busy: another process kept it locked for its writes past "
+                         f"the {BUSY_WAIT_S:g} s wait; run again when that process is done")
+    return ConfigError(f"{path} is not a usable rayjoule results store: {exc}")
 
 
 _TASK_SQL = ", ".join(f'"{c}"' for c in TASK_COLUMNS)
