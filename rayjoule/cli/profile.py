@@ -44,7 +44,12 @@ from rayjoule.modelling.profiling_design import (
     ProfileDesign,
     design,
 )
-from rayjoule.modelling.profiling_runs import ProfilingOutcome, run_design, store_timings
+from rayjoule.modelling.profiling_runs import (
+    ProfilingOutcome,
+    check_design_feasible,
+    run_design,
+    store_timings,
+)
 from rayjoule.runs.store import Store
 
 COMMAND = "python -m rayjoule.profile"
@@ -139,37 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(args.json, {"design": d.to_dict(), "spent": outcome.to_dict()})
     return 0
-
-
-#: the least wall time one profiling run costs on top of its work (process pool, metering,
-#: store writes): a tiny native ``pi`` run took ≈ 0.1 s on the 2-vCPU VM, so 0.05 s is a
-#: floor, and it is what bounds a design whose work estimate is ~0 (or unknown)
-RUN_FLOOR_S = 0.05
-
-
-def check_design_feasible(d: ProfileDesign, base: Any) -> None:
-    """Refuse, before the first run, a design one of whose runs :func:`check_feasible`
-    would refuse midway (too many tasks' records, a run over ``--max-hours``), or whose
-    runs together are estimated to take longer than ``--max-hours`` (``--repeats 10**9``).
-
-    Without this a design stores its first runs and then fails at a later, larger point:
-    bad input found after work (the run's own check is per run)."""
-    from rayjoule.core.estimate import estimated_cpu_s
-    from rayjoule.runs.session import check_feasible
-
-    total_s = 0.0
-    for point in d.points:
-        config = d.config(base, point)
-        check_feasible(config, dict(point.tasks))
-        cpu_s = estimated_cpu_s(config.workload, config.size, config.params) or 0.0
-        parallel = max(1, min(config.concurrency or 1, max(point.tasks.values())))
-        total_s += d.repeats_of(point) * (cpu_s / parallel + RUN_FLOOR_S)
-    hours = total_s / 3600
-    if hours > base.max_hours:
-        raise ConfigError(
-            f"the profiling design's {d.n_runs} runs are estimated to take ≈ {hours:.3g} h "
-            f"(at least {RUN_FLOOR_S:g} s a run); use fewer --repeats/--anchor-repeats or "
-            f"smaller --sizes, or pass --max-hours {hours * 1.5:.2g} to run it anyway")
 
 
 def check_not_store(path: str | Path, flag: str, db: str) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -184,15 +184,25 @@ def run(
         return stored
 
 
+def estimated_work(config: RunConfig, tasks_by_stage: Mapping[str, int]
+                   ) -> tuple[float, int] | None:
+    """(estimated CPU seconds of the run's work, tasks running at once), or None where the
+    workload has no estimate: the wall seconds are their quotient."""
+    cpu_s = estimated_cpu_s(config.workload, config.size, config.params)
+    if cpu_s is None:
+        return None
+    return cpu_s, max(1, min(config.concurrency or 1, max(tasks_by_stage.values())))
+
+
 def check_feasible(config: RunConfig, tasks_by_stage: dict[str, int]) -> None:
     """Refuse, before any work, a run whose bookkeeping would not fit in memory or that is
     estimated to run longer than ``config.max_hours`` (DESIGN.md: never grow until the
     kernel kills the process, never run for hours unasked)."""
     check_records_fit(sum(tasks_by_stage.values()))
-    cpu_s = estimated_cpu_s(config.workload, config.size, config.params)
-    if cpu_s is None:
+    work = estimated_work(config, tasks_by_stage)
+    if work is None:
         return
-    parallel = max(1, min(config.concurrency or 1, max(tasks_by_stage.values())))
+    cpu_s, parallel = work
     hours = cpu_s / parallel / 3600
     if hours > config.max_hours:
         raise ConfigError(
