@@ -59,6 +59,17 @@ def human_output_to_stderr(json_path: str | None) -> bool:
     return json_path is not None and str(json_path) == STDOUT_PATH
 
 
+def check_not_store(path: str | Path, flag: str, db: str) -> None:
+    """A file this command writes must not be its results store (``--json r.sqlite``
+    would replace the store with a JSON report)."""
+    from rayjoule.core.errors import ConfigError
+
+    if str(path) == "-" or db == ":memory:":
+        return
+    if Path(path).expanduser().resolve() == Path(db).expanduser().resolve():
+        raise ConfigError(f"{flag} {path} is the results store (--db); give another path")
+
+
 def check_writable(path: str | Path, flag: str, *, folder: bool = False,
                    make_folders: bool = False) -> Path:
     """A path this command will write: refuse it up front (exit 2) if it cannot be written.

@@ -26,14 +26,13 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.cli.common import Parser, add_store_args, parse_params
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import check_not_store, check_writable, results_console, write_json
 from rayjoule.core.errors import ConfigError
 from rayjoule.modelling import Estimate, PredictionReport, StageSettings, plan_from_store
 from rayjoule.runs.store import Store
@@ -71,10 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.json:
         check_writable(args.json, "--json")
-        if str(args.json) != "-" and Path(args.json).expanduser().resolve() == \
-                Path(args.db).expanduser().resolve():
-            raise ConfigError(f"--json {args.json} is the results store (--db); give another "
-                              "path")
+        check_not_store(args.json, "--json", args.db)
     if not 0 < args.confidence < 1:
         raise ConfigError(f"--confidence must be in (0, 1), got {args.confidence}")
     if not 100 <= args.samples <= MAX_SAMPLES:

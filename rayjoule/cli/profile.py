@@ -34,7 +34,7 @@ from rayjoule.cli.common import (
     metering_fields,
     resolve_config,
 )
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import check_not_store, check_writable, results_console, write_json
 from rayjoule.cli.stops import interrupted_line
 from rayjoule.core.config import framework_names
 from rayjoule.core.errors import ConfigError
@@ -144,15 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         write_json(args.json, {"design": d.to_dict(), "spent": outcome.to_dict()})
     return 0
-
-
-def check_not_store(path: str | Path, flag: str, db: str) -> None:
-    """A file this command writes must not be its results store (``--json r.sqlite``
-    would replace the store with a JSON report)."""
-    if str(path) == "-" or db == ":memory:":
-        return
-    if Path(path).expanduser().resolve() == Path(db).expanduser().resolve():
-        raise ConfigError(f"{flag} {path} is the results store (--db); give another path")
 
 
 def _connect(base: Any) -> bool:
