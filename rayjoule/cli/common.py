@@ -55,7 +55,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     >>> run_command(lambda argv: 0, [])
     0
     """
-    from rayjoule.core.errors import RunFailed, StoreBusy
+    from rayjoule.core.errors import RunFailed, StoreFailed
 
     configure_logging(os.environ.get(LOG_LEVEL_ENV) or None)
     main_thread = threading.current_thread() is threading.main_thread()
@@ -81,7 +81,7 @@ def run_command(main: Callable[[list[str] | None], int], argv: list[str] | None 
     except RunFailed as exc:
         print(f"rayjoule: run failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
-    except StoreBusy as exc:  # not the input's fault: the store was busy
+    except StoreFailed as exc:  # not the input's fault: the store was busy or failed
         print(f"rayjoule: failed: {_one_line(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except _user_errors() as exc:

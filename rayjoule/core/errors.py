@@ -18,9 +18,14 @@ class RunFailed(RayjouleError):
     """The work itself failed (a task raised, a worker died); the run is stored as failed."""
 
 
-class StoreBusy(RayjouleError):
-    """The results store stayed locked by another process's write past the wait: the
-    command could not begin, through no fault of its input (exit 1, not 2)."""
+class StoreFailed(RayjouleError):
+    """A write to the results store failed during the work (a full disk, an I/O error):
+    no fault of the input, so exit 1 with the runs stored before it kept, not exit 2."""
+
+
+class StoreBusy(StoreFailed):
+    """The results store stayed locked by another process's write past the wait, when the
+    command opened it or later when a run wrote to it (exit 1, not 2)."""
 
 
 class UnmeteredHosts(RayjouleError):

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from rayjoule.core.errors import ConfigError, StoreBusy
+from rayjoule.core.errors import ConfigError, StoreBusy, StoreFailed
 from rayjoule.core.result import RunResult, TaskRecord
 from rayjoule.runs.store_schema import (
     APPLICATION_ID,
@@ -32,6 +32,10 @@ from rayjoule.runs.store_schema import (
 
 __all__ = ["APPLICATION_ID", "SCHEMA_VERSION", "TASK_COLUMNS", "ImportedRun", "RunRecord",
            "Store", "open_existing"]
+
+#: how long a store waits for another process's write lock before giving up (seconds)
+BUSY_WAIT_S = 30.0
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -99,13 +103,16 @@ class ImportedRun:
 class Store:
     """A SQLite results store.
 
+    ``busy_wait_s``: how long an open or a write waits for another process's write lock
+    before it gives up with :class:`StoreBusy`.
+
     >>> with Store(":memory:") as store:
     ...     store.begin("r1", workload="pi", framework="native", config={})
     ...     store.get_row("r1")["status"]
     'running'
     """
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_wait_s: float = BUSY_WAIT_S) -> None:
         self.path = str(path)
         #: True for a store opened with :meth:`open_read_only` (every write is refused)
         self.read_only = False
@@ -120,7 +127,7 @@ class Store:
         # one connection, usable from any thread one call at a time (the lock): a
         # measure() block's attribution writes from a thread of its own
         self._lock = threading.RLock()
-        self._db = _connect(self.path, self.path)
+        self._db = _connect(self.path, self.path, busy_wait_s=busy_wait_s)
         try:
             version = self._recognise()  # before any write: a foreign file stays untouched
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -209,14 +216,23 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. SQLite's own errors while writing (locked past the wait,
+        a full disk) become :class:`StoreBusy`/:class:`StoreFailed`: the work failed, not the
+        input, and the transaction's writes are rolled back whole."""
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise _write_failure(self.path, exc) from None
             try:
                 yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.DatabaseError):
+                    raise _write_failure(self.path, exc) from None
                 raise
-            self._db.execute("COMMIT")
 
     def _read(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -353,15 +369,12 @@ class Store:
             return [c[0] for c in cur.description], [tuple(r) for r in cur.fetchall()]
 
 
-#: how long a store waits for another process's write lock before giving up (seconds)
-BUSY_WAIT_S = 30.0
-
-
-def _connect(target: str, path: str, uri: bool = False) -> sqlite3.Connection:
+def _connect(target: str, path: str, uri: bool = False,
+             busy_wait_s: float = BUSY_WAIT_S) -> sqlite3.Connection:
     """An SQLite connection, or a ConfigError that says why there is none (a folder that
     cannot be written, a file without permission)."""
     try:
-        db = sqlite3.connect(target, timeout=BUSY_WAIT_S, isolation_level=None,
+        db = sqlite3.connect(target, timeout=busy_wait_s, isolation_level=None,
                              check_same_thread=False, uri=uri)
     except sqlite3.Error as exc:
         raise ConfigError(f"{path} cannot be opened as a results store: {exc}") from None
@@ -372,10 +385,26 @@ def _connect(target: str, path: str, uri: bool = False) -> sqlite3.Connection:
 def _refusal(path: str, exc: sqlite3.DatabaseError) -> ConfigError | StoreBusy:
     """Why a store could not be opened: busy (another process held its write lock past the
     wait — SQLite's "database is locked") is not bad input; anything else is."""
-    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
-        return StoreBusy(f"{path} is busy: another process kept it locked for its writes past "
-                         f"the {BUSY_WAIT_S:g} s wait; run again when that process is done")
+    if _locked(exc):
+        return _busy(path)
     return ConfigError(f"{path} is not a usable rayjoule results store: {exc}")
+
+
+def _write_failure(path: str, exc: sqlite3.DatabaseError) -> StoreFailed:
+    """Why a write to an open store failed: busy, or SQLite's own reason (a full disk)."""
+    if _locked(exc):
+        return _busy(path)
+    return StoreFailed(f"{path}: writing to the results store failed: {exc}; the runs "
+                       "stored before this one are kept")
+
+
+def _locked(exc: sqlite3.DatabaseError) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower()
+
+
+def _busy(path: str) -> StoreBusy:
+    return StoreBusy(f"{path} is busy: another process kept it locked for its writes past "
+                     "the store's wait; run again when that process is done")
 
 
 _TASK_SQL = ", ".join(f'"{c}"' for c in TASK_COLUMNS)

@@ -353,3 +353,31 @@ def test_a_failure_is_its_exit_status_and_exactly_one_line(tmp_path, failure):
         assert failure.text in statuses(db)[0][1]
     else:
         assert not list(work.iterdir()), "bad input must leave nothing behind"
+
+
+def test_a_store_write_that_fails_mid_command_is_exit_1_in_one_line(tmp_path, capsys):
+    """A command whose store turns busy after it opened it (another process's write held
+    past the wait) fails the work — exit 1, one line, the runs stored before kept — instead
+    of a traceback of SQLite's error."""
+    import sqlite3
+
+    from rayjoule.cli.common import run_command
+
+    db = tmp_path / "r.sqlite"
+
+    def main(argv):
+        with Store(db, busy_wait_s=0.1) as store:
+            store.begin("kept", workload="pi", framework="native", config={})
+            other = sqlite3.connect(db, isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")
+            try:
+                store.begin("second", workload="pi", framework="native", config={})
+            finally:
+                other.execute("ROLLBACK")
+                other.close()
+        return 0
+
+    assert run_command(main, []) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "is busy" in err and "Traceback" not in err, err
+    assert [status for status, _ in statuses(db)] == ["running"]

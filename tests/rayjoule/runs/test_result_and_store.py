@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from rayjoule.core.errors import ConfigError
+from rayjoule.core.errors import ConfigError, StoreFailed
 from rayjoule.core.result import (
     Energy,
     HostEnergy,
@@ -108,7 +108,7 @@ def test_a_read_only_store_reads_runs_and_never_writes(tmp_path):
         assert s.read_only
         (record,) = s.records()
         assert (record.run_id, record.status, record.config) == ("r1", "ok", {"size": 3})
-        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        with pytest.raises(StoreFailed, match="readonly"):
             s.fail("r1", "boom")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     with Store(db) as s:
@@ -216,3 +216,30 @@ def test_a_recorder_without_a_store_returns_the_result_and_writes_nothing():
     rec = RunRecorder(None, "r1")
     rec.begin(workload="pi", framework="native", config={})
     assert rec.finish(make_result("r1"), RuntimeError("x")).error == "RuntimeError: x"
+
+
+def test_a_write_while_another_process_holds_the_lock_is_busy_and_stores_nothing(tmp_path):
+    """A lock taken after the store opened (another command's write, mid-run) fails the
+    write past the wait with StoreBusy — the work's failure, not bad input — and leaves
+    the runs stored before it whole; once the lock is gone the store writes again."""
+    from rayjoule.core.errors import StoreBusy
+
+    db = tmp_path / "r.sqlite"
+    with Store(db, busy_wait_s=0.1) as store:
+        store.begin("r1", workload="pi", framework="native", config={})
+        store.finish(make_result("r1"))
+        other = sqlite3.connect(db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreBusy, match="is busy") as caught:
+                store.begin("r2", workload="pi", framework="native", config={})
+            assert isinstance(caught.value, StoreFailed)
+            with pytest.raises(StoreBusy):
+                store.finish(make_result("r1", total=99.0))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert store.get_row("r2") is None
+        assert store.get("r1").energy.total_j == 10.0 and len(store.tasks("r1")) == 2
+        store.begin("r2", workload="pi", framework="native", config={})
+        assert store.get_row("r2")["status"] == "running"
