@@ -165,15 +165,15 @@ def parse_flexecutor(data: Any, workload: str, stage: str, size: float = 1.0,
         if len(extra) > len(reps):
             raise ConfigError(f"flexecutor sidecar: overhead_j of {key} has {len(extra)} "
                               f"repetitions, the file {len(reps)}")
-        for rep, records in enumerate(reps):
+        for rep, repetition in enumerate(reps):
+            records = repetition.workers
             try:
                 wall = math.fsum(math.fsum(r[s] for s in STEPS) for r in records) / len(records)
                 cold = math.fsum(r["cold"] for r in records) / len(records)
                 energy = None
                 if all("energy" in r for r in records):
                     joules = [r["energy"] for r in records]
-                    stage_j = max(joules) if all(r.get("shared") for r in records) else \
-                        math.fsum(joules)
+                    stage_j = max(joules) if repetition.one_counter else math.fsum(joules)
                     energy = math.fsum([stage_j, extra[rep] if rep < len(extra) else 0.0]) \
                         or None
             except OverflowError:
@@ -260,24 +260,35 @@ def _parse_key(key: Any) -> tuple[float, float, int]:
     return float(cpu), float(memory), int(workers)
 
 
-def _repetitions(key: str, entry: Any, workers: int) -> list[list[dict[str, float]]]:
-    """Per repetition, one {read, compute, write, cold} record per worker."""
+@dataclass(frozen=True)
+class _Repetition:
+    """One repetition of a configuration as read: per worker, its {read, compute, write,
+    cold[, energy]} seconds and joules."""
+
+    workers: list[dict[str, float]]
+    #: every worker's ``energy`` read one whole-machine counter (flexecutorGreen's rapl or
+    #: perf): the stage's joules are the largest worker's, not their sum
+    one_counter: bool = False
+
+
+def _repetitions(key: str, entry: Any, workers: int) -> list[_Repetition]:
+    """The repetitions of one configuration, in either per-step or per-worker layout."""
     if isinstance(entry, Mapping):
         reps = _from_columns(key, entry)
     elif isinstance(entry, list):
-        reps = [_from_records(key, i, rep) for i, rep in enumerate(entry)]
+        reps = [_Repetition(_from_records(key, i, rep)) for i, rep in enumerate(entry)]
     else:
         raise ConfigError(f"flexecutor profile {key}: expected an object of steps or a list "
                           f"of repetitions, got {type(entry).__name__}")
     if not reps:
         raise ConfigError(f"flexecutor profile {key}: no repetitions")
     for i, rep in enumerate(reps):
-        if not rep:
+        if not rep.workers:
             raise ConfigError(f"flexecutor profile {key}: repetition {i} has no workers")
     return reps
 
 
-def _from_columns(key: str, entry: Mapping[str, Any]) -> list[list[dict[str, float]]]:
+def _from_columns(key: str, entry: Mapping[str, Any]) -> list[_Repetition]:
     cold_key = next((k for k in COLD_KEYS if k in entry), None)
     missing = [s for s in STEPS if s not in entry] + ([] if cold_key else ["cold_start"])
     if missing:
@@ -308,10 +319,10 @@ def _from_columns(key: str, entry: Mapping[str, Any]) -> list[list[dict[str, flo
         if len(sizes) != 1 or -1 in sizes:
             raise ConfigError(f"flexecutor profile {key}: repetition {i} needs one list of "
                               "per-worker times per step, all as long")
-        shared = "energy" in per_step and step == FORK_ENERGY and \
+        one_counter = "energy" in per_step and step == FORK_ENERGY and \
             _sources(entry, i) <= SHARED_SOURCES and bool(_sources(entry, i))
-        reps.append([{name: _seconds(key, name, v[w]) for name, v in per_step.items()}
-                     | ({"shared": 1.0} if shared else {}) for w in range(sizes.pop())])
+        reps.append(_Repetition([{name: _seconds(key, name, v[w]) for name, v in per_step.items()}
+                                 for w in range(sizes.pop())], one_counter))
     return reps
 
 
