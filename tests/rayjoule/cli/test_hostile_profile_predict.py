@@ -224,25 +224,3 @@ def test_reading_commands_leave_a_file_that_is_no_store_as_it_was(work, capsys, 
     rest = [a.replace("{work}", str(work)) for a in argv[1:]]
     refused(command, [*rest, "--db", str(empty)], work, capsys, "not a rayjoule results store")
     assert empty.read_bytes() == b""
-
-
-def test_a_store_another_process_keeps_locked_is_busy_not_bad_input(work, capsys):
-    """A writer holding the store's lock past the wait is no fault of the input: one line
-    saying the store is busy, exit 1, nothing changed (it waits the store's 30 s first)."""
-    import sqlite3
-
-    db = work / "r.sqlite"
-    writer = sqlite3.connect(db, isolation_level=None)
-    try:
-        writer.execute("BEGIN IMMEDIATE")  # another process's write in progress
-        before = snapshot(work)
-        capsys.readouterr()
-        code = run_command(profile.main, ["--import-flexecutor", str(work / "pi.json"),
-                                          "--workload", "w", "--stage", "map", "--db", str(db)])
-        err = capsys.readouterr().err.strip()
-        assert code == 1, err
-        assert len(err.splitlines()) == 1 and "is busy" in err and "Traceback" not in err, err
-        assert snapshot(work) == before
-    finally:
-        writer.execute("ROLLBACK")
-        writer.close()

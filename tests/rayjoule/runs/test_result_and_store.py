@@ -243,3 +243,23 @@ def test_a_write_while_another_process_holds_the_lock_is_busy_and_stores_nothing
         assert store.get("r1").energy.total_j == 10.0 and len(store.tasks("r1")) == 2
         store.begin("r2", workload="pi", framework="native", config={})
         assert store.get_row("r2")["status"] == "running"
+
+
+def test_a_store_locked_by_another_process_when_opened_is_busy_and_unchanged(tmp_path):
+    """Opening a store another process is writing to waits, then gives up with StoreBusy
+    (exit 1 at the command line, not bad input), having changed nothing."""
+    from rayjoule.core.errors import StoreBusy
+
+    db = tmp_path / "r.sqlite"
+    with Store(db) as store:
+        store.begin("r1", workload="pi", framework="native", config={})
+    other = sqlite3.connect(db, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        before = db.read_bytes()
+        with pytest.raises(StoreBusy, match="is busy"):
+            Store(db, busy_wait_s=0.1)
+        assert db.read_bytes() == before
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
