@@ -13,9 +13,10 @@ import sys
 from typing import TextIO
 
 from rayjoule.cli.common import Parser, add_store_args
-from rayjoule.cli.output import check_writable, human_output_to_stderr, write_json
+from rayjoule.cli.output import human_output_to_stderr, write_json
+from rayjoule.cli.render import check_output_paths
 from rayjoule.runs.reports.parquet_export import ExportedTable, export_parquet
-from rayjoule.runs.store import open_existing
+from rayjoule.runs.store import Store
 
 __all__ = ["export_parquet", "main"]
 
@@ -31,14 +32,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="folder for runs.parquet, tasks.parquet and samples.parquet")
     args = parser.parse_args(argv)
-    # both output paths are checked before the store is even opened: bad input changes nothing
-    check_writable(args.out, "--out", folder=True)
-    if args.json:
-        check_writable(args.json, "--json")
-    with open_existing(args.db) as store:
+    # both output paths are checked before the store is even opened: bad input changes
+    # nothing. The store is opened read only: no migration of an older store, no -wal/-shm
+    # beside it, and a writer busy with it does not block the export
+    check_output_paths(args.db, files={"--json": args.json}, folders={"--out": args.out})
+    with Store.open_read_only(args.db) as store:
         written = export_parquet(store, args.out)
     render(written, sys.stderr if human_output_to_stderr(args.json) else sys.stdout)
-    if args.json:
+    if args.json is not None:
         write_json(args.json, {"db": str(args.db), "out": str(args.out),
                                "files": [w.to_dict() for w in written]})
     return 0

@@ -2,11 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.core.result import RunResult
+
+
+def check_output_paths(dbs: str | list[str] | None, *,
+                       files: Mapping[str, str | None] | None = None,
+                       folders: Mapping[str, str | None] | None = None) -> None:
+    """The paths a command will write (``{"--json": path}`` files, ``{"--plot": dir}``
+    folders), refused before any work: given but empty (``--json ""`` was silently ignored,
+    ``--out ""`` wrote into the working folder), a results store the command reads or
+    writes (``--json r.sqlite`` replaced the store with a JSON report), or not writable.
+
+    (It belongs beside :func:`rayjoule.cli.output.check_writable`; it lives here until
+    that module takes it.)
+    """
+    from rayjoule.cli.output import check_not_store, check_writable
+    from rayjoule.core.errors import ConfigError
+
+    stores = [dbs] if isinstance(dbs, str) else list(dbs or [])
+    for paths, folder in ((files or {}, False), (folders or {}, True)):
+        for flag, path in paths.items():
+            if path is None:
+                continue
+            if not path.strip():
+                raise ConfigError(f"{flag} needs a " + ("folder path" if folder else
+                                                          "file path (or - for stdout)"))
+            for db in stores:
+                check_not_store(path, flag, db)
+            check_writable(path, flag, folder=folder)
 
 
 def source_of(result: RunResult) -> str:

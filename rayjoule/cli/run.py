@@ -21,8 +21,8 @@ from rayjoule.cli.common import (
     progress_bar,
     resolve_config,
 )
-from rayjoule.cli.output import check_writable, results_console, write_json
-from rayjoule.cli.render import print_run
+from rayjoule.cli.output import results_console, write_json
+from rayjoule.cli.render import check_output_paths, print_run
 from rayjoule.core.config import MODES, RunConfig, framework_names
 
 
@@ -53,12 +53,24 @@ def config_from_args(args) -> RunConfig:
     return resolve_config(fields, args.config)
 
 
+def check_before_store(config: RunConfig) -> None:
+    """The run's own checks that need no framework (stages, settings, the size estimate,
+    the tasks' records), made before the store is opened: ``--size 1e15`` with a new
+    ``--db`` left an empty store behind. (The session repeats them; the framework's and the
+    meters' checks stay there.)"""
+    from rayjoule.runs.session import check_feasible, resolve_pipeline
+
+    tasks_by_stage, _ = config.stage_settings(resolve_pipeline(config))
+    check_feasible(config, tasks_by_stage)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args).validated()
-    if args.json:
-        check_writable(args.json, "--json")
+    check_output_paths(args.db, files={"--json": args.json})
     from rayjoule.runs.session import run
+
+    check_before_store(config)
 
     console = Console(stderr=True)
     with progress_bar(console, transient=True) as progress:
@@ -71,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
                      on_task_done=lambda _t: progress.advance(bar))
     out = results_console(args.json)
     print_run(result, out)
-    if args.json:
+    if args.json is not None:
         write_json(args.json, result.to_dict())
     if config.keep_alive and config.framework == "ray":
         from rayjoule.cluster.keepalive import announce

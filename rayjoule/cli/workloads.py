@@ -21,6 +21,7 @@ from rich.table import Table
 import workloads
 from rayjoule.cli.common import Parser
 from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.core.errors import ConfigError
 from rayjoule.core.estimate import check_records_fit
 from workloads._loading import entry_point_names
 
@@ -115,7 +116,9 @@ def run_serial(args: Any) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.json:
+    if args.json is not None:
+        if not args.json.strip():
+            raise ConfigError("--json needs a file path (or - for stdout)")
         check_writable(args.json, "--json", make_folders=True)
     console = results_console(args.json)
     if args.name is not None and args.about:
@@ -143,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in payload["summary"].items():
             table.add_row(key, str(value))
         console.print(table)
-    if args.json:
+    if args.json is not None:
         write_json(args.json, payload)
     return 0
 
