@@ -23,7 +23,7 @@ from rayjoule.cli.common import (
     resolve_config,
 )
 from rayjoule.cli.output import results_console, write_json
-from rayjoule.cli.render import check_output_paths
+from rayjoule.cli.render import check_output_paths, no_new_store_on_bad_input
 from rayjoule.core.config import MODES
 from rayjoule.runs.store import Store
 
@@ -71,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
 
     check_comparison(base, frameworks, args.repeats)  # before the store is created or opened
     console = results_console(args.json)
-    with Store(args.db) as store, console.status("comparing…") as status:
+    with no_new_store_on_bad_input(args.db), Store(args.db) as store, \
+            console.status("comparing…") as status:
         def on_run(r) -> None:
             status.update(f"{r.framework}: {r.energy.total_j:.1f} J in {r.wall_s:.2f} s")
 

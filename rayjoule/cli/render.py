@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -36,6 +38,43 @@ def check_output_paths(dbs: str | list[str] | None, *,
             for db in stores:
                 check_not_store(path, flag, db)
             check_writable(path, flag, folder=folder)
+
+
+@contextlib.contextmanager
+def no_new_store_on_bad_input(db: str) -> Iterator[None]:
+    """A store this command created is removed again when bad input stops it before any run
+    (a meter, a framework or a Lithops config refused only once the session starts): the
+    project's rule is that bad input leaves no file behind. A store that existed before, or
+    one that holds a run (another process's, meanwhile), is never touched."""
+    path = Path(db).expanduser()
+    existed = db == ":memory:" or path.exists()
+    try:
+        yield
+    except BaseException as exc:
+        if not existed and _bad_input(exc) and _holds_no_run(path):
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+        raise
+
+
+def _bad_input(exc: BaseException) -> bool:
+    from meters import MeterError
+    from rayjoule.core.errors import ConfigError
+    from workloads import WorkloadError
+
+    return isinstance(exc, ConfigError | MeterError | WorkloadError)
+
+
+def _holds_no_run(path: Path) -> bool:
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    except sqlite3.Error:
+        return False
 
 
 def source_of(result: RunResult) -> str:

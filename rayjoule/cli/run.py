@@ -22,7 +22,7 @@ from rayjoule.cli.common import (
     resolve_config,
 )
 from rayjoule.cli.output import results_console, write_json
-from rayjoule.cli.render import check_output_paths, print_run
+from rayjoule.cli.render import check_output_paths, no_new_store_on_bad_input, print_run
 from rayjoule.core.config import MODES, RunConfig, framework_names
 
 
@@ -79,8 +79,9 @@ def main(argv: list[str] | None = None) -> int:
         def on_start(n: int) -> None:
             progress.reset(bar, total=n)
 
-        result = run(config, db=args.db, on_start=on_start,
-                     on_task_done=lambda _t: progress.advance(bar))
+        with no_new_store_on_bad_input(args.db):
+            result = run(config, db=args.db, on_start=on_start,
+                         on_task_done=lambda _t: progress.advance(bar))
     out = results_console(args.json)
     print_run(result, out)
     if args.json is not None:
