@@ -102,6 +102,9 @@ BAD = [
     ("history", ["--db", "{db}", "--run", "' OR 1=1 --"], "not found"),
     ("history", ["--db", "{db}", "--run", "ünï©ødé"], "not found"),
     ("history", ["--db", "{new}"], "not found"),
+    # workloads: a serial run had no --max-hours (pi at 1e15 ran for days)
+    ("workloads", ["pi", "--size", "1e15"], "--max-hours"),
+    ("workloads", ["pi", "--size", "1e5", "--max-hours", "inf"], "finite number > 0"),
     # meters --cpu: a model name is one short line (10 kB of text filled the screen)
     ("meters", ["--cpu", "x" * 10_000], "at most 200 characters"),
     ("meters", ["--cpu", "AMD\nEPYC"], "one line of printable text"),
