@@ -9,7 +9,12 @@ rendering only.
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from typing import TextIO
 
 from rayjoule.cli.common import Parser, add_store_args
@@ -36,13 +41,33 @@ def main(argv: list[str] | None = None) -> int:
     # nothing. The store is opened read only: no migration of an older store, no -wal/-shm
     # beside it, and a writer busy with it does not block the export
     check_output_paths(args.db, files={"--json": args.json}, folders={"--out": args.out})
-    with Store.open_read_only(args.db) as store:
+    with store_for_export(args.db) as store:
         written = export_parquet(store, args.out)
     render(written, sys.stderr if human_output_to_stderr(args.json) else sys.stdout)
     if args.json is not None:
         write_json(args.json, {"db": str(args.db), "out": str(args.out),
                                "files": [w.to_dict() for w in written]})
     return 0
+
+
+@contextlib.contextmanager
+def store_for_export(db: str) -> Iterator[Store]:
+    """The store, opened read only; a store of an older schema (rayjoule 0.1) is exported
+    from an upgraded copy in a temporary folder, never upgraded in place (opening it for
+    writing, as export did, upgraded the user's file; read only, its missing columns
+    stopped the export with a traceback)."""
+    with Store.open_read_only(db) as store:
+        columns, _ = store.table("runs")
+        if "complete" in columns:  # the current schema (version 2 added it)
+            yield store
+            return
+    with tempfile.TemporaryDirectory(prefix="rayjoule-export-") as tmp:
+        copy = Path(tmp) / "store.sqlite"
+        shutil.copyfile(db, copy)
+        if Path(f"{db}-wal").is_file():  # committed runs a writer has not checkpointed
+            shutil.copyfile(f"{db}-wal", f"{copy}-wal")
+        with Store(copy) as upgraded:
+            yield upgraded
 
 
 def render(written: list[ExportedTable], out: TextIO) -> None:

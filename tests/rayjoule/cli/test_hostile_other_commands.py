@@ -166,3 +166,37 @@ def test_the_same_inputs_done_right_still_work(work, capsys):
     assert "counted once" in capsys.readouterr().out  # the copy's runs are the same runs
     assert call("meters", ["--cpu", "AMD EPYC 7R13 Processor", "--json", "-"]) == 0
     assert '"tdp_model"' in capsys.readouterr().out
+
+
+def _as_version_1(db: Path) -> None:
+    """Turn a store into one of rayjoule 0.1's schema (no overhead_j, complete, stage...)."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        conn.executescript("""
+            PRAGMA journal_mode=DELETE;
+            CREATE TABLE runs_v1 AS SELECT run_id, parent_id, created, workload, framework,
+                status, error, wall_s, total_j, static_j, dynamic_j, meter, kind, study,
+                trial, config_json, result_json FROM runs;
+            DROP TABLE runs; ALTER TABLE runs_v1 RENAME TO runs;
+            CREATE TABLE tasks_v1 AS SELECT run_id, task_id, node_id, host, pid, start,
+                "end", cpu_s, energy_j FROM tasks;
+            DROP TABLE tasks; ALTER TABLE tasks_v1 RENAME TO tasks;
+            UPDATE meta SET value = '1' WHERE key = 'schema_version';""")
+
+
+@pytest.mark.parametrize("command", ["export", "history"])
+def test_a_store_of_the_older_schema_is_read_and_never_upgraded_in_place(work, capsys,
+                                                                          command):
+    """export opened the store for writing and so upgraded the user's 0.1 store in place;
+    read only it met the missing columns with a traceback. Now it exports an upgraded
+    temporary copy; history reads it as it is."""
+    db = work / "r.sqlite"
+    _as_version_1(db)
+    before = snapshot(work)
+    argv = ["--db", str(db)] + (["--out", str(work / "out")] if command == "export" else [])
+    assert call(command, argv) == 0, capsys.readouterr().err
+    after = snapshot(work)
+    assert after["r.sqlite"] == before["r.sqlite"] and "r.sqlite-wal" not in after
+    if command == "export":
+        import pyarrow.parquet as pq
+
+        assert pq.read_table(work / "out" / "tasks.parquet").num_rows == 2
