@@ -25,6 +25,7 @@ from rayjoule.cli.common import (
 from rayjoule.cli.output import results_console, write_json
 from rayjoule.cli.render import check_output_paths, no_new_store_on_bad_input
 from rayjoule.core.config import MODES
+from rayjoule.core.errors import ConfigError
 from rayjoule.runs.store import Store
 
 DEFAULT_FRAMEWORKS = "native,ray,lithops"
@@ -55,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     file_defaults(parser, args.config, "compare")
     args = parser.parse_args(argv)
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    if args.mode is not None and not any(f.partition(":")[0] == "ray" for f in frameworks):
+        # run refuses --mode without ray; here it was silently ignored
+        raise ConfigError(f"--mode {args.mode} applies to Ray only, and --frameworks "
+                          f"{args.frameworks} has no ray")
     cpus = os.cpu_count() or 1
     tasks = parse_per_stage("tasks", args.tasks, int)
     # one config per framework (Ray's mode only applies to Ray), checked with the outputs

@@ -88,6 +88,8 @@ BAD = [
     ("compare", [*PI, "--frameworks", "native,native", "--db", "{new}"], "distinct"),
     ("compare", [*PI, "--frameworks", "ray,ray:tasks", "--db", "{new}"], "distinct"),
     ("compare", [*PI, "--frameworks", " , ", "--db", "{new}"], "names no framework"),
+    ("compare", [*PI, "--frameworks", "native,lithops", "--mode", "actors", "--db", "{new}"],
+     "applies to Ray only"),
     # compare --repeats 10**9 ran for hours, a run at a time, storing each
     ("compare", [*PI, "--frameworks", "native", "--repeats", "1000000000", "--db", "{new}"],
      "repeats of 1 framework(s) are estimated to take"),
