@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import TextIO
 
 from rayjoule.cli.common import Parser, add_store_args
-from rayjoule.cli.output import human_output_to_stderr, write_json
+from rayjoule.cli.output import check_not_store, human_output_to_stderr, write_json
 from rayjoule.cli.render import check_output_paths
-from rayjoule.runs.reports.parquet_export import ExportedTable, export_parquet
+from rayjoule.core.errors import ConfigError
+from rayjoule.runs.reports.parquet_export import TABLES, ExportedTable, export_parquet
 from rayjoule.runs.store import Store
 
 __all__ = ["export_parquet", "main"]
@@ -41,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     # nothing. The store is opened read only: no migration of an older store, no -wal/-shm
     # beside it, and a writer busy with it does not block the export
     check_output_paths(args.db, files={"--json": args.json}, folders={"--out": args.out})
+    check_out_spares_store(args.out, args.db)
     with store_for_export(args.db) as store:
         written = export_parquet(store, args.out)
     render(written, sys.stderr if human_output_to_stderr(args.json) else sys.stdout)
@@ -48,6 +50,19 @@ def main(argv: list[str] | None = None) -> int:
         write_json(args.json, {"db": str(args.db), "out": str(args.out),
                                "files": [w.to_dict() for w in written]})
     return 0
+
+
+def check_out_spares_store(out: str, db: str) -> None:
+    """None of the files export writes in ``--out`` (``<table>.parquet`` and the temporary
+    ``<table>.parquet.tmp`` beside it) may be the store: a store named ``tasks.parquet``
+    in its own ``--out`` folder was replaced by the export of itself."""
+    for table in TABLES:
+        for name in (f"{table}.parquet", f"{table}.parquet.tmp"):
+            try:
+                check_not_store(Path(out) / name, "--out", db)
+            except ConfigError:
+                raise ConfigError(f"--out {out} would write {name} over the results store "
+                                  f"(--db {db}); give another folder") from None
 
 
 @contextlib.contextmanager

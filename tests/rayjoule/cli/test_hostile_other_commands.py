@@ -71,6 +71,9 @@ BAD = [
     ("history", ["--db", "{db}", "--json", "{db}"], "is the results store"),
     ("export", ["--db", "{db}", "--out", "{dir}/out", "--json", "{db}"],
      "is the results store"),
+    # a store named like one of export's files, in the --out folder, was overwritten
+    ("export", ["--db", "{dir}/tasks.parquet", "--out", "{dir}"], "over the results store"),
+    ("export", ["--db", "{dir}/runs.parquet.tmp", "--out", "{dir}"], "over the results store"),
     # an empty output path was silently ignored (--json, --plot) or meant the working
     # folder (--out wrote three parquet files wherever the command ran)
     ("run", [*PI, "--db", "{db}", "--json", ""], "--json needs a file path"),
@@ -118,6 +121,8 @@ BAD = [
 def test_bad_input_is_one_line_exit_2_and_leaves_every_file_as_it_was(
         work, capsys, command, argv, fragment):
     fill = {"db": str(work / "r.sqlite"), "new": str(work / "new.sqlite"), "dir": str(work)}
+    for name in ("tasks.parquet", "runs.parquet.tmp"):  # the store under export's names
+        (work / name).write_bytes((work / "r.sqlite").read_bytes())
     refused(command, [a.format(**fill) for a in argv], work, capsys, fragment)
 
 
