@@ -22,7 +22,7 @@ from rayjoule.cli.common import (
     parse_per_stage,
     resolve_config,
 )
-from rayjoule.cli.output import results_console, write_json
+from rayjoule.cli.output import check_not_store, results_console, write_json
 from rayjoule.cli.render import check_output_paths, no_new_store_on_bad_input
 from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
@@ -75,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     from rayjoule.comparing.comparator import check_comparison, compare
 
     check_comparison(base, frameworks, args.repeats)  # before the store is created or opened
+    if args.plot is not None:
+        from rayjoule.cli.plots import compare_figure_path
+
+        check_not_store(compare_figure_path(base.workload, args.plot), "--plot", args.db)
     console = results_console(args.json)
     with no_new_store_on_bad_input(args.db), Store(args.db) as store, \
             console.status("comparing…") as status:

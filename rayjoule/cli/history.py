@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from rayjoule.cli.common import Parser
-from rayjoule.cli.output import print_table, results_console, write_json
+from rayjoule.cli.output import check_not_store, print_table, results_console, write_json
 from rayjoule.cli.render import check_output_paths
 from rayjoule.core.config import DEFAULT_DB
 from rayjoule.core.errors import ConfigError
@@ -69,18 +69,31 @@ def main(argv: list[str] | None = None) -> int:
     if history.duplicates:
         console.print(f"{history.duplicates} run(s) found in more than one store were "
                       "counted once")
+    figures = figure_suffixes(payload["jobs"]) if args.plot is not None else []
+    for job, suffix in figures:  # before anything is written: no figure replaces a store
+        from rayjoule.cli.plots import history_figure_path
+
+        for db in dbs:
+            check_not_store(history_figure_path(job, args.plot, suffix), "--plot", db)
     if args.json is not None:
         write_json(args.json, payload)
-    if args.plot is not None:
+    for job, suffix in figures:
         from rayjoule.cli.plots import history_figure
 
-        seen: dict[tuple[str, str], int] = {}
-        for job in payload["jobs"]:
-            key = (job["workload"], str(job["size"]))
-            seen[key] = seen.get(key, 0) + 1  # same workload and size, other params
-            suffix = f"_{seen[key]}" if seen[key] > 1 else ""
-            console.print(f"figure: {history_figure(job, args.plot, args.by, suffix)}")
+        console.print(f"figure: {history_figure(job, args.plot, args.by, suffix)}")
     return 0
+
+
+def figure_suffixes(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Each job with the suffix that tells apart jobs of one workload and size (other
+    params): ``""``, then ``_2``, ``_3``…"""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for job in jobs:
+        key = (job["workload"], str(job["size"]))
+        seen[key] = seen.get(key, 0) + 1
+        out.append((job, f"_{seen[key]}" if seen[key] > 1 else ""))
+    return out
 
 
 def distinct_stores(paths: list[str]) -> list[str]:

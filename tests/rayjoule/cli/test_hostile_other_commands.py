@@ -74,6 +74,11 @@ BAD = [
     # a store named like one of export's files, in the --out folder, was overwritten
     ("export", ["--db", "{dir}/tasks.parquet", "--out", "{dir}"], "over the results store"),
     ("export", ["--db", "{dir}/runs.parquet.tmp", "--out", "{dir}"], "over the results store"),
+    # ... and so was one named like the figure compare or history draws in its --plot folder
+    ("compare", [*PI, "--frameworks", "native", "--db", "{dir}/compare_pi.png", "--plot",
+                 "{dir}"], "is the results store"),
+    ("history", ["--db", "{dir}/history_sleep_0_0.png", "--plot", "{dir}"],
+     "is the results store"),
     # an empty output path was silently ignored (--json, --plot) or meant the working
     # folder (--out wrote three parquet files wherever the command ran)
     ("run", [*PI, "--db", "{db}", "--json", ""], "--json needs a file path"),
@@ -121,7 +126,8 @@ BAD = [
 def test_bad_input_is_one_line_exit_2_and_leaves_every_file_as_it_was(
         work, capsys, command, argv, fragment):
     fill = {"db": str(work / "r.sqlite"), "new": str(work / "new.sqlite"), "dir": str(work)}
-    for name in ("tasks.parquet", "runs.parquet.tmp"):  # the store under export's names
+    for name in ("tasks.parquet", "runs.parquet.tmp", "compare_pi.png",
+                 "history_sleep_0_0.png"):  # the store under the names of files written
         (work / name).write_bytes((work / "r.sqlite").read_bytes())
     refused(command, [a.format(**fill) for a in argv], work, capsys, fragment)
 
@@ -169,8 +175,10 @@ def test_the_same_inputs_done_right_still_work(work, capsys):
     db = work / "r.sqlite"
     other = work / "other.sqlite"
     other.write_bytes(db.read_bytes())
-    assert call("history", ["--db", str(db), "--db", str(other)]) == 0
+    assert call("history", ["--db", str(db), "--db", str(other), "--plot",
+                            str(work / "plots")]) == 0  # a new --plot folder is made
     assert "counted once" in capsys.readouterr().out  # the copy's runs are the same runs
+    assert list((work / "plots").glob("history_*.png"))
     assert call("meters", ["--cpu", "AMD EPYC 7R13 Processor", "--json", "-"]) == 0
     assert '"tdp_model"' in capsys.readouterr().out
 
