@@ -37,6 +37,11 @@ def check_output_paths(dbs: str | list[str] | None, *,
                                                           "file path (or - for stdout)"))
             for db in stores:
                 check_not_store(path, flag, db)
+                if not folder and path != "-":  # write_json's temporary file beside it
+                    tmp = Path(path).with_name(Path(path).name + ".tmp")
+                    if _same_file(tmp, db):
+                        raise ConfigError(f"{flag} {path}: its temporary file {tmp} is the "
+                                          "results store (--db); give another path")
             check_writable(path, flag, folder=folder)
 
 
@@ -55,6 +60,10 @@ def no_new_store_on_bad_input(db: str) -> Iterator[None]:
             for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
                 leftover.unlink(missing_ok=True)
         raise
+
+
+def _same_file(path: Path, db: str) -> bool:
+    return db != ":memory:" and path.expanduser().resolve() == Path(db).expanduser().resolve()
 
 
 def _bad_input(exc: BaseException) -> bool:

@@ -74,6 +74,8 @@ BAD = [
     # a store named like one of export's files, in the --out folder, was overwritten
     ("export", ["--db", "{dir}/tasks.parquet", "--out", "{dir}"], "over the results store"),
     ("export", ["--db", "{dir}/runs.parquet.tmp", "--out", "{dir}"], "over the results store"),
+    ("run", [*PI, "--db", "{dir}/out.json.tmp", "--json", "{dir}/out.json"],
+     "its temporary file"),
     # ... and so was one named like the figure compare or history draws in its --plot folder
     ("compare", [*PI, "--frameworks", "native", "--db", "{dir}/compare_pi.png", "--plot",
                  "{dir}"], "is the results store"),
@@ -126,7 +128,7 @@ BAD = [
 def test_bad_input_is_one_line_exit_2_and_leaves_every_file_as_it_was(
         work, capsys, command, argv, fragment):
     fill = {"db": str(work / "r.sqlite"), "new": str(work / "new.sqlite"), "dir": str(work)}
-    for name in ("tasks.parquet", "runs.parquet.tmp", "compare_pi.png",
+    for name in ("tasks.parquet", "runs.parquet.tmp", "compare_pi.png", "out.json.tmp",
                  "history_sleep_0_0.png"):  # the store under the names of files written
         (work / name).write_bytes((work / "r.sqlite").read_bytes())
     refused(command, [a.format(**fill) for a in argv], work, capsys, fragment)
