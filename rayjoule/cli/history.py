@@ -101,6 +101,8 @@ def distinct_stores(paths: list[str]) -> list[str]:
     a link) is bad input, not a second store (it was listed, and named, twice)."""
     seen: dict[tuple[int, int] | str, str] = {}
     for path in paths:
+        if not path.strip():
+            raise ConfigError("--db needs a file path")
         try:
             st = Path(path).expanduser().stat()
             key: tuple[int, int] | str = (st.st_dev, st.st_ino)

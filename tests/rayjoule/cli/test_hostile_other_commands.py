@@ -103,6 +103,7 @@ BAD = [
     # compare --repeats 10**9 ran for hours, a run at a time, storing each
     ("compare", [*PI, "--frameworks", "native", "--repeats", "1000000000", "--db", "{new}"],
      "repeats of 1 framework(s) are estimated to take"),
+    ("run", [*PI, "--repeats", "1000000000", "--db", "{new}"], "repeats are estimated"),
     # a size the run's own check refuses: found before the store is created
     ("compare", [*METER, "--workload", "pi", "--size", "1e15", "--frameworks", "native",
                  "--db", "{new}"], "--max-hours"),
@@ -114,6 +115,7 @@ BAD = [
     ("history", ["--db", "{db}", "--run", "' OR 1=1 --"], "not found"),
     ("history", ["--db", "{db}", "--run", "ünï©ødé"], "not found"),
     ("history", ["--db", "{new}"], "not found"),
+    ("history", ["--db", "{db}", "--db", ""], "--db needs a file path"),
     # workloads: a serial run had no --max-hours (pi at 1e15 ran for days)
     ("workloads", ["pi", "--size", "1e15"], "--max-hours"),
     ("workloads", ["pi", "--size", "1e5", "--max-hours", "inf"], "finite number > 0"),
