@@ -42,6 +42,7 @@ per hardware thread (an AWS vCPU), so a whole-core vCPU counts as
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -178,8 +179,10 @@ def resolve_model(
         threads_origin = f"environment {CPU_THREADS_ENV}"
     else:
         threads_origin = "argument cpu_threads"
-    if tdp_watts is not None and not tdp_watts > 0:
-        raise MeterError(f"tdp_watts must be > 0 W, got {tdp_watts!r} ({tdp_origin})")
+    if tdp_watts is not None and not (math.isfinite(tdp_watts) and tdp_watts > 0):
+        # inf passed a bare > 0 and modelled every host at inf W
+        raise MeterError(f"tdp_watts must be > 0 W and finite, got {tdp_watts!r} "
+                         f"({tdp_origin})")
     if cpu_threads is not None and cpu_threads < 1:
         raise MeterError(f"cpu_threads must be >= 1, got {cpu_threads!r} ({threads_origin})")
     if not 0.0 <= idle_fraction < 1.0:

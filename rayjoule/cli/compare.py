@@ -22,8 +22,10 @@ from rayjoule.cli.common import (
     parse_per_stage,
     resolve_config,
 )
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import check_not_store, results_console, write_json
+from rayjoule.cli.render import check_output_paths, no_new_store_on_bad_input
 from rayjoule.core.config import MODES
+from rayjoule.core.errors import ConfigError
 from rayjoule.runs.store import Store
 
 DEFAULT_FRAMEWORKS = "native,ray,lithops"
@@ -54,10 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     file_defaults(parser, args.config, "compare")
     args = parser.parse_args(argv)
     frameworks = [f.strip() for f in args.frameworks.split(",") if f.strip()]
+    if args.mode is not None and not any(f.partition(":")[0] == "ray" for f in frameworks):
+        # run refuses --mode without ray; here it was silently ignored
+        raise ConfigError(f"--mode {args.mode} applies to Ray only, and --frameworks "
+                          f"{args.frameworks} has no ray")
     cpus = os.cpu_count() or 1
     tasks = parse_per_stage("tasks", args.tasks, int)
-    # compare() validates one config per framework (Ray's mode only applies to Ray) before
-    # any work starts, so bad input still costs nothing
+    # one config per framework (Ray's mode only applies to Ray), checked with the outputs
+    # before the store is opened: bad input costs nothing and creates no file
     base = resolve_config({
         **metering_fields(args), "framework": "native",
         "tasks": cpus if tasks is None else tasks,
@@ -65,22 +71,25 @@ def main(argv: list[str] | None = None) -> int:
         "num_cpus": parse_per_stage("num_cpus", args.num_cpus, float), "mode": args.mode,
         "lithops_config": args.lithops_config,
     }, args.config)
-    if args.json:
-        check_writable(args.json, "--json")
-    if args.plot:
-        check_writable(args.plot, "--plot", folder=True)
-    from rayjoule.comparing.comparator import compare
+    check_output_paths(args.db, files={"--json": args.json}, folders={"--plot": args.plot})
+    from rayjoule.comparing.comparator import check_comparison, compare
 
+    check_comparison(base, frameworks, args.repeats)  # before the store is created or opened
+    if args.plot is not None:
+        from rayjoule.cli.plots import compare_figure_path
+
+        check_not_store(compare_figure_path(base.workload, args.plot), "--plot", args.db)
     console = results_console(args.json)
-    with Store(args.db) as store, console.status("comparing…") as status:
+    with no_new_store_on_bad_input(args.db), Store(args.db) as store, \
+            console.status("comparing…") as status:
         def on_run(r) -> None:
             status.update(f"{r.framework}: {r.energy.total_j:.1f} J in {r.wall_s:.2f} s")
 
         report = compare(base, frameworks, args.repeats, store, on_run=on_run)
     print_report(report, console)
-    if args.json:
+    if args.json is not None:
         write_json(args.json, report)
-    if args.plot:
+    if args.plot is not None:
         from rayjoule.cli.plots import compare_figure
 
         path = compare_figure(report, args.plot)

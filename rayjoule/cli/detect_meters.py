@@ -31,7 +31,7 @@ from rich.table import Table
 
 import meters
 from rayjoule.cli.common import Parser
-from rayjoule.cli.output import results_console, write_json
+from rayjoule.cli.output import check_writable, results_console, write_json
 from rayjoule.core.errors import ConfigError
 
 MAX_SAMPLE_SECONDS = 600.0
@@ -189,15 +189,33 @@ def main(argv: list[str] | None = None) -> int:
             f"--sample-seconds must be between 0 and {MAX_SAMPLE_SECONDS:g}, "
             f"got {args.sample_seconds:g}"
         )
-    if args.cpu is not None and not args.cpu.strip():
-        raise ConfigError("--cpu needs a CPU model name, e.g. --cpu \"AMD EPYC 7R13 Processor\"")
+    if args.cpu is not None:
+        check_cpu_name(args.cpu)
+    if args.json is not None:
+        if not args.json.strip():
+            raise ConfigError("--json needs a file path (or - for stdout)")
+        check_writable(args.json, "--json")  # before the meters are sampled
     payload = (collect_cpu(args.cpu) if args.cpu is not None
                else collect(args.sample_seconds, include_gpu=not args.no_gpu))
     render(payload, results_console(args.json))
-    if args.json:
-        try:
-            write_json(args.json, payload)
-        except OSError as exc:
-            raise ConfigError(f"cannot write --json {args.json}: {exc}") from exc
+    if args.json is not None:
+        write_json(args.json, payload)  # a failure now is the work's (exit 1), not the input's
     return 0
+
+
+#: a CPU model name is at most 48 characters on x86 (the CPUID brand string) and short
+#: elsewhere; far longer text is not a model name (and filled the screen)
+MAX_CPU_NAME = 200
+
+
+def check_cpu_name(name: str) -> None:
+    """``--cpu``: a model name as /proc/cpuinfo prints it, so one line of printable text."""
+    if not name.strip():
+        raise ConfigError("--cpu needs a CPU model name, e.g. --cpu \"AMD EPYC 7R13 Processor\"")
+    if len(name) > MAX_CPU_NAME:
+        raise ConfigError(f"--cpu takes a CPU model name of at most {MAX_CPU_NAME} characters, "
+                          f"got {len(name)}")
+    if not name.isprintable():
+        raise ConfigError(f"--cpu takes one line of printable text (a CPU model name), got "
+                          f"{name[:60]!r}")
 

@@ -16,8 +16,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from rayjoule.cli.common import Parser
-from rayjoule.cli.output import check_writable, print_table, results_console, write_json
+from rayjoule.cli.output import check_not_store, print_table, results_console, write_json
+from rayjoule.cli.render import check_output_paths
 from rayjoule.core.config import DEFAULT_DB
+from rayjoule.core.errors import ConfigError
 from rayjoule.runs import reports as hist
 
 
@@ -43,16 +45,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.size is not None and args.workload is None:
         parser.error("--size needs --workload")
-    if args.plot and args.run:
+    if args.plot is not None and args.run is not None:
         parser.error("--plot draws the host ranking; it does not go with --run")
-    if args.json:
-        check_writable(args.json, "--json")
-    if args.plot:
-        check_writable(args.plot, "--plot", folder=True)
-    history = hist.load(args.db or [DEFAULT_DB])
+    if args.run is not None and not args.run.strip():
+        parser.error("--run needs a run id (history lists them)")
+    dbs = distinct_stores(args.db or [DEFAULT_DB])
+    check_output_paths(dbs, files={"--json": args.json}, folders={"--plot": args.plot})
+    history = hist.load(dbs)
     console = results_console(args.json)
     names = store_names(history.stores)
-    if args.run:
+    if args.run is not None:
         comparison = hist.compare_run(history, args.run)
         payload = {**_stores(history), "comparison": comparison.to_dict()}
         print_stores(history.stores, names, console)
@@ -67,18 +69,50 @@ def main(argv: list[str] | None = None) -> int:
     if history.duplicates:
         console.print(f"{history.duplicates} run(s) found in more than one store were "
                       "counted once")
-    if args.json:
+    figures = figure_suffixes(payload["jobs"]) if args.plot is not None else []
+    for job, suffix in figures:  # before anything is written: no figure replaces a store
+        from rayjoule.cli.plots import history_figure_path
+
+        for db in dbs:
+            check_not_store(history_figure_path(job, args.plot, suffix), "--plot", db)
+    if args.json is not None:
         write_json(args.json, payload)
-    if args.plot:
+    for job, suffix in figures:
         from rayjoule.cli.plots import history_figure
 
-        seen: dict[tuple[str, str], int] = {}
-        for job in payload["jobs"]:
-            key = (job["workload"], str(job["size"]))
-            seen[key] = seen.get(key, 0) + 1  # same workload and size, other params
-            suffix = f"_{seen[key]}" if seen[key] > 1 else ""
-            console.print(f"figure: {history_figure(job, args.plot, args.by, suffix)}")
+        console.print(f"figure: {history_figure(job, args.plot, args.by, suffix)}")
     return 0
+
+
+def figure_suffixes(jobs: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
+    """Each job with the suffix that tells apart jobs of one workload and size (other
+    params): ``""``, then ``_2``, ``_3``…"""
+    seen: dict[tuple[str, str], int] = {}
+    out = []
+    for job in jobs:
+        key = (job["workload"], str(job["size"]))
+        seen[key] = seen.get(key, 0) + 1
+        out.append((job, f"_{seen[key]}" if seen[key] > 1 else ""))
+    return out
+
+
+def distinct_stores(paths: list[str]) -> list[str]:
+    """The ``--db`` paths, each store once: one given twice (by the same or another path,
+    a link) is bad input, not a second store (it was listed, and named, twice)."""
+    seen: dict[tuple[int, int] | str, str] = {}
+    for path in paths:
+        if not path.strip():
+            raise ConfigError("--db needs a file path")
+        try:
+            st = Path(path).expanduser().stat()
+            key: tuple[int, int] | str = (st.st_dev, st.st_ino)
+        except OSError:  # missing or unreadable: the store's own check says so
+            key = str(Path(path).expanduser().absolute())
+        if key in seen:
+            raise ConfigError(f"--db {path} is the same store as --db {seen[key]}; "
+                              "give each store once")
+        seen[key] = path
+    return paths
 
 
 def _stores(history: hist.History) -> dict[str, Any]:

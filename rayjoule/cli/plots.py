@@ -97,7 +97,12 @@ def compare_figure(report: dict[str, Any], out_dir: str | Path) -> Path:
     ax.set_title(f"energy per framework: {report['workload']} (size {report['size']}), "
                  f"{report['repeats']} repeats", fontsize=9)
     ax.legend()
-    return _save(fig, Path(out_dir) / f"compare_{_safe(report['workload'])}.png")
+    return _save(fig, compare_figure_path(report["workload"], out_dir))
+
+
+def compare_figure_path(workload: str, out_dir: str | Path) -> Path:
+    """Where :func:`compare_figure` writes (known before any run: checked up front)."""
+    return Path(out_dir) / f"compare_{_safe(workload)}.png"
 
 
 def _safe(name: str) -> str:
@@ -150,8 +155,12 @@ def history_figure(job: dict[str, Any], out_dir: str | Path, by: str = "host",
     ax.set_title(f"best joules per host: {job['workload']} (size {job['size']}), "
                  f"{job['runs']} runs", fontsize=9)
     ax.legend(fontsize=8)
-    name = f"history_{_safe(job['workload'])}_{_safe(str(job['size']))}{suffix}.png"
-    return _save(fig, Path(out_dir) / name)
+    return _save(fig, history_figure_path(job, out_dir, suffix))
+
+
+def history_figure_path(job: dict[str, Any], out_dir: str | Path, suffix: str = "") -> Path:
+    """Where :func:`history_figure` writes one job's figure."""
+    return Path(out_dir) / f"history_{_safe(job['workload'])}_{_safe(str(job['size']))}{suffix}.png"
 
 
 def _host_label(h: dict[str, Any], by: str) -> str:

@@ -21,6 +21,7 @@ from rich.table import Table
 import workloads
 from rayjoule.cli.common import Parser
 from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.core.errors import ConfigError
 from rayjoule.core.estimate import check_records_fit
 from workloads._loading import entry_point_names
 
@@ -38,8 +39,46 @@ def build_parser() -> Parser:
     p.add_argument("--seed", default="0", help="random seed (default 0)")
     p.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="workload parameter, repeatable (e.g. --param max_iter=500)")
+    p.add_argument("--max-hours", type=float,
+                   help="refuse a serial run estimated to take longer (default 1; or "
+                        f"{MAX_HOURS_ENV})")
     p.add_argument("--json", metavar="PATH", help="also write the listing or summary as JSON")
     return p
+
+
+MAX_HOURS_ENV = "RAYJOULE_MAX_HOURS"
+
+
+def max_hours(given: float | None) -> float:
+    """``--max-hours``, else ``$RAYJOULE_MAX_HOURS``, else 1 (as for ``run``)."""
+    import math
+    import os
+
+    origin = "--max-hours"
+    if given is None:
+        text = os.environ.get(MAX_HOURS_ENV, "").strip()
+        origin = MAX_HOURS_ENV
+        try:
+            given = float(text) if text else 1.0
+        except ValueError:
+            raise ConfigError(f"{MAX_HOURS_ENV} must be a number > 0, got {text!r}") from None
+    if not (math.isfinite(given) and given > 0):
+        raise ConfigError(f"{origin} must be a finite number > 0, got {given!r}")
+    return given
+
+
+def check_serial_time(name: str, size: Any, params: dict[str, Any], limit_h: float) -> None:
+    """A serial run is one process doing all the work: refuse one estimated to run longer
+    than ``limit_h`` (``pi --size 1e15`` ran for days, with no warning)."""
+    from rayjoule.core.estimate import estimated_cpu_s
+
+    cpu_s = estimated_cpu_s(name, size, params)
+    if cpu_s is not None and cpu_s / 3600 > limit_h:
+        hours = cpu_s / 3600
+        raise ConfigError(
+            f"{name} at size {size:g} is estimated to run ≈ {hours:.3g} h serially (measured "
+            f"on a 2-vCPU VM); pass --max-hours {hours * 1.5:.2g} (or {MAX_HOURS_ENV}) to "
+            "run it anyway")
 
 
 def describe(wl: Any) -> dict[str, Any]:
@@ -106,6 +145,7 @@ def run_serial(args: Any) -> dict[str, Any]:
     tasks = parse_per_stage("tasks", args.tasks, int)
     size, values, by_stage = pipeline.validate(args.size, tasks, params, args.seed)
     check_records_fit(sum(by_stage.values()))
+    check_serial_time(pipeline.name, size, values, max_hours(args.max_hours))
     seed = int(args.seed)
     start = time.perf_counter()
     summary = workloads.run_serial(pipeline, size, by_stage, seed, values)
@@ -115,7 +155,9 @@ def run_serial(args: Any) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.json:
+    if args.json is not None:
+        if not args.json.strip():
+            raise ConfigError("--json needs a file path (or - for stdout)")
         check_writable(args.json, "--json", make_folders=True)
     console = results_console(args.json)
     if args.name is not None and args.about:
@@ -143,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         for key, value in payload["summary"].items():
             table.add_row(key, str(value))
         console.print(table)
-    if args.json:
+    if args.json is not None:
         write_json(args.json, payload)
     return 0
 

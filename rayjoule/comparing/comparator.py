@@ -19,7 +19,14 @@ from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import RunResult
 from rayjoule.core.stats import median_ci
-from rayjoule.runs.session import Session, new_run_id
+from rayjoule.modelling.profiling_runs import RUN_FLOOR_S
+from rayjoule.runs.session import (
+    Session,
+    check_feasible,
+    estimated_work,
+    new_run_id,
+    resolve_pipeline,
+)
 from rayjoule.runs.store import Store
 
 BASELINE = "native"
@@ -38,11 +45,7 @@ def compare(
     ``frameworks`` are specs for :func:`config_for` (``ray:actors`` compares Ray's
     actor pool as a framework of its own).
     """
-    if repeats < 1:
-        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
-    if len(set(frameworks)) != len(frameworks) or not frameworks:
-        raise ConfigError(f"--frameworks must name distinct frameworks, got {list(frameworks)}")
-    configs = {spec: config_for(base, spec) for spec in frameworks}
+    configs = check_comparison(base, frameworks, repeats, workload)
     results: dict[str, list[RunResult]] = {fw: [] for fw in frameworks}
     with ExitStack() as stack:
         batch = f"compare-{new_run_id()}"  # identifies the batch's runs in the store
@@ -55,6 +58,40 @@ def compare(
                 if on_run:
                     on_run(result)
     return summarise(base, results)
+
+
+def check_comparison(base: RunConfig, frameworks: Sequence[str], repeats: int,
+                     workload: Any | None = None) -> dict[str, RunConfig]:
+    """Every framework's config, checked before any work and before the store is opened.
+
+    Refused here: no frameworks or one named twice (``ray`` and ``ray:tasks`` are the same
+    runs), repeats below 1, a config any framework refuses, a run the run's own check
+    would refuse, and a comparison whose runs together are estimated to take longer than
+    ``max_hours`` (``--repeats 10**9`` ran for ever, a run at a time, before).
+    """
+    if repeats < 1:
+        raise ConfigError(f"--repeats must be >= 1, got {repeats}")
+    if not frameworks:
+        raise ConfigError("--frameworks names no framework; give e.g. native,ray,lithops")
+    configs = {spec: config_for(base, spec) for spec in frameworks}
+    same = {(c.framework, c.mode) for c in configs.values()}
+    if len(same) != len(frameworks):
+        raise ConfigError(f"--frameworks must name distinct frameworks (ray and ray:tasks are "
+                          f"the same), got {','.join(frameworks)}")
+    pipeline = resolve_pipeline(base, workload)
+    per_repeat_s = 0.0
+    for config in configs.values():
+        tasks_by_stage, _ = config.stage_settings(pipeline)
+        check_feasible(config, tasks_by_stage)
+        cpu_s, parallel = estimated_work(config, tasks_by_stage) or (0.0, 1)
+        per_repeat_s += cpu_s / parallel + RUN_FLOOR_S
+    hours = repeats * per_repeat_s / 3600
+    if hours > base.max_hours:
+        raise ConfigError(
+            f"{repeats} repeats of {len(configs)} framework(s) are estimated to take "
+            f"≈ {hours:.3g} h (at least {RUN_FLOOR_S:g} s a run); use fewer --repeats or a "
+            f"smaller --size, or pass --max-hours {hours * 1.5:.2g} to run it anyway")
+    return configs
 
 
 def config_for(base: RunConfig, spec: str) -> RunConfig:

@@ -128,6 +128,8 @@ def test_a_divisor_without_any_tdp_is_reported_unused() -> None:
 @pytest.mark.parametrize(("name", "value", "match"), [
     (TDP_WATTS_ENV, "lots", "RAYJOULE_TDP_WATTS='lots' is not watts"),
     (TDP_WATTS_ENV, "-3", "tdp_watts must be > 0 W.*environment RAYJOULE_TDP_WATTS"),
+    (TDP_WATTS_ENV, "inf", "tdp_watts must be > 0 W and finite, got inf"),
+    (TDP_WATTS_ENV, "nan", "tdp_watts must be > 0 W and finite, got nan"),
     (CPU_THREADS_ENV, "2.5", "RAYJOULE_CPU_THREADS='2.5' is not a whole number"),
     (CPU_THREADS_ENV, "0", "cpu_threads must be >= 1"),
 ])
