@@ -320,6 +320,9 @@ def parse_per_stage(name: str, text: str | None, kind: type = int) -> Any:
         if not sep or not stage.strip() or not value.strip():
             raise ConfigError(f"--{name.replace('_', '-')} expects N or stage=N,stage=N; "
                               f"got {text!r}")
+        if stage.strip() in out:
+            raise ConfigError(f"--{name.replace('_', '-')} gives stage {stage.strip()!r} "
+                              f"twice; got {text!r}")
         out[stage.strip()] = _number(f"{name} of stage {stage.strip()!r}", value.strip(), kind)
     return out
 
@@ -366,12 +369,21 @@ def file_defaults(parser: argparse.ArgumentParser, path: str | None, table: str)
             raise ConfigError(f"config file {path}: unknown setting {key!r} in [{table}]")
         if isinstance(value, dict | list):
             raise ConfigError(f"config file {path}: [{table}] {key} must be a single value")
-        if action.type is not None and not isinstance(value, bool):
+        flag = action.nargs == 0  # --keep-alive and the like: a TOML true/false
+        if isinstance(value, bool) != flag:
+            raise ConfigError(f"config file {path}: [{table}] {key} = {value!r}: give "
+                              + ("true or false" if flag else "a value, not true/false"))
+        if not flag:
+            value = str(value)
             try:
-                value = action.type(str(value))
-            except (TypeError, ValueError):
+                value = value if action.type is None else action.type(value)
+            except (TypeError, ValueError, argparse.ArgumentTypeError) as exc:
+                why = f": {exc}" if isinstance(exc, argparse.ArgumentTypeError) else ""
                 raise ConfigError(f"config file {path}: [{table}] {key} = {value!r} is not "
-                                  "a valid value") from None
+                                  f"a valid value{why}") from None
+            if action.choices is not None and value not in action.choices:
+                raise ConfigError(f"config file {path}: [{table}] {key} = {value!r} must be "
+                                  f"one of {', '.join(map(str, action.choices))}")
         defaults[dest] = value
     parser.set_defaults(**defaults)
 

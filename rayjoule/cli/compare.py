@@ -22,8 +22,8 @@ from rayjoule.cli.common import (
     parse_per_stage,
     resolve_config,
 )
-from rayjoule.cli.output import check_not_store, results_console, write_json
-from rayjoule.cli.render import check_output_paths, no_new_store_on_bad_input
+from rayjoule.cli.new_store import no_new_store_on_bad_input
+from rayjoule.cli.output import check_not_store, check_output_paths, results_console, write_json
 from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.store import Store

@@ -18,8 +18,12 @@ from pathlib import Path
 from typing import TextIO
 
 from rayjoule.cli.common import Parser, add_store_args
-from rayjoule.cli.output import check_not_store, human_output_to_stderr, write_json
-from rayjoule.cli.render import check_output_paths
+from rayjoule.cli.output import (
+    check_not_store,
+    check_output_paths,
+    human_output_to_stderr,
+    write_json,
+)
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.reports.parquet_export import TABLES, ExportedTable, export_parquet
 from rayjoule.runs.store import Store

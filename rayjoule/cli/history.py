@@ -16,8 +16,13 @@ from rich.console import Console
 from rich.markup import escape
 
 from rayjoule.cli.common import Parser
-from rayjoule.cli.output import check_not_store, print_table, results_console, write_json
-from rayjoule.cli.render import check_output_paths
+from rayjoule.cli.output import (
+    check_not_store,
+    check_output_paths,
+    print_table,
+    results_console,
+    write_json,
+)
 from rayjoule.core.config import DEFAULT_DB
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs import reports as hist

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,38 @@ def check_writable(path: str | Path, flag: str, *, folder: bool = False,
     if not _can_create_in(target):
         raise ConfigError(f"{flag} {path}: folder {target} is not writable")
     return p
+
+
+def check_output_paths(dbs: str | list[str] | None, *,
+                       files: Mapping[str, str | None] | None = None,
+                       folders: Mapping[str, str | None] | None = None) -> None:
+    """The paths a command will write (``{"--json": path}`` files, ``{"--plot": dir}``
+    folders), refused before any work: given but empty (``--json ""`` was silently ignored,
+    ``--out ""`` wrote into the working folder), a results store the command reads or
+    writes (``--json r.sqlite`` replaced the store with a JSON report), or not writable.
+    """
+    from rayjoule.core.errors import ConfigError
+
+    stores = [dbs] if isinstance(dbs, str) else list(dbs or [])
+    for paths, folder in ((files or {}, False), (folders or {}, True)):
+        for flag, path in paths.items():
+            if path is None:
+                continue
+            if not path.strip():
+                raise ConfigError(f"{flag} needs a " + ("folder path" if folder else
+                                                          "file path (or - for stdout)"))
+            for db in stores:
+                check_not_store(path, flag, db)
+                if not folder and path != "-":  # write_json's temporary file beside it
+                    tmp = Path(path).with_name(Path(path).name + ".tmp")
+                    if _same_file(tmp, db):
+                        raise ConfigError(f"{flag} {path}: its temporary file {tmp} is the "
+                                          "results store (--db); give another path")
+            check_writable(path, flag, folder=folder)
+
+
+def _same_file(path: Path, db: str) -> bool:
+    return db != ":memory:" and path.expanduser().resolve() == Path(db).expanduser().resolve()
 
 
 def _can_open_for_writing(path: Path) -> bool:

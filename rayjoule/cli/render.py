@@ -2,88 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Mapping
-from pathlib import Path
-
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from rayjoule.core.result import RunResult
-
-
-def check_output_paths(dbs: str | list[str] | None, *,
-                       files: Mapping[str, str | None] | None = None,
-                       folders: Mapping[str, str | None] | None = None) -> None:
-    """The paths a command will write (``{"--json": path}`` files, ``{"--plot": dir}``
-    folders), refused before any work: given but empty (``--json ""`` was silently ignored,
-    ``--out ""`` wrote into the working folder), a results store the command reads or
-    writes (``--json r.sqlite`` replaced the store with a JSON report), or not writable.
-
-    (It belongs beside :func:`rayjoule.cli.output.check_writable`; it lives here until
-    that module takes it.)
-    """
-    from rayjoule.cli.output import check_not_store, check_writable
-    from rayjoule.core.errors import ConfigError
-
-    stores = [dbs] if isinstance(dbs, str) else list(dbs or [])
-    for paths, folder in ((files or {}, False), (folders or {}, True)):
-        for flag, path in paths.items():
-            if path is None:
-                continue
-            if not path.strip():
-                raise ConfigError(f"{flag} needs a " + ("folder path" if folder else
-                                                          "file path (or - for stdout)"))
-            for db in stores:
-                check_not_store(path, flag, db)
-                if not folder and path != "-":  # write_json's temporary file beside it
-                    tmp = Path(path).with_name(Path(path).name + ".tmp")
-                    if _same_file(tmp, db):
-                        raise ConfigError(f"{flag} {path}: its temporary file {tmp} is the "
-                                          "results store (--db); give another path")
-            check_writable(path, flag, folder=folder)
-
-
-@contextlib.contextmanager
-def no_new_store_on_bad_input(db: str) -> Iterator[None]:
-    """A store this command created is removed again when bad input stops it before any run
-    (a meter, a framework or a Lithops config refused only once the session starts): the
-    project's rule is that bad input leaves no file behind. A store that existed before, or
-    one that holds a run (another process's, meanwhile), is never touched."""
-    path = Path(db).expanduser()
-    existed = db == ":memory:" or path.exists()
-    try:
-        yield
-    except BaseException as exc:
-        if not existed and _bad_input(exc) and _holds_no_run(path):
-            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-                leftover.unlink(missing_ok=True)
-        raise
-
-
-def _same_file(path: Path, db: str) -> bool:
-    return db != ":memory:" and path.expanduser().resolve() == Path(db).expanduser().resolve()
-
-
-def _bad_input(exc: BaseException) -> bool:
-    from meters import MeterError
-    from rayjoule.core.errors import ConfigError
-    from workloads import WorkloadError
-
-    return isinstance(exc, ConfigError | MeterError | WorkloadError)
-
-
-def _holds_no_run(path: Path) -> bool:
-    import sqlite3
-
-    if not path.is_file():
-        return False
-    try:
-        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as conn:
-            return conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
-    except sqlite3.Error:
-        return False
 
 
 def source_of(result: RunResult) -> str:

@@ -21,10 +21,10 @@ from rayjoule.cli.common import (
     progress_bar,
     resolve_config,
 )
-from rayjoule.cli.output import results_console, write_json
-from rayjoule.cli.render import check_output_paths, no_new_store_on_bad_input, print_run
+from rayjoule.cli.new_store import no_new_store_on_bad_input
+from rayjoule.cli.output import check_output_paths, results_console, write_json
+from rayjoule.cli.render import print_run
 from rayjoule.core.config import MODES, RunConfig, framework_names
-from rayjoule.core.errors import ConfigError
 
 
 def build_parser() -> Parser:
@@ -54,33 +54,11 @@ def config_from_args(args) -> RunConfig:
     return resolve_config(fields, args.config)
 
 
-def check_before_store(config: RunConfig) -> None:
-    """The run's own checks that need no framework (stages, settings, the size estimate,
-    the tasks' records, all repeats together), made before the store is opened:
-    ``--size 1e15`` with a new ``--db`` left an empty store behind. (The session repeats
-    them; the framework's and the meters' checks stay there.)"""
-    from rayjoule.modelling.profiling_runs import RUN_FLOOR_S
-    from rayjoule.runs.session import check_feasible, estimated_work, resolve_pipeline
-
-    tasks_by_stage, _ = config.stage_settings(resolve_pipeline(config))
-    check_feasible(config, tasks_by_stage)
-    # the session's check is per repeat: --repeats 10**9 ran, a repeat at a time, for ever
-    cpu_s, parallel = estimated_work(config, tasks_by_stage) or (0.0, 1)
-    hours = config.repeats * (cpu_s / parallel + RUN_FLOOR_S) / 3600
-    if hours > config.max_hours:
-        raise ConfigError(
-            f"{config.repeats} repeats are estimated to take ≈ {hours:.3g} h (at least "
-            f"{RUN_FLOOR_S:g} s a run); use fewer --repeats or a smaller --size, or pass "
-            f"--max-hours {hours * 1.5:.2g} to run them anyway")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = config_from_args(args).validated()
     check_output_paths(args.db, files={"--json": args.json})
     from rayjoule.runs.session import run
-
-    check_before_store(config)
 
     console = Console(stderr=True)
     with progress_bar(console, transient=True) as progress:

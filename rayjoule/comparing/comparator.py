@@ -19,11 +19,11 @@ from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import RunResult
 from rayjoule.core.stats import median_ci
-from rayjoule.modelling.profiling_runs import RUN_FLOOR_S
 from rayjoule.runs.session import (
     Session,
     check_feasible,
-    estimated_work,
+    check_runs_hours,
+    estimated_run_s,
     new_run_id,
     resolve_pipeline,
 )
@@ -83,14 +83,10 @@ def check_comparison(base: RunConfig, frameworks: Sequence[str], repeats: int,
     for config in configs.values():
         tasks_by_stage, _ = config.stage_settings(pipeline)
         check_feasible(config, tasks_by_stage)
-        cpu_s, parallel = estimated_work(config, tasks_by_stage) or (0.0, 1)
-        per_repeat_s += cpu_s / parallel + RUN_FLOOR_S
-    hours = repeats * per_repeat_s / 3600
-    if hours > base.max_hours:
-        raise ConfigError(
-            f"{repeats} repeats of {len(configs)} framework(s) are estimated to take "
-            f"≈ {hours:.3g} h (at least {RUN_FLOOR_S:g} s a run); use fewer --repeats or a "
-            f"smaller --size, or pass --max-hours {hours * 1.5:.2g} to run it anyway")
+        per_repeat_s += estimated_run_s(config, tasks_by_stage)
+    check_runs_hours(repeats * per_repeat_s, base.max_hours,
+                     f"{repeats} repeats of {len(configs)} framework(s)",
+                     "use fewer --repeats or a smaller --size")
     return configs
 
 

@@ -204,6 +204,11 @@ def _registered_names(path: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(registered - set(FRAMEWORKS)))
 
 
+#: a --config file's tables: [run] (RunConfig fields) and those of the commands that read
+#: their own options from it (cli.common.file_defaults)
+CONFIG_TABLES = ("run", "compare", "tune")
+
+
 def read_config_file(file: str | Path) -> dict[str, Any]:
     """A ``--config`` TOML file: ``[run]`` (RunConfig fields) and one table per command.
 
@@ -225,6 +230,10 @@ def read_config_file(file: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
+    unknown = sorted(set(data) - set(CONFIG_TABLES))
+    if unknown:  # a misspelt [runn] was silently ignored, its settings with it
+        raise ConfigError(f"config file {path}: unknown table(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(CONFIG_TABLES)}")
     return data
 
 

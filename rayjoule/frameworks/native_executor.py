@@ -68,7 +68,7 @@ class NativeExecutor(StoredStagesExecutor):
     def _warm_pool(self) -> cf.ProcessPoolExecutor:
         if self._pool is None:
             self._pool = cf.ProcessPoolExecutor(
-                max_workers=self.config.concurrency, initializer=die_with_parent,
+                max_workers=self.config.concurrency, initializer=_worker_init,
                 mp_context=multiprocessing.get_context("fork"),
             )
         return self._pool
@@ -90,6 +90,19 @@ class NativeExecutor(StoredStagesExecutor):
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         super().close()
+
+
+def _worker_init() -> None:
+    """A pool worker dies with its parent and leaves stops to it: Ctrl-C at a terminal, or a
+    SIGTERM sent to the process group (``timeout``, ``kill -- -PGID``), reaches the workers
+    too, and their inherited handlers raised in each idle worker ("Process ForkProcess-1:"
+    and a traceback beside the command's one line). The parent decides what a stop means
+    and ends the workers itself (or the kernel does, through :func:`die_with_parent`)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    die_with_parent()
 
 
 class _TaskError(Exception):

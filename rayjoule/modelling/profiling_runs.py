@@ -15,11 +15,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rayjoule.core.config import RunConfig
-from rayjoule.core.errors import ConfigError
 from rayjoule.core.result import RunResult
 from rayjoule.modelling.profiles import Profile
 from rayjoule.modelling.profiling_design import ProfileDesign, ProfilePoint
-from rayjoule.runs.session import check_feasible, estimated_work, new_run_id, run
+from rayjoule.runs.session import (
+    check_feasible,
+    check_runs_hours,
+    estimated_run_s,
+    new_run_id,
+    run,
+)
 from rayjoule.runs.store import ImportedRun, Store
 
 
@@ -53,12 +58,6 @@ class ProfilingOutcome:
                 "wall_s": self.wall_s, "meter": self.meter}
 
 
-#: the least wall time one profiling run costs on top of its work (process pool, metering,
-#: store writes): a tiny native ``pi`` run took ≈ 0.1 s on the 2-vCPU VM, so 0.05 s is a
-#: floor, and it is what bounds a design whose work estimate is ~0 (or unknown)
-RUN_FLOOR_S = 0.05
-
-
 def check_design_feasible(d: ProfileDesign, base: RunConfig) -> None:
     """Refuse, before the first run, a design one of whose runs :func:`check_feasible`
     would refuse midway (too many tasks' records, a run over ``--max-hours``), or whose
@@ -70,14 +69,9 @@ def check_design_feasible(d: ProfileDesign, base: RunConfig) -> None:
     for point in d.points:
         config = d.config(base, point)
         check_feasible(config, dict(point.tasks))
-        cpu_s, parallel = estimated_work(config, point.tasks) or (0.0, 1)
-        total_s += d.repeats_of(point) * (cpu_s / parallel + RUN_FLOOR_S)
-    hours = total_s / 3600
-    if hours > base.max_hours:
-        raise ConfigError(
-            f"the profiling design's {d.n_runs} runs are estimated to take ≈ {hours:.3g} h "
-            f"(at least {RUN_FLOOR_S:g} s a run); use fewer --repeats/--anchor-repeats or "
-            f"smaller --sizes, or pass --max-hours {hours * 1.5:.2g} to run it anyway")
+        total_s += d.repeats_of(point) * estimated_run_s(config, point.tasks)
+    check_runs_hours(total_s, base.max_hours, f"the profiling design's {d.n_runs} runs",
+                     "use fewer --repeats/--anchor-repeats or smaller --sizes")
 
 
 def run_design(d: ProfileDesign, base: RunConfig, db: Store,

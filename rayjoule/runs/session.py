@@ -162,6 +162,7 @@ def run(
     before anything is stored, RunFailed when the work fails (the failed run is stored).
     """
     config = config.validated()
+    check_run_feasible(config, workload)  # before the store: bad input creates no file
     with ExitStack() as stack:
         store = db if isinstance(db, Store) else stack.enter_context(Store(db))
         session = stack.enter_context(Session(config, store, workload, study, trial))
@@ -182,6 +183,42 @@ def run(
         stored = recorder.finish(combined, None)
         assert stored is not None
         return stored
+
+
+#: the least wall time one run costs on top of its work (process pool, metering, store
+#: writes): a tiny native ``pi`` run took ≈ 0.1 s on the 2-vCPU VM, so 0.05 s is a floor,
+#: and it is what bounds many runs whose work estimate is ~0 (or unknown)
+RUN_FLOOR_S = 0.05
+
+
+def estimated_run_s(config: RunConfig, tasks_by_stage: Mapping[str, int]) -> float:
+    """One run's estimated wall seconds: its work over the tasks at once, plus the floor."""
+    cpu_s, parallel = estimated_work(config, tasks_by_stage) or (0.0, 1)
+    return cpu_s / parallel + RUN_FLOOR_S
+
+
+def check_runs_hours(total_s: float, max_hours: float, runs: str, fewer: str) -> None:
+    """Refuse, before the first of them, many runs (a design, repeats, a comparison) whose
+    estimated seconds together pass ``max_hours``: each run's own check is per run, and
+    ``--repeats 10**9`` of a short run would otherwise go on for ever, a run at a time.
+    ``runs`` names them ("3 repeats"), ``fewer`` says how to ask for less."""
+    hours = total_s / 3600
+    if hours > max_hours:
+        raise ConfigError(
+            f"{runs} are estimated to take ≈ {hours:.3g} h (at least {RUN_FLOOR_S:g} s a "
+            f"run); {fewer}, or pass --max-hours {hours * 1.5:.2g} to run them anyway")
+
+
+def check_run_feasible(config: RunConfig, workload: Any | None = None) -> dict[str, int]:
+    """A config's checks that need no framework, with all its repeats together (the
+    stages and settings, the tasks' records, the size estimate); its tasks by stage.
+    :func:`run` makes them before it opens the store, so they leave no file behind."""
+    tasks_by_stage, _ = config.stage_settings(resolve_pipeline(config, workload))
+    check_feasible(config, tasks_by_stage)
+    check_runs_hours(config.repeats * estimated_run_s(config, tasks_by_stage),
+                     config.max_hours, f"{config.repeats} repeats",
+                     "use fewer --repeats or a smaller --size")
+    return tasks_by_stage
 
 
 def estimated_work(config: RunConfig, tasks_by_stage: Mapping[str, int]

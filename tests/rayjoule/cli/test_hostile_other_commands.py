@@ -122,6 +122,18 @@ BAD = [
     # meters --cpu: a model name is one short line (10 kB of text filled the screen)
     ("meters", ["--cpu", "x" * 10_000], "at most 200 characters"),
     ("meters", ["--cpu", "AMD\nEPYC"], "one line of printable text"),
+    # a stage given twice silently took the last value
+    ("run", [*METER, "--workload", "wordcount", "--size", "1000", "--tasks", "map=2,map=3",
+             "--db", "{new}"], "gives stage 'map' twice"),
+    ("compare", [*PI, "--frameworks", "native", "--num-cpus", "map=1,map=2", "--db", "{new}"],
+     "twice"),
+    # --config files: a misspelt table was ignored with its settings; a true/false where a
+    # value goes was taken as 1 or failed with a traceback, a false choice went unchecked
+    ("run", [*PI, "--db", "{new}", "--config", "{dir}/misspelt.toml"], "unknown table(s) runn"),
+    ("compare", [*PI, "--frameworks", "native", "--db", "{new}", "--config",
+                 "{dir}/json_true.toml"], "not true/false"),
+    ("compare", [*PI, "--frameworks", "native", "--db", "{new}", "--config",
+                 "{dir}/repeats_true.toml"], "not true/false"),
 ]
 
 
@@ -133,6 +145,9 @@ def test_bad_input_is_one_line_exit_2_and_leaves_every_file_as_it_was(
     for name in ("tasks.parquet", "runs.parquet.tmp", "compare_pi.png", "out.json.tmp",
                  "history_sleep_0_0.png"):  # the store under the names of files written
         (work / name).write_bytes((work / "r.sqlite").read_bytes())
+    (work / "misspelt.toml").write_text("[runn]\nrepeats = 3\n")
+    (work / "json_true.toml").write_text("[compare]\njson = true\n")
+    (work / "repeats_true.toml").write_text("[compare]\nrepeats = true\n")
     refused(command, [a.format(**fill) for a in argv], work, capsys, fragment)
 
 
