@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import statistics
 import warnings
 from collections.abc import Callable, Iterator
@@ -31,6 +32,14 @@ SAMPLERS = ("tpe", "gp", "random", "grid")
 METRICS = {"energy": "total_j", "dynamic": "dynamic_j", "time": "wall_s"}
 METRIC_LABELS = {"energy": "total joules", "dynamic": "dynamic joules",
                  "time": "wall seconds"}
+
+
+def check_seed(seed: int | None) -> None:
+    """Optuna's samplers seed NumPy, which takes 0 to 2**32 - 1 (a larger seed was a
+    traceback after the study was created)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed < 2**32):
+        raise ConfigError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
 
 
 def parse_objective(text: str) -> tuple[str, ...]:
@@ -68,12 +77,23 @@ class TuneSettings:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ConfigError(f"--max-seconds must be > 0, got {self.max_seconds}")
+        if self.max_seconds is not None and not (self.max_seconds > 0
+                                                 and math.isfinite(self.max_seconds)):
+            raise ConfigError(f"--max-seconds must be > 0 and finite, got {self.max_seconds}")
+        check_seed(self.seed)
         if self.repeats < 1:
             raise ConfigError(f"--repeats must be >= 1, got {self.repeats}")
         if not self.study_name:
             self.study_name = default_study_name(self)
+
+
+def study_attrs(s: TuneSettings) -> dict[str, Any]:
+    """What a study tunes, kept in its user attributes: a study resumed by name must have
+    the same (:func:`rayjoule.tuning.study_guard.check_study`)."""
+    base = s.base
+    return {"workload": base.workload, "size": base.size, "seed": base.seed,
+            "params": dict(base.params), "frameworks": list(s.space.frameworks),
+            "objective": ",".join(s.objective), "max_seconds": s.max_seconds}
 
 
 def default_study_name(s: TuneSettings) -> str:
@@ -133,12 +153,7 @@ class Tuner:
         with warnings.catch_warnings():  # set_metric_names is "experimental" since 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.study.set_metric_names([METRIC_LABELS[o] for o in settings.objective])
-        base = settings.base
-        for key, value in (("workload", base.workload), ("size", base.size),
-                           ("seed", base.seed), ("params", dict(base.params)),
-                           ("frameworks", list(settings.space.frameworks)),
-                           ("objective", ",".join(settings.objective)),
-                           ("max_seconds", settings.max_seconds)):
+        for key, value in study_attrs(settings).items():
             self.study.set_user_attr(key, value)
 
     def add_callback(self, callback: Callable[[Any, Any], None]) -> None:
