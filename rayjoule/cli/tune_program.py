@@ -19,14 +19,14 @@ from rayjoule.cli.common import (
     add_store_args,
     progress_bar,
 )
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import results_console, write_json
 from rayjoule.cli.render import print_storage
 from rayjoule.cli.stops import interrupted_line, interrupted_status
-from rayjoule.runs.store import Store
-from rayjoule.tuning.preflight import check_storage
+from rayjoule.cli.tune import check_outputs, check_store
 from rayjoule.tuning.program_loading import DRIVERS
 from rayjoule.tuning.program_report import ProgramTuneReport
-from rayjoule.tuning.program_tuner import prepare, run_tune
+from rayjoule.tuning.program_tuner import prepare, run_tune, study_attrs
+from rayjoule.tuning.study_guard import check_storage, check_study
 from rayjoule.tuning.tuner import SAMPLERS
 
 
@@ -73,21 +73,25 @@ def main(argv: list[str] | None = None) -> int:
                    seed=args.seed, db=args.db, study_name=args.study_name,
                    storage=args.storage, address=args.address, meter=args.meter,
                    driver=args.driver, idle_seconds=args.idle_seconds)
-    if args.json:
-        check_writable(args.json, "--json")
-    check_writable(args.db, "--db")
-    check_storage(tune.storage)
-    Store(args.db).close()
+    program_file = tune.program.spec.rpartition(":")[0] if tune.program.folder else None
+    check_outputs(args.db, tune.storage, {"--json": args.json},
+                  inputs={"the knobs (--space)": args.space, "the program's file": program_file})
+    check_storage(tune.storage, args.db)
+    check_store(args.db)
+    check_study(tune.storage, tune.study_name, study_attrs(tune), 1)
     out = results_console(args.json)
-    print_storage(tune.storage, tune.study_name, out)
     with progress_bar(Console(stderr=True)) as progress:
-        bar = progress.add_task("trials", total=args.trials)
+        bars: list[Any] = []
+
+        def on_ready() -> None:
+            print_storage(tune.storage, tune.study_name, out)
+            bars.append(progress.add_task("trials", total=args.trials))
 
         def on_trial(row: dict[str, Any]) -> None:
             joules = f"{row['total_j']:.1f} J" if row["total_j"] is not None else row["state"]
-            progress.update(bar, advance=1, description=f"trial {row['number']}: {joules}")
+            progress.update(bars[0], advance=1, description=f"trial {row['number']}: {joules}")
 
-        report = run_tune(tune, on_trial=on_trial)
+        report = run_tune(tune, on_trial=on_trial, on_ready=on_ready)
     print_report(report, out)
     if args.json:
         write_json(args.json, report.to_dict())
