@@ -49,6 +49,7 @@ from rayjoule.tuning.tuner import (
     TuneReport,
     TuneSettings,
     default_storage,
+    make_sampler,
     parse_objective,
     study_attrs,
 )
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         sampler="tpe" if model_seeded else args.sampler, seed=base.seed,
         prune=not args.no_prune, storage=args.storage or default_storage(args.db),
         study_name=args.study_name or "")
+    make_sampler(settings.sampler, settings.seed, settings.space)  # --sampler gp's torch
     # before Ray: the concurrency given, or what the local CPUs allow (Ray's default range
     # needs the cluster and is checked again once connected)
     concurrency = parse_range("concurrency", args.concurrency) \

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rayjoule.core.errors import ConfigError
+from rayjoule.tuning.space import MAX_GRID_VALUES
 
 KINDS = ("int", "float", "categorical")
 _KEYS = {"int": {"kind", "low", "high", "log", "step"},
@@ -67,6 +68,10 @@ class Knob:
         low, high = float(self.low), float(self.high)
         if self.step:
             n = int(math.floor((high - low) / self.step + 1e-9)) + 1
+            if n > MAX_GRID_VALUES:
+                raise ConfigError(f"knob {self.name!r}: --sampler grid would try {n} values "
+                                  f"of it (at most {MAX_GRID_VALUES}); give a larger step or "
+                                  "another sampler")
             values = [low + i * self.step for i in range(n)]
         elif self.log:
             values = [low * (high / low) ** (i / (GRID_POINTS - 1)) for i in range(GRID_POINTS)]

@@ -101,6 +101,7 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
     if sampler not in SAMPLERS:
         raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
     check_seed(seed)
+    make_sampler(sampler, 0, knobs)  # --sampler gp needs PyTorch: found now
     if tdp_scope not in TDP_SCOPES:
         raise ConfigError(f"tdp_scope must be one of {', '.join(TDP_SCOPES)}")
     if not isinstance(idle_seconds, int | float) or not 0 <= idle_seconds < math.inf:

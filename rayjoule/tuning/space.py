@@ -17,6 +17,10 @@ from rayjoule.core.errors import ConfigError
 
 #: num_cpus values tried by the exhaustive grid sampler
 NUM_CPUS_GRID = (0.25, 0.5, 1.0, 2.0)
+#: most values of one dimension, and points of the whole grid, the grid sampler takes
+#: (Optuna's GridSampler lists every point up front)
+MAX_GRID_VALUES = 10_000
+MAX_GRID_POINTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -158,6 +162,10 @@ class SearchSpace:
             if not r.fixed:
                 grid[_name("tasks", stage)] = _powers_of_two(int(r.low), int(r.high))
         if not self.concurrency.fixed:
+            span = int(self.concurrency.high) - int(self.concurrency.low) + 1
+            if span > MAX_GRID_VALUES:
+                raise ConfigError(f"--sampler grid tries every concurrency: {span} values of "
+                                  f"--concurrency; at most {MAX_GRID_VALUES}")
             grid["concurrency"] = list(range(int(self.concurrency.low),
                                              int(self.concurrency.high) + 1))
         if "ray" in self.frameworks:

@@ -27,13 +27,20 @@ KIND_KEYS = ("workload", "program")
 
 
 def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL (None for other URLs and in-memory SQLite)."""
+    """The file of a ``sqlite:///`` URL as SQLAlchemy reads it (its query cut off, its
+    percent-escapes decoded); None for other URLs and in-memory SQLite."""
     if not url.startswith("sqlite:///"):
         return None
-    rest = url[len("sqlite:///"):].split("?", 1)[0]
-    if not rest or rest == ":memory:":
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        database = make_url(url).database
+    except (ArgumentError, ValueError) as exc:
+        raise ConfigError(f"--storage {url!r} is not a usable URL: {exc}") from None
+    if not database or database == ":memory:":
         return None
-    return Path(rest).expanduser().resolve()
+    return Path(database).expanduser().resolve()
 
 
 def check_storage(url: str, db: str | Path | None = None) -> None:

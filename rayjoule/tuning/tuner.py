@@ -24,7 +24,7 @@ from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import RunResult
 from rayjoule.runs.store import Store
-from rayjoule.tuning.space import SearchSpace
+from rayjoule.tuning.space import MAX_GRID_POINTS, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +56,15 @@ def parse_objective(text: str) -> tuple[str, ...]:
 
 
 def default_storage(db: str | Path) -> str:
-    """An Optuna SQLite file beside the results store: ``x.sqlite`` → ``x.optuna.sqlite``."""
+    """An Optuna SQLite file beside the results store: ``x.sqlite`` → ``x.optuna.sqlite``.
+
+    The path is percent-encoded, as SQLAlchemy reads it: a folder named ``a?b`` would
+    otherwise end the path at ``?`` (the storage written to a file ``a`` beside it).
+    """
+    from urllib.parse import quote
+
     path = Path(db).expanduser().resolve()
-    return f"sqlite:///{path.with_name(path.stem + '.optuna.sqlite')}"
+    return f"sqlite:///{quote(str(path.with_name(path.stem + '.optuna.sqlite')), safe='/')}"
 
 
 @dataclass
@@ -236,12 +242,14 @@ def storage_lock(url: str) -> Iterator[None]:
     migration and one would fail on a unique constraint; an advisory lock on a file beside
     the database makes the second wait for the first (other storages need no lock).
     """
-    if not url.startswith("sqlite:///"):
+    from rayjoule.tuning.study_guard import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
         yield
         return
     import fcntl
 
-    path = Path(url[len("sqlite:///"):])
     lock_path = path.with_name(path.name + ".lock")
     try:
         handle = open(lock_path, "a")  # noqa: SIM115 - held for the block
@@ -287,7 +295,12 @@ def make_sampler(name: str, seed: int, space: SearchSpace):
     if name == "random":
         return samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return samplers.GridSampler(space.grid(), seed=seed)
+        grid = space.grid()
+        points = math.prod(len(v) for v in grid.values())
+        if points > MAX_GRID_POINTS:
+            raise ConfigError(f"--sampler grid would list {points:.3g} points "
+                              f"(at most {MAX_GRID_POINTS}); narrow the ranges or use tpe")
+        return samplers.GridSampler(grid, seed=seed)
     raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
 
 

@@ -5,6 +5,7 @@ the Optuna storage byte-identical and no file created."""
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 import sqlite3
 from pathlib import Path
@@ -114,6 +115,9 @@ TUNE_BAD = [
     (["--study-name", "s", "--workload", "pi", "--size", "1000"], "was made with workload"),
     (["--study-name", "s", "--objective", "energy,time"], "was made with objective"),
     (["--study-name", "s", "--max-seconds", "5"], "was made with max_seconds"),
+    # Optuna's grid sampler lists every point up front
+    (["--sampler", "grid", "--frameworks", "ray", "--concurrency", "1:100000"],
+     "--sampler grid tries every concurrency: 100000 values"),
     # --sampler model on a store without pi's profiles profiles first: its design is
     # checked as `profile` checks it (10 runs of at least 0.05 s > 0.36 s), before any run
     (["--sampler", "model", "--workload", "pi", "--size", "2000000", "--max-hours", "0.0001"],
@@ -125,6 +129,24 @@ TUNE_BAD = [
                          ids=[" ".join(e)[:50] for e, _ in TUNE_BAD])
 def test_tune_refuses_bad_input_before_any_work(work, capsys, extra, fragment):
     refused([*SLEEP, "--db", "{db}", *extra], work, capsys, fragment)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
+                    reason="PyTorch is installed: --sampler gp works")
+def test_gp_without_pytorch_is_refused_before_anything_is_written(work, capsys):
+    refused([*SLEEP, "--db", "{db}", "--sampler", "gp"], work, capsys, "needs PyTorch")
+
+
+def test_a_store_in_a_folder_whose_name_holds_a_question_mark(work, capsys):
+    """The default storage beside it is that folder's (its URL percent-encoded): a raw
+    ``?`` ended SQLAlchemy's path there and wrote a file named after the folder's prefix."""
+    folder = work / "runs?v=2"
+    folder.mkdir()
+    code = cli([*SLEEP, "--db", str(folder / "r.sqlite")])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(p.name for p in folder.iterdir() if p.suffix == ".sqlite") == \
+        ["r.optuna.sqlite", "r.sqlite"]
+    assert not (work / "runs").exists()
 
 
 def test_the_same_tune_resumes_its_study(work, capsys):
@@ -168,6 +190,8 @@ SPACE_BAD = [
     ('[knob.mode]\nkind = "categorical"\nchoices = ["a", true, 1]\n',
      "choices True and 1 are equal in Python"),
     ('[knob.mode]\nkind = "categorical"\nchoices = ["a", nan]\n', "choices must be finite"),
+    ('[knob.tasks]\nkind = "int"\nlow = 1\nhigh = 1000000000\nstep = 1\n',
+     "--sampler grid would try 1000000000 values"),
     ('[knob.mode]\nkind = "categorical"\nchoices = ["a", '
      + ", ".join(map(str, range(1000))) + "]\n", "1001 choices; at most 1000"),
 ]
@@ -176,5 +200,5 @@ SPACE_BAD = [
 @pytest.mark.parametrize("text, fragment", SPACE_BAD, ids=[f for _, f in SPACE_BAD])
 def test_a_space_optuna_would_mangle_is_refused(work, capsys, text, fragment):
     (work / "k.toml").write_text(text)
-    refused(["--program", "hp_good:run", "--space", "{d}/k.toml", "--db", "{db}", *METER],
-            work, capsys, fragment)
+    refused(["--program", "hp_good:run", "--space", "{d}/k.toml", "--db", "{db}", *METER,
+             "--sampler", "grid"], work, capsys, fragment)

@@ -54,3 +54,4 @@ def test_objectives():
 
 def test_default_storage_sits_beside_the_store(tmp_path):
     assert default_storage(tmp_path / "r.sqlite") == f"sqlite:///{tmp_path}/r.optuna.sqlite"
+    assert default_storage("/x/a?b%c/r.sqlite") == "sqlite:////x/a%3Fb%25c/r.optuna.sqlite"
