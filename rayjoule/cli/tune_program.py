@@ -7,6 +7,7 @@ the best re-run side by side, and the fastest trial. See ``docs/programs.md``.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from typing import Any
 
@@ -19,7 +20,7 @@ from rayjoule.cli.common import (
     add_store_args,
     progress_bar,
 )
-from rayjoule.cli.output import results_console, write_json
+from rayjoule.cli.output import human_output_to_stderr, results_console, write_json
 from rayjoule.cli.render import print_storage
 from rayjoule.cli.stops import interrupted_line, interrupted_status
 from rayjoule.cli.tune import check_outputs, check_store
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     check_store(args.db)
     check_study(tune.storage, tune.study_name, study_attrs(tune), 1)
     out = results_console(args.json)
-    with progress_bar(Console(stderr=True)) as progress:
+    # with --json - stdout is the JSON alone: what the program prints goes to stderr
+    with program_stdout(args.json), progress_bar(Console(stderr=True)) as progress:
         bars: list[Any] = []
 
         def on_ready() -> None:
@@ -102,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return interrupted_status()
     return 0
+
+
+def program_stdout(json_path: str | None) -> contextlib.AbstractContextManager[Any]:
+    """Where the program's own prints go while it runs: stderr when ``--json -`` takes
+    stdout (its lines once came before the JSON there, which no longer parsed)."""
+    if human_output_to_stderr(json_path):
+        return contextlib.redirect_stdout(sys.stderr)
+    return contextlib.nullcontext()
 
 
 def print_report(report: ProgramTuneReport, console: Console) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import shutil
 import sqlite3
 from pathlib import Path
@@ -202,3 +203,28 @@ def test_a_space_optuna_would_mangle_is_refused(work, capsys, text, fragment):
     (work / "k.toml").write_text(text)
     refused(["--program", "hp_good:run", "--space", "{d}/k.toml", "--db", "{db}", *METER,
              "--sampler", "grid"], work, capsys, fragment)
+
+
+CHATTY = '''import ray
+
+
+@ray.remote
+def square(n):
+    return n * n
+
+
+def chatty(tasks=2):
+    print("program says hi")
+    return sum(ray.get([square.options(name="chatty.square").remote(i) for i in range(tasks)]))
+'''
+
+
+def test_with_json_on_stdout_the_programs_own_prints_go_to_stderr(ray_session, work, capsys):
+    """``--json -``: stdout is the JSON alone (the program's prints once came first there)."""
+    (work / "hp_chatty.py").write_text(CHATTY)
+    code = cli(["--program", f"{work}/hp_chatty.py:chatty", "--space", str(work / "k.toml"),
+                "--db", str(work / "r.sqlite"), *METER, "--trials", "1", "--json", "-"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["program"].endswith("hp_chatty.py:chatty")
+    assert "program says hi" in err
