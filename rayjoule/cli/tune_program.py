@@ -8,6 +8,7 @@ the best re-run side by side, and the fastest trial. See ``docs/programs.md``.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Any
 
@@ -24,6 +25,7 @@ from rayjoule.cli.output import human_output_to_stderr, results_console, write_j
 from rayjoule.cli.render import print_storage
 from rayjoule.cli.stops import interrupted_line, interrupted_status
 from rayjoule.cli.tune import check_outputs, check_store
+from rayjoule.core.errors import ConfigError
 from rayjoule.tuning.program_loading import DRIVERS
 from rayjoule.tuning.program_report import ProgramTuneReport
 from rayjoule.tuning.program_tuner import prepare, run_tune, study_attrs
@@ -61,8 +63,24 @@ def build_parser() -> Parser:
                    help="idle baseline length, measured once per tune (default 2)")
     p.add_argument("--address", help="Ray cluster address (default: a local instance; "
                                       "or RAY_ADDRESS)")
+    p.add_argument("--max-hours", type=float,
+                   help="refuse counts of calls that cannot finish within this, at 0.35 s "
+                        "a call besides the program (default 1, or RAYJOULE_MAX_HOURS)")
     add_store_args(p)
     return p
+
+
+def max_hours(given: float | None) -> float:
+    """``--max-hours``, else ``RAYJOULE_MAX_HOURS``, else 1 (as for workload runs)."""
+    if given is not None:
+        return given
+    text = os.environ.get("RAYJOULE_MAX_HOURS")
+    if not text:
+        return 1.0
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"RAYJOULE_MAX_HOURS must be a number, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
                    sampler=args.sampler,
                    seed=args.seed, db=args.db, study_name=args.study_name,
                    storage=args.storage, address=args.address, meter=args.meter,
-                   driver=args.driver, idle_seconds=args.idle_seconds)
+                   driver=args.driver, idle_seconds=args.idle_seconds,
+                   max_hours=max_hours(args.max_hours))
     program_file = tune.program.spec.rpartition(":")[0] if tune.program.folder else None
     check_outputs(args.db, tune.storage, {"--json": args.json},
                   inputs={"the knobs (--space)": args.space, "the program's file": program_file})

@@ -85,7 +85,7 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
             study_name: str | None = None, storage: str | None = None,
             address: str | None = None, meter: str = "auto", name: str | None = None,
             driver: str = "auto", idle_seconds: float = 2.0,
-            tdp_scope: str = "host") -> ProgramTune:
+            tdp_scope: str = "host", max_hours: float = 1.0) -> ProgramTune:
     """Check every argument (ConfigError, nothing run or stored) and name the study."""
     program = load_program(fn) if isinstance(fn, str) else program_of(fn, name)
     if name:
@@ -107,6 +107,7 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
     if not isinstance(idle_seconds, int | float) or not 0 <= idle_seconds < math.inf:
         raise ConfigError(f"--idle-seconds must be >= 0 and finite, got {idle_seconds!r}")
     check_meter(meter)
+    check_calls(trials * repeats + rerun * (1 + finalists), max_hours)
     return ProgramTune(
         program=program, space=knobs, trials=trials, max_seconds=max_seconds,
         repeats=repeats, rerun=rerun, finalists=finalists, sampler=sampler, seed=seed, db=db,
@@ -114,6 +115,27 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
         storage=storage or default_storage(db), address=address, meter=meter,
         driver=choose_driver(driver, program.fn), idle_seconds=float(idle_seconds),
         tdp_scope=tdp_scope)
+
+
+#: the least a metered call of a program costs the tune: the wait for Ray's task events
+#: (one report interval + a grace, ~0.35 s on a tune's own Ray instance, see LOCAL_RAY_ENV)
+CALL_FLOOR_S = 0.35
+
+
+def check_calls(calls: int, max_hours: float) -> None:
+    """The calls a tune asks for (trials × repeats, and the side-by-side re-run), even at
+    :data:`CALL_FLOOR_S` each, must fit in ``max_hours``: ``--trials 10**12`` or
+    ``--rerun 10**12`` would otherwise run until stopped. A program's own time is not
+    known before it runs, so this only refuses counts no program could finish."""
+    if isinstance(max_hours, bool) or not isinstance(max_hours, int | float) or \
+            not 0 < max_hours < math.inf:
+        raise ConfigError(f"--max-hours must be > 0 and finite, got {max_hours!r}")
+    hours = calls * CALL_FLOOR_S / 3600
+    if hours > max_hours:
+        raise ConfigError(
+            f"{calls} metered calls (trials × repeats + the re-run's rounds) take at least "
+            f"≈ {hours:.3g} h ({CALL_FLOOR_S:g} s each besides the program); use fewer "
+            f"--trials/--repeats/--rerun, or pass --max-hours {hours * 1.5:.2g} to run them")
 
 
 def default_study_name(program: Program, space: ProgramSpace,
@@ -135,7 +157,7 @@ def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | 
                  address: str | None = None, meter: str = "auto", name: str | None = None,
                  on_trial: Callable[[dict[str, Any]], None] | None = None,
                  driver: str = "auto", idle_seconds: float = 2.0,
-                 tdp_scope: str = "host") -> ProgramTuneReport:
+                 tdp_scope: str = "host", max_hours: float = 1.0) -> ProgramTuneReport:
     """Tune ``fn``'s keyword arguments for joules; see ``docs/programs.md``.
 
     ``fn`` is the function (or ``"module:FUNCTION"`` / ``"file.py:FUNCTION"``), ``space``
@@ -151,7 +173,8 @@ def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | 
     tune = prepare(fn, space, trials=trials, max_seconds=max_seconds, repeats=repeats,
                    rerun=rerun, finalists=finalists, sampler=sampler, seed=seed, db=db,
                    study_name=study_name, storage=storage, address=address, meter=meter,
-                   name=name, driver=driver, idle_seconds=idle_seconds, tdp_scope=tdp_scope)
+                   name=name, driver=driver, idle_seconds=idle_seconds, tdp_scope=tdp_scope,
+                   max_hours=max_hours)
     return run_tune(tune, on_trial=on_trial)
 
 

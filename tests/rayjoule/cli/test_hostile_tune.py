@@ -175,6 +175,11 @@ PROGRAM_BAD = [
     (["--storage", "sqlite:///{d}/other.sqlite"], "not an Optuna storage"),
     (["--study-name", "s"], "tunes workload 'sleep', not a program"),
     (["--address", "127.0.0.1:9"], "cannot reach the Ray cluster"),
+    # counts no program could finish (0.35 s a call besides the program) within --max-hours
+    (["--trials", "1000000000000"], "1000000000009 metered calls"),
+    (["--rerun", "1000000000"], "3000000002 metered calls"),
+    (["--max-hours", "inf"], "--max-hours must be > 0 and finite"),
+    (["--sampler", "grid", "--trials", "100000"], "use fewer --trials"),
 ]
 
 
