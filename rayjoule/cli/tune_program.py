@@ -86,13 +86,13 @@ def max_hours(given: float | None) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # everything is checked before Ray starts: bad input costs nothing and stores nothing
-    tune = prepare(args.program, args.space, trials=args.trials, max_seconds=args.max_seconds,
-                   repeats=args.repeats, rerun=args.rerun, finalists=args.finalists,
-                   sampler=args.sampler,
-                   seed=args.seed, db=args.db, study_name=args.study_name,
-                   storage=args.storage, address=args.address, meter=args.meter,
-                   driver=args.driver, idle_seconds=args.idle_seconds,
-                   max_hours=max_hours(args.max_hours))
+    with program_stdout(args.json):  # the module's top level may print as it is imported
+        tune = prepare(args.program, args.space, trials=args.trials,
+                       max_seconds=args.max_seconds, repeats=args.repeats, rerun=args.rerun,
+                       finalists=args.finalists, sampler=args.sampler, seed=args.seed,
+                       db=args.db, study_name=args.study_name, storage=args.storage,
+                       address=args.address, meter=args.meter, driver=args.driver,
+                       idle_seconds=args.idle_seconds, max_hours=max_hours(args.max_hours))
     program_file = tune.program.spec.rpartition(":")[0] if tune.program.folder else None
     check_outputs(args.db, tune.storage, {"--json": args.json},
                   inputs={"the knobs (--space)": args.space, "the program's file": program_file})

@@ -212,6 +212,8 @@ def test_a_space_optuna_would_mangle_is_refused(work, capsys, text, fragment):
 
 CHATTY = '''import ray
 
+print("module says hi")
+
 
 @ray.remote
 def square(n):
@@ -232,4 +234,4 @@ def test_with_json_on_stdout_the_programs_own_prints_go_to_stderr(ray_session, w
     out, err = capsys.readouterr()
     assert code == 0, err
     assert json.loads(out)["program"].endswith("hp_chatty.py:chatty")
-    assert "program says hi" in err
+    assert "program says hi" in err and "module says hi" in err
