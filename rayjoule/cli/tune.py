@@ -7,7 +7,10 @@ best meter ``detect()`` finds. Re-running the same command resumes the study.
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
+from collections.abc import Mapping
+from pathlib import Path
 
 from rich.console import Console
 from rich.markup import escape
@@ -31,15 +34,24 @@ from rayjoule.core.config import MODES
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.session import resolve_pipeline
 from rayjoule.runs.store import Store
-from rayjoule.tuning.preflight import cap_to_stages, check_num_cpus, check_storage, cluster_cpus
+from rayjoule.tuning.preflight import (
+    cap_to_stages,
+    check_meter,
+    check_num_cpus,
+    check_runs,
+    cluster_cpus,
+)
 from rayjoule.tuning.space import SearchSpace, parse_range, parse_stage_ranges
+from rayjoule.tuning.study_guard import check_storage, check_study, sqlite_path
 from rayjoule.tuning.tuner import (
     SAMPLERS,
     Tuner,
     TuneReport,
     TuneSettings,
     default_storage,
+    make_sampler,
     parse_objective,
+    study_attrs,
 )
 
 
@@ -89,11 +101,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.trials < 1:
         raise ConfigError(f"--trials must be >= 1, got {args.trials}")
     frameworks = tuple(f.strip() for f in args.frameworks.split(",") if f.strip())
+    twice = sorted({f for f in frameworks if frameworks.count(f) > 1})
+    if twice:
+        raise ConfigError(f"--frameworks gives {', '.join(twice)} twice")
+    if args.mode and "ray" not in frameworks:
+        raise ConfigError(f"--mode {args.mode} is a Ray mode; --frameworks "
+                          f"{','.join(frameworks) or '(empty)'} has no ray")
     objective = parse_objective(args.objective)
     base = resolve_config({**metering_fields(args),
                            "framework": frameworks[0] if frameworks else "ray"},
                           args.config).validated()
     address, base = base.address, dataclasses.replace(base, address=None)
+    check_meter(base.meter)
     pipeline = resolve_pipeline(base)
     stages = [s.name for s in pipeline.order()]
     tasks = cap_to_stages(parse_stage_ranges("tasks", args.tasks, stages), pipeline)
@@ -108,18 +127,30 @@ def main(argv: list[str] | None = None) -> int:
         sampler="tpe" if model_seeded else args.sampler, seed=base.seed,
         prune=not args.no_prune, storage=args.storage or default_storage(args.db),
         study_name=args.study_name or "")
-    if args.concurrency:
-        parse_range("concurrency", args.concurrency)
-    for flag, path, folder in (("--json", args.json, False), ("--plot", args.plot, True)):
-        if path:
-            check_writable(path, flag, folder=folder)
-    check_storage(settings.storage)
-    Store(args.db).close()
+    make_sampler(settings.sampler, settings.seed, settings.space)  # --sampler gp's torch
+    # before Ray: the concurrency given, or what the local CPUs allow (Ray's default range
+    # needs the cluster and is checked again once connected)
+    concurrency = parse_range("concurrency", args.concurrency) \
+        if args.concurrency is not None else parse_range("concurrency",
+                                                         f"1:{2 * (os.cpu_count() or 1)}")
+    check_outputs(args.db, settings.storage, {"--json": args.json}, {"--plot": args.plot})
+    check_storage(settings.storage, args.db)
+    check_store(args.db)
+    check_study(settings.storage, settings.study_name, study_attrs(settings),
+                len(objective))
+    check_runs(base, SearchSpace(frameworks, tasks, concurrency, num_cpus, modes),
+               args.trials, args.repeats)
+    if model_seeded:
+        from rayjoule.tuning.model_seeding import check_profiling
+
+        check_profiling(args.db, base)
     cpus, started = cluster_cpus(frameworks, address, base.keep_alive)
     try:
         check_num_cpus(num_cpus, cpus, frameworks)
-        concurrency = parse_range("concurrency", args.concurrency or f"1:{2 * cpus}")
+        if args.concurrency is None:
+            concurrency = parse_range("concurrency", f"1:{2 * cpus}")
         settings.space = SearchSpace(frameworks, tasks, concurrency, num_cpus, modes)
+        check_runs(base, settings.space, args.trials, args.repeats)
         console = results_console(args.json)
         with Store(args.db) as store:
             tuner = Tuner(settings, store)
@@ -149,6 +180,45 @@ def main(argv: list[str] | None = None) -> int:
     if interrupted is not None:
         return interrupted_status(interrupted)
     return 0
+
+
+def check_store(db: str | Path) -> None:
+    """The results store: an existing file must be a usable store (opened, never changed
+    when it is not one); a new one is created by the work, so only its folder is checked
+    now — bad input creates no file."""
+    from rayjoule.runs.store import Store
+
+    if str(db) == ":memory:":
+        return
+    if Path(db).expanduser().exists():
+        Store(db).close()
+    else:
+        check_writable(db, "--db")
+
+
+def check_outputs(db: str | Path, storage: str, files: Mapping[str, str | None],
+                  folders: Mapping[str, str | None] = {}, *,  # noqa: B006 - read only
+                  inputs: Mapping[str, str | None] = {}) -> None:  # noqa: B006
+    """Where the tune will write (``--json`` files, ``--plot`` folders): writable, and not
+    the results store, the Optuna storage or one of the tune's own inputs (``--space``, the
+    program's file): ``--json knobs.toml`` would replace the knobs with a report."""
+    taken = {"the results store (--db)": db, **inputs}
+    store_file = sqlite_path(storage)
+    if store_file is not None:
+        taken["the Optuna storage (--storage)"] = str(store_file)
+    for flag, path, folder in [*((f, p, False) for f, p in files.items()),
+                               *((f, p, True) for f, p in folders.items())]:
+        if path is None:
+            continue
+        if path == "":
+            raise ConfigError(f"{flag} needs a {'folder' if folder else 'file'} path")
+        if path != "-":
+            resolved = Path(path).expanduser().resolve()
+            for what, other in taken.items():
+                if other and str(other) != ":memory:" and \
+                        resolved == Path(other).expanduser().resolve():
+                    raise ConfigError(f"{flag} {path} is {what}; give another path")
+        check_writable(path, flag, folder=folder)
 
 
 def _seed_with_model(tuner: Tuner, store: Store, pipeline, console: Console) -> None:

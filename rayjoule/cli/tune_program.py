@@ -7,6 +7,8 @@ the best re-run side by side, and the fastest trial. See ``docs/programs.md``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import Any
 
@@ -19,14 +21,15 @@ from rayjoule.cli.common import (
     add_store_args,
     progress_bar,
 )
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import human_output_to_stderr, results_console, write_json
 from rayjoule.cli.render import print_storage
 from rayjoule.cli.stops import interrupted_line, interrupted_status
-from rayjoule.runs.store import Store
-from rayjoule.tuning.preflight import check_storage
+from rayjoule.cli.tune import check_outputs, check_store
+from rayjoule.core.errors import ConfigError
 from rayjoule.tuning.program_loading import DRIVERS
 from rayjoule.tuning.program_report import ProgramTuneReport
-from rayjoule.tuning.program_tuner import prepare, run_tune
+from rayjoule.tuning.program_tuner import prepare, run_tune, study_attrs
+from rayjoule.tuning.study_guard import check_storage, check_study
 from rayjoule.tuning.tuner import SAMPLERS
 
 
@@ -60,34 +63,56 @@ def build_parser() -> Parser:
                    help="idle baseline length, measured once per tune (default 2)")
     p.add_argument("--address", help="Ray cluster address (default: a local instance; "
                                       "or RAY_ADDRESS)")
+    p.add_argument("--max-hours", type=float,
+                   help="refuse counts of calls that cannot finish within this, at 0.35 s "
+                        "a call besides the program (default 1, or RAYJOULE_MAX_HOURS)")
     add_store_args(p)
     return p
+
+
+def max_hours(given: float | None) -> float:
+    """``--max-hours``, else ``RAYJOULE_MAX_HOURS``, else 1 (as for workload runs)."""
+    if given is not None:
+        return given
+    text = os.environ.get("RAYJOULE_MAX_HOURS")
+    if not text:
+        return 1.0
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"RAYJOULE_MAX_HOURS must be a number, got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # everything is checked before Ray starts: bad input costs nothing and stores nothing
-    tune = prepare(args.program, args.space, trials=args.trials, max_seconds=args.max_seconds,
-                   repeats=args.repeats, rerun=args.rerun, finalists=args.finalists,
-                   sampler=args.sampler,
-                   seed=args.seed, db=args.db, study_name=args.study_name,
-                   storage=args.storage, address=args.address, meter=args.meter,
-                   driver=args.driver, idle_seconds=args.idle_seconds)
-    if args.json:
-        check_writable(args.json, "--json")
-    check_writable(args.db, "--db")
-    check_storage(tune.storage)
-    Store(args.db).close()
+    with program_stdout(args.json):  # the module's top level may print as it is imported
+        tune = prepare(args.program, args.space, trials=args.trials,
+                       max_seconds=args.max_seconds, repeats=args.repeats, rerun=args.rerun,
+                       finalists=args.finalists, sampler=args.sampler, seed=args.seed,
+                       db=args.db, study_name=args.study_name, storage=args.storage,
+                       address=args.address, meter=args.meter, driver=args.driver,
+                       idle_seconds=args.idle_seconds, max_hours=max_hours(args.max_hours))
+    program_file = tune.program.spec.rpartition(":")[0] if tune.program.folder else None
+    check_outputs(args.db, tune.storage, {"--json": args.json},
+                  inputs={"the knobs (--space)": args.space, "the program's file": program_file})
+    check_storage(tune.storage, args.db)
+    check_store(args.db)
+    check_study(tune.storage, tune.study_name, study_attrs(tune), 1)
     out = results_console(args.json)
-    print_storage(tune.storage, tune.study_name, out)
-    with progress_bar(Console(stderr=True)) as progress:
-        bar = progress.add_task("trials", total=args.trials)
+    # with --json - stdout is the JSON alone: what the program prints goes to stderr
+    with program_stdout(args.json), progress_bar(Console(stderr=True)) as progress:
+        bars: list[Any] = []
+
+        def on_ready() -> None:
+            print_storage(tune.storage, tune.study_name, out)
+            bars.append(progress.add_task("trials", total=args.trials))
 
         def on_trial(row: dict[str, Any]) -> None:
             joules = f"{row['total_j']:.1f} J" if row["total_j"] is not None else row["state"]
-            progress.update(bar, advance=1, description=f"trial {row['number']}: {joules}")
+            progress.update(bars[0], advance=1, description=f"trial {row['number']}: {joules}")
 
-        report = run_tune(tune, on_trial=on_trial)
+        report = run_tune(tune, on_trial=on_trial, on_ready=on_ready)
     print_report(report, out)
     if args.json:
         write_json(args.json, report.to_dict())
@@ -98,6 +123,14 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return interrupted_status()
     return 0
+
+
+def program_stdout(json_path: str | None) -> contextlib.AbstractContextManager[Any]:
+    """Where the program's own prints go while it runs: stderr when ``--json -`` takes
+    stdout (its lines once came before the JSON there, which no longer parsed)."""
+    if human_output_to_stderr(json_path):
+        return contextlib.redirect_stdout(sys.stderr)
+    return contextlib.nullcontext()
 
 
 def print_report(report: ProgramTuneReport, console: Console) -> None:

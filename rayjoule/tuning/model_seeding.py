@@ -27,6 +27,7 @@ import json
 import logging
 import math
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,7 @@ from rayjoule.modelling import (
     paired_concurrency,
     run_design,
 )
+from rayjoule.modelling.profiling_runs import check_design_feasible
 from rayjoule.runs.store import Store
 from rayjoule.tuning.space import Range
 
@@ -89,6 +91,27 @@ def seed_with_model(tuner: Any, store: Store, pipeline: Any, console: Console,
     seeder.enqueue(seeder.initial_seeds(), "first fit")
     tuner.add_callback(seeder.on_trial)
     return seeder
+
+
+def check_profiling(db: str | Path, base: Any) -> None:
+    """Before anything starts: if the store's profiles cannot be fitted (none, too few, of
+    another workload), the profiling design :func:`seed_with_model` would run must pass
+    :func:`~rayjoule.modelling.check_design_feasible`, as ``python -m rayjoule.profile``'s
+    does — otherwise a design that cannot finish (its runs together past ``--max-hours``)
+    stored its first runs and then failed."""
+    if Path(db).expanduser().exists() or str(db) == ":memory:":
+        with Store(db) as store:
+            try:
+                fit_pipeline(choose_profiles(store, base.workload, base.framework,
+                                             base.params).profiles)
+                return
+            except ModelError:
+                pass
+    try:
+        check_design_feasible(design(base), base)
+    except ConfigError as exc:
+        raise ConfigError(f"--sampler model profiles {base.workload} first (the store has no "
+                          f"profiles to fit), but {exc}") from None
 
 
 class ModelSeeder:

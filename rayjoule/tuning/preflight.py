@@ -8,13 +8,14 @@ before any trial spends a joule.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Mapping
 from typing import Any
 
 from rayjoule.core.errors import ConfigError
-from rayjoule.tuning.space import Range
-from rayjoule.tuning.tuner import storage_lock
+from rayjoule.runs.session import resolve_pipeline
+from rayjoule.tuning.space import Range, SearchSpace
 
 
 def cap_to_stages(ranges: Mapping[str, Range], pipeline: Any) -> dict[str, Range]:
@@ -44,17 +45,14 @@ def check_num_cpus(num_cpus: Mapping[str, Range], cluster_cpus: int,
                               f"cluster's {cluster_cpus} CPUs")
 
 
-def check_storage(url: str) -> None:
-    """Parse and connect to the Optuna storage up front: a bad URL is one line, exit 2."""
-    import optuna
-    import sqlalchemy.exc
+def check_meter(meter: str) -> None:
+    """``auto`` or a meter's name, checked before anything starts (an unknown name was found
+    by the first trial's measured block, after the study was created)."""
+    import meters
 
-    try:
-        with storage_lock(url):
-            optuna.storages.get_storage(url)
-    except (ValueError, ImportError, sqlalchemy.exc.SQLAlchemyError) as exc:
-        line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"--storage {url!r} is not a usable Optuna storage: {line}") from None
+    known = sorted(meters.meter_classes())
+    if meter != "auto" and meter not in known:
+        raise ConfigError(f"unknown meter {meter!r}; give auto or one of {', '.join(known)}")
 
 
 def cluster_cpus(frameworks: tuple[str, ...], address: str | None,
@@ -71,3 +69,46 @@ def cluster_cpus(frameworks: tuple[str, ...], address: str | None,
 
     started = connect(address, keep_alive=keep_alive)
     return int(ray.cluster_resources().get("CPU", 1)), started
+
+
+def check_runs(base: Any, space: SearchSpace, trials: int, repeats: int) -> None:
+    """Every trial the space allows must pass the run's own checks, found now rather than
+    at the trial that draws it: each framework at the space's corners (most tasks at the
+    highest concurrency: the task records and native's process cap; fewest tasks at the
+    lowest: the longest run against ``--max-hours``), and the trials together, even at the
+    quickest corner (at least :data:`~rayjoule.modelling.profiling_runs.RUN_FLOOR_S` a
+    run), within ``--max-hours`` (``--trials 10**12`` would otherwise run for ever)."""
+    from rayjoule.modelling.profiling_runs import RUN_FLOOR_S
+    from rayjoule.runs.session import check_feasible, estimated_work
+
+    tasks = _ranges(space.tasks)
+    cpus = _ranges(space.num_cpus)
+    conc = space.concurrency
+    quickest_s = math.inf
+    for fw in space.frameworks:
+        for pick, c in ((lambda r: r.high, conc.high), (lambda r: r.low, conc.low)):
+            by_stage = {s: int(pick(r)) for s, r in tasks.items()}
+            config = dataclasses.replace(
+                base, framework=fw, tasks=_one_or_map(by_stage), concurrency=int(c),
+                num_cpus=_one_or_map({s: float(r.low) for s, r in cpus.items()}),
+                mode=space.modes[0] if fw == "ray" else "tasks", repeats=repeats).validated()
+            check_feasible(config, config.stage_settings(resolve_pipeline(config))[0])
+        by_stage = {s: int(r.high) for s, r in tasks.items()}
+        work = estimated_work(dataclasses.replace(base, concurrency=int(conc.high)), by_stage)
+        cpu_s, parallel = work or (0.0, 1)
+        quickest_s = min(quickest_s, cpu_s / parallel + RUN_FLOOR_S)
+    hours = trials * repeats * quickest_s / 3600
+    if hours > base.max_hours:
+        raise ConfigError(
+            f"{trials} trial(s) × {repeats} repeat(s) are estimated to take at least "
+            f"≈ {hours:.3g} h (at least {quickest_s:.3g} s a run); use fewer --trials/"
+            f"--repeats, or pass --max-hours {hours * 1.5:.2g} to run them anyway")
+
+
+def _ranges(ranges: Range | Mapping[str, Range]) -> dict[str, Range]:
+    return {"": ranges} if isinstance(ranges, Range) else dict(ranges)
+
+
+def _one_or_map(values: dict[str, Any]) -> Any:
+    """One value for a single stage (or the space's unnamed one), stage → value otherwise."""
+    return next(iter(values.values())) if len(values) == 1 else values

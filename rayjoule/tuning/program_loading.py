@@ -65,6 +65,9 @@ def load_program(spec: str) -> Program:
         raise ConfigError(f"--program {spec!r}: {where} has no attribute {attr!r}")
     if not callable(fn):
         raise ConfigError(f"--program {spec!r}: {attr!r} is not callable")
+    if isinstance(fn, type):
+        raise ConfigError(f"--program {spec!r}: {attr!r} is a class; give a function (its "
+                          "keyword arguments are the knobs)")
     check_program(fn, spec)
     return Program(fn=fn, spec=full, name=attr, folder=folder)
 
@@ -120,7 +123,7 @@ def _import(name: str, spec: str) -> Any:
     # path the way ``python -m`` does; a program module beside the user is found anyway
     cwd = os.getcwd()
     try:
-        return importlib.import_module(name)
+        return _run_import(lambda: importlib.import_module(name), spec, name)
     except ModuleNotFoundError as exc:
         missing = exc.name or ""
         if cwd in sys.path or "" in sys.path or not name.startswith(missing):
@@ -128,14 +131,29 @@ def _import(name: str, spec: str) -> Any:
                               f"({exc})") from None
     sys.path.insert(0, cwd)
     try:
-        return importlib.import_module(name)
+        return _run_import(lambda: importlib.import_module(name), spec, name)
     except ImportError as exc:
         sys.path.remove(cwd)
         raise ConfigError(f"--program {spec!r}: module {name!r} cannot be imported "
                           f"({exc})") from None
+
+
+def _run_import(load: Callable[[], Any], spec: str, what: str) -> Any:
+    """Run a program module's top level: whatever it raises — sys.exit() included, which
+    would otherwise end the tune with the module's status and no word — is bad input (one
+    line); a missing module (ModuleNotFoundError) is left to the caller."""
+    try:
+        return load()
+    except ModuleNotFoundError:
+        raise
+    except SystemExit as exc:
+        raise ConfigError(f"--program {spec!r}: {what} called sys.exit({exc.code!r}) while "
+                          "being imported; a program's module must only define its "
+                          "function (guard script code with if __name__ == '__main__')"
+                          ) from None
     except Exception as exc:
-        raise ConfigError(f"--program {spec!r}: importing {name!r} failed: "
-                          f"{type(exc).__name__}: {exc}") from None
+        text = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+        raise ConfigError(f"--program {spec!r}: importing {what} failed: {text}") from None
 
 
 def _load_file(path: Path, spec: str) -> Any:
@@ -155,11 +173,12 @@ def _load_file(path: Path, spec: str) -> Any:
     added = folder not in sys.path
     if added:  # its sibling modules import as they would for ``python file.py``
         sys.path.insert(0, folder)
+    loader = loader_spec.loader
     try:
-        loader_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise ConfigError(f"--program {spec!r}: loading {path.name} failed: "
-                          f"{type(exc).__name__}: {exc}") from None
+        _run_import(lambda: loader.exec_module(module), spec, path.name)
+    except ModuleNotFoundError as exc:
+        raise ConfigError(f"--program {spec!r}: importing {path.name} failed: "
+                          f"ModuleNotFoundError: {exc}") from None
     finally:
         sys.modules.pop(name, None)
     return module

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from rayjoule.core.errors import ConfigError
+from rayjoule.tuning.space import MAX_GRID_VALUES
 
 KINDS = ("int", "float", "categorical")
 _KEYS = {"int": {"kind", "low", "high", "log", "step"},
@@ -33,6 +34,9 @@ _KEYS = {"int": {"kind", "low", "high", "log", "step"},
          "categorical": {"kind", "choices"}}
 #: values a grid takes from a numeric range without a step
 GRID_POINTS = 5
+#: most choices of a categorical knob: Optuna stores the whole list with every trial's value
+#: (10**6 choices were 24 MB of storage for two trials and their re-runs)
+MAX_CHOICES = 1000
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,10 @@ class Knob:
         low, high = float(self.low), float(self.high)
         if self.step:
             n = int(math.floor((high - low) / self.step + 1e-9)) + 1
+            if n > MAX_GRID_VALUES:
+                raise ConfigError(f"knob {self.name!r}: --sampler grid would try {n} values "
+                                  f"of it (at most {MAX_GRID_VALUES}); give a larger step or "
+                                  "another sampler")
             values = [low + i * self.step for i in range(n)]
         elif self.log:
             values = [low * (high / low) ** (i / (GRID_POINTS - 1)) for i in range(GRID_POINTS)]
@@ -187,8 +195,20 @@ def _knob(name: str, table: Any) -> Knob:
             raise ConfigError(f"knob {name!r}: choices must be a non-empty list")
         if any(not isinstance(c, str | int | float | bool) for c in choices):
             raise ConfigError(f"knob {name!r}: choices must be strings, numbers or booleans")
+        if len(choices) > MAX_CHOICES:
+            raise ConfigError(f"knob {name!r}: {len(choices)} choices; at most {MAX_CHOICES} "
+                              "(every trial stores them all) - use an int knob with low and "
+                              "high for a numeric range")
+        if any(isinstance(c, float) and not math.isfinite(c) for c in choices):
+            raise ConfigError(f"knob {name!r}: choices must be finite numbers")
         if len(set(map(repr, choices))) != len(choices):
             raise ConfigError(f"knob {name!r}: choices repeat a value")
+        # Optuna finds a value among the choices by ==, where 1 == 1.0 == true: a trial
+        # given 1.0 would be stored (and reported) as the 1 before it
+        equal = [(a, b) for i, a in enumerate(choices) for b in choices[:i] if a == b]
+        if equal:
+            raise ConfigError(f"knob {name!r}: choices {equal[0][1]!r} and {equal[0][0]!r} "
+                              "are equal in Python (Optuna cannot tell them apart); keep one")
         return Knob(name, kind, choices=tuple(choices))
     number = int if kind == "int" else (int, float)
     values = {}

@@ -16,8 +16,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import statistics
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +28,7 @@ from typing import Any
 from rayjoule.core.config import DEFAULT_DB, TDP_SCOPES
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.runs.store import Store
+from rayjoule.tuning.preflight import check_meter
 from rayjoule.tuning.program_calls import Call, ProgramCaller
 from rayjoule.tuning.program_loading import Program, choose_driver, load_program, program_of
 from rayjoule.tuning.program_report import (
@@ -38,6 +41,7 @@ from rayjoule.tuning.program_rerun import side_by_side
 from rayjoule.tuning.program_space import ProgramSpace
 from rayjoule.tuning.tuner import (
     SAMPLERS,
+    check_seed,
     default_storage,
     make_sampler,
     optuna_errors_only,
@@ -81,7 +85,7 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
             study_name: str | None = None, storage: str | None = None,
             address: str | None = None, meter: str = "auto", name: str | None = None,
             driver: str = "auto", idle_seconds: float = 2.0,
-            tdp_scope: str = "host") -> ProgramTune:
+            tdp_scope: str = "host", max_hours: float = 1.0) -> ProgramTune:
     """Check every argument (ConfigError, nothing run or stored) and name the study."""
     program = load_program(fn) if isinstance(fn, str) else program_of(fn, name)
     if name:
@@ -92,14 +96,18 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConfigError(f"--{label} must be a whole number >= {low}, got {value!r}")
     if max_seconds is not None and not (isinstance(max_seconds, int | float)
-                                        and max_seconds > 0):
-        raise ConfigError(f"--max-seconds must be > 0, got {max_seconds!r}")
+                                        and 0 < max_seconds < math.inf):
+        raise ConfigError(f"--max-seconds must be > 0 and finite, got {max_seconds!r}")
     if sampler not in SAMPLERS:
         raise ConfigError(f"--sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
+    check_seed(seed)
+    make_sampler(sampler, 0, knobs)  # --sampler gp needs PyTorch: found now
     if tdp_scope not in TDP_SCOPES:
         raise ConfigError(f"tdp_scope must be one of {', '.join(TDP_SCOPES)}")
-    if not isinstance(idle_seconds, int | float) or idle_seconds < 0:
-        raise ConfigError(f"--idle-seconds must be >= 0, got {idle_seconds!r}")
+    if not isinstance(idle_seconds, int | float) or not 0 <= idle_seconds < math.inf:
+        raise ConfigError(f"--idle-seconds must be >= 0 and finite, got {idle_seconds!r}")
+    check_meter(meter)
+    check_calls(trials * repeats + rerun * (1 + finalists), max_hours)
     return ProgramTune(
         program=program, space=knobs, trials=trials, max_seconds=max_seconds,
         repeats=repeats, rerun=rerun, finalists=finalists, sampler=sampler, seed=seed, db=db,
@@ -107,6 +115,27 @@ def prepare(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | Path,
         storage=storage or default_storage(db), address=address, meter=meter,
         driver=choose_driver(driver, program.fn), idle_seconds=float(idle_seconds),
         tdp_scope=tdp_scope)
+
+
+#: the least a metered call of a program costs the tune: the wait for Ray's task events
+#: (one report interval + a grace, ~0.35 s on a tune's own Ray instance, see LOCAL_RAY_ENV)
+CALL_FLOOR_S = 0.35
+
+
+def check_calls(calls: int, max_hours: float) -> None:
+    """The calls a tune asks for (trials × repeats, and the side-by-side re-run), even at
+    :data:`CALL_FLOOR_S` each, must fit in ``max_hours``: ``--trials 10**12`` or
+    ``--rerun 10**12`` would otherwise run until stopped. A program's own time is not
+    known before it runs, so this only refuses counts no program could finish."""
+    if isinstance(max_hours, bool) or not isinstance(max_hours, int | float) or \
+            not 0 < max_hours < math.inf:
+        raise ConfigError(f"--max-hours must be > 0 and finite, got {max_hours!r}")
+    hours = calls * CALL_FLOOR_S / 3600
+    if hours > max_hours:
+        raise ConfigError(
+            f"{calls} metered calls (trials × repeats + the re-run's rounds) take at least "
+            f"≈ {hours:.3g} h ({CALL_FLOOR_S:g} s each besides the program); use fewer "
+            f"--trials/--repeats/--rerun, or pass --max-hours {hours * 1.5:.2g} to run them")
 
 
 def default_study_name(program: Program, space: ProgramSpace,
@@ -128,7 +157,7 @@ def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | 
                  address: str | None = None, meter: str = "auto", name: str | None = None,
                  on_trial: Callable[[dict[str, Any]], None] | None = None,
                  driver: str = "auto", idle_seconds: float = 2.0,
-                 tdp_scope: str = "host") -> ProgramTuneReport:
+                 tdp_scope: str = "host", max_hours: float = 1.0) -> ProgramTuneReport:
     """Tune ``fn``'s keyword arguments for joules; see ``docs/programs.md``.
 
     ``fn`` is the function (or ``"module:FUNCTION"`` / ``"file.py:FUNCTION"``), ``space``
@@ -144,32 +173,39 @@ def tune_program(fn: Callable[..., Any] | str, space: Mapping[str, Any] | str | 
     tune = prepare(fn, space, trials=trials, max_seconds=max_seconds, repeats=repeats,
                    rerun=rerun, finalists=finalists, sampler=sampler, seed=seed, db=db,
                    study_name=study_name, storage=storage, address=address, meter=meter,
-                   name=name, driver=driver, idle_seconds=idle_seconds, tdp_scope=tdp_scope)
+                   name=name, driver=driver, idle_seconds=idle_seconds, tdp_scope=tdp_scope,
+                   max_hours=max_hours)
     return run_tune(tune, on_trial=on_trial)
 
 
 def run_tune(tune: ProgramTune,
-             on_trial: Callable[[dict[str, Any]], None] | None = None) -> ProgramTuneReport:
-    """Run a prepared tune: trials (defaults first), then the side-by-side re-run."""
+             on_trial: Callable[[dict[str, Any]], None] | None = None,
+             on_ready: Callable[[], None] | None = None) -> ProgramTuneReport:
+    """Run a prepared tune: trials (defaults first), then the side-by-side re-run.
+
+    ``on_ready()`` is called once Ray is reached and the study exists, before the first
+    trial (where the command shows the storage and its progress bar: a tune refused on
+    the way there prints its one line alone)."""
     import optuna
     import ray
 
     from rayjoule.cluster.connect import connect, disconnect
 
-    with storage_lock(tune.storage), optuna_errors_only():
-        study = optuna.create_study(
-            storage=tune.storage, study_name=tune.study_name, load_if_exists=True,
-            sampler=make_sampler(tune.sampler, tune.seed if tune.seed is not None else 0,
-                                 tune.space) if tune.seed is not None or tune.sampler == "grid"
-            else _unseeded(tune), direction="minimize")
-    study.set_user_attr("program", tune.program.spec or tune.program.name)
-    study.set_user_attr("space", tune.space.to_dict())
-    defaults = tune.space.defaults(tune.program.fn)
-    if _baseline_trial(study) is None:  # new, or its defaults' trial was interrupted
-        study.enqueue_trial(defaults, user_attrs={"baseline": True})
+    # Ray first: an unreachable --address is bad input, found before the study is created
     started = connect(tune.address, local_env=LOCAL_RAY_ENV)
     interrupted = False
     try:
+        with storage_lock(tune.storage), optuna_errors_only():
+            study = optuna.create_study(
+                storage=tune.storage, study_name=tune.study_name, load_if_exists=True,
+                sampler=_sampler(tune), direction="minimize")
+        for key, value in study_attrs(tune).items():
+            study.set_user_attr(key, value)
+        defaults = tune.space.defaults(tune.program.fn)
+        if _baseline_trial(study) is None:  # new, or its defaults' trial was interrupted
+            study.enqueue_trial(defaults, user_attrs={"baseline": True})
+        if on_ready:
+            on_ready()
         with Store(tune.db) as store:
             caller = ProgramCaller(tune.program, tune.driver, store, meter=tune.meter,
                                    idle_seconds=tune.idle_seconds, tdp_scope=tune.tdp_scope,
@@ -202,16 +238,29 @@ def run_tune(tune: ProgramTune,
 LOCAL_RAY_ENV = {"RAY_task_events_report_interval_ms": "100"}
 
 
-def _unseeded(tune: ProgramTune) -> Any:
+def study_attrs(tune: ProgramTune) -> dict[str, Any]:
+    """What a program's study tunes, kept in its user attributes: a study resumed by name
+    must have the same (:func:`rayjoule.tuning.study_guard.check_study`)."""
+    return {"program": tune.program.spec or tune.program.name, "space": tune.space.to_dict()}
+
+
+def _sampler(tune: ProgramTune) -> Any:
+    """The sampler, seeded by ``--seed`` (grid: 0 when none), at random otherwise."""
     import random
 
-    return make_sampler(tune.sampler, random.randrange(2**31), tune.space)
+    seed = tune.seed if tune.seed is not None else \
+        0 if tune.sampler == "grid" else random.randrange(2**31)
+    return make_sampler(tune.sampler, seed, tune.space)
 
 
 def _optimize(study: Any, objective: _Objective, n_trials: int,
               callbacks: list[Callable[[Any, Any], None]]) -> None:
     """Run the trials; the defaults' trial first, and a failure there stops the tune."""
-    with optuna_errors_only():
+    with optuna_errors_only(), warnings.catch_warnings():
+        # the defaults are the baseline even where the space leaves them out (a knob
+        # searched over 4..16 of a program that defaults to 1): not a warning on stderr
+        warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range",
+                                category=UserWarning)
         baseline = _baseline_trial(study)
         if baseline is None or baseline.state.name == "WAITING":
             study.optimize(objective, n_trials=1, catch=(TrialFailed,), callbacks=callbacks)

@@ -17,6 +17,10 @@ from rayjoule.core.errors import ConfigError
 
 #: num_cpus values tried by the exhaustive grid sampler
 NUM_CPUS_GRID = (0.25, 0.5, 1.0, 2.0)
+#: most values of one dimension, and points of the whole grid, the grid sampler takes
+#: (Optuna's GridSampler lists every point up front)
+MAX_GRID_VALUES = 10_000
+MAX_GRID_POINTS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -40,19 +44,35 @@ def parse_range(name: str, text: str, kind: type = int) -> Range:
     parts = str(text).split(":")
     if len(parts) not in (1, 2) or any(not p.strip() for p in parts):
         raise ConfigError(f"--{name.replace('_', '-')} expects N or LOW:HIGH, got {text!r}")
+    what = "a whole number" if kind is int else "a number"
     try:
-        values = [kind(p) for p in parts]
+        values = [_number(p, kind) for p in parts]
     except ValueError:
-        raise ConfigError(f"--{name.replace('_', '-')}: {text!r} is not a {kind.__name__} "
-                          "or range") from None
-    low, high = values[0], values[-1]
+        raise ConfigError(f"--{name.replace('_', '-')}: {text!r} is not {what} or "
+                          "LOW:HIGH range") from None
     if not all(math.isfinite(v) for v in values):
         raise ConfigError(f"--{name.replace('_', '-')} must be finite numbers, got {text!r}")
+    if kind is int:  # 1e3 is a whole number too (as predict's --at takes it)
+        if any(v != int(v) for v in values):
+            raise ConfigError(f"--{name.replace('_', '-')}: {text!r} is not {what} or "
+                              "LOW:HIGH range")
+        values = [int(v) for v in values]
+    low, high = values[0], values[-1]
     if low > high:
         raise ConfigError(f"--{name.replace('_', '-')} range {text!r} is inverted (low > high)")
     if low <= 0:
         raise ConfigError(f"--{name.replace('_', '-')} must be > 0, got {text!r}")
     return Range(low, high)
+
+
+def _number(text: str, kind: type) -> float:
+    """An exact int where the text is one (no float rounding past 2**53), else a float."""
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            pass
+    return float(text)
 
 
 def parse_stage_ranges(name: str, text: str, stages: Sequence[str],
@@ -142,6 +162,10 @@ class SearchSpace:
             if not r.fixed:
                 grid[_name("tasks", stage)] = _powers_of_two(int(r.low), int(r.high))
         if not self.concurrency.fixed:
+            span = int(self.concurrency.high) - int(self.concurrency.low) + 1
+            if span > MAX_GRID_VALUES:
+                raise ConfigError(f"--sampler grid tries every concurrency: {span} values of "
+                                  f"--concurrency; at most {MAX_GRID_VALUES}")
             grid["concurrency"] = list(range(int(self.concurrency.low),
                                              int(self.concurrency.high) + 1))
         if "ray" in self.frameworks:

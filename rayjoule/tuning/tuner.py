@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+import math
 import statistics
 import warnings
 from collections.abc import Callable, Iterator
@@ -23,7 +24,7 @@ from rayjoule.core.config import RunConfig
 from rayjoule.core.errors import ConfigError, RunFailed
 from rayjoule.core.result import RunResult
 from rayjoule.runs.store import Store
-from rayjoule.tuning.space import SearchSpace
+from rayjoule.tuning.space import MAX_GRID_POINTS, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ SAMPLERS = ("tpe", "gp", "random", "grid")
 METRICS = {"energy": "total_j", "dynamic": "dynamic_j", "time": "wall_s"}
 METRIC_LABELS = {"energy": "total joules", "dynamic": "dynamic joules",
                  "time": "wall seconds"}
+
+
+def check_seed(seed: int | None) -> None:
+    """Optuna's samplers seed NumPy, which takes 0 to 2**32 - 1 (a larger seed was a
+    traceback after the study was created)."""
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                             or not 0 <= seed < 2**32):
+        raise ConfigError(f"--seed must be a whole number from 0 to {2**32 - 1}, got {seed!r}")
 
 
 def parse_objective(text: str) -> tuple[str, ...]:
@@ -47,9 +56,15 @@ def parse_objective(text: str) -> tuple[str, ...]:
 
 
 def default_storage(db: str | Path) -> str:
-    """An Optuna SQLite file beside the results store: ``x.sqlite`` → ``x.optuna.sqlite``."""
+    """An Optuna SQLite file beside the results store: ``x.sqlite`` → ``x.optuna.sqlite``.
+
+    The path is percent-encoded, as SQLAlchemy reads it: a folder named ``a?b`` would
+    otherwise end the path at ``?`` (the storage written to a file ``a`` beside it).
+    """
+    from urllib.parse import quote
+
     path = Path(db).expanduser().resolve()
-    return f"sqlite:///{path.with_name(path.stem + '.optuna.sqlite')}"
+    return f"sqlite:///{quote(str(path.with_name(path.stem + '.optuna.sqlite')), safe='/')}"
 
 
 @dataclass
@@ -68,12 +83,23 @@ class TuneSettings:
     def __post_init__(self) -> None:
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"unknown sampler {self.sampler!r}; known: {', '.join(SAMPLERS)}")
-        if self.max_seconds is not None and not self.max_seconds > 0:
-            raise ConfigError(f"--max-seconds must be > 0, got {self.max_seconds}")
+        if self.max_seconds is not None and not (self.max_seconds > 0
+                                                 and math.isfinite(self.max_seconds)):
+            raise ConfigError(f"--max-seconds must be > 0 and finite, got {self.max_seconds}")
+        check_seed(self.seed)
         if self.repeats < 1:
             raise ConfigError(f"--repeats must be >= 1, got {self.repeats}")
         if not self.study_name:
             self.study_name = default_study_name(self)
+
+
+def study_attrs(s: TuneSettings) -> dict[str, Any]:
+    """What a study tunes, kept in its user attributes: a study resumed by name must have
+    the same (:func:`rayjoule.tuning.study_guard.check_study`)."""
+    base = s.base
+    return {"workload": base.workload, "size": base.size, "seed": base.seed,
+            "params": dict(base.params), "frameworks": list(s.space.frameworks),
+            "objective": ",".join(s.objective), "max_seconds": s.max_seconds}
 
 
 def default_study_name(s: TuneSettings) -> str:
@@ -133,12 +159,7 @@ class Tuner:
         with warnings.catch_warnings():  # set_metric_names is "experimental" since 3.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             self.study.set_metric_names([METRIC_LABELS[o] for o in settings.objective])
-        base = settings.base
-        for key, value in (("workload", base.workload), ("size", base.size),
-                           ("seed", base.seed), ("params", dict(base.params)),
-                           ("frameworks", list(settings.space.frameworks)),
-                           ("objective", ",".join(settings.objective)),
-                           ("max_seconds", settings.max_seconds)):
+        for key, value in study_attrs(settings).items():
             self.study.set_user_attr(key, value)
 
     def add_callback(self, callback: Callable[[Any, Any], None]) -> None:
@@ -221,12 +242,14 @@ def storage_lock(url: str) -> Iterator[None]:
     migration and one would fail on a unique constraint; an advisory lock on a file beside
     the database makes the second wait for the first (other storages need no lock).
     """
-    if not url.startswith("sqlite:///"):
+    from rayjoule.tuning.study_guard import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
         yield
         return
     import fcntl
 
-    path = Path(url[len("sqlite:///"):])
     lock_path = path.with_name(path.name + ".lock")
     try:
         handle = open(lock_path, "a")  # noqa: SIM115 - held for the block
@@ -272,7 +295,12 @@ def make_sampler(name: str, seed: int, space: SearchSpace):
     if name == "random":
         return samplers.RandomSampler(seed=seed)
     if name == "grid":
-        return samplers.GridSampler(space.grid(), seed=seed)
+        grid = space.grid()
+        points = math.prod(len(v) for v in grid.values())
+        if points > MAX_GRID_POINTS:
+            raise ConfigError(f"--sampler grid would list {points:.3g} points "
+                              f"(at most {MAX_GRID_POINTS}); narrow the ranges or use tpe")
+        return samplers.GridSampler(grid, seed=seed)
     raise ConfigError(f"unknown sampler {name!r}; known: {', '.join(SAMPLERS)}")
 
 
