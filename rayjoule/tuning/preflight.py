@@ -76,10 +76,9 @@ def check_runs(base: Any, space: SearchSpace, trials: int, repeats: int) -> None
     at the trial that draws it: each framework at the space's corners (most tasks at the
     highest concurrency: the task records and native's process cap; fewest tasks at the
     lowest: the longest run against ``--max-hours``), and the trials together, even at the
-    quickest corner (at least :data:`~rayjoule.modelling.profiling_runs.RUN_FLOOR_S` a
-    run), within ``--max-hours`` (``--trials 10**12`` would otherwise run for ever)."""
-    from rayjoule.modelling.profiling_runs import RUN_FLOOR_S
-    from rayjoule.runs.session import check_feasible, estimated_work
+    quickest corner (at least :data:`~rayjoule.runs.session.RUN_FLOOR_S` a run), within
+    ``--max-hours`` (``--trials 10**12`` would otherwise run for ever)."""
+    from rayjoule.runs.session import check_feasible, check_runs_hours, estimated_run_s
 
     tasks = _ranges(space.tasks)
     cpus = _ranges(space.num_cpus)
@@ -94,15 +93,11 @@ def check_runs(base: Any, space: SearchSpace, trials: int, repeats: int) -> None
                 mode=space.modes[0] if fw == "ray" else "tasks", repeats=repeats).validated()
             check_feasible(config, config.stage_settings(resolve_pipeline(config))[0])
         by_stage = {s: int(r.high) for s, r in tasks.items()}
-        work = estimated_work(dataclasses.replace(base, concurrency=int(conc.high)), by_stage)
-        cpu_s, parallel = work or (0.0, 1)
-        quickest_s = min(quickest_s, cpu_s / parallel + RUN_FLOOR_S)
-    hours = trials * repeats * quickest_s / 3600
-    if hours > base.max_hours:
-        raise ConfigError(
-            f"{trials} trial(s) × {repeats} repeat(s) are estimated to take at least "
-            f"≈ {hours:.3g} h (at least {quickest_s:.3g} s a run); use fewer --trials/"
-            f"--repeats, or pass --max-hours {hours * 1.5:.2g} to run them anyway")
+        quickest_s = min(quickest_s, estimated_run_s(
+            dataclasses.replace(base, concurrency=int(conc.high)), by_stage))
+    check_runs_hours(trials * repeats * quickest_s, base.max_hours,
+                     f"{trials} trial(s) × {repeats} repeat(s)",
+                     "even at the space's quickest setting; use fewer --trials/--repeats")
 
 
 def _ranges(ranges: Range | Mapping[str, Range]) -> dict[str, Range]:

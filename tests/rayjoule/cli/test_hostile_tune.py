@@ -94,7 +94,7 @@ TUNE_BAD = [
     (["--size", "1e300"], "is estimated to run"),
     # the trials together, even at the quickest corner, past --max-hours
     (["--trials", "1000000000000"], "1000000000000 trial(s) × 1 repeat(s) are estimated"),
-    (["--repeats", "1000000000"], "are estimated to take at least"),
+    (["--repeats", "1000000000"], "repeat(s) are estimated to take"),
     (["--seed", str(2**40)], "--seed must be a whole number from 0 to 4294967295"),
     (["--max-seconds", "inf"], "--max-seconds must be > 0 and finite"),
     (["--frameworks", "native,native"], "--frameworks gives native twice"),
