@@ -14,6 +14,7 @@ import pytest
 
 from rayjoule.cli import compare, detect_meters, export, history, run, workloads
 from rayjoule.cli.common import run_command
+from tests.tests_support.refusals import assert_refused, snapshot
 
 METER = ["--meter", "tdp", "--idle-seconds", "0"]
 PI = ["--workload", "pi", "--size", "1e5", *METER]
@@ -37,11 +38,6 @@ def work(seeded, tmp_path) -> Path:
     return tmp_path
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def call(command: str, argv: list[str]) -> int:
     try:
         return run_command(COMMANDS[command], argv)
@@ -51,15 +47,7 @@ def call(command: str, argv: list[str]) -> int:
 
 def refused(command: str, argv: list[str], folder: Path, capsys, fragment: str) -> str:
     """Run; assert exit 2, one stderr line holding ``fragment``, the folder unchanged."""
-    before = snapshot(folder)
-    capsys.readouterr()
-    code = call(command, argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert fragment in err, err
-    assert snapshot(folder) == before
-    return err
+    return assert_refused(lambda: call(command, argv), folder, capsys, fragment)
 
 
 BAD = [

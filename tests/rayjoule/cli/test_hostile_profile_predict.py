@@ -4,7 +4,6 @@ no file created; and the inputs next to them that are fine still run."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from rayjoule.cli import predict, profile
 from rayjoule.cli.common import run_command
+from tests.tests_support.refusals import assert_refused, snapshot
 
 METER = ["--meter", "tdp", "--idle-seconds", "0"]
 PI = ["--workload", "pi", "--size", "200000", "--framework", "native", "--concurrency", "2"]
@@ -37,22 +37,9 @@ def work(profiled, tmp_path) -> Path:
     return tmp_path
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
 def refused(command, argv: list[str], folder: Path, capsys, fragment: str) -> str:
     """Run; assert exit 2, one stderr line holding ``fragment``, the folder unchanged."""
-    before = snapshot(folder)
-    capsys.readouterr()
-    code = run_command(command, argv)
-    err = capsys.readouterr().err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert fragment in err, err
-    assert snapshot(folder) == before
-    return err
+    return assert_refused(lambda: run_command(command, argv), folder, capsys, fragment)
 
 
 # -- predict ---------------------------------------------------------------------------------

@@ -4,7 +4,6 @@ the Optuna storage byte-identical and no file created."""
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import json
 import shutil
@@ -15,6 +14,7 @@ import pytest
 
 from rayjoule.cli import tune
 from rayjoule.cli.common import run_command
+from tests.tests_support.refusals import assert_refused
 
 METER = ["--meter", "tdp", "--idle-seconds", "0"]
 SLEEP = ["--workload", "sleep", "--size", "0", "--frameworks", "native", "--tasks", "1:2",
@@ -65,25 +65,11 @@ def work(tuned, tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and "__pycache__" not in p.parts}
-
-
 def refused(argv: list[str], folder: Path, capsys, fragment: str) -> str:
     """Run; assert exit 2, one stderr line holding ``fragment``, the folder unchanged."""
     names = {"db": folder / "r.sqlite", "optuna": folder / "r.optuna.sqlite", "d": folder}
     argv = [a.format(**{k: str(v) for k, v in names.items()}) for a in argv]
-    before = snapshot(folder)
-    capsys.readouterr()
-    code = cli(argv)
-    out, err = capsys.readouterr()
-    err = err.strip()
-    assert code == 2, err
-    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
-    assert fragment in err, err
-    assert snapshot(folder) == before
-    return err
+    return assert_refused(lambda: cli(argv), folder, capsys, fragment)
 
 
 # -- workloads ---------------------------------------------------------------------------------
