@@ -20,8 +20,10 @@ from typing import Any
 
 from rayjoule.core.errors import ConfigError
 
-#: the tables every Optuna RDB storage has (its schema's own names)
-OPTUNA_TABLES = frozenset({"studies", "alembic_version"})
+#: tables every Optuna RDB storage has from its first commit on (its schema's own names):
+#: not ``alembic_version``, which Optuna stamps after creating the others, so a storage
+#: another tune is creating at this moment would look foreign (two tunes started together)
+OPTUNA_TABLES = frozenset({"studies", "study_directions"})
 #: the user attribute that says what a rayjoule study tunes (one of them)
 KIND_KEYS = ("workload", "program")
 
