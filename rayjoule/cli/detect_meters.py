@@ -31,7 +31,7 @@ from rich.table import Table
 
 import meters
 from rayjoule.cli.common import Parser
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import check_output_paths, results_console, write_json
 from rayjoule.core.errors import ConfigError
 
 MAX_SAMPLE_SECONDS = 600.0
@@ -191,10 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.cpu is not None:
         check_cpu_name(args.cpu)
-    if args.json is not None:
-        if not args.json.strip():
-            raise ConfigError("--json needs a file path (or - for stdout)")
-        check_writable(args.json, "--json")  # before the meters are sampled
+    check_output_paths(None, files={"--json": args.json})  # before the meters are sampled
     payload = (collect_cpu(args.cpu) if args.cpu is not None
                else collect(args.sample_seconds, include_gpu=not args.no_gpu))
     render(payload, results_console(args.json))

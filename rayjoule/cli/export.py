@@ -26,7 +26,7 @@ from rayjoule.cli.output import (
 )
 from rayjoule.core.errors import ConfigError
 from rayjoule.runs.reports.parquet_export import TABLES, ExportedTable, export_parquet
-from rayjoule.runs.store import Store
+from rayjoule.runs.store import SCHEMA_VERSION, Store
 
 __all__ = ["export_parquet", "main"]
 
@@ -76,8 +76,7 @@ def store_for_export(db: str) -> Iterator[Store]:
     writing, as export did, upgraded the user's file; read only, its missing columns
     stopped the export with a traceback)."""
     with Store.open_read_only(db) as store:
-        columns, _ = store.table("runs")
-        if "complete" in columns:  # the current schema (version 2 added it)
+        if store.schema_version == SCHEMA_VERSION:
             yield store
             return
     with tempfile.TemporaryDirectory(prefix="rayjoule-export-") as tmp:

@@ -64,9 +64,7 @@ def check_not_store(path: str | Path, flag: str, db: str) -> None:
     would replace the store with a JSON report)."""
     from rayjoule.core.errors import ConfigError
 
-    if str(path) == "-" or db == ":memory:":
-        return
-    if Path(path).expanduser().resolve() == Path(db).expanduser().resolve():
+    if str(path) != "-" and _same_file(Path(path), db):
         raise ConfigError(f"{flag} {path} is the results store (--db); give another path")
 
 
@@ -119,11 +117,16 @@ def check_writable(path: str | Path, flag: str, *, folder: bool = False,
 
 def check_output_paths(dbs: str | list[str] | None, *,
                        files: Mapping[str, str | None] | None = None,
-                       folders: Mapping[str, str | None] | None = None) -> None:
+                       folders: Mapping[str, str | None] | None = None,
+                       make_folders: bool = False,
+                       others: Mapping[str, str | None] | None = None) -> None:
     """The paths a command will write (``{"--json": path}`` files, ``{"--plot": dir}``
     folders), refused before any work: given but empty (``--json ""`` was silently ignored,
     ``--out ""`` wrote into the working folder), a results store the command reads or
-    writes (``--json r.sqlite`` replaced the store with a JSON report), or not writable.
+    writes (``--json r.sqlite`` replaced the store with a JSON report), or not writable
+    (``make_folders``: a file's missing folders will be made, as :func:`check_writable`).
+    ``others`` names more files no output may be (``{"the knobs (--space)": path}``: a
+    command's inputs, tune's Optuna storage).
     """
     from rayjoule.core.errors import ConfigError
 
@@ -142,7 +145,10 @@ def check_output_paths(dbs: str | list[str] | None, *,
                     if _same_file(tmp, db):
                         raise ConfigError(f"{flag} {path}: its temporary file {tmp} is the "
                                           "results store (--db); give another path")
-            check_writable(path, flag, folder=folder)
+            for what, other in (others or {}).items():
+                if other and path != "-" and _same_file(Path(path), other):
+                    raise ConfigError(f"{flag} {path} is {what}; give another path")
+            check_writable(path, flag, folder=folder, make_folders=make_folders and not folder)
 
 
 def _same_file(path: Path, db: str) -> bool:

@@ -27,7 +27,7 @@ from rayjoule.cli.common import (
     progress_bar,
     resolve_config,
 )
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import check_output_paths, check_writable, results_console, write_json
 from rayjoule.cli.render import print_storage
 from rayjoule.cli.stops import interrupted_line, interrupted_status
 from rayjoule.core.config import MODES
@@ -202,23 +202,11 @@ def check_outputs(db: str | Path, storage: str, files: Mapping[str, str | None],
     """Where the tune will write (``--json`` files, ``--plot`` folders): writable, and not
     the results store, the Optuna storage or one of the tune's own inputs (``--space``, the
     program's file): ``--json knobs.toml`` would replace the knobs with a report."""
-    taken = {"the results store (--db)": db, **inputs}
+    taken = dict(inputs)
     store_file = sqlite_path(storage)
     if store_file is not None:
         taken["the Optuna storage (--storage)"] = str(store_file)
-    for flag, path, folder in [*((f, p, False) for f, p in files.items()),
-                               *((f, p, True) for f, p in folders.items())]:
-        if path is None:
-            continue
-        if path == "":
-            raise ConfigError(f"{flag} needs a {'folder' if folder else 'file'} path")
-        if path != "-":
-            resolved = Path(path).expanduser().resolve()
-            for what, other in taken.items():
-                if other and str(other) != ":memory:" and \
-                        resolved == Path(other).expanduser().resolve():
-                    raise ConfigError(f"{flag} {path} is {what}; give another path")
-        check_writable(path, flag, folder=folder)
+    check_output_paths(str(db), files=files, folders=folders, others=taken)
 
 
 def _seed_with_model(tuner: Tuner, store: Store, pipeline, console: Console) -> None:

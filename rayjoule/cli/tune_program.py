@@ -8,7 +8,6 @@ the best re-run side by side, and the fastest trial. See ``docs/programs.md``.
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from typing import Any
 
@@ -25,7 +24,7 @@ from rayjoule.cli.output import human_output_to_stderr, results_console, write_j
 from rayjoule.cli.render import print_storage
 from rayjoule.cli.stops import interrupted_line, interrupted_status
 from rayjoule.cli.tune import check_outputs, check_store
-from rayjoule.core.errors import ConfigError
+from rayjoule.core.config import max_hours_given
 from rayjoule.tuning.program_loading import DRIVERS
 from rayjoule.tuning.program_report import ProgramTuneReport
 from rayjoule.tuning.program_tuner import prepare, run_tune, study_attrs
@@ -70,19 +69,6 @@ def build_parser() -> Parser:
     return p
 
 
-def max_hours(given: float | None) -> float:
-    """``--max-hours``, else ``RAYJOULE_MAX_HOURS``, else 1 (as for workload runs)."""
-    if given is not None:
-        return given
-    text = os.environ.get("RAYJOULE_MAX_HOURS")
-    if not text:
-        return 1.0
-    try:
-        return float(text)
-    except ValueError:
-        raise ConfigError(f"RAYJOULE_MAX_HOURS must be a number, got {text!r}") from None
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     # everything is checked before Ray starts: bad input costs nothing and stores nothing
@@ -92,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                        finalists=args.finalists, sampler=args.sampler, seed=args.seed,
                        db=args.db, study_name=args.study_name, storage=args.storage,
                        address=args.address, meter=args.meter, driver=args.driver,
-                       idle_seconds=args.idle_seconds, max_hours=max_hours(args.max_hours))
+                       idle_seconds=args.idle_seconds, max_hours=max_hours_given(args.max_hours))
     program_file = tune.program.spec.rpartition(":")[0] if tune.program.folder else None
     check_outputs(args.db, tune.storage, {"--json": args.json},
                   inputs={"the knobs (--space)": args.space, "the program's file": program_file})

@@ -20,7 +20,8 @@ from rich.table import Table
 
 import workloads
 from rayjoule.cli.common import Parser
-from rayjoule.cli.output import check_writable, results_console, write_json
+from rayjoule.cli.output import check_output_paths, results_console, write_json
+from rayjoule.core.config import max_hours_given
 from rayjoule.core.errors import ConfigError
 from rayjoule.core.estimate import check_records_fit
 from workloads._loading import entry_point_names
@@ -50,21 +51,14 @@ MAX_HOURS_ENV = "RAYJOULE_MAX_HOURS"
 
 
 def max_hours(given: float | None) -> float:
-    """``--max-hours``, else ``$RAYJOULE_MAX_HOURS``, else 1 (as for ``run``)."""
+    """``--max-hours``, else ``$RAYJOULE_MAX_HOURS``, else 1 (as for ``run``), finite > 0."""
     import math
-    import os
 
-    origin = "--max-hours"
-    if given is None:
-        text = os.environ.get(MAX_HOURS_ENV, "").strip()
-        origin = MAX_HOURS_ENV
-        try:
-            given = float(text) if text else 1.0
-        except ValueError:
-            raise ConfigError(f"{MAX_HOURS_ENV} must be a number > 0, got {text!r}") from None
-    if not (math.isfinite(given) and given > 0):
-        raise ConfigError(f"{origin} must be a finite number > 0, got {given!r}")
-    return given
+    hours = max_hours_given(given)
+    origin = "--max-hours" if given is not None else MAX_HOURS_ENV
+    if not (math.isfinite(hours) and hours > 0):
+        raise ConfigError(f"{origin} must be a finite number > 0, got {hours!r}")
+    return hours
 
 
 def check_serial_time(name: str, size: Any, params: dict[str, Any], limit_h: float) -> None:
@@ -155,10 +149,7 @@ def run_serial(args: Any) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.json is not None:
-        if not args.json.strip():
-            raise ConfigError("--json needs a file path (or - for stdout)")
-        check_writable(args.json, "--json", make_folders=True)
+    check_output_paths(None, files={"--json": args.json}, make_folders=True)
     console = results_console(args.json)
     if args.name is not None and args.about:
         text = about(args.name)

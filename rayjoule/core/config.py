@@ -185,6 +185,22 @@ class RunConfig:
         return cls.from_dict(merged)
 
 
+def max_hours_given(given: float | None, env: Mapping[str, str] | None = None) -> float:
+    """``--max-hours`` for a command without a RunConfig (a serial run, a program tune):
+    the value given, else ``RAYJOULE_MAX_HOURS``, else RunConfig's default — the same
+    precedence :meth:`RunConfig.resolve` applies. The caller checks the range."""
+    if given is not None:
+        return given
+    var = next(v for v, name in ENV_FIELDS.items() if name == "max_hours")
+    text = (os.environ if env is None else env).get(var, "").strip()
+    if not text:
+        return RunConfig.max_hours
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{var} must be a number > 0, got {text!r}") from None
+
+
 def framework_names() -> tuple[str, ...]:
     """The built-in frameworks, then those third parties registered, sorted.
 

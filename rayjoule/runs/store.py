@@ -53,6 +53,9 @@ class Store:
         self.path = str(path)
         #: True for a store opened with :meth:`open_read_only` (every write is refused)
         self.read_only = False
+        #: the schema its tables have: :data:`SCHEMA_VERSION`, but for an older store opened
+        #: with :meth:`open_read_only`, which upgrades nothing
+        self.schema_version = SCHEMA_VERSION
         if self.path != ":memory:":
             parent = Path(self.path).expanduser().resolve().parent
             if not parent.is_dir():
@@ -105,9 +108,11 @@ class Store:
         store.path, store.read_only, store._lock = str(path), True, threading.RLock()
         store._db = _connect(uri, str(path), uri=True)
         try:
-            if store._recognise() is None:
+            version = store._recognise()
+            if version is None:
                 raise ConfigError(f"{path} is not a rayjoule results store (no tables); "
                                   "give another --db")
+            store.schema_version = version
         except sqlite3.DatabaseError as exc:
             store._db.close()
             raise _refusal(str(path), exc) from None
