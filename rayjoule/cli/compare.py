@@ -17,11 +17,11 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    file_defaults,
     metering_fields,
     parse_per_stage,
     resolve_config,
 )
+from rayjoule.cli.config_file import file_defaults
 from rayjoule.cli.new_store import no_new_store_on_bad_input
 from rayjoule.cli.output import check_not_store, check_output_paths, results_console, write_json
 from rayjoule.core.config import MODES

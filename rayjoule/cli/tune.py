@@ -22,11 +22,11 @@ from rayjoule.cli.common import (
     add_stage_args,
     add_store_args,
     add_workload_args,
-    file_defaults,
     metering_fields,
     progress_bar,
     resolve_config,
 )
+from rayjoule.cli.config_file import file_defaults
 from rayjoule.cli.output import check_output_paths, check_writable, results_console, write_json
 from rayjoule.cli.render import print_storage
 from rayjoule.cli.stops import interrupted_line, interrupted_status

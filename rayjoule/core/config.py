@@ -221,7 +221,7 @@ def _registered_names(path: tuple[str, ...]) -> tuple[str, ...]:
 
 
 #: a --config file's tables: [run] (RunConfig fields) and those of the commands that read
-#: their own options from it (cli.common.file_defaults)
+#: their own options from it (cli.config_file.file_defaults)
 CONFIG_TABLES = ("run", "compare", "tune")
 
 
